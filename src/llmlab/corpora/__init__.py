@@ -1,0 +1,1 @@
+"""Bundled corpora shipped inside the package (read with ``llmlab.data.corpus``)."""
