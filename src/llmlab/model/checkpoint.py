@@ -1,0 +1,143 @@
+"""Run folders on disk: the model's weights, its config and its tokenizer, as every stage writes them.
+
+    from llmlab.model.checkpoint import save_run_model, load_run
+    save_run_model("runs/base", model, tokenizer)     # model.safetensors + model_config.json + tokenizer/
+    model, tokenizer = load_run("runs/base")          # also: llmlab.load("runs/base")
+
+``model.safetensors`` holds the weights under our (Llama-style) names; with tied embeddings the output head is
+not stored twice. ``model_config.json`` carries a format name and version; loading tolerates older configs
+(unknown keys are ignored, missing ones take defaults).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from llmlab.errors import LlmlabError
+from llmlab.model.gpt import GPT, MODEL_FORMAT, MODEL_FORMAT_VERSION, ModelConfig
+from llmlab.utils.config import config_from_dict, config_to_dict
+from llmlab.utils.io import atomic_path, read_json, write_json
+
+WEIGHTS = "model.safetensors"
+MODEL_CONFIG = "model_config.json"
+TOKENIZER_DIR = "tokenizer"
+
+
+def model_state_dict(model: GPT) -> dict[str, torch.Tensor]:
+    """The weights to store: contiguous CPU tensors, the tied head left out (it *is* the embedding)."""
+    model = unwrap(model)
+    sd = model.state_dict()
+    if model.config.tie_embeddings:
+        sd.pop("lm_head.weight", None)
+    return {k: v.detach().to("cpu").contiguous() for k, v in sd.items()}
+
+
+def unwrap(model: torch.nn.Module) -> GPT:
+    """The GPT inside DDP / torch.compile wrappers."""
+    while True:
+        if hasattr(model, "module"):
+            model = model.module
+        elif hasattr(model, "_orig_mod"):
+            model = model._orig_mod
+        else:
+            return model
+
+
+def save_model_config(run_dir: str | Path, config: ModelConfig) -> None:
+    write_json(Path(run_dir) / MODEL_CONFIG, {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, **config_to_dict(config)})
+
+
+def save_run_model(run_dir: str | Path, model: torch.nn.Module, tokenizer=None) -> Path:
+    """Write ``model.safetensors`` and ``model_config.json`` (and ``tokenizer/`` if given) atomically."""
+    from safetensors.torch import save_file
+
+    run_dir = Path(run_dir)
+    gpt = unwrap(model)
+    with atomic_path(run_dir / WEIGHTS) as tmp:
+        save_file(model_state_dict(gpt), str(tmp), metadata={"format": MODEL_FORMAT, "version": str(MODEL_FORMAT_VERSION)})
+    save_model_config(run_dir, gpt.config)
+    if tokenizer is not None:
+        tokenizer.save(run_dir / TOKENIZER_DIR)
+    return run_dir / WEIGHTS
+
+
+def load_model_config(run_dir: str | Path) -> ModelConfig:
+    path = Path(run_dir) / MODEL_CONFIG
+    if not Path(run_dir).is_dir():
+        raise LlmlabError(f"{run_dir}: run folder not found")
+    data = read_json(path, "model config")
+    if data.get("format", MODEL_FORMAT) != MODEL_FORMAT:
+        raise LlmlabError(f"{path}: not an llmlab model config (format {data.get('format')!r})")
+    if int(data.get("version", 1)) > MODEL_FORMAT_VERSION:
+        raise LlmlabError(f"{path}: model format version {data['version']} is newer than this llmlab understands")
+    data = {k: v for k, v in data.items() if k not in ("format", "version")}
+    return config_from_dict(ModelConfig, data, source=str(path))
+
+
+def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> GPT:
+    """Build the model from ``model_config.json`` and load ``model.safetensors`` (strictly: every weight)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    config = load_model_config(run_dir)
+    path = run_dir / WEIGHTS
+    if not path.is_file():
+        raise LlmlabError(f"{path}: weights not found (did the training stage finish?)")
+    try:
+        sd = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise LlmlabError(f"{path}: cannot read weights ({e})") from None
+    with torch.device("meta"):
+        model = GPT(config)
+    model = model.to_empty(device="cpu")
+    expected = set(model_state_dict_keys(model))
+    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
+    if missing or unexpected:
+        raise LlmlabError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    for k, v in sd.items():
+        want = model.get_parameter(k).shape
+        if tuple(v.shape) != tuple(want):
+            raise LlmlabError(f"{path}: weight {k} has shape {tuple(v.shape)}, config says {tuple(want)}")
+    model.load_state_dict(sd, strict=False)
+    if config.tie_embeddings:
+        model.lm_head.weight = model.embed_tokens.weight
+    # Buffers (RoPE tables) were left empty by the meta-device build: recompute them.
+    from llmlab.model.gpt import rope_tables
+
+    model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+    model = model.to(device)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.eval()
+    return model
+
+
+def model_state_dict_keys(model: GPT) -> list[str]:
+    """The names ``model_state_dict`` stores (the tied head left out)."""
+    keys = list(model.state_dict().keys())
+    if model.config.tie_embeddings:
+        keys.remove("lm_head.weight")
+    return keys
+
+
+def load_tokenizer(run_dir: str | Path):
+    from llmlab.tokenizer import Tokenizer
+
+    tok_dir = Path(run_dir) / TOKENIZER_DIR
+    if not tok_dir.is_dir():
+        raise LlmlabError(f"{tok_dir}: tokenizer not found in run folder {run_dir}")
+    return Tokenizer.load(tok_dir)
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
+    """``(model, tokenizer)`` from a run folder; checks that they agree on the vocabulary size."""
+    model = load_model(run_dir, device=device)
+    tokenizer = load_tokenizer(run_dir)
+    if tokenizer.vocab_size != model.config.vocab_size:
+        raise LlmlabError(
+            f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.config.vocab_size}"
+        )
+    return model, tokenizer

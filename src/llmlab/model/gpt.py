@@ -1,0 +1,322 @@
+"""The model: a decoder-only Transformer of the Llama family, top to bottom in one file.
+
+    from llmlab.model.gpt import GPT, ModelConfig
+    model = GPT(ModelConfig.preset("tiny", vocab_size=512))
+    logits = model(idx)                       # idx (B, T) int64 -> logits (B, T, vocab) float
+
+Token embedding -> n_layer x [RMSNorm -> causal self-attention (RoPE, grouped-query, SDPA) -> residual,
+RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> output head. No biases. The parameter names are those of
+Hugging Face ``LlamaForCausalLM`` without the leading ``model.`` (``layers.0.self_attn.q_proj.weight``, ...)
+and RoPE is the rotate-half form, so exporting is a renaming, not a re-derivation.
+
+The forward pass is KV-cache ready: ``positions`` says where each token sits (so a batch may hold prompts of
+different lengths, left-padded), ``kv_cache`` holds the keys/values of earlier tokens (the inference engine
+owns it), ``attn_mask`` is an optional boolean (B, 1, T, S) mask (True = may attend) for padding or for
+packed documents that must not see each other.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MODEL_FORMAT = "llmlab-model"
+MODEL_FORMAT_VERSION = 1
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Config
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 4096
+    n_layer: int = 4
+    n_head: int = 4
+    n_kv_head: int = 4  # grouped-query attention when < n_head (must divide n_head)
+    d_model: int = 256
+    ffn_hidden: int = 0  # 0 = derived: ~8/3 * d_model rounded up to a multiple of 64 (SwiGLU's usual size)
+    max_seq_len: int = 256
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    tie_embeddings: bool = True
+    init_std: float = 0.02
+    extra: dict = field(default_factory=dict)  # free-form notes (preset name, ...); never read by the math
+
+    def __post_init__(self):
+        from llmlab.errors import LlmlabError
+
+        if self.ffn_hidden == 0:
+            self.ffn_hidden = 64 * math.ceil(8 * self.d_model / 3 / 64)
+        problems = []
+        if self.d_model % self.n_head:
+            problems.append(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
+        elif (self.d_model // self.n_head) % 2:
+            problems.append(f"head_dim={self.d_model // self.n_head} must be even for RoPE")
+        if self.n_kv_head < 1 or self.n_head % self.n_kv_head:
+            problems.append(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
+        if min(self.vocab_size, self.n_layer, self.max_seq_len) < 1:
+            problems.append("vocab_size, n_layer and max_seq_len must be positive")
+        if problems:
+            raise LlmlabError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    # Named presets. "tiny" is for tests; "cpu" is the CPU-speedrun size; the others are GPU sizes.
+    PRESETS = {
+        "tiny": dict(n_layer=2, n_head=4, n_kv_head=2, d_model=64, max_seq_len=64),
+        "cpu": dict(n_layer=4, n_head=4, n_kv_head=4, d_model=256, max_seq_len=256),
+        "gpt2-small": dict(n_layer=12, n_head=12, n_kv_head=12, d_model=768, max_seq_len=1024),
+        "gpt2-medium": dict(n_layer=24, n_head=16, n_kv_head=16, d_model=1024, max_seq_len=1024),
+        "1b": dict(n_layer=16, n_head=32, n_kv_head=8, d_model=2048, max_seq_len=2048, rope_theta=500000.0,
+                   tie_embeddings=False),
+    }
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "ModelConfig":
+        """A named preset (``tiny``, ``cpu``, ``gpt2-small``, ``gpt2-medium``, ``1b``) or ``depth-N``."""
+        from llmlab.errors import LlmlabError
+
+        if name.startswith("depth-") and name[6:].isdigit():
+            return cls.from_depth(int(name[6:]), **overrides)
+        if name not in cls.PRESETS:
+            raise LlmlabError(f"unknown model preset {name!r}; choose one of {', '.join(cls.PRESETS)} or depth-N")
+        kw = {**cls.PRESETS[name], **overrides}
+        kw.setdefault("extra", {})["preset"] = name
+        return cls(**kw)
+
+    @classmethod
+    def from_depth(cls, depth: int, **overrides) -> "ModelConfig":
+        """One dial derives the rest (as nanochat's --depth): width 64 * depth, 64-wide heads."""
+        d_model = 64 * depth
+        n_head = max(1, d_model // 64)
+        kw = dict(n_layer=depth, d_model=d_model, n_head=n_head, n_kv_head=n_head, extra={"preset": f"depth-{depth}"})
+        kw.update(overrides)
+        return cls(**kw)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Building blocks
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 (as Llama does) so bf16 activations don't lose the mean square.
+        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+
+
+def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin of shape (max_len, head_dim) in the rotate-half layout: [f_0..f_{h/2-1}, f_0..f_{h/2-1}]."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (max_len, head_dim/2)
+    angles = torch.cat([angles, angles], dim=-1)  # (max_len, head_dim)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (B, H, T, hd); cos/sin (B, 1, T, hd). Rotate-half RoPE, as in HF Llama."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return (x * cos + rotated * sin).to(x.dtype)
+
+
+class KVCache:
+    """Preallocated keys/values for every layer: (n_layer, B, n_kv_head, max_len, head_dim) each.
+
+    All rows share one write position ``length`` (prompts of different lengths are left-padded by the engine,
+    which masks the padding). ``keep_rows`` drops finished rows so they stop costing work.
+    """
+
+    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, device, dtype=torch.float32):
+        shape = (config.n_layer, batch_size, config.n_kv_head, max_len, config.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.max_len = max_len
+        self.length = 0  # slots filled so far (advanced by GPT.forward after the last layer)
+
+    @property
+    def batch_size(self) -> int:
+        return self.k.shape[1]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write k, v (B, n_kv, T, hd) at the current position; return all keys/values so far (B, n_kv, S, hd)."""
+        t0, t1 = self.length, self.length + k.shape[2]
+        if t1 > self.max_len:
+            raise ValueError(f"KV cache overflow: {t1} > {self.max_len} slots")
+        self.k[layer, :, :, t0:t1] = k
+        self.v[layer, :, :, t0:t1] = v
+        return self.k[layer, :, :, :t1], self.v[layer, :, :, :t1]
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Keep only the batch rows in ``rows`` (a 1-D index tensor), in that order."""
+        self.k = self.k.index_select(1, rows)
+        self.v = self.v.index_select(1, rows)
+
+    def repeat_rows(self, n: int) -> None:
+        """Repeat every row n times (row i -> rows i*n .. i*n+n-1): one prefill shared by n samples."""
+        self.k = self.k.repeat_interleave(n, dim=1)
+        self.v = self.v.repeat_interleave(n, dim=1)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig, layer_idx: int):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        d, kv = config.d_model, config.n_kv_head * config.head_dim
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, kv, bias=False)
+        self.v_proj = nn.Linear(d, kv, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+
+    def forward(self, x, cos, sin, kv_cache: KVCache | None, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
+        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        past = 0
+        if kv_cache is not None:
+            past = kv_cache.length
+            k, v = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, S, hd), S = past + T
+        gqa = self.n_kv_head != self.n_head
+        if attn_mask is not None:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, enable_gqa=gqa)
+        elif past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        elif T == 1:
+            y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)  # one new token sees everything
+        else:
+            # T new tokens after `past` cached ones: token i sees slots [0, past + i].
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d_model)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
+        self.up_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
+        self.down_proj = nn.Linear(config.ffn_hidden, config.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig, layer_idx: int):
+        super().__init__()
+        self.input_layernorm = RMSNorm(config.d_model, config.norm_eps)
+        self.self_attn = Attention(config, layer_idx)
+        self.post_attention_layernorm = RMSNorm(config.d_model, config.norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cos, sin, kv_cache, attn_mask):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, kv_cache, attn_mask)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The model
+
+
+class GPT(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
+        self.norm = RMSNorm(config.d_model, config.norm_eps)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.embed_tokens.weight
+        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)  # (max_seq_len, head_dim)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Normal(0, init_std) everywhere; the two projections that write into the residual stream are scaled
+        by 1/sqrt(2 * n_layer) so the residual's variance doesn't grow with depth (GPT-2's rule); norms = 1."""
+        std = self.config.init_std
+        for name, p in self.named_parameters():
+            if name.endswith("layernorm.weight") or name == "norm.weight":
+                p.fill_(1.0)
+            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                p.normal_(0.0, std / math.sqrt(2 * self.config.n_layer))
+            else:
+                p.normal_(0.0, std)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        *,
+        positions: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """idx (B, T) -> logits (B, T, vocab).
+
+        positions: (T,) or (B, T) position ids; default ``kv_cache.length + arange(T)`` (or ``arange(T)``).
+        kv_cache: keys/values of earlier tokens; this call appends T slots to it.
+        attn_mask: optional bool (B or 1, 1, T, S) with S = cached + T slots; True where attention is allowed.
+        """
+        B, T = idx.shape
+        past = kv_cache.length if kv_cache is not None else 0
+        if positions is None:
+            if past + T > self.config.max_seq_len:
+                raise ValueError(f"{past + T} positions exceed the model's context ({self.config.max_seq_len})")
+            positions = torch.arange(past, past + T, device=idx.device)
+        if positions.dim() == 1:
+            positions = positions.unsqueeze(0)  # (1, T)
+        cos = self.rope_cos[positions].unsqueeze(1)  # (B or 1, 1, T, hd): broadcasts over heads
+        sin = self.rope_sin[positions].unsqueeze(1)
+        x = self.embed_tokens(idx)  # (B, T, d_model)
+        for block in self.layers:
+            x = block(x, cos, sin, kv_cache, attn_mask)
+        if kv_cache is not None:
+            kv_cache.length += T
+        return self.lm_head(self.norm(x))  # (B, T, vocab)
+
+    # ------------------------------------------------------------------------------------------------------
+    # Accounting
+
+    def num_params(self, exclude_embedding: bool = False) -> int:
+        """Parameter count (tied weights once). ``exclude_embedding`` drops the lookup table (not a matmul)."""
+        n = sum(p.numel() for p in self.parameters())
+        if exclude_embedding and not self.config.tie_embeddings:
+            n -= self.embed_tokens.weight.numel()
+        return n
+
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Training FLOPs per token: 6 * (matmul params) + 12 * n_layer * d_model * seq_len (attention scores
+        and weighted sum, forward + backward). With tied embeddings the head still costs vocab * d_model."""
+        c = self.config
+        T = seq_len or c.max_seq_len
+        matmul_params = self.num_params(exclude_embedding=True)  # a tied table counts once, as the head
+        return 6.0 * matmul_params + 12.0 * c.n_layer * c.d_model * T
+
+
+def document_causal_mask(doc_ids: torch.Tensor) -> torch.Tensor:
+    """For packed sequences: doc_ids (B, T) -> bool mask (B, 1, T, T), True where token i may attend to j
+    (j <= i and same document). Packed conversations then never see each other."""
+    T = doc_ids.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool, device=doc_ids.device).tril()
+    same = doc_ids.unsqueeze(2) == doc_ids.unsqueeze(1)  # (B, T, T)
+    return (same & causal).unsqueeze(1)
