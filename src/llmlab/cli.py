@@ -22,6 +22,7 @@ from llmlab.errors import LlmlabError
 # Pipeline order; each module registers one or more subcommands.
 STAGE_MODULES = [
     "llmlab.data.cli",  # data
+    "llmlab.tokenizer.cli",  # tokenizer
 ]
 
 
