@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, help="output folder")
     q.set_defaults(func=_split)
 
+    from llmlab.data.pipeline_cli import register_prepare
+
+    register_prepare(dsub)
+
 
 def _list(args) -> int:
     from llmlab.data.corpus import list_works

@@ -1,0 +1,209 @@
+"""Deduplication: exact (hash of normalised text) and near-duplicate (MinHash + LSH), vectorised with numpy.
+
+    from llmlab.data.dedup import Deduplicator
+    dd = Deduplicator(threshold=0.8, num_perm=128, ngram=5, seed=0)
+    reasons = dd.process(["a text", "a text", ...])   # None = keep, "exact_duplicate" / "near_duplicate"
+
+    python benchmarks/bench_dedup.py                   # ours vs datasketch: time and agreement
+
+How it works. A document becomes the set of its word 5-grams ("shingles") after case-folding and whitespace
+collapsing. MinHash estimates the Jaccard similarity of two such sets: under a random hash function h, the
+probability that min h(A) == min h(B) equals |A n B| / |A u B|, so the fraction of equal entries of two
+``num_perm``-long signatures estimates it. LSH splits a signature into ``b`` bands of ``r`` rows; two documents
+become candidates when any band matches exactly, which happens with probability 1 - (1 - s^r)^b -- a steep
+S-curve around the threshold. ``b`` and ``r`` are chosen like datasketch does (minimise the integrated
+false-positive plus false-negative probability). Candidates are then verified on their full signatures
+(estimated Jaccard >= threshold), so band collisions of dissimilar documents do not remove anything.
+
+The hash family is multiply-shift on 64-bit shingle hashes, ((a * x + b) mod 2^64) >> 32, with odd random
+``a``: one wrapping numpy multiply per (permutation, shingle), no modulo by a prime. Signatures of a whole
+batch of documents come from one (shingles x perms) product and ``np.minimum.reduceat`` over document
+boundaries. Memory: the index keeps, per kept document, its signature (4 bytes x num_perm) and one entry per
+band -- roughly 1 KB per document at the defaults; documents themselves are not kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+
+_WS = re.compile(r"\s+")
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+def normalize(text: str) -> str:
+    """The form both dedup stages compare: case-folded, whitespace runs collapsed to one space."""
+    return _WS.sub(" ", text.casefold()).strip()
+
+
+def exact_key(text: str) -> bytes:
+    """A 128-bit digest of the normalised text (documents differing only in case/whitespace collide)."""
+    return hashlib.blake2b(normalize(text).encode("utf-8"), digest_size=16).digest()
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    # The splitmix64 finaliser: a bijective mixer that spreads every input bit over the 64 output bits.
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
+    """``(b, r)`` minimising the weighted integral of false-positive and false-negative probability."""
+    best, best_err = (1, num_perm), float("inf")
+    lo, hi = np.linspace(0.0, threshold, 201), np.linspace(threshold, 1.0, 201)
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            fp = np.trapezoid(1 - (1 - lo**r) ** b, lo)
+            fn = np.trapezoid((1 - hi**r) ** b, hi)
+            err = fp_weight * fp + fn_weight * fn
+            if err < best_err:
+                best, best_err = (b, r), err
+    return best
+
+
+class MinHasher:
+    """Word n-gram MinHash signatures (uint32, ``num_perm`` long), deterministic given ``seed``."""
+
+    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 0):
+        self.num_perm, self.ngram = num_perm, ngram
+        rng = np.random.default_rng(seed)
+        self.a = rng.integers(1, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True) | np.uint64(1)
+        self.b = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True)
+        self.mult = rng.integers(1, 2**64 - 1, size=ngram, dtype=np.uint64, endpoint=True) | np.uint64(1)
+        self._P = np.uint64(0x100000001B3)  # the FNV-64 prime: odd, so invertible mod 2^64
+        self._Pinv = np.uint64(pow(int(self._P), -1, 2**64))
+        self._pw = self._ipw = np.zeros(0, dtype=np.uint64)  # powers of P and P^-1, grown on demand
+
+    def shingles(self, text: str) -> np.ndarray:
+        """Distinct 64-bit hashes of the word n-grams of ``normalize(text)`` (one shingle if shorter)."""
+        data = np.frombuffer(normalize(text).encode("utf-8"), dtype=np.uint8)
+        if len(data) == 0:
+            return np.zeros(0, dtype=np.uint64)
+        wh = self._word_hashes(data)  # one hash per word, in order
+        n = min(self.ngram, len(wh))
+        m = len(wh) - n + 1
+        with np.errstate(over="ignore"):
+            h = np.zeros(m, dtype=np.uint64)
+            for t in range(n):  # polynomial combination of n consecutive word hashes, then mixed
+                h = h + wh[t: t + m] * self.mult[t]
+            return np.unique(_splitmix64(h))
+
+    def _word_hashes(self, data: np.ndarray) -> np.ndarray:
+        """64-bit hashes of the space-separated words of ``data`` (UTF-8 bytes), all at once: a polynomial
+        hash mod 2^64 with prefix sums, H[i] = sum_{k<i} (byte_k + 1) P^k, so a word's hash is
+        (H[end] - H[start]) * P^-start (P is odd, hence invertible mod 2^64), then mixed by splitmix64.
+        Deterministic across processes, unlike Python's salted hash()."""
+        n = len(data)
+        if len(self._pw) < n + 1:
+            size = max(n + 1, 2 * len(self._pw))
+            with np.errstate(over="ignore"):
+                one = np.ones(1, dtype=np.uint64)
+                self._pw = np.concatenate([one, np.cumprod(np.full(size - 1, self._P, dtype=np.uint64))])
+                self._ipw = np.concatenate([one, np.cumprod(np.full(size - 1, self._Pinv, dtype=np.uint64))])
+        sp = np.flatnonzero(data == 32)
+        starts = np.concatenate([[0], sp + 1])
+        ends = np.concatenate([sp, [n]])
+        with np.errstate(over="ignore"):
+            h = np.zeros(n + 1, dtype=np.uint64)
+            np.cumsum((data.astype(np.uint64) + np.uint64(1)) * self._pw[:n], out=h[1:])
+            return _splitmix64((h[ends] - h[starts]) * self._ipw[starts])
+
+    def signatures(self, texts: list[str], chunk: int = 16384) -> np.ndarray:
+        """``(len(texts), num_perm)`` uint32 signatures; a document without words gets all-max (matches none)."""
+        sh = [self.shingles(t) for t in texts]
+        sizes = np.array([len(s) for s in sh], dtype=np.int64)
+        sig = np.full((len(texts), self.num_perm), np.iinfo(np.uint32).max, dtype=np.uint32)
+        nonempty = np.nonzero(sizes)[0]
+        if len(nonempty) == 0:
+            return sig
+        allsh = np.concatenate([sh[i] for i in nonempty])
+        offsets = np.concatenate([[0], np.cumsum(sizes[nonempty])[:-1]])
+        # Walk the shingle array in chunks (bounded memory: chunk x num_perm x 8 bytes) and fold each chunk's
+        # per-document minima into the running result.
+        out = np.full((len(nonempty), self.num_perm), np.iinfo(np.uint64).max, dtype=np.uint64)
+        doc_of = np.repeat(np.arange(len(nonempty)), sizes[nonempty])
+        with np.errstate(over="ignore"):
+            for s in range(0, len(allsh), chunk):
+                part = allsh[s: s + chunk]
+                hv = (part[:, None] * self.a[None, :] + self.b[None, :]) >> np.uint64(32)  # (S, P)
+                d = doc_of[s: s + chunk]
+                starts = np.concatenate([[0], np.nonzero(np.diff(d))[0] + 1])
+                mins = np.minimum.reduceat(hv, starts, axis=0)
+                docs = d[starts]
+                out[docs] = np.minimum(out[docs], mins)
+        sig[nonempty] = out.astype(np.uint32)
+        return sig
+
+
+class LSHIndex:
+    """Banded LSH over MinHash signatures with verification on the full signature."""
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 128, seed: int = 0):
+        self.threshold, self.num_perm = threshold, num_perm
+        self.bands, self.rows = optimal_bands(threshold, num_perm)
+        self.tables: list[dict[int, int]] = [{} for _ in range(self.bands)]
+        self._band_mult = np.random.default_rng(seed + 1).integers(
+            1, 2**63, size=self.rows, dtype=np.uint64) | np.uint64(1)
+        self._sigs = np.zeros((1024, num_perm), dtype=np.uint32)
+        self.size = 0
+
+    def _band_keys(self, sig: np.ndarray) -> list[int]:
+        rows = sig[: self.bands * self.rows].reshape(self.bands, self.rows).astype(np.uint64)
+        with np.errstate(over="ignore"):
+            return (_splitmix64(rows * self._band_mult).sum(axis=1, dtype=np.uint64)).tolist()
+
+    def query_insert(self, sig: np.ndarray) -> int | None:
+        """The id of a stored document whose estimated Jaccard with ``sig`` is >= threshold, or None --
+        in which case ``sig`` is stored under the next id."""
+        keys = self._band_keys(sig)
+        tried = set()
+        for table, key in zip(self.tables, keys):
+            j = table.get(key)
+            if j is not None and j not in tried:
+                tried.add(j)
+                if float(np.mean(self._sigs[j] == sig)) >= self.threshold:
+                    return j
+        if self.size == len(self._sigs):
+            self._sigs = np.concatenate([self._sigs, np.zeros_like(self._sigs)])
+        self._sigs[self.size] = sig
+        for table, key in zip(self.tables, keys):
+            table.setdefault(key, self.size)
+        self.size += 1
+        return None
+
+
+class Deduplicator:
+    """Streaming exact + near-duplicate removal: the first occurrence is kept, later copies removed."""
+
+    def __init__(self, threshold: float = 0.8, num_perm: int = 128, ngram: int = 5, seed: int = 0,
+                 exact: bool = True, near: bool = True):
+        self.exact, self.near = exact, near
+        self.seen: set[bytes] = set()
+        self.hasher = MinHasher(num_perm, ngram, seed)
+        self.index = LSHIndex(threshold, num_perm, seed)
+
+    def process(self, texts: list[str]) -> list[str | None]:
+        """For a batch in stream order: ``None`` (keep) or the removal reason of each document."""
+        reasons: list[str | None] = [None] * len(texts)
+        todo = []
+        for i, t in enumerate(texts):
+            if self.exact:
+                k = exact_key(t)
+                if k in self.seen:
+                    reasons[i] = "exact_duplicate"
+                    continue
+                self.seen.add(k)
+            todo.append(i)
+        if self.near and todo:
+            sigs = self.hasher.signatures([texts[i] for i in todo])
+            for i, sig in zip(todo, sigs):
+                if sig[0] == np.iinfo(np.uint32).max and (sig == sig[0]).all():
+                    continue  # no words: nothing to compare
+                if self.index.query_insert(sig) is not None:
+                    reasons[i] = "near_duplicate"
+        return reasons
