@@ -1,0 +1,92 @@
+"""Direct Preference Optimisation: tune the policy on preference pairs directly, no reward model, no sampling.
+
+    llmlab dpo --model runs/sft --data data/pref/pairs_train.jsonl --val data/pref/pairs_val.jsonl \
+        --beta 0.1 --out runs/dpo
+
+    from llmlab.train.dpo import train_dpo
+    summary = train_dpo("runs/sft", "pairs_train.jsonl", "runs/dpo", TrainConfig(...), beta=0.1)
+
+The loss -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))) (losses.dpo_loss) uses the summed log-probs
+of each answer under the policy (trained) and a frozen reference (the starting model). The reference never
+changes, so its log-probs are computed once for every pair before training and cached (a (N, 2) tensor): each
+step then costs one forward/backward of the policy on B chosen + B rejected rows. The run folder is an
+ordinary model run, so ``llmlab chat --model runs/dpo`` talks to the tuned policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from llmlab.train.losses import dpo_loss
+from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
+from llmlab.train.rl_common import sequence_logprobs
+
+
+@torch.no_grad()
+def reference_logprobs(model, enc, pad_id: int, batch_size: int = 32) -> torch.Tensor:
+    """Summed response log-probs of every pair under ``model``: (N, 2) = [chosen, rejected], on CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(enc), batch_size):
+        b = pair_batch(enc[i : i + batch_size], pad_id)
+        lp = sequence_logprobs(model, b["input_ids"].to(device), b["mask"].to(device))  # (2n,)
+        n = lp.shape[0] // 2
+        out.append(torch.stack([lp[:n], lp[n:]], dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def make_dpo_loss(ref_cache: torch.Tensor, beta: float):
+    """The loss_fn for the shared loop; ``ref_cache`` (N, 2) is indexed by the batch's ``index``."""
+
+    def loss_fn(model, batch):
+        lp = sequence_logprobs(model, batch["input_ids"], batch["mask"])  # (2B,)
+        n = lp.shape[0] // 2
+        ref = ref_cache.to(lp.device)[batch["index"]]  # (B, 2)
+        loss, stats = dpo_loss(lp[:n], lp[n:], ref[:, 0], ref[:, 1], beta)
+        stats["logp_chosen"] = lp[:n].detach().mean()
+        stats["logp_rejected"] = lp[n:].detach().mean()
+        return loss, stats
+
+    return loss_fn
+
+
+@torch.no_grad()
+def dpo_eval(model, enc, ref_cache: torch.Tensor, beta: float, pad_id: int, batch_size: int = 32) -> dict:
+    """Held-out DPO loss and preference accuracy (implicit reward of chosen > rejected)."""
+    pol = reference_logprobs(model, enc, pad_id, batch_size)
+    loss, stats = dpo_loss(pol[:, 0], pol[:, 1], ref_cache[:, 0], ref_cache[:, 1], beta)
+    return {"val_loss": loss.item(), "val_pref_accuracy": stats["pref_accuracy"].item(),
+            "val_reward_margin": stats["reward_margin"].item()}
+
+
+def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, val_path=None, resume=False,
+              progress=None) -> dict:
+    """DPO from the run ``model_dir`` (also the reference) on pairs in ``train_path``; returns summary.json."""
+    from llmlab.model.checkpoint import load_run
+    from llmlab.train.loop import resolve_device, train
+
+    policy, tok = load_run(model_dir)
+    device = resolve_device(train_cfg.device)
+    policy.to(device)
+    max_len = policy.config.max_seq_len
+    enc, dropped = encode_pairs(read_pairs(train_path), tok, max_len)
+    val_enc = encode_pairs(read_pairs(val_path), tok, max_len)[0] if val_path else []
+    # The reference is the starting policy: its log-probs, once, before the first update.
+    ref_cache = reference_logprobs(policy, enc, tok.pad_id)
+    val_ref = reference_logprobs(policy, val_enc, tok.pad_id) if val_enc else None
+    batches = PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed)
+
+    def eval_fn(model):
+        return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
+
+    run_config = {"stage": "dpo", "init": str(model_dir), "reference": str(model_dir), "beta": beta,
+                  "data": str(train_path), "val": str(val_path or ""), "pairs": len(enc),
+                  "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
+    result = train(policy, train_cfg, batches, make_dpo_loss(ref_cache, beta), out_dir, eval_fn=eval_fn,
+                   tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
+    return result.summary | {"out": str(Path(out_dir))}
