@@ -88,18 +88,20 @@ CHAT_TEMPLATE = (
 # Validation
 
 
-def validate_messages(messages: Any, where: str = "messages") -> list[dict]:
+def validate_messages(messages: Any, where: str | None = None, field: str = "messages") -> list[dict]:
     """Check the structure and return a list of plain ``{"role", "content"}`` dicts (a copy).
 
-    Raises ``LlmlabError`` naming ``where`` and the message index for: a non-list, an unknown role, a
+    Raises ``LlmlabError`` naming ``where`` (e.g. ``file.jsonl:12``), ``field`` and the message index
+    (``file.jsonl:12: messages[1]: field 'role' ...``) for: a non-list, an unknown role, a
     non-string content (or a malformed part list for assistants), a system message that is not first, a
     tool message that does not follow an assistant or tool message.
     """
+    prefix = f"{where}: " if where else ""
     if not isinstance(messages, (list, tuple)):
-        raise LlmlabError(f"{where}: expected a list of messages, got {type(messages).__name__}")
+        raise LlmlabError(f"{prefix}field {field!r}: expected a list of messages, got {type(messages).__name__}")
     out = []
     for i, m in enumerate(messages):
-        loc = f"{where}[{i}]"
+        loc = f"{prefix}{field}[{i}]"
         if not isinstance(m, dict):
             raise LlmlabError(f"{loc}: a message must be an object with 'role' and 'content'")
         role = m.get("role")
