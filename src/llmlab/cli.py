@@ -23,6 +23,7 @@ from llmlab.errors import LlmlabError
 STAGE_MODULES = [
     "llmlab.data.cli",  # data
     "llmlab.tokenizer.cli",  # tokenizer
+    "llmlab.export.cli",  # export, import
 ]
 
 
