@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 
@@ -75,6 +76,56 @@ def test_counts_weight_pairs():
     # Counts are per occurrence of a chunk: (121, 122) is the smaller pair but "xy" occurs 3 times.
     merges = train_merges({b"yz": 1, b"xy": 3}, 2)
     assert merges == [(120, 121), (121, 122)]
+
+
+def _naive_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple[int, int]]:
+    """Textbook BPE: recount every pair before every merge (slow, obviously right)."""
+    words = {tuple(c): n for c, n in chunk_counts.items()}
+    merges = []
+    for step in range(num_merges):
+        pairs: dict[tuple[int, int], int] = {}
+        for w, n in words.items():
+            for p in zip(w, w[1:]):
+                pairs[p] = pairs.get(p, 0) + n
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        new_words: dict[tuple[int, ...], int] = {}
+        for w, n in words.items():
+            out, i = [], 0
+            while i < len(w):
+                if i + 1 < len(w) and (w[i], w[i + 1]) == best:
+                    out.append(256 + step)
+                    i += 2
+                else:
+                    out.append(w[i])
+                    i += 1
+            new_words[tuple(out)] = new_words.get(tuple(out), 0) + n
+        words = new_words
+    return merges
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_incremental_trainer_equals_full_recount(seed):
+    rng = random.Random(seed)
+    # Small alphabets make long runs, repeated pairs and overlaps (a a a, a b a b) likely.
+    alphabet = ["a", "b", "c", " ", "ab", "aaa", "\n", "é", "1"]
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(200, 800)))
+    counts = count_chunks(text)
+    naive = _naive_merges(counts, 60)
+    assert train_merges(counts, len(naive)) == naive
+
+
+def test_parallel_counting_equals_serial(monkeypatch):
+    import llmlab.tokenizer.bpe as bpe
+
+    text = "".join(MIXED * 40) + _training_text()[:20_000]
+    serial = count_chunks(text, num_workers=1)
+    monkeypatch.setattr(bpe, "_BATCH_CHARS", 2_000)
+    monkeypatch.setattr(bpe, "_PARALLEL_MIN_CHARS", 0)
+    assert count_chunks(text, num_workers=2) == serial
+    assert count_chunks([text, "", text], num_workers=2) == Counter({k: 2 * v for k, v in serial.items()})
 
 
 def test_special_tokens_take_the_last_ids(tok):

@@ -29,8 +29,11 @@ Tie-breaking (deterministic): the highest count wins; among equal counts, the pa
 from __future__ import annotations
 
 import heapq
+import itertools
+import multiprocessing
+import os
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import regex
 
@@ -66,16 +69,71 @@ def resolve_pattern(pattern: str) -> str:
     return pattern
 
 
-def count_chunks(texts: str | Iterable[str], pattern: str = GPT4_PATTERN) -> Counter:
-    """``{chunk bytes: occurrences}`` over all texts, chunks cut by ``pattern``."""
-    if isinstance(texts, str):
-        texts = [texts]
-    compiled = regex.compile(pattern)
-    counts: Counter = Counter()
+# A chunk never spans a newline followed by a non-space character under the GPT-2/GPT-4 patterns (no branch
+# can take "\n" and then a letter, digit or punctuation), so cutting a text there leaves its chunks unchanged.
+_SAFE_CUT = regex.compile(r"\n(?=\S)")
+_BATCH_CHARS = 1 << 20  # texts are counted in batches of about this size, one batch per worker task
+_PARALLEL_MIN_CHARS = 2 << 20  # below this, starting processes costs more than it saves
+
+
+def _batches(texts: Iterable[str], cuttable: bool) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
     for text in texts:
         if not isinstance(text, str):
             raise LlmlabError(f"training texts must be str, got {type(text).__name__}")
+        start = 0
+        while cuttable and len(text) - start > _BATCH_CHARS:
+            m = _SAFE_CUT.search(text, start + _BATCH_CHARS)
+            if m is None:
+                break
+            yield [text[start:m.end()]]
+            start = m.end()
+        piece = text[start:] if start else text
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _count_batch(args: tuple[str, list[str]]) -> Counter:
+    pattern, texts = args
+    compiled = regex.compile(pattern)
+    counts: Counter = Counter()
+    for text in texts:
         counts.update(compiled.findall(clean_surrogates(text)))
+    return counts
+
+
+def count_chunks(texts: str | Iterable[str], pattern: str = GPT4_PATTERN, num_workers: int | None = None) -> Counter:
+    """``{chunk bytes: occurrences}`` over all texts, chunks cut by ``pattern``.
+
+    Large inputs are split into ~1 MB batches counted in ``num_workers`` processes (default: all cores);
+    the regex split is the one part of training that parallelises cleanly.
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    batches = _batches(texts, cuttable=pattern in (GPT4_PATTERN, GPT2_PATTERN))
+    workers = num_workers or os.cpu_count() or 1
+    counts: Counter = Counter()
+    first = list(itertools.islice(batches, 2))
+    if workers > 1 and len(first) == 2 and "fork" in multiprocessing.get_all_start_methods():
+        rest = list(batches)
+        jobs = [(pattern, b) for b in first + rest]
+        if sum(len(t) for b in jobs for t in b[1]) >= _PARALLEL_MIN_CHARS:
+            # fork: workers inherit the loaded modules, so they start in milliseconds.
+            with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
+                for c in pool.imap(_count_batch, jobs):
+                    counts.update(c)
+        else:
+            for job in jobs:
+                counts.update(_count_batch(job))
+    else:
+        for b in itertools.chain(first, batches):
+            counts.update(_count_batch((pattern, b)))
     # Count strings first (cheap), encode each unique chunk once.
     return Counter({chunk.encode("utf-8"): n for chunk, n in counts.items() if chunk})
 
@@ -125,31 +183,59 @@ def train_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple[
         born: set[int] = set()  # pairs containing new_id; they get their heap entries once their count is final
         for wi in where.pop(key):
             w = words[wi]
-            n = counts[wi]
-            out: list[int] = []
-            i, m = 0, len(w)
-            while i < m:
-                if i + 1 < m and w[i] == a and w[i + 1] == b:
-                    out.append(new_id)
-                    i += 2
-                else:
-                    out.append(w[i])
-                    i += 1
-            if len(out) == m:  # stale membership: the pair left this chunk in an earlier merge
+            m = len(w)
+            # Find the merge sites left to right without overlap; stale membership (the pair left this chunk in
+            # an earlier merge) finds none.
+            sites = []
+            i = -1
+            while True:
+                try:
+                    i = w.index(a, i + 1)  # C-speed scan to the next candidate
+                except ValueError:
+                    break
+                if i + 1 < m and w[i + 1] == b:
+                    sites.append(i)
+                    i += 1  # the next search starts after b: no overlapping sites
+            if not sites:
                 continue
-            for x, y in zip(w, w[1:]):
-                k = x << _SHIFT | y
-                pair_counts[k] -= n
-            for x, y in zip(out, out[1:]):
-                k = x << _SHIFT | y
-                pair_counts[k] = pair_counts.get(k, 0) + n
-                if x == new_id or y == new_id:
+            n = counts[wi]
+            # Update only the pairs around each site: (left, a) -> (left, new), (b, right) -> (new, right).
+            # Between two adjacent sites (a b a b) the old (b, a) goes once and (new, new) comes once.
+            out: list[int] = []
+            prev_end = 0
+            last_site_end = -1
+            for i in sites:
+                out.extend(w[prev_end:i])
+                if i > 0:
+                    left = out[-1]
+                    if i != last_site_end:  # the left neighbour is an untouched token
+                        k = w[i - 1] << _SHIFT | a
+                        pair_counts[k] -= n
+                    k = left << _SHIFT | new_id
+                    pair_counts[k] = pair_counts.get(k, 0) + n
                     born.add(k)
                     s = where.get(k)
                     if s is None:
                         where[k] = {wi}
                     else:
                         s.add(wi)
+                j = i + 2
+                if j < m:
+                    k = b << _SHIFT | w[j]
+                    pair_counts[k] -= n
+                    if not (j + 1 < m and w[j] == a and w[j + 1] == b):  # the next token is not merged now
+                        k = new_id << _SHIFT | w[j]
+                        pair_counts[k] = pair_counts.get(k, 0) + n
+                        born.add(k)
+                        s = where.get(k)
+                        if s is None:
+                            where[k] = {wi}
+                        else:
+                            s.add(wi)
+                out.append(new_id)
+                prev_end = j
+                last_site_end = j
+            out.extend(w[prev_end:])
             words[wi] = out
         pair_counts.pop(key, None)
         for k in born:
