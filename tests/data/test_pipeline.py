@@ -73,6 +73,15 @@ def test_deterministic_and_seeded(tmp_path):
         {k: v for k, v in r2.items() if k not in ("timings_s", "docs_per_s")}
 
 
+def test_workers_give_identical_output(tmp_path):
+    src = _corpus(tmp_path / "in")
+    r1 = prepare(PrepareConfig(inputs=(str(src),), out=str(tmp_path / "a")))
+    r2 = prepare(PrepareConfig(inputs=(str(src),), out=str(tmp_path / "b"), workers=2, window_docs=4))
+    assert (tmp_path / "a" / "shard_00000.jsonl").read_bytes() == (tmp_path / "b" / "shard_00000.jsonl").read_bytes()
+    assert r1["removed"] == r2["removed"] and r1["pii_replaced"] == r2["pii_replaced"]
+    assert r1["documents_changed"] == r2["documents_changed"] and r1["invalid_utf8"] == r2["invalid_utf8"]
+
+
 def test_shards_size_limited_and_txt_format(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

@@ -12,9 +12,12 @@ leaves nothing behind and a finished one is complete):
                             plain text, documents separated by a blank line -- boundaries are lost)
     config.json             the resolved PrepareConfig
     report.json, report.md  documents/bytes in and out, changed, removed (reason -> count),
-                            pii_replaced (kind -> count), invalid UTF-8 sequences, timings
+                            pii_replaced (kind -> count), invalid UTF-8 sequences, timings (per stage,
+                            summed over workers, and the wall-clock total)
 
-Documents flow one at a time (dedup works on small batches), so memory stays bounded by the largest single
+``workers > 1`` (``--workers``) runs cleaning, PII and filters in a process pool over bounded windows of
+documents; ingest, dedup and writing stay in the main process, so the output is identical for any number of
+workers. Documents flow one at a time (dedup works on small batches), so memory stays bounded by the largest single
 document plus the dedup index (~1 KB per kept document; see ``dedup.py``). Output is deterministic given the
 same inputs, config and ``seed`` (the seed draws the MinHash permutations).
 """
@@ -22,6 +25,8 @@ same inputs, config and ``seed`` (the seed draws the MinHash permutations).
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 import os
 import shutil
@@ -35,7 +40,7 @@ from pathlib import Path
 from llmlab.data.clean import clean_text
 from llmlab.data.dedup import Deduplicator
 from llmlab.data.filters import FilterConfig, quality_filter, remove_boilerplate_lines
-from llmlab.data.ingest import iter_documents
+from llmlab.data.ingest import Document, iter_documents
 from llmlab.data.pii import scrub_pii
 from llmlab.errors import LlmlabError
 from llmlab.utils.config import config_to_dict
@@ -64,6 +69,8 @@ class PrepareConfig:
     filters: FilterConfig = field(default_factory=FilterConfig)
     overwrite: bool = False  # replace an existing non-empty output folder
     batch_docs: int = 256  # documents per dedup batch (vectorised MinHash)
+    workers: int = 1  # processes for clean/PII/filters (dedup and writing stay in the main process)
+    window_docs: int = 1024  # documents handed to the workers at a time (bounds memory)
 
 
 def prepare(cfg: PrepareConfig, progress: bool = False) -> dict:
@@ -76,6 +83,8 @@ def prepare(cfg: PrepareConfig, progress: bool = False) -> dict:
         raise LlmlabError(f"dedup threshold must be in (0, 1], got {cfg.dedup_threshold}")
     if cfg.num_perm < 2 or cfg.shingle_ngram < 1:
         raise LlmlabError(f"num_perm must be >= 2 and shingle_ngram >= 1, got {cfg.num_perm} and {cfg.shingle_ngram}")
+    if cfg.workers < 1 or cfg.window_docs < 1:
+        raise LlmlabError(f"workers and window_docs must be >= 1, got {cfg.workers} and {cfg.window_docs}")
     if cfg.shard_bytes < 1:
         raise LlmlabError(f"shard size must be positive, got {cfg.shard_bytes} bytes")
     out = Path(cfg.out)
@@ -142,6 +151,48 @@ class ShardWriter:
             self._f = None
 
 
+@dataclass
+class DocResult:
+    text: str  # the cleaned text ("" when removed)
+    reason: str | None  # removal reason, None to keep
+    pii: Counter
+    boilerplate_lines: int
+    timings: Counter
+
+
+def process_document(text: str, cfg: PrepareConfig) -> DocResult:
+    """Clean, scrub and filter one document (everything but dedup, which needs the whole stream)."""
+    timings: Counter = Counter()
+    t = time.perf_counter()
+    text = clean_text(text)
+    timings["clean"] += time.perf_counter() - t
+    counts: Counter = Counter()
+    if cfg.pii:
+        t = time.perf_counter()
+        text, counts = scrub_pii(text)
+        timings["pii"] += time.perf_counter() - t
+    t = time.perf_counter()
+    dropped = 0
+    if "boilerplate_lines" not in cfg.filters.disabled:
+        text, dropped = remove_boilerplate_lines(text)
+    reason = "empty" if not text else quality_filter(text, cfg.filters)
+    timings["filter"] += time.perf_counter() - t
+    return DocResult("" if reason else text, reason, counts, dropped, timings)
+
+
+@contextlib.contextmanager
+def _pool(workers: int):
+    """``None`` for one worker, else a process pool. "spawn" rather than fork: the parent may hold threads
+    (torch, tqdm's monitor) that a forked child would inherit in a broken state."""
+    if workers <= 1:
+        yield None
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield pool
+
+
 def _run(cfg: PrepareConfig, folder: Path, progress: bool) -> dict:
     from tqdm import tqdm
 
@@ -154,7 +205,6 @@ def _run(cfg: PrepareConfig, folder: Path, progress: bool) -> dict:
                          exact=cfg.exact_dedup, near=cfg.near_dedup)
     writer = ShardWriter(folder, cfg.format, cfg.shard_bytes)
     batch: list[tuple[str, bool]] = []  # (text, changed) waiting for dedup
-    off = set(cfg.filters.disabled)
 
     def flush() -> None:
         t = time.perf_counter()
@@ -171,43 +221,44 @@ def _run(cfg: PrepareConfig, folder: Path, progress: bool) -> dict:
         timings["write"] += time.perf_counter() - t
         batch.clear()
 
+    def handle(doc: Document, res: DocResult) -> None:
+        n["documents_in"] += 1
+        n["bytes_in"] += doc.nbytes
+        n["invalid_utf8"] += doc.invalid_utf8
+        n["boilerplate_lines_removed"] += res.boilerplate_lines
+        pii.update(res.pii)
+        timings.update(res.timings)
+        bar.update(doc.nbytes)
+        if n["documents_in"] % 64 == 0:
+            bar.set_postfix_str(f"{n['documents_in'] / max(time.perf_counter() - t0, 1e-9):.0f} docs/s")
+        if res.reason:
+            removed[res.reason] += 1
+            return
+        batch.append((res.text, res.text != doc.text))
+        if len(batch) >= cfg.batch_docs:
+            flush()
+
     bar = tqdm(total=None, unit="B", unit_scale=True, desc="prepare", file=sys.stderr, disable=not progress,
                mininterval=0.5)
-    with contextlib.closing(bar):
-        docs = iter_documents(list(cfg.inputs), text_field=cfg.text_field, column=cfg.column)
+    docs = iter_documents(list(cfg.inputs), text_field=cfg.text_field, column=cfg.column)
+    with contextlib.closing(bar), _pool(cfg.workers) as pool:
         while True:
+            # Take a bounded window of documents (ingest always runs here, so its errors and their order are
+            # those of a single process), process it, handle results in input order: deterministic output and
+            # bounded memory for any number of workers.
             t = time.perf_counter()
-            doc = next(docs, None)
+            window = list(itertools.islice(docs, cfg.window_docs if pool else 1))
             timings["ingest"] += time.perf_counter() - t
-            if doc is None:
+            if not window:
                 break
-            n["documents_in"] += 1
-            n["bytes_in"] += doc.nbytes
-            n["invalid_utf8"] += doc.invalid_utf8
-            bar.update(doc.nbytes)
-            if n["documents_in"] % 64 == 0:
-                bar.set_postfix_str(f"{n['documents_in'] / max(time.perf_counter() - t0, 1e-9):.0f} docs/s")
-
-            t = time.perf_counter()
-            text = clean_text(doc.text)
-            timings["clean"] += time.perf_counter() - t
-            if cfg.pii:
-                t = time.perf_counter()
-                text, counts = scrub_pii(text)
-                pii.update(counts)
-                timings["pii"] += time.perf_counter() - t
-            t = time.perf_counter()
-            if "boilerplate_lines" not in off:
-                text, dropped = remove_boilerplate_lines(text)
-                n["boilerplate_lines_removed"] += dropped
-            reason = "empty" if not text else quality_filter(text, cfg.filters)
-            timings["filter"] += time.perf_counter() - t
-            if reason:
-                removed[reason] += 1
-                continue
-            batch.append((text, text != doc.text))
-            if len(batch) >= cfg.batch_docs:
-                flush()
+            texts = [d.text for d in window]
+            if pool:
+                results = pool.map(functools.partial(process_document, cfg=cfg), texts,
+                                   chunksize=max(1, len(texts) // (4 * cfg.workers)))
+            else:
+                results = [process_document(x, cfg) for x in texts]
+            for doc, res in zip(window, results):
+                handle(doc, res)
         if batch:
             flush()
     writer.close()

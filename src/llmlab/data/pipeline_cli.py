@@ -40,6 +40,8 @@ def register_prepare(dsub: argparse._SubParsersAction) -> None:
     q.add_argument("--dedup-threshold", type=float, default=0.8,
                    help="Jaccard similarity of word 5-gram sets above which a document is a near duplicate (default: 0.8)")
     q.add_argument("--num-perm", type=int, default=128, help="MinHash signature length (default: 128)")
+    q.add_argument("--workers", type=int, default=1,
+                   help="processes for cleaning/PII/filters; dedup stays in one process (default: 1)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     q.set_defaults(func=_prepare)
 
@@ -61,7 +63,8 @@ def _prepare(args) -> int:
         inputs=tuple(inputs), out=args.out, text_field=args.text_field, column=args.column, format=args.format,
         shard_bytes=int(args.shard_mb * (1 << 20)), seed=args.seed, pii=not args.no_pii,
         exact_dedup=not args.no_exact_dedup, near_dedup=not args.no_near_dedup,
-        dedup_threshold=args.dedup_threshold, num_perm=args.num_perm, filters=filters, overwrite=args.overwrite)
+        dedup_threshold=args.dedup_threshold, num_perm=args.num_perm, filters=filters, overwrite=args.overwrite,
+        workers=args.workers)
     report = prepare(cfg, progress=not args.no_progress)
     print(summary_line(report) + f" -> {args.out}")
     return 0
