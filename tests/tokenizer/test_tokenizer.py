@@ -263,6 +263,11 @@ def test_bad_inputs(tmp_path):
         Tokenizer.load(tmp_path)
     with pytest.raises(LlmlabError, match="does not exist yet"):
         Tokenizer([(1, 300)])
+    # Valid for the `regex` module, not for tiktoken's engine: training works, fast encoding says why not.
+    odd = Tokenizer.train("hello world", 280, pattern=r"\m\w+|\s+")
+    assert odd.decode(odd.encode_reference("hello")) == "hello"
+    with pytest.raises(LlmlabError, match="not supported by tiktoken"):
+        odd.encode("hello")
 
 
 # ---------------------------------------------------------------- CLI

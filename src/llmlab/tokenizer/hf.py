@@ -8,6 +8,9 @@ table: printable Latin-1 bytes map to themselves, the other 68 bytes to U+0100 o
 pre-tokenizer is our regex (``Split``, isolated) followed by that byte mapping; the model is BPE with our
 merges in order; the special tokens are added tokens at their ids. The GGUF exporter needs the same strings:
 ``hf_tokens_and_merges(tok)``.
+
+HF recognises added tokens wherever their names occur in the text, so HF's ids equal
+``tok.encode(text, allowed_special="all")``; for text without special-token names the two modes agree.
 """
 
 from __future__ import annotations

@@ -194,8 +194,13 @@ class Tokenizer:
             ranks = {b: i for i, b in enumerate(self._vocab)}
             if len(ranks) != len(self._vocab):
                 raise LlmlabError("two tokens have the same bytes; these merges cannot use the tiktoken fast path")
-            self._tiktoken = tiktoken.Encoding(name=f"llmlab-bpe-{self.vocab_size}", pat_str=self.pattern,
-                                               mergeable_ranks=ranks, special_tokens=dict(self.special_tokens))
+            try:
+                self._tiktoken = tiktoken.Encoding(name=f"llmlab-bpe-{self.vocab_size}", pat_str=self.pattern,
+                                                   mergeable_ranks=ranks, special_tokens=dict(self.special_tokens))
+            except ValueError as e:
+                # tiktoken's regex engine (Rust fancy-regex) lacks some `regex` module syntax (\X, \m, (?V1)).
+                raise LlmlabError(f"the split pattern is not supported by tiktoken's regex engine ({e}); "
+                                  "use Tokenizer.encode_reference (slow) or a pattern without that syntax") from None
         return self._tiktoken
 
     def encode(self, text: str, allowed_special: str | Iterable[str] = ()) -> list[int]:
