@@ -232,6 +232,20 @@ def test_save_load_identity(tok, tmp_path):
         assert back.encode(text) == tok.encode(text)
 
 
+def test_pickle_and_array_ids(tok):
+    import pickle
+
+    import numpy as np
+
+    text = "Pickled for a DataLoader worker 世界"
+    back = pickle.loads(pickle.dumps(tok))
+    assert back.encode(text) == tok.encode(text)
+    ids = tok.encode(text)
+    assert tok.decode(np.array(ids, dtype=np.int64)) == text
+    with pytest.raises(LlmlabError, match="must be an integer"):
+        Tokenizer.train("hello", 300.0)
+
+
 def test_custom_pattern_survives_save_load(tmp_path):
     t = Tokenizer.train("hello hello world, it's 12345", 280, pattern="gpt2")
     assert t.pattern == GPT2_PATTERN

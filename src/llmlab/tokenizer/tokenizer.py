@@ -27,6 +27,7 @@ encoders replace them with U+FFFD first (tiktoken's own rule). Every other strin
 from __future__ import annotations
 
 import json
+import operator
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -81,7 +82,11 @@ class Tokenizer:
         """Learn ``vocab_size - 256 - len(special_tokens)`` merges from ``texts`` (a str or an iterable of str)."""
         pattern = resolve_pattern(pattern)
         floor = 256 + len(special_tokens)
-        if not isinstance(vocab_size, int) or vocab_size < floor:
+        try:
+            vocab_size = operator.index(vocab_size)  # int, numpy int; not 4096.0
+        except TypeError:
+            raise LlmlabError(f"vocab size must be an integer, got {vocab_size!r}") from None
+        if vocab_size < floor:
             raise LlmlabError(f"vocab size must be at least 256 bytes + {len(special_tokens)} special tokens = "
                               f"{floor}, got {vocab_size}")
         t0 = time.perf_counter()
@@ -273,6 +278,8 @@ class Tokenizer:
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The exact bytes of ``ids`` (special tokens as their UTF-8 names)."""
         vocab, n = self._vocab, len(self._vocab)
+        if hasattr(ids, "tolist"):  # numpy arrays and torch tensors: plain ints are much faster to index with
+            ids = ids.tolist()
         try:
             return b"".join(vocab[i] if 0 <= i < n else self.token_bytes(i) for i in ids)
         except TypeError:
@@ -296,6 +303,12 @@ class Tokenizer:
         return export_hf(self, path)
 
     to_hf_tokenizer_json = export_hf
+
+    def __getstate__(self) -> dict:
+        # DataLoader workers and process pools pickle the tokenizer; the tiktoken Encoding is rebuilt on demand.
+        state = self.__dict__.copy()
+        state["_tiktoken"] = None
+        return state
 
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, specials={len(self.special_tokens)})"
