@@ -270,12 +270,15 @@ class GPT(nn.Module):
         positions: torch.Tensor | None = None,
         kv_cache: KVCache | None = None,
         attn_mask: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
     ) -> torch.Tensor:
         """idx (B, T) -> logits (B, T, vocab).
 
         positions: (T,) or (B, T) position ids; default ``kv_cache.length + arange(T)`` (or ``arange(T)``).
         kv_cache: keys/values of earlier tokens; this call appends T slots to it.
         attn_mask: optional bool (B or 1, 1, T, S) with S = cached + T slots; True where attention is allowed.
+        logits_to_keep: if > 0, only the last that many positions go through the output head (logits
+        (B, logits_to_keep, vocab)); a prefill that only needs the next token skips a (T, vocab) matmul.
         """
         B, T = idx.shape
         past = kv_cache.length if kv_cache is not None else 0
@@ -292,7 +295,9 @@ class GPT(nn.Module):
             x = block(x, cos, sin, kv_cache, attn_mask)
         if kv_cache is not None:
             kv_cache.length += T
-        return self.lm_head(self.norm(x))  # (B, T, vocab)
+        if logits_to_keep:
+            x = x[:, -logits_to_keep:]
+        return self.lm_head(self.norm(x))  # (B, T or logits_to_keep, vocab)
 
     # ------------------------------------------------------------------------------------------------------
     # Accounting
