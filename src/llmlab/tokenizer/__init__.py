@@ -10,7 +10,28 @@
 See tokenizer.py for the id layout and encoding semantics, bpe.py for the training algorithm.
 """
 
-from llmlab.tokenizer.bpe import GPT2_PATTERN, GPT4_PATTERN
-from llmlab.tokenizer.tokenizer import SPECIAL_TOKENS, Tokenizer
+from __future__ import annotations
 
-__all__ = ["Tokenizer", "SPECIAL_TOKENS", "GPT4_PATTERN", "GPT2_PATTERN"]
+import importlib
+
+# Resolved on first access (PEP 562) so that `llmlab --help`, which imports llmlab.tokenizer.cli, does not
+# pay for the regex module.
+_EXPORTS = {
+    "Tokenizer": "llmlab.tokenizer.tokenizer",
+    "SPECIAL_TOKENS": "llmlab.tokenizer.tokenizer",
+    "GPT4_PATTERN": "llmlab.tokenizer.bpe",
+    "GPT2_PATTERN": "llmlab.tokenizer.bpe",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
