@@ -66,3 +66,15 @@ def greedy_ours(model, ids: list[int], n: int, stop: set[int] = frozenset()) -> 
             if nxt in stop:
                 break
     return out[len(ids):]
+
+
+@pytest.fixture(autouse=True, scope="package")
+def _one_torch_thread():
+    """These models are tiny: one thread is fastest, and on busy shared cores a spinning second OpenMP thread
+    makes each forward pass ~100x slower. Restored afterwards for other test packages."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
