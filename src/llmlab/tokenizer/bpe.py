@@ -28,6 +28,7 @@ Tie-breaking (deterministic): the highest count wins; among equal counts, the pa
 
 from __future__ import annotations
 
+import collections
 import heapq
 import itertools
 import multiprocessing
@@ -119,20 +120,28 @@ def count_chunks(texts: str | Iterable[str], pattern: str = GPT4_PATTERN, num_wo
     batches = _batches(texts, cuttable=pattern in (GPT4_PATTERN, GPT2_PATTERN))
     workers = num_workers or os.cpu_count() or 1
     counts: Counter = Counter()
-    first = list(itertools.islice(batches, 2))
-    if workers > 1 and len(first) == 2 and "fork" in multiprocessing.get_all_start_methods():
-        rest = list(batches)
-        jobs = [(pattern, b) for b in first + rest]
-        if sum(len(t) for b in jobs for t in b[1]) >= _PARALLEL_MIN_CHARS:
-            # fork: workers inherit the loaded modules, so they start in milliseconds.
-            with multiprocessing.get_context("fork").Pool(min(workers, len(jobs))) as pool:
-                for c in pool.imap(_count_batch, jobs):
-                    counts.update(c)
-        else:
-            for job in jobs:
-                counts.update(_count_batch(job))
+    # Look ahead until the input is big enough to be worth the processes (or runs out).
+    head: list[list[str]] = []
+    size = 0
+    for b in batches:
+        head.append(b)
+        size += sum(map(len, b))
+        if size >= _PARALLEL_MIN_CHARS and len(head) >= 2:
+            break
+    parallel = workers > 1 and len(head) >= 2 and size >= _PARALLEL_MIN_CHARS
+    if parallel and "fork" in multiprocessing.get_all_start_methods():
+        # fork: workers inherit the loaded modules, so they start in milliseconds. At most 2 batches per
+        # worker are in flight, so a streamed corpus is never held in memory whole.
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pending: collections.deque = collections.deque()
+            for b in itertools.chain(head, batches):
+                pending.append(pool.apply_async(_count_batch, ((pattern, b),)))
+                if len(pending) >= 2 * workers:
+                    counts.update(pending.popleft().get())
+            while pending:
+                counts.update(pending.popleft().get())
     else:
-        for b in itertools.chain(first, batches):
+        for b in itertools.chain(head, batches):
             counts.update(_count_batch((pattern, b)))
     # Count strings first (cheap), encode each unique chunk once.
     return Counter({chunk.encode("utf-8"): n for chunk, n in counts.items() if chunk})
