@@ -189,7 +189,9 @@ def train_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple[
         a, b = key >> _SHIFT, key & mask
         new_id = 256 + len(merges)
         merges.append((a, b))
-        born: set[int] = set()  # pairs containing new_id; they get their heap entries once their count is final
+        # Pairs containing new_id are new this step (their `where` entry is created here); they get their heap
+        # entries once their counts are final.
+        born: list[int] = []
         for wi in where.pop(key):
             w = words[wi]
             m = len(w)
@@ -222,10 +224,10 @@ def train_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple[
                         pair_counts[k] -= n
                     k = left << _SHIFT | new_id
                     pair_counts[k] = pair_counts.get(k, 0) + n
-                    born.add(k)
                     s = where.get(k)
                     if s is None:
                         where[k] = {wi}
+                        born.append(k)
                     else:
                         s.add(wi)
                 j = i + 2
@@ -235,10 +237,10 @@ def train_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple[
                     if not (j + 1 < m and w[j] == a and w[j + 1] == b):  # the next token is not merged now
                         k = new_id << _SHIFT | w[j]
                         pair_counts[k] = pair_counts.get(k, 0) + n
-                        born.add(k)
                         s = where.get(k)
                         if s is None:
                             where[k] = {wi}
+                            born.append(k)
                         else:
                             s.add(wi)
                 out.append(new_id)
