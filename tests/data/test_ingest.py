@@ -112,6 +112,13 @@ def test_hf_dataset_and_dataset_dict(tmp_path):
         _docs(tmp_path / "ds", column="content")
 
 
+def test_dataset_folder_inside_a_text_folder(tmp_path):
+    (tmp_path / "a.txt").write_text("plain")
+    _save_to_disk(tmp_path / "b_ds", ["row one", "row two"])
+    (tmp_path / "c.txt").write_text("after")
+    assert [d.text for d in _docs(tmp_path)] == ["plain", "row one", "row two", "after"]
+
+
 def test_bundled():
     docs = _docs("bundled:shakespeare")
     assert len(docs) == 42 and docs[0].source == "bundled:shakespeare/alls_well_that_ends_well"

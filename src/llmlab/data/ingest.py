@@ -6,7 +6,7 @@ folders written by ``save_to_disk``, one document at a time (bounded memory).
         doc.text, doc.source, doc.nbytes, doc.invalid_utf8
 
 What a document is: a whole file for plain text (folders are walked recursively in sorted order, hidden
-files skipped); one line for JSONL (``text_field`` chooses the field); one row for Parquet and ``datasets``
+files skipped, ``save_to_disk`` folders inside read as datasets); one line for JSONL (``text_field`` chooses the field); one row for Parquet and ``datasets``
 (``column`` chooses the column). ``bundled:shakespeare`` yields the 42 works of the bundled corpus.
 
 Memory: JSONL, Parquet (row-group batches) and Arrow files are streamed record by record, so their size does
@@ -63,12 +63,26 @@ def iter_documents(inputs: list[str], text_field: str = "text", column: str = "t
             if _is_hf_dataset(path):
                 yield from _hf_dataset(path, column)
                 continue
-            for f in sorted(p for p in path.rglob("*") if p.is_file()):
-                if any(part.startswith(".") for part in f.relative_to(path).parts):
-                    continue  # .git, .DS_Store, editor swap files
-                yield from _file(f, text_field, column)
+            yield from _walk(path, text_field, column)
         else:
             yield from _file(path, text_field, column)
+
+
+def _walk(path: Path, text_field: str, column: str) -> Iterator[Document]:
+    """Files under ``path`` in sorted order, hidden ones skipped; a ``save_to_disk`` folder met on the way is
+    read as one dataset (its state.json and Arrow files are not documents)."""
+    files = [f for f in sorted(p for p in path.rglob("*") if p.is_file())
+             if not any(part.startswith(".") for part in f.relative_to(path).parts)]  # .git, .DS_Store, ...
+    marks = {f.parent for f in files if f.name in ("state.json", "dataset_dict.json")}
+    roots = {r for r in marks if not any(a in marks for a in r.parents)}  # a DatasetDict holds its splits
+    done: set[Path] = set()
+    for f in files:
+        root = next((r for r in roots if r in f.parents), None)
+        if root is None:
+            yield from _file(f, text_field, column)
+        elif root not in done:
+            done.add(root)
+            yield from _hf_dataset(root, column)
 
 
 def _bundled(name: str) -> Iterator[Document]:
