@@ -144,3 +144,15 @@ def test_export_bin_without_weights_is_an_error(tiny_run, tmp_path, capsys):
     assert main(["export", "bin", "--model", str(empty), "--out", str(tmp_path / "m.bin")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("llmlab: error: ") and "weights not found" in err and "\n" not in err
+
+
+def test_greedy_matches_our_engine(model_bin):
+    """The same continuation from llmlab's inference engine (KV cache, batched) and from run.py."""
+    from llmlab.infer import Engine, SamplingParams
+
+    path, model, tok = model_bin
+    engine = Engine(model, eos_token_ids=[tok.end_id, tok.eot_id])
+    prompt = PROMPTS[1]
+    out = engine.generate([[tok.bos_id] + tok.encode(prompt)], SamplingParams(temperature=0, max_new_tokens=40))
+    r = _run(path, prompt, "--max-new-tokens", "40", "--temperature", "0", "--ids")
+    assert [int(x) for x in r.stdout.split()] == out[0].samples[0].token_ids
