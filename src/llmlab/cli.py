@@ -23,6 +23,8 @@ from llmlab.errors import LlmlabError
 STAGE_MODULES = [
     "llmlab.data.cli",  # data
     "llmlab.tokenizer.cli",  # tokenizer
+    "llmlab.train.cli",  # pretrain
+    "llmlab.eval.cli",  # eval bpb
     "llmlab.export.cli",  # export, import
 ]
 

@@ -1,0 +1,69 @@
+"""Exact resume after SIGKILL, and DDP (2 gloo processes under torchrun) == 1 process with 2x grad accumulation.
+
+    .venv/bin/pytest tests/train/test_resume_ddp.py -q
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+WORKER = Path(__file__).with_name("resume_worker.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _args(text_files, tok_dir, out, *extra):
+    return ["pretrain", "--data", str(text_files / "train.txt"), "--val-data", str(text_files / "val.txt"),
+            "--out", str(out), "--tokenizer", str(tok_dir), "--preset", "tiny", "--seq-len", "32",
+            "--batch-size", "4", "--no-progress", "--samples", "0", "--threads", "1", *extra]
+
+
+def _losses(run):
+    return [r["loss"] for r in map(json.loads, (Path(run) / "metrics.jsonl").read_text().splitlines()) if "loss" in r]
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_is_bit_exact(tmp_path, text_files, tok_dir):
+    common = ["--max-steps", "12", "--save-every", "5", "--deterministic", "--lr", "3e-3", "--optimizer", "muon"]
+    ref, cut = tmp_path / "ref", tmp_path / "cut"
+    subprocess.run([sys.executable, str(WORKER), *_args(text_files, tok_dir, ref, *common)], env=ENV, check=True,
+                   capture_output=True)
+    # Killed in step 8's forward pass: the checkpoint of step 5 exists, steps 6-7 are lost work.
+    p = subprocess.run([sys.executable, str(WORKER), *_args(text_files, tok_dir, cut, *common), "--kill-at", "8"],
+                       env=ENV, capture_output=True)
+    assert p.returncode == -signal.SIGKILL
+    ckpt = torch.load(cut / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 5 and not (cut / "model.safetensors").exists()
+    subprocess.run([sys.executable, str(WORKER), *_args(text_files, tok_dir, cut, *common, "--resume")], env=ENV,
+                   check=True, capture_output=True)
+    a, b = load_file(ref / "model.safetensors"), load_file(cut / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert _losses(ref) == _losses(cut)  # metrics.jsonl of the resumed run has no duplicated steps either
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_equal_one_process_with_grad_accum(tmp_path, text_files, tok_dir):
+    common = ["--max-steps", "6", "--lr", "3e-3", "--warmup-steps", "2"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    subprocess.run([sys.executable, "-m", "llmlab", *_args(text_files, tok_dir, one, *common, "--grad-accum", "2")],
+                   env=ENV, check=True, capture_output=True)
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "llmlab", *_args(text_files, tok_dir, two, *common)], env=ENV, capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    l1, l2 = _losses(one), _losses(two)
+    assert len(l1) == len(l2) == 6
+    for x, y in zip(l1, l2):
+        assert abs(x - y) < 1e-4 * abs(x), (l1, l2)
+    assert l1[0] != l1[-1]
+    s1, s2 = (json.loads((r / "summary.json").read_text()) for r in (one, two))
+    assert s2["world_size"] == 2 and s1["tokens"] == s2["tokens"]
+    assert s2["val_bpb"] == pytest.approx(s1["val_bpb"], rel=1e-4)
