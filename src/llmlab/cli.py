@@ -25,6 +25,7 @@ STAGE_MODULES = [
     "llmlab.tokenizer.cli",  # tokenizer
     "llmlab.train.cli",  # pretrain
     "llmlab.eval.cli",  # eval bpb
+    "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
 ]
 

@@ -376,6 +376,19 @@ class Generation:
         self.last = tokens.reshape(-1, 1)  # (B, 1): the next step's input
         return events
 
+    def finish(self, prompt_index: int, sample_index: int, reason: str = "stop") -> bool:
+        """End one sample now, from outside (a stop string matched at the text edge, a client went away).
+        Its row leaves the batch before the next step. Returns False if it had already finished."""
+        for b, r in enumerate(self.live):
+            if self.row_prompt[r] == prompt_index and self.row_sample[r] == sample_index:
+                self.outputs_[prompt_index].samples[sample_index].finish_reason = reason
+                keep = [i for i in range(len(self.live)) if i != b]
+                with torch.inference_mode():
+                    self._keep(keep)
+                    self.last = self.last[keep] if keep else self.last[:0]
+                return True
+        return False
+
     def _keep(self, keep: list[int]) -> None:
         """Drop finished rows: keep batch positions ``keep`` (in order) in the cache and every per-row tensor."""
         self.live = [self.live[b] for b in keep]
