@@ -55,6 +55,33 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_P = np.uint64(0x100000001B3)  # the FNV-64 prime: odd, so invertible mod 2^64
+_P_INV = np.uint64(pow(int(_P), -1, 2**64))
+_powers = [np.ones(1, dtype=np.uint64), np.ones(1, dtype=np.uint64)]  # P^k and P^-k, grown on demand
+
+
+def word_hashes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(hashes, starts, ends)`` of the words of ``data`` (UTF-8 bytes, words separated by single spaces),
+    all at once: a polynomial hash mod 2^64 with prefix sums, H[i] = sum_{k<i} (byte_k + 1) P^k, so a word's
+    hash is (H[end] - H[start]) * P^-start (P is odd, hence invertible mod 2^64), then mixed by splitmix64.
+    Deterministic across processes, unlike Python's salted hash(). Also used by the n-gram filters."""
+    n = len(data)
+    if len(_powers[0]) < n + 1:
+        size = max(n + 1, 2 * len(_powers[0]))
+        one = np.ones(1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            _powers[0] = np.concatenate([one, np.cumprod(np.full(size - 1, _P, dtype=np.uint64))])
+            _powers[1] = np.concatenate([one, np.cumprod(np.full(size - 1, _P_INV, dtype=np.uint64))])
+    pw, ipw = _powers
+    sp = np.flatnonzero(data == 32)
+    starts = np.concatenate([[0], sp + 1])
+    ends = np.concatenate([sp, [n]])
+    with np.errstate(over="ignore"):
+        h = np.zeros(n + 1, dtype=np.uint64)
+        np.cumsum((data.astype(np.uint64) + np.uint64(1)) * pw[:n], out=h[1:])
+        return _splitmix64((h[ends] - h[starts]) * ipw[starts]), starts, ends
+
+
 def optimal_bands(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """``(b, r)`` minimising the weighted integral of false-positive and false-negative probability."""
     best, best_err = (1, num_perm), float("inf")
@@ -78,16 +105,13 @@ class MinHasher:
         self.a = rng.integers(1, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True) | np.uint64(1)
         self.b = rng.integers(0, 2**64 - 1, size=num_perm, dtype=np.uint64, endpoint=True)
         self.mult = rng.integers(1, 2**64 - 1, size=ngram, dtype=np.uint64, endpoint=True) | np.uint64(1)
-        self._P = np.uint64(0x100000001B3)  # the FNV-64 prime: odd, so invertible mod 2^64
-        self._Pinv = np.uint64(pow(int(self._P), -1, 2**64))
-        self._pw = self._ipw = np.zeros(0, dtype=np.uint64)  # powers of P and P^-1, grown on demand
 
     def shingles(self, text: str) -> np.ndarray:
         """Distinct 64-bit hashes of the word n-grams of ``normalize(text)`` (one shingle if shorter)."""
         data = np.frombuffer(normalize(text).encode("utf-8"), dtype=np.uint8)
         if len(data) == 0:
             return np.zeros(0, dtype=np.uint64)
-        wh = self._word_hashes(data)  # one hash per word, in order
+        wh = word_hashes(data)[0]  # one hash per word, in order
         n = min(self.ngram, len(wh))
         m = len(wh) - n + 1
         with np.errstate(over="ignore"):
@@ -95,26 +119,6 @@ class MinHasher:
             for t in range(n):  # polynomial combination of n consecutive word hashes, then mixed
                 h = h + wh[t: t + m] * self.mult[t]
             return np.unique(_splitmix64(h))
-
-    def _word_hashes(self, data: np.ndarray) -> np.ndarray:
-        """64-bit hashes of the space-separated words of ``data`` (UTF-8 bytes), all at once: a polynomial
-        hash mod 2^64 with prefix sums, H[i] = sum_{k<i} (byte_k + 1) P^k, so a word's hash is
-        (H[end] - H[start]) * P^-start (P is odd, hence invertible mod 2^64), then mixed by splitmix64.
-        Deterministic across processes, unlike Python's salted hash()."""
-        n = len(data)
-        if len(self._pw) < n + 1:
-            size = max(n + 1, 2 * len(self._pw))
-            with np.errstate(over="ignore"):
-                one = np.ones(1, dtype=np.uint64)
-                self._pw = np.concatenate([one, np.cumprod(np.full(size - 1, self._P, dtype=np.uint64))])
-                self._ipw = np.concatenate([one, np.cumprod(np.full(size - 1, self._Pinv, dtype=np.uint64))])
-        sp = np.flatnonzero(data == 32)
-        starts = np.concatenate([[0], sp + 1])
-        ends = np.concatenate([sp, [n]])
-        with np.errstate(over="ignore"):
-            h = np.zeros(n + 1, dtype=np.uint64)
-            np.cumsum((data.astype(np.uint64) + np.uint64(1)) * self._pw[:n], out=h[1:])
-            return _splitmix64((h[ends] - h[starts]) * self._ipw[starts])
 
     def signatures(self, texts: list[str], chunk: int = 4096) -> np.ndarray:
         """``(len(texts), num_perm)`` uint32 signatures; a document without words gets all-max (matches none)."""

@@ -55,32 +55,42 @@ class FilterConfig:
     disabled: tuple[str, ...] = field(default_factory=tuple)
 
 
-# C4's line-level rules: lines with these phrases are site furniture, not content.
-BOILERPLATE = re.compile(
-    r"(?i)lorem ipsum|javascript|cookie policy|use of cookies|uses cookies|terms of use|terms of service"
-    r"|privacy policy|all rights reserved|click here|subscribe to our newsletter|\{\s*$"
+# C4's line-level rules: lines with these phrases are site furniture, not content; a line ending in "{" is
+# code. Matched as lower-case substrings (C-speed ``in``) -- one case-insensitive regex alternation over the
+# whole text was the slowest step of the filters (1.7 s on the 5 MB bundled corpus).
+BOILERPLATE_PHRASES = (
+    "lorem ipsum", "javascript", "cookie policy", "use of cookies", "uses cookies", "terms of use",
+    "terms of service", "privacy policy", "all rights reserved", "click here", "subscribe to our newsletter",
 )
-_BULLET = re.compile(r"^\s*(?:[-*•●▪‣◦–]|\d+[.)])\s")
-_ELLIPSIS = re.compile(r"(?:\.\.\.|…)\s*$")
+# Counted over the whole text at once (one C scan instead of a Python call per line).
+_BULLET = re.compile(r"^[ \t]*(?:[-*•●▪‣◦–]|\d+[.)])\s", re.MULTILINE)
+_ELLIPSIS = re.compile(r"(?:\.\.\.|…)[ \t]*$", re.MULTILINE)
+# Gopher's normalised words: lower-cased, punctuation dropped ("--Stand," -> "stand", "o'er" stays).
+_NGRAM_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 _DIGIT = re.compile(r"\d")
 # A whitespace-delimited word without any letter (the complement of Gopher's "alphabetic word"); [^\W\d_]
 # is "a letter" in Python's Unicode regex syntax.
 _NO_ALPHA_WORD = re.compile(r"(?<!\S)(?:(?![^\W\d_])\S)+(?!\S)")
-_WORD_STRIP = "\"'()[]{}<>.,;:!?-_*"
 
 
 def remove_boilerplate_lines(text: str) -> tuple[str, int]:
     """Drop C4 boilerplate lines ("cookie policy", "javascript", "lorem ipsum", ...); return the new text and
     how many lines went. Text without any boilerplate comes back unchanged (same object)."""
-    if not BOILERPLATE.search(text):
+    low = text.lower()
+    if "{" not in text and not any(p in low for p in BOILERPLATE_PHRASES):
         return text, 0
     kept, dropped = [], 0
     for line in text.split("\n"):
-        if BOILERPLATE.search(line):
+        if _is_boilerplate(line):
             dropped += 1
         else:
             kept.append(line)
     return "\n".join(kept).strip(), dropped
+
+
+def _is_boilerplate(line: str) -> bool:
+    low = line.lower()
+    return line.rstrip().endswith("{") or any(p in low for p in BOILERPLATE_PHRASES)
 
 
 def document_stats(text: str) -> dict:
@@ -95,13 +105,11 @@ def document_stats(text: str) -> dict:
         "symbol_word_ratio": (text.count("#") + text.count("...") + text.count("…")) / max(n_words, 1),
         "digit_ratio": len(_DIGIT.findall(text)) / max(non_space, 1),
         "alpha_words": (n_words - len(_NO_ALPHA_WORD.findall(text))) / max(n_words, 1),
-        "ellipsis_lines": sum(bool(_ELLIPSIS.search(ln)) for ln in lines) / max(len(lines), 1),
-        "bullet_lines": sum(bool(_BULLET.match(ln)) for ln in lines) / max(len(lines), 1),
+        "ellipsis_lines": len(_ELLIPSIS.findall(text)) / max(len(lines), 1),
+        "bullet_lines": len(_BULLET.findall(text)) / max(len(lines), 1),
         "duplicate_line_chars": _duplicate_line_chars(lines),
     }
-    norm = [w.strip(_WORD_STRIP).lower() for w in words]
-    norm = [w for w in norm if w]
-    stats["top_ngram_chars"], stats["duplicate_ngram_chars"] = _ngram_stats(norm)
+    stats["top_ngram_chars"], stats["duplicate_ngram_chars"] = _ngram_stats(_NGRAM_WORD.findall(text.lower()))
     return stats
 
 
@@ -149,15 +157,17 @@ def _ngram_stats(words: list[str]) -> tuple[tuple[float, ...], tuple[float, ...]
     n-gram (every occurrence after the first), each word counted once, / all word characters."""
     if not words:
         return (0.0, 0.0, 0.0), (0.0,) * 6
-    vocab: dict[str, int] = {}
-    ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.int64, count=len(words))
-    lens = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    from llmlab.data.dedup import word_hashes
+
+    # Words become 64-bit hashes in one vectorised pass; lengths are in UTF-8 bytes (a proxy for characters
+    # that scales the same way in the numerator and the denominator).
+    uid, starts, ends = word_hashes(np.frombuffer(" ".join(words).encode("utf-8"), dtype=np.uint8))
+    lens = ends - starts
     total = float(lens.sum())
     csum = np.concatenate([[0], np.cumsum(lens)])
-    # Random odd 64-bit multipliers make the n-gram hash a polynomial in the word ids (wrapping arithmetic);
+    # Random odd 64-bit multipliers make the n-gram hash a polynomial in the word hashes (wrapping arithmetic);
     # collisions at 2^-64 per pair are negligible against the thresholds. Fixed seed: deterministic.
     mult = np.random.default_rng(0).integers(1, 2**63, size=10, dtype=np.uint64) | np.uint64(1)
-    uid = ids.astype(np.uint64) + np.uint64(1)
     top, dup = [], []
     h = np.zeros(len(words), dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -171,7 +181,13 @@ def _ngram_stats(words: list[str]) -> tuple[tuple[float, ...], tuple[float, ...]
             if n == 1:
                 continue
             chars = csum[n: n + m] - csum[:m]  # characters of each n-gram's words
-            _, first, counts = np.unique(h, return_index=True, return_counts=True)
+            # Group equal hashes with an unstable argsort (faster than np.unique's stable one); the first
+            # occurrence of each group is its smallest position.
+            order = np.argsort(h)
+            hs = h[order]
+            gstart = np.flatnonzero(np.concatenate([[True], hs[1:] != hs[:-1]]))
+            counts = np.diff(np.append(gstart, m))
+            first = np.minimum.reduceat(order, gstart)
             if n <= 4:
                 best = int(np.argmax(counts * chars[first]))
                 top.append(float(counts[best] * chars[first[best]]) / total if counts[best] > 1 else 0.0)
