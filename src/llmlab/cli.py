@@ -24,7 +24,9 @@ STAGE_MODULES = [
     "llmlab.data.cli",  # data
     "llmlab.tokenizer.cli",  # tokenizer
     "llmlab.train.cli",  # pretrain
+    "llmlab.train.sft_cli",  # sft
     "llmlab.eval.cli",  # eval bpb
+    "llmlab.chat.cli",  # chat, chat synth, eval chat
     "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
 ]

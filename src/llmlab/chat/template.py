@@ -242,4 +242,5 @@ def render_prompt(messages: Sequence[dict], tokenizer, max_len: int | None = Non
 def stop_token_ids(tokenizer) -> list[int]:
     """Tokens that end an assistant answer when generating: ``<|end|>``, plus tokens that may never appear
     inside an assistant turn (a new role, a new conversation) so a confused model still stops there."""
-    return [tokenizer.end_id] + [tokenizer.special_id(n) for n in ("<|user|>", "<|system|>", "<|bos|>", "<|endoftext|>")]
+    names = ("<|user|>", "<|system|>", "<|assistant|>", "<|bos|>", "<|endoftext|>")
+    return [tokenizer.end_id] + [tokenizer.special_id(n) for n in names]

@@ -1,0 +1,396 @@
+"""``llmlab chat``: talk to a fine-tuned run, in a REPL or one shot; also the default SFT data generator.
+
+    llmlab chat --model runs/sft                                   # REPL (streaming, multi-turn)
+    llmlab chat --model runs/sft --prompt "What is 7 plus 5?" --json
+    llmlab chat --model runs/sft --system "Be brief." --prompt "Who are you?"
+    echo -e "Hello\\n/reset\\nWho are you?" | llmlab chat --model runs/sft   # stdin works line by line
+    llmlab chat synth --out data/chat.jsonl                        # the generated default conversations
+    llmlab eval chat --model runs/sft --base runs/base             # format rate and exact match (JSON)
+
+REPL commands: ``/system TEXT`` (``/system`` alone clears it), ``/reset`` (forget the conversation, keep
+the system prompt), ``/temperature X``, ``/top-p X``, ``/explain`` (toggle: after each answer, show every
+token with the model's probability and its strongest alternatives), ``/save FILE`` and ``/load FILE`` (the
+conversation as JSON), ``/help``, ``/quit`` (or Ctrl-D). Ctrl-C stops the answer being generated and keeps
+the session (the partial answer stays in the history).
+
+``--json`` prints ``{"text", "finish_reason", "prompt_tokens", "completion_tokens", "model"}``;
+``finish_reason`` is ``"stop"`` when the model ended its turn (``<|end|>``, or a token that would start
+another role) and ``"length"`` when the token limit or the context did.
+
+Long conversations follow the chat template's overflow policy (``llmlab.chat.template``): the oldest
+exchanges are dropped to fit the context, the system prompt and the latest question are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHAT_FORMAT = "llmlab-chat"
+CHAT_VERSION = 1
+
+HELP = """commands:
+  /system TEXT      set the system prompt (/system alone clears it)
+  /reset            forget the conversation (the system prompt stays)
+  /temperature X    sampling temperature (0 = greedy)
+  /top-p X          nucleus sampling threshold in (0, 1]
+  /explain          toggle: show each answer token's probability and alternatives
+  /save FILE        save the conversation (JSON)
+  /load FILE        load a saved conversation
+  /help             this help
+  /quit             leave (also Ctrl-D); Ctrl-C stops an answer but keeps the session"""
+
+ROLE_STYLE = {"user": "bold green", "assistant": "cyan", "system": "magenta", "info": "dim"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The session: library logic the REPL, the one-shot mode and the tests share
+
+
+@dataclass
+class Reply:
+    text: str
+    finish_reason: str  # "stop" | "length" | "interrupted"
+    token_ids: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    dropped_messages: int = 0  # older messages left out to fit the context
+    explain: list[dict] = field(default_factory=list)  # with explain: per token {token, prob, top}
+
+
+class ChatSession:
+    """A conversation with one model: system prompt, history, sampling settings, streaming replies."""
+
+    def __init__(self, model, tokenizer, *, system: str = "", temperature: float = 0.7, top_p: float = 0.9,
+                 top_k: int = 0, max_new_tokens: int = 128, seed: int | None = None):
+        from llmlab.chat.template import stop_token_ids
+        from llmlab.infer import Engine
+
+        self.model, self.tok = model, tokenizer
+        self.engine = Engine(model, eos_token_ids=stop_token_ids(tokenizer))
+        self.system = system
+        self.history: list[dict] = []
+        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
+        self.max_new_tokens, self.seed = max_new_tokens, seed
+        self.explain = False
+        self._turn = 0
+
+    def messages(self) -> list[dict]:
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + self.history
+
+    def reset(self) -> None:
+        self.history = []
+
+    def prompt_ids(self, messages: list[dict]) -> tuple[list[int], int]:
+        """Prompt ids under the overflow policy, and how many messages it dropped."""
+        from llmlab.chat.template import fit_messages, render_prompt
+
+        ctx = self.model.config.max_seq_len
+        # Leave the answer at least a quarter of the context (or max_new_tokens, if smaller).
+        room = max(8, ctx - min(self.max_new_tokens, ctx // 4))
+        kept = fit_messages(messages, self.tok, room, add_generation_prompt=True)
+        return render_prompt(messages, self.tok, max_len=room), len(messages) - len(kept)
+
+    def reply(self, user_text: str, on_text=None) -> Reply:
+        """Add the user's message, generate (streaming pieces of text to ``on_text``), add the answer."""
+        from llmlab.infer import SamplingParams
+
+        self.history.append({"role": "user", "content": user_text})
+        ids, dropped = self.prompt_ids(self.messages())
+        seed = None if self.seed is None else self.seed + self._turn
+        self._turn += 1
+        params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
+                                top_k=self.top_k, seed=seed, logprobs=3 if self.explain else None)
+        stops = set(self.engine.eos_token_ids)
+        # UTF-8-safe streaming: a character split across tokens is printed once its last byte arrives.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        out_ids: list[int] = []
+        text_parts: list[str] = []
+        explain: list[dict] = []
+        finish = "length"
+        try:
+            for ev in self.engine.stream([ids], params):
+                if ev.token_id in stops:
+                    finish = "stop"
+                    break
+                out_ids.append(ev.token_id)
+                piece = decoder.decode(self.tok.token_bytes(ev.token_id))
+                if self.explain and ev.logprob is not None:
+                    explain.append(_explain_entry(self.tok, ev))
+                if piece:
+                    text_parts.append(piece)
+                    if on_text:
+                        on_text(piece)
+                if ev.finish_reason is not None:
+                    finish = "stop" if ev.finish_reason == "stop" else "length"
+        except KeyboardInterrupt:
+            finish = "interrupted"
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            text_parts.append(tail)
+            if on_text:
+                on_text(tail)
+        text = "".join(text_parts)
+        self.history.append({"role": "assistant", "content": text})
+        return Reply(text, finish, out_ids, len(ids), dropped, explain)
+
+    # -- files ----------------------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        from llmlab.utils.io import write_json
+
+        write_json(path, {"format": CHAT_FORMAT, "version": CHAT_VERSION, "messages": self.messages(),
+                          "settings": {"temperature": self.temperature, "top_p": self.top_p}})
+
+    def load(self, path: str | Path) -> int:
+        """Replace the conversation with a saved one (``/save``'s JSON, or any ``{"messages": [...]}`` or a
+        bare message list); returns the number of messages."""
+        from llmlab.chat.template import validate_messages
+        from llmlab.utils.io import read_json
+
+        data = read_json(path, "conversation file")
+        msgs = data.get("messages") if isinstance(data, dict) else data
+        msgs = validate_messages(msgs, where=str(path))
+        self.system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else ""
+        self.history = msgs[1:] if self.system or (msgs and msgs[0]["role"] == "system") else msgs
+        s = data.get("settings", {}) if isinstance(data, dict) else {}
+        self.temperature = float(s.get("temperature", self.temperature))
+        self.top_p = float(s.get("top_p", self.top_p))
+        return len(msgs)
+
+
+def _explain_entry(tok, ev) -> dict:
+    import math
+
+    def show(t):
+        return tok.decode_bytes([t]).decode("utf-8", errors="backslashreplace")
+
+    return {"token": show(ev.token_id), "prob": math.exp(ev.logprob),
+            "top": [(show(t), math.exp(lp)) for t, lp in (ev.top_logprobs or [])]}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The REPL
+
+
+def run_repl(session: ChatSession, stdin=None, console=None) -> int:
+    """Read lines until /quit or end of input; works on a terminal and on piped stdin alike."""
+    from rich.console import Console
+
+    stdin = stdin or sys.stdin
+    console = console or Console(highlight=False)
+    tty = stdin.isatty()
+    if tty:
+        try:
+            import readline  # noqa: F401  (line editing and history for input())
+        except ImportError:
+            pass
+        console.print("llmlab chat: type a message, /help for commands, /quit to leave.", style=ROLE_STYLE["info"])
+        if session.system:
+            console.print(f"system: {session.system}", style=ROLE_STYLE["system"])
+    while True:
+        try:
+            if tty:
+                console.print("you> ", style=ROLE_STYLE["user"], end="")
+                line = input()
+            else:
+                line = stdin.readline()
+                if not line:
+                    break
+                line = line.rstrip("\n")
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            console.print("\n(Ctrl-C: use /quit or Ctrl-D to leave)", style=ROLE_STYLE["info"])
+            continue
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            if _command(session, line, console) == "quit":
+                break
+            continue
+        if not tty:
+            console.print(f"you> {line}", style=ROLE_STYLE["user"], markup=False)
+        console.print("assistant> ", style=ROLE_STYLE["assistant"], end="")
+        r = session.reply(line, on_text=lambda s: console.print(s, style=ROLE_STYLE["assistant"], end="",
+                                                                 markup=False, highlight=False, soft_wrap=True))
+        console.print()
+        if r.finish_reason == "interrupted":
+            console.print("(stopped)", style=ROLE_STYLE["info"])
+        elif r.finish_reason == "length":
+            console.print("(cut off at the token limit)", style=ROLE_STYLE["info"])
+        if r.dropped_messages:
+            console.print(f"({r.dropped_messages} older messages left out to fit the context)", style=ROLE_STYLE["info"])
+        if session.explain and r.explain:
+            _print_explain(console, r.explain)
+    return 0
+
+
+def _print_explain(console, entries: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table(title="token probabilities", show_edge=False, pad_edge=False)
+    table.add_column("token")
+    table.add_column("p", justify="right")
+    table.add_column("alternatives")
+    for e in entries:
+        alts = ", ".join(f"{t!r} {p:.2f}" for t, p in e["top"] if t != e["token"])
+        style = "green" if e["prob"] >= 0.5 else ("yellow" if e["prob"] >= 0.1 else "red")
+        table.add_row(repr(e["token"]), f"[{style}]{e['prob']:.2f}[/{style}]", alts)
+    console.print(table)
+
+
+def _command(session: ChatSession, line: str, console) -> str | None:
+    from llmlab.errors import LlmlabError
+
+    name, _, arg = line.partition(" ")
+    arg = arg.strip()
+    info = ROLE_STYLE["info"]
+    try:
+        if name in ("/quit", "/exit", "/q"):
+            return "quit"
+        if name == "/help":
+            console.print(HELP, style=info, markup=False)
+        elif name == "/system":
+            session.system = arg
+            console.print(f"system prompt {'set' if arg else 'cleared'}", style=info)
+        elif name == "/reset":
+            session.reset()
+            console.print("conversation reset", style=info)
+        elif name == "/temperature":
+            value = float(arg)
+            if value < 0:
+                raise ValueError
+            session.temperature = value
+            console.print(f"temperature {value}", style=info)
+        elif name in ("/top-p", "/top_p"):
+            value = float(arg)
+            if not 0 < value <= 1:
+                raise ValueError
+            session.top_p = value
+            console.print(f"top-p {value}", style=info)
+        elif name == "/explain":
+            session.explain = not session.explain
+            console.print(f"explain {'on' if session.explain else 'off'}", style=info)
+        elif name == "/save":
+            if not arg:
+                raise LlmlabError("usage: /save FILE")
+            session.save(arg)
+            console.print(f"saved {len(session.messages())} messages to {arg}", style=info)
+        elif name == "/load":
+            if not arg:
+                raise LlmlabError("usage: /load FILE")
+            n = session.load(arg)
+            console.print(f"loaded {n} messages from {arg}", style=info)
+        else:
+            console.print(f"unknown command {name}; /help lists them", style="red", markup=False)
+    except ValueError:
+        console.print(f"{name}: expected a number ({'0 or more' if name == '/temperature' else 'in (0, 1]'})",
+                      style="red", markup=False)
+    except LlmlabError as e:
+        console.print(f"error: {e}", style="red", markup=False)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Wiring
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("chat", help="chat with a fine-tuned model (REPL or one shot); 'chat synth' makes SFT data",
+                       description="Chat with a fine-tuned run: a streaming REPL, or one answer with --prompt.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", help="run folder (from llmlab sft)")
+    p.add_argument("--prompt", help="one-shot: answer this message and exit")
+    p.add_argument("--system", default="", help="system prompt")
+    p.add_argument("--json", action="store_true", help="one-shot: print a JSON object (text, finish_reason, ...)")
+    p.add_argument("--temperature", type=float, default=0.7, help="0 = greedy")
+    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling threshold")
+    p.add_argument("--top-k", type=int, default=0, help="0 = off")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="answer length limit (the context also limits it)")
+    p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.set_defaults(func=_chat, chat_command=None)
+    csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
+    q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
+                        description="Write the bundled generator's conversations: OUT (train) and OUT's "
+                        ".val.jsonl sibling (held-out items, never seen in training).")
+    q.add_argument("--out", required=True, help="train JSONL path (held-out set beside it as *.val.jsonl)")
+    q.add_argument("--n-train", type=int, default=4000, help="training conversations")
+    q.add_argument("--n-val", type=int, default=400, help="held-out conversations")
+    q.add_argument("--seed", type=int, default=0, help="generator seed")
+    q.set_defaults(func=_synth)
+    _register_eval_chat(sub)
+
+
+def _register_eval_chat(sub: argparse._SubParsersAction) -> None:
+    """``llmlab eval chat``: added to the ``eval`` command that llmlab.eval.cli registers (created here if
+    that module is not loaded), so all evaluations live under one command."""
+    eval_parser = sub.choices.get("eval")
+    if eval_parser is None:
+        eval_parser = sub.add_parser("eval", help="evaluate a trained model")
+    esub = next((a for a in eval_parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if esub is None:
+        esub = eval_parser.add_subparsers(dest="eval_command", metavar="<evaluation>", required=True)
+    q = esub.add_parser("chat", help="format rate and exact match on held-out conversations (base vs SFT)",
+                        description="Generate greedy answers to held-out conversations and report the format rate "
+                        "(answers that end their turn) and exact match on checkable questions, for the model and "
+                        "optionally its base (few-shot). Prints JSON.")
+    q.add_argument("--model", required=True, help="chat run folder (from llmlab sft)")
+    q.add_argument("--base", default=None, help="base run folder to compare with")
+    q.add_argument("--data", default="bundled", help="held-out JSONL, or 'bundled' (the generator's held-out set)")
+    q.add_argument("-n", "--n", type=int, default=200, help="held-out conversations to use")
+    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
+    q.add_argument("--samples", action="store_true", help="include sample answers in the JSON")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_chat)
+
+
+def _chat(args) -> int:
+    from llmlab.errors import LlmlabError
+    from llmlab.model.checkpoint import load_run
+
+    if not args.model:
+        raise LlmlabError("chat needs --model RUN (or 'llmlab chat synth --out FILE' for the SFT data)")
+    if args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise LlmlabError("--temperature must be >= 0 and --top-p in (0, 1]")
+    model, tok = load_run(args.model, device=args.device)
+    session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
+                          top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    if args.prompt is None:
+        if args.json:
+            raise LlmlabError("--json needs --prompt (one-shot mode)")
+        return run_repl(session)
+    if args.json:
+        r = session.reply(args.prompt)
+        print(json.dumps({"text": r.text, "finish_reason": r.finish_reason, "prompt_tokens": r.prompt_tokens,
+                          "completion_tokens": len(r.token_ids), "model": str(args.model)}, ensure_ascii=False))
+    else:
+        r = session.reply(args.prompt, on_text=lambda s: print(s, end="", flush=True))
+        print()
+    return 0
+
+
+def _synth(args) -> int:
+    from llmlab.chat.synth import write_synth
+
+    print(json.dumps(write_synth(args.out, args.n_train, args.n_val, args.seed)))
+    return 0
+
+
+def _eval_chat(args) -> int:
+    from llmlab.eval.chat_eval import chat_report
+
+    rep = chat_report(args.model, base_run=args.base, n=args.n, data=args.data, max_new_tokens=args.max_new_tokens,
+                      device=args.device)
+    if not args.samples:
+        for key in ("sft", "base"):
+            if key in rep:
+                rep[key] = {k: v for k, v in rep[key].items() if k != "samples"}
+    print(json.dumps(rep, indent=1))
+    return 0
