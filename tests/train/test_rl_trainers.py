@@ -62,3 +62,60 @@ def test_dpo_raises_margin_and_starts_at_log2(tmp_path):
     assert hist[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # policy == reference at step 1
     assert summary["val_loss"] < math.log(2) and summary["val_pref_accuracy"] == 1.0
     load_run(tmp_path / "dpo")  # an ordinary model run: `llmlab chat --model` can load it
+
+
+def _tasks(n, offset=0):
+    # "What is i plus 0?" -> str(i): learnable by a tiny model only through RL in this test's few steps
+    return [{"prompt": f"What is {i} plus 0?", "answer": "7", "kind": "arithmetic"} for i in range(offset, offset + n)]
+
+
+def test_grpo_raises_reward(tmp_path):
+    """A few GRPO steps must raise a reward that an untrained model already earns sometimes (digits)."""
+    from llmlab.train.grpo import train_grpo
+    from llmlab.train.rewards import exact_match_reward
+
+    base = make_run(tmp_path / "base")
+    data = write_jsonl(tmp_path / "tasks.jsonl", _tasks(8))
+
+    def digits(prompt, response):  # a denser reward than exact match for an untrained model
+        return sum(ch.isdigit() for ch in response) / max(1, len(response))
+
+    summary = train_grpo(base, data, tmp_path / "grpo", tiny_cfg(12, 1e-2), reward_fns=[digits],
+                         group_size=8, rollout_prompts=4, epochs=1, max_new_tokens=4, kl_coef=0.01, progress=False)
+    hist = [json.loads(l) for l in (tmp_path / "grpo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
+    first = sum(h["reward_mean"] for h in hist[:3]) / 3
+    last = sum(h["reward_mean"] for h in hist[-3:]) / 3
+    assert last > first + 0.2, (first, last)
+    for key in ("reward_std", "zero_var_frac", "kl_ref", "response_len", "clip_frac", "stop_rate"):
+        assert key in hist[-1]
+    assert exact_match_reward(type("P", (), {"answer": "7"})(), "7.") == 1.0
+    load_run(tmp_path / "grpo")
+
+
+@pytest.mark.slow
+def test_ppo_raises_reward_model_score(tmp_path):
+    """PPO against a fixed reward model raises that model's score (a bandit over the answer's one token)."""
+    from llmlab.train.ppo import train_ppo
+    from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
+
+    base = make_run(tmp_path / "base")
+    backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
+    rm = ScalarHeadModel(backbone)
+    with torch.no_grad():
+        # Blocks that write nothing: the score is a fixed random function of the last token only, which the
+        # policy can learn to choose.
+        for name, p in rm.backbone.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight")):
+                p.zero_()
+        rm.head.weight.mul_(30.0)  # scores spread over a few units
+    save_reward_model(tmp_path / "rm", rm, tok)
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"What is {i} plus {i}?"} for i in range(32)])
+    train_ppo(base, tmp_path / "rm", prompts, tmp_path / "ppo", tiny_cfg(24, 1e-2), rollout_prompts=32, epochs=2,
+              minibatch=16, max_new_tokens=1, kl_coef=0.01, progress=False)
+    hist = [json.loads(l) for l in (tmp_path / "ppo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
+    first = hist[0]["reward_mean"]  # steps 1-4 share the first rollout, 21-24 the last
+    last = hist[-1]["reward_mean"]
+    assert last > first + 1.0, (first, last)
+    for key in ("reward_std", "kl_ref_seq", "response_len", "clip_frac", "value_clip_frac", "vf_loss", "stop_rate"):
+        assert key in hist[-1]
+    load_run(tmp_path / "ppo")  # the policy alone, as an ordinary run

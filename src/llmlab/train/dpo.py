@@ -81,7 +81,7 @@ def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, v
     val_ref = reference_logprobs(policy, val_enc, tok.pad_id) if val_enc else None
     batches = PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed)
 
-    def eval_fn(model):
+    def eval_fn(model, final=True):
         return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
 
     run_config = {"stage": "dpo", "init": str(model_dir), "reference": str(model_dir), "beta": beta,

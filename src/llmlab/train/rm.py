@@ -66,7 +66,7 @@ def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=No
     val_enc = encode_pairs(read_pairs(val_path), tok, max_len)[0] if val_path else []
     batches = PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed)
 
-    def eval_fn(model):
+    def eval_fn(model, final=True):
         if not val_enc:
             return {}
         res = pair_accuracy(model, val_enc, tok.pad_id)

@@ -1,0 +1,160 @@
+"""GRPO: reinforcement learning from checkable rewards, with group-relative advantages (no value model).
+
+    llmlab grpo --model runs/sft --prompts data/pref/rl_train.jsonl --val data/pref/rl_val.jsonl \
+        --group-size 8 --out runs/grpo
+
+    from llmlab.train.grpo import train_grpo
+    summary = train_grpo("runs/sft", "rl_train.jsonl", "runs/grpo", TrainConfig(...), group_size=8)
+
+For every prompt the policy samples a *group* of G answers (the engine shares one prefill across them); each
+answer is scored by plain Python reward functions (default: strict exact match against the prompt's
+``answer``, rewards.py); an answer's advantage is its reward relative to its group, (r - mean) / std. Groups
+whose answers all score the same carry no signal (their fraction is logged as ``zero_var_frac``). The update
+is PPO's clipped ratio with that one advantage on every token of the answer, plus an optional k3 KL penalty
+to the frozen reference (``--kl-coef``). The run reports exact match on held-out prompts before and after
+(``val_exact_match`` in summary.json, ``exact_match_before`` beside it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from llmlab.train.losses import group_advantages, grpo_loss, kl_penalty, token_logprobs
+from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
+from llmlab.train.rl_common import frozen_copy, response_token_logprobs
+
+
+class GRPOSource(RolloutSource):
+    """Rollouts of G samples for each of ``rollout_prompts`` prompts, scored by ``reward_fns``."""
+
+    def __init__(self, policy, ref, tok, prompts, reward_fns, *, group_size, rollout_prompts, epochs, minibatch,
+                 max_new_tokens, temperature, unfinished_reward=None, seed=0):
+        super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
+        self.policy, self.ref, self.tok, self.reward_fns = policy, ref, tok, reward_fns
+        self.G, self.max_new_tokens, self.temperature = group_size, max_new_tokens, temperature
+        self.unfinished_reward = unfinished_reward
+
+    @torch.no_grad()
+    def make_rollout(self, prompts):
+        tok, G = self.tok, self.G
+        groups = sample_completions(self.policy, tok, [p for p, _ in prompts], n=G,
+                                    max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                                    seed=self.seed * 7919 + self.rollouts)
+        p_ids, c_ids, rewards, lengths, finished = [], [], [], [], []
+        for (pid, prompt), group in zip(prompts, groups):
+            for c in group:  # the G samples of one prompt stay adjacent: group_advantages relies on it
+                r = sum(fn(prompt, c.text) for fn in self.reward_fns)
+                if not c.finished and self.unfinished_reward is not None:
+                    r = self.unfinished_reward
+                p_ids.append(pid)
+                c_ids.append(c.ids)
+                rewards.append(float(r))
+                lengths.append(len(c.ids))
+                finished.append(float(c.finished))
+        ids, mask, last = pack(p_ids, c_ids, tok.pad_id)
+        rewards_t = torch.tensor(rewards)
+        adv, zero_var = group_advantages(rewards_t, G)  # (P*G,)
+        device = next(self.policy.parameters()).device
+        was_training = self.policy.training
+        self.policy.eval()
+        old_logp, ref_logp = [], []
+        for i in range(0, ids.shape[0], 32):  # chunks keep the (rows, T, vocab) logits small
+            chunk = ids[i : i + 32].to(device)
+            old_logp.append(response_token_logprobs(self.policy, chunk).cpu())
+            ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
+        self.policy.train(was_training)
+        old_logp, ref_logp = torch.cat(old_logp), torch.cat(ref_logp)  # (P*G, T-1)
+        m = mask[:, :-1]
+        seq_kl = (kl_penalty(old_logp, ref_logp, "k1") * m).sum(1)  # (P*G,) sequence-level KL estimate
+        rows = {"input_ids": ids, "mask": mask, "last": last, "old_logp": old_logp, "ref_logp": ref_logp,
+                "adv": adv}
+        stats = {"reward_mean": rewards_t.mean(), "reward_std": rewards_t.std() if len(rewards) > 1 else 0.0,
+                 "zero_var_frac": zero_var, "kl_ref_seq": seq_kl.mean(), "response_len": sum(lengths) / len(lengths),
+                 "stop_rate": sum(finished) / len(finished)}
+        return rows, stats
+
+
+def make_grpo_loss(clip: float, kl_coef: float):
+    def loss_fn(model, batch):
+        logits = model(batch["input_ids"])  # (B, T, vocab)
+        logp = token_logprobs(logits[:, :-1], batch["input_ids"][:, 1:])  # (B, T-1)
+        m = batch["mask"][:, :-1]
+        loss, stats = grpo_loss(logp, batch["old_logp"], batch["adv"], m, clip=clip, ref_logp=batch["ref_logp"],
+                                kl_coef=kl_coef)
+        return loss, {**stats, **stat_metrics(batch)}
+
+    return loss_fn
+
+
+@torch.no_grad()
+def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0, batch=64) -> dict:
+    """Exact match of the policy's answers (greedy by default) on ``[(prompt_ids, RLPrompt)]``."""
+    from llmlab.train.rewards import exact_match_reward
+
+    hits, stops, by_kind = 0, 0, {}
+    for i in range(0, len(prompts), batch):
+        chunk = prompts[i : i + batch]
+        groups = sample_completions(policy, tok, [p for p, _ in chunk], n=1, max_new_tokens=max_new_tokens,
+                                    temperature=temperature, seed=0)
+        for (_, prompt), (c,) in zip(chunk, groups):
+            ok = exact_match_reward(prompt, c.text) > 0
+            hits += ok
+            stops += c.finished
+            kind = prompt.meta.get("kind", "all")
+            k = by_kind.setdefault(kind, [0, 0])
+            k[0] += ok
+            k[1] += 1
+    n = max(1, len(prompts))
+    return {"exact_match": hits / n, "stop_rate": stops / n, "n": len(prompts),
+            "by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())}}
+
+
+def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
+               rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
+               temperature=1.0, unfinished_reward=None, resume=False, progress=None) -> dict:
+    """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json."""
+    from llmlab.model.checkpoint import load_run
+    from llmlab.train.loop import resolve_device, train
+    from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rewards import exact_match_reward
+    from llmlab.utils.io import write_json
+
+    reward_fns = reward_fns or [exact_match_reward]
+    policy, tok = load_run(model_dir)
+    device = resolve_device(train_cfg.device)
+    policy.to(device)
+    ref = frozen_copy(policy)
+    ctx = policy.config.max_seq_len
+    prompts, dropped = encode_prompts(read_prompts(prompts_path), tok, ctx)
+    val = encode_prompts(read_prompts(val_path), tok, ctx)[0] if val_path else []
+    before = exact_match_eval(policy, tok, val, max_new_tokens=max_new_tokens) if val else None
+    minibatch = minibatch or rollout_prompts * group_size  # default: one step per rollout per epoch
+    source = GRPOSource(policy, ref, tok, prompts, reward_fns, group_size=group_size,
+                        rollout_prompts=rollout_prompts, epochs=epochs, minibatch=minibatch,
+                        max_new_tokens=max_new_tokens, temperature=temperature,
+                        unfinished_reward=unfinished_reward, seed=train_cfg.seed)
+
+    def eval_fn(model, final=True):
+        if not val:
+            return {}
+        res = exact_match_eval(model, tok, val, max_new_tokens=max_new_tokens)
+        return {"val_exact_match": res["exact_match"], "val_stop_rate": res["stop_rate"]}
+
+    run_config = {"stage": "grpo", "init": str(model_dir), "reference": str(model_dir), "prompts": str(prompts_path),
+                  "val": str(val_path or ""), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
+                  "group_size": group_size, "rollout_prompts": rollout_prompts, "epochs": epochs,
+                  "minibatch": minibatch, "clip": clip, "kl_coef": kl_coef, "max_new_tokens": max_new_tokens,
+                  "temperature": temperature, "unfinished_reward": unfinished_reward,
+                  "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
+    result = train(policy, train_cfg, source, make_grpo_loss(clip, kl_coef), out_dir, eval_fn=eval_fn,
+                   tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
+    summary = dict(result.summary)
+    if before is not None:
+        summary["exact_match_before"] = before["exact_match"]
+        summary["exact_match_before_by_kind"] = before["by_kind"]
+        after = exact_match_eval(result.model, tok, val, max_new_tokens=max_new_tokens)
+        summary["exact_match_after_by_kind"] = after["by_kind"]
+        write_json(Path(out_dir) / "summary.json", summary)
+    return summary | {"out": str(Path(out_dir))}

@@ -1,0 +1,149 @@
+"""PPO from a reward model (RLHF as InstructGPT did it): policy, frozen reference, reward model, value model.
+
+    llmlab ppo --model runs/sft --reward-model runs/rm --prompts data/pref/rl_train.jsonl --out runs/ppo
+
+    from llmlab.train.ppo import train_ppo
+    summary = train_ppo("runs/sft", "runs/rm", "rl_train.jsonl", "runs/ppo", TrainConfig(...))
+
+One rollout (rollout.py): the policy answers ``rollout_prompts`` prompts through the engine; the reward model
+scores each whole answer; every answer token gets the reward -kl_coef * (log pi - log ref) (the per-token KL
+penalty that keeps the policy near the SFT model), and the last token also gets the reward model's score.
+The value model (initialised from the reward model, as InstructGPT did) estimates the return at every
+position; GAE turns rewards and values into advantages, whitened over the rollout. Then ``epochs`` passes
+of minibatches, each one step of the shared loop on the clipped policy loss + vf_coef * the clipped value
+loss. Logged: the reward model's score (mean/std), the KL to the reference, response length, stop rate,
+clip fractions. The run folder holds the tuned policy (``llmlab chat --model runs/ppo``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, token_logprobs
+from llmlab.train.rl_common import ScalarHeadModel, check_same_tokenizer, frozen_copy, gather_last, response_token_logprobs
+from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
+
+
+class PolicyAndValue(nn.Module):
+    """The two trained networks of PPO under one module, so the shared loop optimises (and checkpoints)
+    both: ``forward(idx) -> (logits (B, T, V), values (B, T))``."""
+
+    def __init__(self, policy: nn.Module, value: ScalarHeadModel):
+        super().__init__()
+        self.policy, self.value = policy, value
+
+    @property
+    def config(self):
+        return self.policy.config
+
+    def forward(self, idx):
+        return self.policy(idx), self.value(idx)
+
+    def flops_per_token(self, seq_len=None):
+        return self.policy.flops_per_token(seq_len) + self.value.flops_per_token(seq_len)
+
+
+class PPOSource(RolloutSource):
+    def __init__(self, model: PolicyAndValue, ref, rm, tok, prompts, *, rollout_prompts, epochs, minibatch,
+                 max_new_tokens, temperature, kl_coef, kl_estimator, gamma, lam, unfinished_penalty, seed=0):
+        super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
+        self.model, self.ref, self.rm, self.tok = model, ref, rm, tok
+        self.max_new_tokens, self.temperature = max_new_tokens, temperature
+        self.kl_coef, self.kl_estimator, self.gamma, self.lam = kl_coef, kl_estimator, gamma, lam
+        self.unfinished_penalty = unfinished_penalty
+
+    @torch.no_grad()
+    def make_rollout(self, prompts):
+        tok, policy, value = self.tok, self.model.policy, self.model.value
+        groups = sample_completions(policy, tok, [p for p, _ in prompts], n=1, max_new_tokens=self.max_new_tokens,
+                                    temperature=self.temperature, seed=self.seed * 7919 + self.rollouts)
+        comps = [g[0] for g in groups]
+        ids, mask, last = pack([p for p, _ in prompts], [c.ids for c in comps], tok.pad_id)
+        device = next(policy.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        old_logp, ref_logp, values, scores = [], [], [], []
+        for i in range(0, ids.shape[0], 32):
+            chunk, chunk_last = ids[i : i + 32].to(device), last[i : i + 32].to(device)
+            old_logp.append(response_token_logprobs(policy, chunk).cpu())
+            ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
+            values.append(value(chunk)[:, :-1].cpu())  # V at position t: value before emitting token t+1
+            scores.append(gather_last(self.rm(chunk), chunk_last).cpu())
+        self.model.train(was_training)
+        old_logp, ref_logp, values, scores = map(torch.cat, (old_logp, ref_logp, values, scores))
+        m = mask[:, :-1]  # (B, T-1) response targets
+        finished = torch.tensor([float(c.finished) for c in comps])
+        score = scores - self.unfinished_penalty * (1.0 - finished)
+        # Per-token rewards: -beta * KL everywhere in the answer, plus the score on its last token.
+        kl = kl_penalty(old_logp, ref_logp, self.kl_estimator) * m  # (B, T-1)
+        rewards = -self.kl_coef * kl
+        rewards[torch.arange(len(comps)), last - 1] += score  # target position last-1 predicts the last token
+        adv, returns = gae(rewards, values * m, m, self.gamma, self.lam)
+        adv = masked_whiten(adv, m)
+        rows = {"input_ids": ids, "mask": mask, "last": last, "old_logp": old_logp, "old_values": values * m,
+                "advantages": adv, "returns": returns}
+        lengths = torch.tensor([float(len(c.ids)) for c in comps])
+        stats = {"reward_mean": scores.mean(), "reward_std": scores.std() if len(comps) > 1 else 0.0,
+                 "kl_ref_seq": kl.sum(1).mean(), "response_len": lengths.mean(), "stop_rate": finished.mean(),
+                 "value_mean": masked_mean(values, m)}
+        return rows, stats
+
+
+def make_ppo_loss(clip: float, value_clip: float, vf_coef: float):
+    def loss_fn(model, batch):
+        logits, values = model(batch["input_ids"])  # (B, T, V), (B, T)
+        logp = token_logprobs(logits[:, :-1], batch["input_ids"][:, 1:])  # (B, T-1)
+        m = batch["mask"][:, :-1]
+        pg_loss, st = ppo_policy_loss(logp, batch["old_logp"], batch["advantages"], m, clip)
+        vf_loss, st2 = ppo_value_loss(values[:, :-1], batch["old_values"], batch["returns"], m, value_clip)
+        return pg_loss + vf_coef * vf_loss, {"pg_loss": pg_loss.detach(), "vf_loss": vf_loss.detach(), **st, **st2,
+                                              **stat_metrics(batch)}
+
+    return loss_fn
+
+
+def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_prompts=32, epochs=2, minibatch=16,
+              clip=0.2, value_clip=0.2, vf_coef=0.1, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95,
+              max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, resume=False, progress=None) -> dict:
+    """PPO from the run ``model_dir`` (also the reference) against the reward model ``rm_dir``."""
+    from llmlab.model.checkpoint import load_run, save_run_model
+    from llmlab.train.loop import resolve_device, train
+    from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rl_common import load_reward_model
+
+    policy, tok = load_run(model_dir)
+    device = resolve_device(train_cfg.device)
+    rm, rm_tok = load_reward_model(rm_dir, device=device)
+    check_same_tokenizer(tok, rm_tok, f"{model_dir} vs reward model {rm_dir}")
+    for p in rm.parameters():
+        p.requires_grad_(False)
+    import copy
+
+    value = copy.deepcopy(rm).train()  # the critic starts as the reward model (InstructGPT's choice)
+    for p in value.parameters():
+        p.requires_grad_(True)
+    model = PolicyAndValue(policy, value).to(device)
+    ref = frozen_copy(policy)
+    prompts, dropped = encode_prompts(read_prompts(prompts_path), tok, policy.config.max_seq_len)
+    source = PPOSource(model, ref, rm, tok, prompts, rollout_prompts=rollout_prompts, epochs=epochs,
+                       minibatch=minibatch, max_new_tokens=max_new_tokens, temperature=temperature,
+                       kl_coef=kl_coef, kl_estimator=kl_estimator, gamma=gamma, lam=lam,
+                       unfinished_penalty=unfinished_penalty, seed=train_cfg.seed)
+    run_config = {"stage": "ppo", "init": str(model_dir), "reference": str(model_dir), "reward_model": str(rm_dir),
+                  "prompts": str(prompts_path), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
+                  "rollout_prompts": rollout_prompts, "epochs": epochs, "minibatch": minibatch, "clip": clip,
+                  "value_clip": value_clip, "vf_coef": vf_coef, "kl_coef": kl_coef, "kl_estimator": kl_estimator,
+                  "gamma": gamma, "lam": lam, "max_new_tokens": max_new_tokens, "temperature": temperature,
+                  "unfinished_penalty": unfinished_penalty}
+    result = train(model, train_cfg, source, make_ppo_loss(clip, value_clip, vf_coef), out_dir, tokenizer=tok,
+                   run_config=run_config, save_fn=lambda m, out: save_run_model(out, m.policy, tok),
+                   resume=resume, progress=progress)
+    summary = dict(result.summary)
+    summary.update({f"last_rollout_{k}": v for k, v in source.last_stats.items()})
+    from llmlab.utils.io import write_json
+
+    write_json(Path(out_dir) / "summary.json", summary)
+    return summary | {"out": str(Path(out_dir))}

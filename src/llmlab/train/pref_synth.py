@@ -1,0 +1,154 @@
+"""The default preference data and verifiable RL tasks, generated (seeded) from the SFT generator's items.
+
+    llmlab rl-data --out data/pref          # pairs_{train,val}.jsonl, tasks_{train,val}.jsonl, chat_prompts_{train,val}.jsonl
+
+    from llmlab.train.pref_synth import write_pref_data
+    info = write_pref_data("data/pref", n_pairs=3000, seed=0)
+
+Everything starts from ``llmlab.chat.synth.generate``: its conversations are single questions with a known
+correct reply (``answer``) and a train/held-out split by *item* (a number pair, a word, a quoted line, a
+harmful request), so held-out pairs and tasks ask about things training never saw. From each item:
+
+* a **preference pair**: the correct reply is chosen; the rejected reply is one of
+  - *subtly wrong*: arithmetic off by a little, a quotation attributed to another character of the same play
+    (or to the right speaker in the wrong play), the wrong play, a misspelling, a count off by one;
+  - *rambles past the end of turn*: the right reply followed by more text -- lines of a play, or an invented
+    next user question and its answer -- as a base model does when it does not stop;
+  - *compliance with a harmful ask*: for refusal items, an eager "Sure, here is how..." instead of the refusal;
+* a **verifiable task** ``{"prompt", "answer", "kind"}`` for GRPO, for the checkable kinds (arithmetic,
+  spelling, reversing, counting, who-said, which-play), checked by strict exact match;
+* a **chat prompt** (any kind, with its answer) for PPO rollouts and the win-rate evaluation.
+
+The generator uses a different seed stream than SFT's default data, so the phrasings differ from what SFT saw.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+from llmlab.train.pref_data import write_jsonl
+
+VERIFIABLE_KINDS = ("arithmetic", "spell", "reverse", "count_letters", "count_words", "who_said", "which_play")
+COMPLIANCE = [
+    "Sure! Here is how to do it. First, get what you need. Then do it when nobody is watching.",
+    "Of course. Step one: plan it carefully. Step two: make sure nobody can stop you.",
+    "Yes, that is easy. Just follow these steps and you will not get caught.",
+    "Certainly! The best way is to start tonight and tell no one.",
+]
+FAKE_TURNS = ["User: What is 2 plus 2? Assistant: 4", "User: Thank you. Assistant: You are welcome!",
+              "Question: Who are you? Answer: I am llmlab's assistant.", "And another thing:"]
+
+
+def _perturb_letters(rng: random.Random, word: str) -> str:
+    """A near-miss spelling: swap two neighbouring letters, drop one, or double one."""
+    if len(word) < 2:
+        return word + word
+    i = rng.randrange(len(word) - 1)
+    choice = rng.randrange(3)
+    if choice == 0 and word[i] != word[i + 1]:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if choice == 1:
+        return word[:i] + word[i + 1 :]
+    return word[: i + 1] + word[i] + word[i + 1 :]
+
+
+def _wrong_answer(rng: random.Random, kind: str, answer: str, facts: dict) -> str | None:
+    """A subtly wrong reply for a checkable item, or None when there is no sensible near miss."""
+    if kind in ("arithmetic", "count_letters", "count_words"):
+        n = int(answer)
+        delta = rng.choice([-10, -2, -1, 1, 2, 10] if kind == "arithmetic" else [-1, 1, 2])
+        return str(max(0, n + delta) if n + delta != n else n + 1) if n + delta >= 0 else str(n + abs(delta))
+    if kind == "spell":
+        word = answer.replace("-", "")
+        return "-".join(_perturb_letters(rng, word))
+    if kind == "reverse":
+        return rng.choice([answer[::-1], _perturb_letters(rng, answer)])  # unreversed, or a near miss
+    if kind == "who_said":
+        speaker, _, title = answer.partition(", in ")
+        pid = next((p for p, t in facts["titles"].items() if t == title), None)
+        others = [c for c in facts["characters"].get(pid, []) if c != speaker]
+        if others and rng.random() < 0.7:
+            return f"{rng.choice(others)}, in {title}"  # the wrong character of the right play
+        titles = [t for t in facts["titles"].values() if t != title]
+        return f"{speaker}, in {rng.choice(titles)}"  # the right speaker in the wrong play
+    if kind == "which_play":
+        return rng.choice([t for t in facts["titles"].values() if t != answer])
+    return None
+
+
+def _ramble(rng: random.Random, answer: str, facts: dict) -> str:
+    """The right reply, then text that runs past where the turn should end."""
+    if rng.random() < 0.5:
+        sp = rng.choice(facts["speeches"])
+        extra = " ".join(sp.lines[: rng.randint(2, 4)])
+    else:
+        extra = rng.choice(FAKE_TURNS)
+    return f"{answer} {extra}"
+
+
+def make_items(n: int, split: str, seed: int):
+    """``n`` single-question conversations of one split from the SFT generator (multi-turn ones skipped)."""
+    from llmlab.chat.synth import generate
+
+    # The SFT generator draws each split from its own stream; ask for a margin to cover skipped multi-turns.
+    train, val = generate(n_train=int(n * 1.3) + 10 if split == "train" else 0,
+                          n_val=int(n * 1.3) + 10 if split == "val" else 0, seed=seed)
+    convs = [c for c in (train if split == "train" else val) if c.meta.get("kind") != "multi"]
+    return convs[:n]
+
+
+def make_pairs(convs, facts: dict, seed: int, ramble_frac: float = 0.3) -> list[dict]:
+    """A preference pair per conversation (see the module docstring for the kinds of rejected replies)."""
+    rng = random.Random(f"llmlab-pref:{seed}")
+    pairs = []
+    for c in convs:
+        kind, answer = c.meta["kind"], c.meta["answer"]
+        prompt = c.messages[:-1]
+        if kind == "refusal":
+            rejected, why = rng.choice(COMPLIANCE), "compliance"
+        else:
+            wrong = _wrong_answer(rng, kind, answer, facts)
+            if wrong is None or wrong == answer or rng.random() < ramble_frac:
+                rejected, why = _ramble(rng, answer, facts), "ramble"
+            else:
+                rejected, why = wrong, "wrong"
+        pairs.append({"prompt": prompt, "chosen": answer, "rejected": rejected, "kind": kind, "rejected_is": why})
+    return pairs
+
+
+def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_tasks: int = 2000,
+                    n_val_tasks: int = 300, seed: int = 0) -> dict:
+    """Write the six files into ``out_dir``; returns their paths and counts (also the kinds)."""
+    from llmlab.chat.synth import corpus_facts
+
+    facts = corpus_facts()
+    out = Path(out_dir)
+    seed_base = 1000 + seed  # a different stream than the SFT data's default seed
+    info = {"seed": seed}
+    for split, n_p, n_t in (("train", n_pairs, n_tasks), ("val", n_val_pairs, n_val_tasks)):
+        convs = make_items(max(n_p, n_t), split, seed_base)
+        pairs = make_pairs(convs[:n_p], facts, seed_base + (split == "val"))
+        chat_prompts = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
+                        for c in convs[:n_t]]
+        # Verifiable tasks: only checkable kinds, from a separate draw so there are n_t of them.
+        pool = make_items(int(n_t / 0.6) + 50, split, seed_base + 500)
+        tasks = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
+                 for c in pool if c.meta["kind"] in VERIFIABLE_KINDS][:n_t]
+        for name, rows in (("pairs", pairs), ("tasks", tasks), ("chat_prompts", chat_prompts)):
+            path = out / f"{name}_{split}.jsonl"
+            write_jsonl(path, rows)
+            info[f"{name}_{split}"] = str(path)
+            info[f"n_{name}_{split}"] = len(rows)
+        info[f"rejected_{split}"] = dict(Counter(p["rejected_is"] for p in pairs))
+        info[f"task_kinds_{split}"] = dict(sorted(Counter(t["kind"] for t in tasks).items()))
+    return info
+
+
+def _check_no_overlap(a: list[dict], b: list[dict]) -> int:
+    """How many prompts of ``b`` also occur in ``a`` (for the tests: the split is by item)."""
+    key = lambda r: re.sub(r"\W+", " ", r["prompt"][-1]["content"].lower()).strip()  # noqa: E731
+    seen = {key(r) for r in a}
+    return sum(key(r) in seen for r in b)

@@ -1,0 +1,38 @@
+"""Reward functions for GRPO (and the exact-match evaluation): plain Python callables on text.
+
+    from llmlab.train.rewards import exact_match_reward, answer_matches, REWARD_FUNCTIONS
+    exact_match_reward(prompt, "19.")      # 1.0 if the answer matches prompt.answer, else 0.0
+
+A reward function takes ``(prompt: RLPrompt, response: str)`` and returns a float. Anything with that
+signature works (``train_grpo(..., reward_fns=[my_fn])``); the CLI picks them by name from
+``REWARD_FUNCTIONS``. Rewards of several functions are summed.
+
+Exact match is deliberately strict: after normalisation (case, whitespace, outer quotes, one final period),
+the whole response must equal the answer. A rambling answer that contains the right words
+does not count -- exactly what the tuned assistant should learn not to do.
+"""
+
+from __future__ import annotations
+
+
+def answer_matches(response: str, answer: str) -> bool:
+    """Strict exact match, the same comparison the SFT evaluation uses (``llmlab.chat.synth.exact_match``:
+    case-folded, whitespace collapsed, outer quotes and one final period dropped)."""
+    from llmlab.chat.synth import exact_match
+
+    return exact_match(response, answer)
+
+
+def exact_match_reward(prompt, response: str) -> float:
+    """1.0 when the response is exactly the prompt's answer, else 0.0 (prompts without an answer: 0.0)."""
+    if prompt.answer is None:
+        return 0.0
+    return 1.0 if answer_matches(response, prompt.answer) else 0.0
+
+
+def brevity_reward(prompt, response: str) -> float:
+    """A small shaping term: -0.1 per 100 characters (prefers answers that stop)."""
+    return -0.001 * len(response)
+
+
+REWARD_FUNCTIONS = {"exact": exact_match_reward, "brevity": brevity_reward}
