@@ -231,3 +231,20 @@ def test_import_sentencepiece_tokenizer_explains(exported, tmp_path, capsys):
     (src / "tokenizer.json").write_text(json.dumps(data))
     assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "r")]) == 2
     assert "byte fallback" in _one_line_error(capsys)
+
+
+def test_import_of_a_transformers_saved_model(tiny_run, tmp_path):
+    """A folder written by transformers' own save_pretrained (its current config layout, e.g. rope_parameters)
+    imports to exactly our weights."""
+    from llmlab.export.hf import import_hf, to_hf_model
+    from llmlab.model.checkpoint import load_run, model_state_dict
+
+    run, model, tok = tiny_run
+    src = tmp_path / "saved"
+    to_hf_model(model).save_pretrained(str(src))
+    tok.export_hf(src / "tokenizer.json")
+    import_hf(src, tmp_path / "back")
+    back, _ = load_run(tmp_path / "back")
+    assert back.config.rope_theta == model.config.rope_theta and back.config.n_kv_head == model.config.n_kv_head
+    a, b = model_state_dict(model), model_state_dict(back)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
