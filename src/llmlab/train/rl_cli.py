@@ -1,0 +1,246 @@
+"""CLI wiring for preference learning and RL: ``llmlab rl-data | rm | dpo | ppo | grpo`` and
+``llmlab eval rm | winrate | exact``.
+
+    llmlab rl-data --out data/pref                       # default pairs, verifiable tasks, chat prompts
+    llmlab rm   --model runs/sft --data data/pref/pairs_train.jsonl --val data/pref/pairs_val.jsonl --out runs/rm
+    llmlab dpo  --model runs/sft --data data/pref/pairs_train.jsonl --val data/pref/pairs_val.jsonl --out runs/dpo
+    llmlab ppo  --model runs/sft --reward-model runs/rm --prompts data/pref/chat_prompts_train.jsonl --out runs/ppo
+    llmlab grpo --model runs/sft --prompts data/pref/tasks_train.jsonl --val data/pref/tasks_val.jsonl --out runs/grpo
+    llmlab eval winrate --model runs/dpo --baseline runs/sft --judge runs/rm --prompts data/pref/chat_prompts_val.jsonl
+
+Every training command takes the shared training-loop flags (``--max-steps``, ``--lr``, ``--batch-size``,
+``--time-budget``, ``--device``, ``--resume``, ...; see ``llmlab rm --help``), writes a run folder and prints
+its summary as one JSON line. Handlers only parse and call the library (rm.py, dpo.py, ppo.py, grpo.py,
+eval/rl_eval.py), importing torch inside, so ``llmlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+# Per-stage defaults for the shared loop (CPU-sized; every one can be overridden by its flag).
+RM_DEFAULTS = dict(lr=1e-4, max_steps=300, batch_size=16, warmup_steps=10, schedule="cosine", weight_decay=0.0,
+                   min_lr_frac=0.1)
+DPO_DEFAULTS = dict(lr=5e-5, max_steps=200, batch_size=16, warmup_steps=10, schedule="cosine", weight_decay=0.0,
+                    min_lr_frac=0.1)
+PPO_DEFAULTS = dict(lr=2e-5, max_steps=120, batch_size=16, warmup_steps=5, schedule="constant", weight_decay=0.0)
+GRPO_DEFAULTS = dict(lr=2e-5, max_steps=60, batch_size=16, warmup_steps=5, schedule="constant", weight_decay=0.0)
+
+
+def _train_cfg(args, defaults):
+    from llmlab.train.cli import train_config_from_args
+
+    return train_config_from_args(args, defaults)
+
+
+def _print(summary: dict) -> int:
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from llmlab.train.cli import add_train_flags
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    p = sub.add_parser("rl-data", help="write the default preference pairs, verifiable tasks and RL prompts",
+                       description="Generate (seeded) preference pairs, verifiable tasks and chat prompts from the "
+                       "SFT generator's items, with a held-out split by item.", formatter_class=fmt)
+    p.add_argument("--out", required=True, help="folder for pairs_*.jsonl, tasks_*.jsonl, chat_prompts_*.jsonl")
+    p.add_argument("--pairs", type=int, default=3000, help="training preference pairs")
+    p.add_argument("--val-pairs", type=int, default=300, help="held-out preference pairs")
+    p.add_argument("--tasks", type=int, default=2000, help="training tasks / chat prompts")
+    p.add_argument("--val-tasks", type=int, default=300, help="held-out tasks / chat prompts")
+    p.add_argument("--seed", type=int, default=0, help="generator seed")
+    p.set_defaults(func=_rl_data)
+
+    p = sub.add_parser("rm", help="train a reward model on preference pairs (Bradley-Terry)",
+                       description="Reward model: the transformer with a scalar head on the last token, trained "
+                       "with -log sigmoid(r_chosen - r_rejected). Reports held-out pairwise accuracy.",
+                       formatter_class=fmt)
+    _model_out(p)
+    p.add_argument("--data", required=True, help="preference pairs JSONL {prompt, chosen, rejected}")
+    p.add_argument("--val", default=None, help="held-out pairs JSONL (pairwise accuracy)")
+    add_train_flags(p)
+    p.set_defaults(func=_rm)
+
+    p = sub.add_parser("dpo", help="Direct Preference Optimisation on preference pairs",
+                       description="DPO: -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), the reference "
+                       "being the starting model (its log-probs cached once).", formatter_class=fmt)
+    _model_out(p)
+    p.add_argument("--data", required=True, help="preference pairs JSONL {prompt, chosen, rejected}")
+    p.add_argument("--val", default=None, help="held-out pairs JSONL")
+    p.add_argument("--beta", type=float, default=0.1, help="strength of the implicit KL to the reference")
+    add_train_flags(p)
+    p.set_defaults(func=_dpo)
+
+    p = sub.add_parser("ppo", help="PPO against a reward model (RLHF)",
+                       description="PPO: rollouts through the engine, reward model score at the end of the answer, "
+                       "per-token KL penalty to the reference, GAE, clipped policy and value losses.",
+                       formatter_class=fmt)
+    _model_out(p)
+    p.add_argument("--reward-model", required=True, help="run folder from llmlab rm")
+    p.add_argument("--prompts", required=True, help="prompts JSONL {prompt}")
+    p.add_argument("--rollout-prompts", type=int, default=32, help="prompts answered per rollout")
+    p.add_argument("--epochs", type=int, default=2, help="passes over each rollout")
+    p.add_argument("--minibatch", type=int, default=16, help="answers per optimizer step")
+    p.add_argument("--kl-coef", type=float, default=0.05, help="per-token KL penalty coefficient")
+    p.add_argument("--kl-estimator", choices=["k1", "k3"], default="k1", help="per-token KL estimator")
+    p.add_argument("--clip", type=float, default=0.2, help="policy ratio clip")
+    p.add_argument("--value-clip", type=float, default=0.2, help="value clip")
+    p.add_argument("--vf-coef", type=float, default=0.1, help="value loss weight")
+    p.add_argument("--gamma", type=float, default=1.0, help="discount")
+    p.add_argument("--lam", type=float, default=0.95, help="GAE lambda")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="answer length limit in rollouts")
+    p.add_argument("--temperature", type=float, default=1.0, help="rollout sampling temperature")
+    p.add_argument("--unfinished-penalty", type=float, default=0.0,
+                   help="subtracted from the score of answers that hit the length limit")
+    add_train_flags(p)
+    p.set_defaults(func=_ppo)
+
+    p = sub.add_parser("grpo", help="GRPO on verifiable tasks (group-relative advantages)",
+                       description="GRPO: G samples per prompt, rewards from Python checkers, advantages "
+                       "normalised within each group, clipped ratio, optional KL to the reference.",
+                       formatter_class=fmt)
+    _model_out(p)
+    p.add_argument("--prompts", required=True, help="tasks JSONL {prompt, answer}")
+    p.add_argument("--val", default=None, help="held-out tasks JSONL (exact match before/after)")
+    p.add_argument("--reward", default="exact", help="comma-separated reward functions: exact, brevity")
+    p.add_argument("--group-size", type=int, default=8, help="samples per prompt (G)")
+    p.add_argument("--rollout-prompts", type=int, default=16, help="prompts per rollout")
+    p.add_argument("--epochs", type=int, default=1, help="passes over each rollout")
+    p.add_argument("--minibatch", type=int, default=None, help="answers per optimizer step (default: the rollout)")
+    p.add_argument("--clip", type=float, default=0.2, help="policy ratio clip")
+    p.add_argument("--kl-coef", type=float, default=0.0, help="k3 KL-to-reference penalty weight (0 = off)")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="answer length limit")
+    p.add_argument("--temperature", type=float, default=1.0, help="rollout sampling temperature")
+    p.add_argument("--unfinished-reward", type=float, default=None,
+                   help="reward of answers that hit the length limit (default: as scored)")
+    add_train_flags(p)
+    p.set_defaults(func=_grpo)
+
+    _register_eval(sub)
+
+
+def _model_out(p) -> None:
+    p.add_argument("--model", required=True, help="run folder to start from (the SFT model); also the reference")
+    p.add_argument("--out", required=True, help="run folder to write")
+
+
+def _register_eval(sub) -> None:
+    """``llmlab eval rm | winrate | exact``, added to the ``eval`` command (created if not registered yet)."""
+    eval_parser = sub.choices.get("eval")
+    if eval_parser is None:
+        eval_parser = sub.add_parser("eval", help="evaluate a trained model")
+    esub = next((a for a in eval_parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if esub is None:
+        esub = eval_parser.add_subparsers(dest="eval_command", metavar="<evaluation>", required=True)
+    q = esub.add_parser("rm", help="pairwise accuracy of a reward model on preference pairs",
+                        description="Pairwise accuracy (share of pairs scored chosen > rejected). Prints JSON.")
+    q.add_argument("--reward-model", required=True, help="run folder from llmlab rm")
+    q.add_argument("--pairs", required=True, help="preference pairs JSONL")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_rm)
+    q = esub.add_parser("winrate", help="win rate of a tuned model over a baseline, judged by a reward model",
+                        description="Both models answer held-out prompts; the judge scores each; wins (ties = 1/2) "
+                        "and the KL from the model to the baseline. Prints JSON.")
+    q.add_argument("--model", required=True, help="tuned run folder")
+    q.add_argument("--baseline", required=True, help="baseline run folder (the SFT model)")
+    q.add_argument("--judge", required=True, help="reward-model run folder")
+    q.add_argument("--prompts", required=True, help="held-out prompts JSONL")
+    q.add_argument("-n", "--n", type=int, default=None, help="use the first N prompts")
+    q.add_argument("--temperature", type=float, default=0.0, help="answer sampling temperature (0 = greedy)")
+    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
+    q.add_argument("--samples", type=int, default=0, help="include this many sample answers in the JSON")
+    q.add_argument("--seed", type=int, default=0, help="sampling seed")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_winrate)
+    q = esub.add_parser("exact", help="exact match on verifiable tasks (greedy)",
+                        description="Greedy answers to {prompt, answer} tasks, strict exact match. Prints JSON.")
+    q.add_argument("--model", required=True, help="run folder")
+    q.add_argument("--prompts", required=True, help="tasks JSONL {prompt, answer}")
+    q.add_argument("-n", "--n", type=int, default=None, help="use the first N tasks")
+    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_exact)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Handlers
+
+
+def _rl_data(args) -> int:
+    from llmlab.train.pref_synth import write_pref_data
+
+    return _print(write_pref_data(args.out, n_pairs=args.pairs, n_val_pairs=args.val_pairs, n_tasks=args.tasks,
+                                  n_val_tasks=args.val_tasks, seed=args.seed))
+
+
+def _rm(args) -> int:
+    from llmlab.train.rm import train_reward_model
+
+    return _print(train_reward_model(args.model, args.data, args.out, _train_cfg(args, RM_DEFAULTS),
+                                     val_path=args.val, resume=args.resume, progress=not args.no_progress and None))
+
+
+def _dpo(args) -> int:
+    from llmlab.errors import LlmlabError
+    from llmlab.train.dpo import train_dpo
+
+    if args.beta <= 0:
+        raise LlmlabError("--beta must be positive")
+    return _print(train_dpo(args.model, args.data, args.out, _train_cfg(args, DPO_DEFAULTS), beta=args.beta,
+                            val_path=args.val, resume=args.resume, progress=not args.no_progress and None))
+
+
+def _ppo(args) -> int:
+    from llmlab.train.ppo import train_ppo
+
+    return _print(train_ppo(args.model, args.reward_model, args.prompts, args.out, _train_cfg(args, PPO_DEFAULTS),
+                            rollout_prompts=args.rollout_prompts, epochs=args.epochs, minibatch=args.minibatch,
+                            clip=args.clip, value_clip=args.value_clip, vf_coef=args.vf_coef, kl_coef=args.kl_coef,
+                            kl_estimator=args.kl_estimator, gamma=args.gamma, lam=args.lam,
+                            max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+                            unfinished_penalty=args.unfinished_penalty, resume=args.resume,
+                            progress=not args.no_progress and None))
+
+
+def _grpo(args) -> int:
+    from llmlab.errors import LlmlabError
+    from llmlab.train.grpo import train_grpo
+    from llmlab.train.rewards import REWARD_FUNCTIONS
+
+    names = [n.strip() for n in args.reward.split(",") if n.strip()]
+    unknown = [n for n in names if n not in REWARD_FUNCTIONS]
+    if unknown or not names:
+        raise LlmlabError(f"--reward: unknown reward function(s) {unknown}; choose from {', '.join(REWARD_FUNCTIONS)}")
+    if args.group_size < 2:
+        raise LlmlabError("--group-size must be at least 2 (advantages are relative to the group)")
+    return _print(train_grpo(args.model, args.prompts, args.out, _train_cfg(args, GRPO_DEFAULTS), val_path=args.val,
+                             reward_fns=[REWARD_FUNCTIONS[n] for n in names], group_size=args.group_size,
+                             rollout_prompts=args.rollout_prompts, epochs=args.epochs, minibatch=args.minibatch,
+                             clip=args.clip, kl_coef=args.kl_coef, max_new_tokens=args.max_new_tokens,
+                             temperature=args.temperature, unfinished_reward=args.unfinished_reward,
+                             resume=args.resume, progress=not args.no_progress and None))
+
+
+def _eval_rm(args) -> int:
+    from llmlab.eval.rl_eval import rm_accuracy
+
+    return _print(rm_accuracy(args.reward_model, args.pairs, device=args.device))
+
+
+def _eval_winrate(args) -> int:
+    from llmlab.eval.rl_eval import win_rate
+
+    return _print(win_rate(args.model, args.baseline, args.judge, args.prompts, n=args.n,
+                           temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                           device=args.device, samples=args.samples))
+
+
+def _eval_exact(args) -> int:
+    from llmlab.eval.rl_eval import exact_match
+
+    return _print(exact_match(args.model, args.prompts, n=args.n, max_new_tokens=args.max_new_tokens,
+                              device=args.device))
