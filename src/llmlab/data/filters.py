@@ -98,7 +98,7 @@ def document_stats(text: str) -> dict:
     words = text.split()
     n_words = len(words)
     lines = [ln for ln in text.split("\n") if ln.strip()]
-    non_space = sum(len(w) for w in words)
+    non_space = len("".join(words))
     stats = {
         "words": n_words,
         "mean_word_length": non_space / max(n_words, 1),

@@ -6,8 +6,8 @@ folders written by ``save_to_disk``, one document at a time (bounded memory).
         doc.text, doc.source, doc.nbytes, doc.invalid_utf8
 
 What a document is: a whole file for plain text (folders are walked recursively in sorted order, hidden
-files skipped, ``save_to_disk`` folders inside read as datasets); one line for JSONL (``text_field`` chooses the field); one row for Parquet and ``datasets``
-(``column`` chooses the column). ``bundled:shakespeare`` yields the 42 works of the bundled corpus.
+files skipped, ``save_to_disk`` folders inside read as datasets); one line for JSONL (``text_field`` chooses
+the field); one row for Parquet and ``datasets`` (``column`` chooses the column). ``bundled:shakespeare`` yields the 42 works of the bundled corpus.
 
 Memory: JSONL, Parquet (row-group batches) and Arrow files are streamed record by record, so their size does
 not matter. A plain-text file is one document by definition and is read whole (in chunks, through an
