@@ -160,8 +160,14 @@ def _llama_greedy(llm, ids, n, stop):
 
 @pytest.mark.llamacpp
 def test_llama_cpp_tokenizes_like_us(llama, tiny_run):
+    import llama_cpp
+
     _, _, tok = tiny_run
     llm = llama()
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    for i in range(tok.vocab_size):  # llama.cpp stops at both end tokens, and only at those
+        assert llama_cpp.llama_vocab_is_eog(vocab, i) == (i in (tok.end_id, tok.eot_id)), i
+        assert llama_cpp.llama_vocab_is_control(vocab, i) == tok.is_special(i), i
     for text in TOKENIZE_TEXTS:
         assert llm.tokenize(text.encode(), add_bos=True, special=False) == [tok.bos_id] + tok.encode(text), text
         assert llm.detokenize(tok.encode(text)).decode() == text

@@ -104,6 +104,7 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
         w.add_layer_norm_rms_eps(float(c.norm_eps))
         w.add_vocab_size(c.vocab_size)
         w.add_file_type(file_type)
+        w.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
         w.add_tokenizer_model("gpt2")
         w.add_tokenizer_pre(PRE_TOKENIZER)
