@@ -18,8 +18,6 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-import numpy as np
-
 FILTERS = (
     "boilerplate_lines",
     "too_few_words",
@@ -157,6 +155,8 @@ def _ngram_stats(words: list[str]) -> tuple[tuple[float, ...], tuple[float, ...]
     n-gram (every occurrence after the first), each word counted once, / all word characters."""
     if not words:
         return (0.0, 0.0, 0.0), (0.0,) * 6
+    import numpy as np  # here, not at the top: `llmlab --help` imports this module for FILTERS
+
     from llmlab.data.dedup import word_hashes
 
     # Words become 64-bit hashes in one vectorised pass; lengths are in UTF-8 bytes (a proxy for characters
