@@ -119,3 +119,32 @@ def test_ppo_raises_reward_model_score(tmp_path):
     for key in ("reward_std", "kl_ref_seq", "response_len", "clip_frac", "value_clip_frac", "vf_loss", "stop_rate"):
         assert key in hist[-1]
     load_run(tmp_path / "ppo")  # the policy alone, as an ordinary run
+
+
+def test_win_rate_of_a_model_against_itself_is_half_with_zero_kl(tmp_path, capsys):
+    from llmlab.cli import main
+    from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
+
+    base = make_run(tmp_path / "base")
+    backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
+    save_reward_model(tmp_path / "rm", ScalarHeadModel(backbone), tok)
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"What is {i} plus {i}?", "answer": str(2 * i)}
+                                                       for i in range(6)])
+    assert main(["eval", "winrate", "--model", str(base), "--baseline", str(base), "--judge", str(tmp_path / "rm"),
+                 "--prompts", str(prompts), "--max-new-tokens", "5"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["win_rate"] == 0.5 and res["tie_rate"] == 1.0 and res["n"] == 6
+    assert res["kl_to_baseline"] == 0.0
+    assert main(["eval", "exact", "--model", str(base), "--prompts", str(prompts), "--max-new-tokens", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["exact_match"] == 0.0  # an untrained model
+
+
+def test_cli_bad_data_is_a_one_line_error(tmp_path, capsys):
+    from llmlab.cli import main
+
+    base = make_run(tmp_path / "base")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "q", "chosen": "a"}\n')
+    assert main(["dpo", "--model", str(base), "--data", str(bad), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmlab: error: ") and f"{bad}:1: missing field 'rejected'" in err and "Traceback" not in err
