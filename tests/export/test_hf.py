@@ -248,3 +248,20 @@ def test_import_of_a_transformers_saved_model(tiny_run, tmp_path):
     assert back.config.rope_theta == model.config.rope_theta and back.config.n_kv_head == model.config.n_kv_head
     a, b = model_state_dict(model), model_state_dict(back)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_import_with_an_llmlab_tokenizer_instead(exported, tmp_path, capsys):
+    """A folder with no tokenizer.json: refused with a hint, then imported with --tokenizer."""
+    from llmlab.model.checkpoint import load_run
+
+    run, model, tok, out = exported
+    src = tmp_path / "weights_only"
+    src.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (src / name).write_bytes((out / name).read_bytes())
+    assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "a")]) == 2
+    assert "--tokenizer" in _one_line_error(capsys)
+    assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "b"),
+                 "--tokenizer", str(run / "tokenizer")]) == 0
+    back, back_tok = load_run(tmp_path / "b")
+    assert back_tok.merges == tok.merges and torch.equal(back.embed_tokens.weight, model.embed_tokens.weight)
