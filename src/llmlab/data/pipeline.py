@@ -229,8 +229,9 @@ def _run(cfg: PrepareConfig, folder: Path, progress: bool) -> dict:
         pii.update(res.pii)
         timings.update(res.timings)
         bar.update(doc.nbytes)
-        if n["documents_in"] % 64 == 0:
-            bar.set_postfix_str(f"{n['documents_in'] / max(time.perf_counter() - t0, 1e-9):.0f} docs/s")
+        if not bar.disable:  # tqdm redraws at most every mininterval; this only updates the text
+            rate = n["documents_in"] / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix_str(f"{n['documents_in']} docs, {rate:.1f} docs/s", refresh=False)
         if res.reason:
             removed[res.reason] += 1
             return
