@@ -12,6 +12,7 @@ from conftest import prose, words
 from llmlab.cli import main
 from llmlab.data.pipeline import PrepareConfig, prepare
 from llmlab.errors import LlmlabError
+from llmlab.utils.config import config_from_dict
 
 
 def _corpus(folder: Path) -> Path:
@@ -62,6 +63,7 @@ def test_report_counts_and_outputs(tmp_path):
     assert "| in | 19 |" in (out / "report.md").read_text()
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["inputs"] == [str(src)] and cfg["filters"]["min_words"] == 50 and cfg["dedup_threshold"] == 0.8
+    assert config_from_dict(PrepareConfig, cfg) == PrepareConfig(inputs=(str(src),), out=str(out))
 
 
 def test_deterministic_and_seeded(tmp_path):

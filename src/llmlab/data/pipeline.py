@@ -113,11 +113,15 @@ def _replace_dir(tmp: Path, out: Path) -> None:
         os.replace(out, old)
     os.replace(tmp, out)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 class ShardWriter:
-    """Writes documents into ``shard_00000.<ext>``, ``shard_00001.<ext>``, ... of at most ``shard_bytes``."""
+    """Writes documents into ``shard_00000.<ext>``, ``shard_00001.<ext>``, ... of at most ``shard_bytes``
+    each (a single document larger than that gets a shard of its own; documents are never split)."""
 
     def __init__(self, folder: Path, fmt: str, shard_bytes: int):
         self.folder, self.fmt, self.shard_bytes = folder, fmt, max(1, shard_bytes)
