@@ -265,3 +265,27 @@ def test_import_with_an_llmlab_tokenizer_instead(exported, tmp_path, capsys):
                  "--tokenizer", str(run / "tokenizer")]) == 0
     back, back_tok = load_run(tmp_path / "b")
     assert back_tok.merges == tok.merges and torch.equal(back.embed_tokens.weight, model.embed_tokens.weight)
+
+
+def test_import_converts_a_gpt2_style_byte_level_tokenizer(exported, tmp_path):
+    """ByteLevel(use_regex=True) -- GPT-2's own split inside the byte-level step -- converts to a tokenizer
+    with GPT-2's pattern that encodes exactly as the HF tokenizers library does."""
+    import tokenizers
+
+    from llmlab.export.hf import HF_GPT2_PATTERN, import_hf
+    from llmlab.model.checkpoint import load_run
+
+    _, _, _, out = exported
+    src = tmp_path / "gpt2style"
+    src.mkdir()
+    data = json.loads((out / "tokenizer.json").read_text())
+    data["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    (src / "tokenizer.json").write_text(json.dumps(data))
+    for name in ("config.json", "model.safetensors"):
+        (src / name).write_bytes((out / name).read_bytes())
+    import_hf(src, tmp_path / "back")
+    _, back_tok = load_run(tmp_path / "back")
+    assert back_tok.pattern == HF_GPT2_PATTERN
+    hf = tokenizers.Tokenizer.from_file(str(src / "tokenizer.json"))
+    for text in PROMPTS + ["  spaces\r\n\r\n  x", "I'LL WE'VE they'd 12345"]:
+        assert back_tok.encode(text) == hf.encode(text, add_special_tokens=False).ids, text
