@@ -156,3 +156,13 @@ def test_greedy_matches_our_engine(model_bin):
     out = engine.generate([[tok.bos_id] + tok.encode(prompt)], SamplingParams(temperature=0, max_new_tokens=40))
     r = _run(path, prompt, "--max-new-tokens", "40", "--temperature", "0", "--ids")
     assert [int(x) for x in r.stdout.split()] == out[0].samples[0].token_ids
+
+
+def test_greedy_untied_head(tiny_run_untied, tmp_path):
+    """An untied output head (stored as lm_head.weight in model.bin) and 4 kv heads."""
+    run, model, tok = tiny_run_untied
+    path = tmp_path / "untied.bin"
+    assert main(["export", "bin", "--model", str(run), "--out", str(path)]) == 0
+    want = greedy_ours(model, [tok.bos_id] + tok.encode(PROMPTS[3]), 32, {tok.end_id, tok.eot_id})
+    r = _run(path, PROMPTS[3], "--max-new-tokens", "32", "--temperature", "0", "--ids")
+    assert [int(x) for x in r.stdout.split()] == want
