@@ -23,7 +23,8 @@ TRAIN_TEXT = (
 ) * 20 + "\n".join(PROMPTS * 5)
 
 
-def make_run(path, *, tie: bool = True, n_kv_head: int = 2, vocab_extra: int = 140, seed: int = 0):
+def make_run(path, *, tie: bool = True, n_kv_head: int = 2, vocab_extra: int = 140, seed: int = 0,
+             pattern: str = "gpt4"):
     """Write a run folder with a freshly trained tokenizer and a random tiny model; returns (model, tok)."""
     import torch
 
@@ -31,7 +32,7 @@ def make_run(path, *, tie: bool = True, n_kv_head: int = 2, vocab_extra: int = 1
     from llmlab.model.gpt import GPT, ModelConfig
     from llmlab.tokenizer import SPECIAL_TOKENS, Tokenizer
 
-    tok = Tokenizer.train(TRAIN_TEXT, vocab_size=256 + len(SPECIAL_TOKENS) + vocab_extra)
+    tok = Tokenizer.train(TRAIN_TEXT, vocab_size=256 + len(SPECIAL_TOKENS) + vocab_extra, pattern=pattern)
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=2, n_head=4, n_kv_head=n_kv_head, d_model=64,
                       max_seq_len=160, rope_theta=5000.0, norm_eps=1e-5, tie_embeddings=tie, init_std=0.15)

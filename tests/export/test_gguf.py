@@ -12,7 +12,7 @@ import pytest
 
 from llmlab.cli import main
 
-from .conftest import PROMPTS, greedy_ours
+from .conftest import PROMPTS, greedy_ours, make_run
 
 gguf = pytest.importorskip("gguf")
 torch = pytest.importorskip("torch")
@@ -133,6 +133,14 @@ def test_unknown_dtype_is_an_error(tiny_run, tmp_path, capsys):
     assert not (tmp_path / "m.gguf").exists()
 
 
+def test_custom_split_pattern_is_an_error(tmp_path, capsys):
+    make_run(tmp_path / "run", pattern=r"\p{L}+|\s+|[^\s\p{L}]+")
+    for fmt, out in (("gguf", "m.gguf"), ("bin", "m.bin")):
+        assert main(["export", fmt, "--model", str(tmp_path / "run"), "--out", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("llmlab: error: ") and "pattern" in err and "\n" not in err
+
+
 # ------------------------------------------------------------------------------------------ llama.cpp itself
 
 TOKENIZE_TEXTS = PROMPTS + ["  spaces\r\n\r\n  x", "I'LL WE'VE they'd", "tail   ", "\n\n\n", "x = [1, 22, 333];"]
@@ -171,6 +179,17 @@ def test_llama_cpp_tokenizes_like_us(llama, tiny_run):
     for text in TOKENIZE_TEXTS:
         assert llm.tokenize(text.encode(), add_bos=True, special=False) == [tok.bos_id] + tok.encode(text), text
         assert llm.detokenize(tok.encode(text)).decode() == text
+
+
+@pytest.mark.llamacpp
+def test_llama_cpp_gpt2_pattern_tokenizes_like_us(tmp_path):
+    """A tokenizer trained with GPT-2's split exports as llama.cpp's ``gpt-2`` pre-tokenizer."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    _, tok = make_run(tmp_path / "run", pattern="gpt2")
+    assert main(["export", "gguf", "--model", str(tmp_path / "run"), "--out", str(tmp_path / "m.gguf")]) == 0
+    llm = llama_cpp.Llama(model_path=str(tmp_path / "m.gguf"), n_ctx=64, n_threads=1, verbose=False)
+    for text in TOKENIZE_TEXTS:
+        assert llm.tokenize(text.encode(), add_bos=True, special=False) == [tok.bos_id] + tok.encode(text), text
 
 
 @pytest.mark.llamacpp

@@ -21,6 +21,7 @@ What llama.cpp needs, and how we provide it:
   GPT-4 pattern our tokenizer uses (same branches; the possessive quantifiers in ours cannot change a match
   there, and ``\\s*[\\r\\n]+`` ends at the same last newline as our ``\\s*[\\r\\n]``). One known difference:
   llama.cpp spells the contractions as ASCII ``'[sS]`` etc., so ``'`` + U+017F (long s) splits differently.
+  A tokenizer trained with ``--pattern gpt2`` gets ``gpt-2`` (llama.cpp's GPT-2 split, the same regex).
   tests/export/test_gguf.py checks tokenization and greedy generation against llama.cpp.
 * ``--dtype``: ``f32`` (exact), ``f16`` (2-D weights in half precision, norms in f32) or ``q8_0`` (2-D weights
   whose rows are a multiple of 32 quantized to 8 bits per weight + one f16 scale per 32; others f16).
@@ -33,7 +34,17 @@ from pathlib import Path
 from llmlab.errors import LlmlabError
 
 DTYPES = ("f32", "f16", "q8_0")
-PRE_TOKENIZER = "llama-bpe"
+
+
+def pre_tokenizer_id(pattern: str) -> str:
+    """llama.cpp's name for our split regex: ``llama-bpe`` for GPT-4's, ``gpt-2`` for GPT-2's."""
+    from llmlab.tokenizer.bpe import GPT2_PATTERN, GPT4_PATTERN
+
+    ids = {GPT4_PATTERN: "llama-bpe", GPT2_PATTERN: "gpt-2"}
+    if pattern not in ids:
+        raise LlmlabError("llama.cpp has no pre-tokenizer for this tokenizer's custom split pattern; GGUF export "
+                          "supports the gpt4 (default) and gpt2 patterns")
+    return ids[pattern]
 
 
 def permute_rope(w, n_heads: int):
@@ -84,6 +95,7 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
 
     model, tok = load_run(run_dir)
     c = model.config
+    pre = pre_tokenizer_id(tok.pattern)
     tokens, merges = hf_tokens_and_merges(tok)
     if len(set(tokens)) != len(tokens):
         raise LlmlabError(f"{run_dir}: two tokens have the same bytes; llama.cpp needs distinct token strings")
@@ -107,7 +119,7 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
         w.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
         w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre(PRE_TOKENIZER)
+        w.add_tokenizer_pre(pre)
         w.add_token_list(tokens)
         w.add_token_types([gguf.TokenType.CONTROL if tok.is_special(i) else gguf.TokenType.NORMAL
                            for i in range(tok.vocab_size)])
