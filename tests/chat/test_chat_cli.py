@@ -128,3 +128,31 @@ def test_eval_chat_command(run_dir, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert 0 <= rep["sft_format_rate"] <= 1 and 0 <= rep["base_exact_match"] <= 1
     assert rep["n"] == 12 and "exact_match_by_kind" in rep["sft"]
+
+
+def test_ctrl_c_stops_the_answer_not_the_session(small_tok):
+    x = small_tok.encode("x")[0]
+    s = ChatSession(_model(small_tok, favour=x), small_tok, temperature=0, max_new_tokens=20)
+    pieces = []
+
+    def on_text(piece):
+        pieces.append(piece)
+        if len(pieces) == 3:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of streaming
+
+    r = s.reply("hi", on_text=on_text)
+    assert r.finish_reason == "interrupted" and r.text == "xx"
+    assert s.history[-1] == {"role": "assistant", "content": "xx"}  # the partial answer stays
+    assert s.reply("again").text == "x" * 20  # and the session goes on
+
+
+@pytest.mark.slow
+def test_real_process_reads_a_pipe(run_dir):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "llmlab", "chat", "--model", str(run_dir), "--temperature", "0",
+                           "--max-new-tokens", "3"], input="hello\n/system Be brief.\n/help\nbye\n/quit\n",
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("assistant> ") == 2 and "/temperature X" in proc.stdout

@@ -24,7 +24,6 @@ exchanges are dropped to fit the context, the system prompt and the latest quest
 from __future__ import annotations
 
 import argparse
-import codecs
 import json
 import sys
 from dataclasses import dataclass, field
@@ -96,8 +95,11 @@ class ChatSession:
         return render_prompt(messages, self.tok, max_len=room), len(messages) - len(kept)
 
     def reply(self, user_text: str, on_text=None) -> Reply:
-        """Add the user's message, generate (streaming pieces of text to ``on_text``), add the answer."""
+        """Add the user's message, generate (streaming pieces of text to ``on_text``), add the answer.
+        Streaming goes through the inference text edge (``llmlab.infer.text``): UTF-8 safe, stop tokens
+        not rendered."""
         from llmlab.infer import SamplingParams
+        from llmlab.infer.text import stream_text
 
         self.history.append({"role": "user", "content": user_text})
         ids, dropped = self.prompt_ids(self.messages())
@@ -106,35 +108,28 @@ class ChatSession:
         params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
                                 top_k=self.top_k, seed=seed, logprobs=3 if self.explain else None)
         stops = set(self.engine.eos_token_ids)
-        # UTF-8-safe streaming: a character split across tokens is printed once its last byte arrives.
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         out_ids: list[int] = []
-        text_parts: list[str] = []
+        parts: list[str] = []
         explain: list[dict] = []
         finish = "length"
-        try:
-            for ev in self.engine.stream([ids], params):
-                if ev.token_id in stops:
-                    finish = "stop"
-                    break
+
+        def on_token(ev):
+            if ev.token_id not in stops:
                 out_ids.append(ev.token_id)
-                piece = decoder.decode(self.tok.token_bytes(ev.token_id))
                 if self.explain and ev.logprob is not None:
                     explain.append(_explain_entry(self.tok, ev))
-                if piece:
-                    text_parts.append(piece)
+
+        try:
+            for delta in stream_text(self.engine, self.tok, ids, params, on_token=on_token):
+                if delta.text:
                     if on_text:
-                        on_text(piece)
-                if ev.finish_reason is not None:
-                    finish = "stop" if ev.finish_reason == "stop" else "length"
+                        on_text(delta.text)  # first, so a Ctrl-C while showing it keeps only what was shown
+                    parts.append(delta.text)
+                if delta.finish_reason is not None:
+                    finish = "stop" if delta.finish_reason == "stop" else "length"
         except KeyboardInterrupt:
             finish = "interrupted"
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            text_parts.append(tail)
-            if on_text:
-                on_text(tail)
-        text = "".join(text_parts)
+        text = "".join(parts)
         self.history.append({"role": "assistant", "content": text})
         return Reply(text, finish, out_ids, len(ids), dropped, explain)
 
@@ -166,11 +161,10 @@ class ChatSession:
 def _explain_entry(tok, ev) -> dict:
     import math
 
-    def show(t):
-        return tok.decode_bytes([t]).decode("utf-8", errors="backslashreplace")
+    from llmlab.infer.explain import token_text
 
-    return {"token": show(ev.token_id), "prob": math.exp(ev.logprob),
-            "top": [(show(t), math.exp(lp)) for t, lp in (ev.top_logprobs or [])]}
+    return {"token": token_text(tok, ev.token_id), "prob": math.exp(ev.logprob),
+            "top": [(token_text(tok, t), math.exp(lp)) for t, lp in (ev.top_logprobs or [])]}
 
 
 # ----------------------------------------------------------------------------------------------------------
