@@ -287,6 +287,13 @@ def test_bad_inputs(tmp_path):
     (tmp_path / "tokenizer.json").write_text('{"format": "llmlab-bpe", "version": 1, "merges": [[1, 2]]}')
     with pytest.raises(LlmlabError, match="malformed"):
         Tokenizer.load(tmp_path)
+    good = tmp_path / "good"
+    Tokenizer([(97, 98)]).save(good)
+    data = json.loads((good / "tokenizer.json").read_text())
+    data["vocab_size"] = 300
+    (good / "tokenizer.json").write_text(json.dumps(data))
+    with pytest.raises(LlmlabError, match='"vocab_size" is 300 but .* make 273'):
+        Tokenizer.load(good)
     with pytest.raises(LlmlabError, match="does not exist yet"):
         Tokenizer([(1, 300)])
     # Valid for the `regex` module, not for tiktoken's engine: training works, fast encoding says why not.

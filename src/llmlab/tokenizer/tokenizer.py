@@ -122,6 +122,9 @@ class Tokenizer:
             raise LlmlabError(f"{path}: malformed tokenizer file ({type(e).__name__}: {e})") from None
         if tok.special_tokens != data["special_tokens"]:
             raise LlmlabError(f"{path}: special token ids must be the last ids, consecutive after the merges")
+        if data.get("vocab_size", tok.vocab_size) != tok.vocab_size:
+            raise LlmlabError(f"{path}: \"vocab_size\" is {data['vocab_size']} but the merges and special tokens "
+                              f"make {tok.vocab_size}")
         return tok
 
     def save(self, directory: str | os.PathLike) -> Path:
