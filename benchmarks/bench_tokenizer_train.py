@@ -6,7 +6,8 @@
 Both train on the bundled corpus's train split (as the same list of ~64 KB pieces) with the GPT-4 split
 regex, the 256 bytes as the base alphabet and the same 16 special tokens, so both end with the same number
 of merges. Reported: wall time of training (best of --repeat; ours includes regex splitting and chunk
-counting, as HF's does), and bytes per token on the validation split. Ratios are ours / HF (time: lower is better; target <= 3x. Bytes/token: target within 1%).
+counting, as HF's does), and bytes per token on the validation split. Ratios are ours / HF (time: lower is
+better, target <= 3x; bytes/token: target within 1%).
 """
 
 from __future__ import annotations

@@ -314,4 +314,5 @@ class Tokenizer:
         return state
 
     def __repr__(self) -> str:
-        return f"Tokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, specials={len(self.special_tokens)})"
+        n_special = len(self.special_tokens)
+        return f"Tokenizer(vocab_size={self.vocab_size}, merges={len(self.merges)}, specials={n_special})"
