@@ -33,6 +33,7 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import sys
 from collections import Counter
 from typing import Iterable, Iterator
 
@@ -129,7 +130,8 @@ def count_chunks(texts: str | Iterable[str], pattern: str = GPT4_PATTERN, num_wo
         if size >= _PARALLEL_MIN_CHARS and len(head) >= 2:
             break
     parallel = workers > 1 and len(head) >= 2 and size >= _PARALLEL_MIN_CHARS
-    if parallel and "fork" in multiprocessing.get_all_start_methods():
+    # Linux only: fork is the cheap start method, and macOS system libraries are not fork-safe.
+    if parallel and sys.platform.startswith("linux"):
         # fork: workers inherit the loaded modules, so they start in milliseconds. At most 2 batches per
         # worker are in flight, so a streamed corpus is never held in memory whole.
         with multiprocessing.get_context("fork").Pool(workers) as pool:
