@@ -10,7 +10,7 @@ prompt, ignoring end tokens so every one produces exactly ``--tokens`` tokens:
 
 - ours: ``llmlab.infer.Engine`` (PyTorch, KV cache);
 - HF: ``transformers`` ``generate`` on the exported folder;
-- llama.cpp f32 and q8_0 via ``llama-cpp-python``;
+- llama.cpp f32 (with an f32 KV cache) and q8_0 (default f16 KV cache) via ``llama-cpp-python``;
 - run.py: ``llmlab/standalone/run.py`` (numpy), imported and driven in-process.
 
 Decode tokens/s = (N - 1) / (time for N tokens - time for 1 token): the prompt's prefill and the first token
@@ -124,8 +124,11 @@ def main() -> None:
         import llama_cpp
 
         for dtype in ("f32", "q8_0"):
+            # f32 with an f32 KV cache (llama.cpp's default cache is f16), so it computes what we compute;
+            # q8_0 as llama.cpp users run it, with the default f16 cache.
+            kv = dict(type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32) if dtype == "f32" else {}
             llm = llama_cpp.Llama(model_path=str(tmp / f"{dtype}.gguf"), n_ctx=c.max_seq_len, n_threads=args.threads,
-                                  n_threads_batch=args.threads, n_batch=64, verbose=False)
+                                  n_threads_batch=args.threads, n_batch=64, verbose=False, **kv)
 
             def cpp(k, llm=llm):
                 llm.reset()

@@ -151,6 +151,8 @@ def llama(gguf_files):
     llama_cpp = pytest.importorskip("llama_cpp")
 
     def load(kind="tied", dtype="f32", **kw):
+        if dtype == "f32":  # llama.cpp's KV cache is f16 by default; f32 keeps the whole computation fp32
+            kw.update(type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32)
         return llama_cpp.Llama(model_path=str(gguf_files[(kind, dtype)]), n_ctx=160, n_threads=1, n_batch=160,
                                verbose=False, **kw)
     return load
@@ -201,6 +203,19 @@ def test_llama_cpp_greedy_matches_ours_f32(llama, tiny_run, tiny_run_untied, kin
     for prompt in PROMPTS:
         ids = [tok.bos_id] + tok.encode(prompt)
         assert _llama_greedy(llm, ids, 32, stop) == greedy_ours(model, ids, 32, stop), prompt
+
+
+@pytest.mark.llamacpp
+def test_llama_cpp_f32_logits_match_ours(llama, tiny_run_untied):
+    _, model, tok = tiny_run_untied
+    llm = llama("untied", "f32", logits_all=True)
+    for prompt in PROMPTS:
+        ids = [tok.bos_id] + tok.encode(prompt)
+        llm.reset()
+        llm.eval(ids)
+        with torch.no_grad():
+            ours = model(torch.tensor([ids]))[0].numpy()
+        np.testing.assert_allclose(np.asarray(llm.scores[: len(ids)]), ours, atol=1e-4, rtol=0)
 
 
 @pytest.mark.llamacpp
