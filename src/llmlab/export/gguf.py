@@ -23,10 +23,10 @@ What llama.cpp needs, and how we provide it:
   llama.cpp spells the contractions as ASCII ``'[sS]`` etc., so ``'`` + U+017F (long s) splits differently.
   A tokenizer trained with ``--pattern gpt2`` gets ``gpt-2`` (llama.cpp's GPT-2 split, the same regex).
   tests/export/test_gguf.py checks tokenization and greedy generation against llama.cpp.
-* ``--dtype``: ``f32`` (exact weights; llama.cpp keeps its KV cache in f16 unless told otherwise --
-  ``-ctk f32 -ctv f32``, or ``type_k``/``type_v`` in llama-cpp-python -- which moves logits by ~1e-3
-  relative, enough to flip a near-tie in a long greedy run), ``f16`` (2-D weights in half precision, norms in f32) or ``q8_0`` (2-D weights
-  whose rows are a multiple of 32 quantized to 8 bits per weight + one f16 scale per 32; others f16).
+* ``--dtype``: ``f32`` (exact weights), ``f16`` (2-D weights in half precision, norms in f32) or ``q8_0``
+  (2-D weights whose rows are a multiple of 32 quantized to 8 bits + one f16 scale per 32; others f16).
+  llama.cpp keeps its KV cache in f16 unless told otherwise (``-ctk f32 -ctv f32``; ``type_k``/``type_v`` in
+  llama-cpp-python); that moves logits by ~1e-3 relative, enough to flip a near-tie in a long greedy run.
 """
 
 from __future__ import annotations
