@@ -156,6 +156,8 @@ class Engine:
     def _check_prompt(self, ids: list[int], truncate: str | None, index: int) -> tuple[list[int], int]:
         """Validate one prompt; apply the truncation policy. Returns (ids, number of tokens cut)."""
         ctx, V = self.config.max_seq_len, self.config.vocab_size
+        if truncate not in (None, "left"):
+            raise LlmlabError(f"unknown truncate policy {truncate!r}; use 'left' or none")
         if not ids:
             raise LlmlabError(f"prompt {index} is empty: the engine needs at least one token (e.g. <|bos|>)")
         bad = [t for t in ids if not (isinstance(t, int) and 0 <= t < V)]
@@ -169,8 +171,6 @@ class Engine:
                 f"prompt {index} has {len(ids)} tokens but the model's context is {ctx} tokens and needs room for "
                 f"at least one new token; shorten the prompt or truncate it (truncate='left' / --truncate left)"
             )
-        if truncate not in (None, "left"):
-            raise LlmlabError(f"unknown truncate policy {truncate!r}; use 'left' or none")
         return ids, 0
 
 
@@ -259,10 +259,13 @@ class Generation:
                 # all -inf (that would give NaN, and NaN keys/values poison later layers even when masked).
                 causal = torch.ones(L, L, dtype=torch.bool, device=dev).tril()
                 eye = torch.eye(L, dtype=torch.bool, device=dev)
-                attn_mask = ((causal & key_ok.unsqueeze(1)) | eye).unsqueeze(1)
-                # The decode-time mask: (P, 1, 1, slots); padding False, every later slot True.
-                self.mask = torch.ones(P, 1, 1, slots, dtype=torch.bool, device=dev)
-                self.mask[:, 0, 0, :L] = key_ok
+                allowed = ((causal & key_ok.unsqueeze(1)) | eye).unsqueeze(1)
+                # Masks are additive floats (0 = may attend, -inf = not): SDPA converts a boolean mask to this
+                # form inside every layer's call; building it once saves that work (measured: B=16 decode).
+                attn_mask = torch.zeros(allowed.shape, dtype=engine.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
+                # The decode-time mask: (P, 1, 1, slots); padding -inf, every later slot 0.
+                self.mask = torch.zeros(P, 1, 1, slots, dtype=engine.dtype, device=dev)
+                self.mask[:, 0, 0, :L].masked_fill_(~key_ok, float("-inf"))
                 self.pad = pad_t.reshape(P)
             self._sync()
             t0 = time.perf_counter()

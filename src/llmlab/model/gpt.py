@@ -277,6 +277,8 @@ class GPT(nn.Module):
         positions: (T,) or (B, T) position ids; default ``kv_cache.length + arange(T)`` (or ``arange(T)``).
         kv_cache: keys/values of earlier tokens; this call appends T slots to it.
         attn_mask: optional bool (B or 1, 1, T, S) with S = cached + T slots; True where attention is allowed.
+            A float mask of the same shape is added to the attention scores instead (0 = allowed, -inf = not);
+            the inference engine builds that form once rather than have SDPA convert a bool mask per layer.
         logits_to_keep: if > 0, only the last that many positions go through the output head (logits
         (B, logits_to_keep, vocab)); a prefill that only needs the next token skips a (T, vocab) matmul.
         """
