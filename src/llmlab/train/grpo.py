@@ -136,11 +136,13 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
                         max_new_tokens=max_new_tokens, temperature=temperature,
                         unfinished_reward=unfinished_reward, seed=train_cfg.seed)
 
+    last_eval: dict = {}
+
     def eval_fn(model, final=True):
         if not val:
             return {}
-        res = exact_match_eval(model, tok, val, max_new_tokens=max_new_tokens)
-        return {"val_exact_match": res["exact_match"], "val_stop_rate": res["stop_rate"]}
+        last_eval.update(exact_match_eval(model, tok, val, max_new_tokens=max_new_tokens))
+        return {"val_exact_match": last_eval["exact_match"], "val_stop_rate": last_eval["stop_rate"]}
 
     run_config = {"stage": "grpo", "init": str(model_dir), "reference": str(model_dir), "prompts": str(prompts_path),
                   "val": str(val_path or ""), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
@@ -154,7 +156,7 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
     if before is not None:
         summary["exact_match_before"] = before["exact_match"]
         summary["exact_match_before_by_kind"] = before["by_kind"]
-        after = exact_match_eval(result.model, tok, val, max_new_tokens=max_new_tokens)
-        summary["exact_match_after_by_kind"] = after["by_kind"]
+        summary["exact_match_after_by_kind"] = last_eval.get("by_kind")  # the loop's final evaluation
+        summary["exact_match_after"] = summary.get("val_exact_match")
         write_json(Path(out_dir) / "summary.json", summary)
     return summary | {"out": str(Path(out_dir))}
