@@ -93,48 +93,50 @@ class Tokenizer:
             self.cls_cache[c] = k
         return k
 
+    def run(self, text, start, kind, limit=None):
+        """End of the run of ``kind`` characters starting at ``start`` (at most ``limit`` of them)."""
+        end, stop = start, len(text) if limit is None else min(len(text), start + limit)
+        while end < stop and self.cls(text[end]) == kind:
+            end += 1
+        return end
+
+    def contraction(self, text, i):
+        """End of '(?i:[sdmt]|ll|ve|re) at ``i`` (text[i] is an apostrophe), or 0 if none matches."""
+        f, a, b = self.FOLD, text[i + 1:i + 2], text[i + 2:i + 3]
+        if a and a in f["s"] + f["d"] + f["m"] + f["t"]:
+            return i + 2
+        if a and b and any(a in f[x] and b in f[y] for x, y in ("ll", "ve", "re")):
+            return i + 3
+        return 0
+
     def split(self, text):
-        """GPT-4's pre-split, branch by branch, in the regex's order (first branch that matches wins):
+        """GPT-4's pre-split, branch by branch in the regex's order (the first branch that matches wins):
         '(?i:[sdmt]|ll|ve|re) | [^\\r\\n\\p{L}\\p{N}]?+\\p{L}+ | \\p{N}{1,3} | ' ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*'
         | \\s*[\\r\\n] | \\s+(?!\\S) | \\s+ ."""
         cls, n, i, out = self.cls, len(text), 0, []
         while i < n:
             c, k = text[i], cls(text[i])
-            if c == "'" and i + 1 < n:  # contractions
-                f = self.FOLD
-                if text[i + 1] in f["s"] + f["d"] + f["m"] + f["t"]:
-                    out.append(text[i:i + 2]); i += 2; continue  # noqa: E702
-                if i + 2 < n and any(text[i + 1] in f[x] and text[i + 2] in f[y] for x, y in ("ll", "ve", "re")):
-                    out.append(text[i:i + 3]); i += 3; continue  # noqa: E702
-            j = i if k == "L" else i + 1 if (k != "N" and c not in "\r\n") else -1
-            if 0 <= j < n and cls(text[j]) == "L":  # optional non-letter, then letters
-                e = j + 1
-                while e < n and cls(text[e]) == "L":
-                    e += 1
-                out.append(text[i:e]); i = e; continue  # noqa: E702
-            if k == "N":  # one to three digits
-                e = i + 1
-                while e < n and e - i < 3 and cls(text[e]) == "N":
-                    e += 1
-                out.append(text[i:e]); i = e; continue  # noqa: E702
-            j = i + 1 if c == " " else i
-            if j < n and cls(text[j]) == "P":  # optional space, punctuation run, trailing newlines
-                e = j + 1
-                while e < n and cls(text[e]) == "P":
-                    e += 1
+            letters = i if k == "L" else i + 1 if (k != "N" and c not in "\r\n") else n  # where \p{L}+ would start
+            punct = i + 1 if c == " " else i  # where [^\s\p{L}\p{N}]++ would start
+            if c == "'" and self.contraction(text, i):
+                e = self.contraction(text, i)
+            elif letters < n and cls(text[letters]) == "L":  # an optional non-letter, then letters
+                e = self.run(text, letters, "L")
+            elif k == "N":  # one to three digits
+                e = self.run(text, i, "N", limit=3)
+            elif punct < n and cls(text[punct]) == "P":  # an optional space, punctuation, then newlines
+                e = self.run(text, punct, "P")
                 while e < n and text[e] in "\r\n":
                     e += 1
-                out.append(text[i:e]); i = e; continue  # noqa: E702
-            r = i + 1  # whitespace: the run [i, r)
-            while r < n and cls(text[r]) == "S":
-                r += 1
-            last = max(text.rfind("\r", i, r), text.rfind("\n", i, r))
-            if last >= 0:
-                e = last + 1  # \s*[\r\n]: through the run's last newline
-            elif r == n or r - i == 1:
-                e = r  # \s+(?!\S) at the end of the text, or a single \s
-            else:
-                e = r - 1  # \s+(?!\S): leave one space to lead the next word
+            else:  # a whitespace run [i, r)
+                r = self.run(text, i, "S")
+                last = max(text.rfind("\r", i, r), text.rfind("\n", i, r))
+                if last >= 0:
+                    e = last + 1  # \s*[\r\n]: through the run's last newline
+                elif r == n or r - i == 1:
+                    e = r  # \s+(?!\S) at the end of the text, or a lone \s
+                else:
+                    e = r - 1  # \s+(?!\S): leave the last space to lead the next word
             out.append(text[i:e])
             i = e
         return out
@@ -153,9 +155,11 @@ class Tokenizer:
             out, j = [], 0
             while j < len(ids):
                 if j + 1 < len(ids) and (ids[j], ids[j + 1]) == pair:
-                    out.append(new); j += 2  # noqa: E702
+                    out.append(new)
+                    j += 2
                 else:
-                    out.append(ids[j]); j += 1  # noqa: E702
+                    out.append(ids[j])
+                    j += 1
             ids = out
         self.chunk_cache[chunk] = ids
         return ids
