@@ -192,3 +192,29 @@ def test_repetition_penalty_changes_greedy_output_as_specified():
     toks = o.samples[0].token_ids
     # With an enormous penalty no token already in the prompt or output can win while unseen ones remain.
     assert len(set(toks)) == len(toks) and 3 not in toks
+
+
+def test_requests_join_between_steps_continuous_batching():
+    m = tiny_model()
+    eng = Engine(m)
+    greedy = SamplingParams(temperature=0, max_new_tokens=20)
+    sampled = SamplingParams(temperature=1.0, seed=5, max_new_tokens=15, repetition_penalty=1.5, n=2)
+    gen = eng.start([PROMPTS[0]], greedy)  # 7-token prompt
+    for _ in range(3):
+        gen.step()
+    first = gen.add([PROMPTS[3], [4] * 20], [sampled, greedy])  # shorter and longer than the running rows
+    assert {(e.prompt_index, e.sample_index) for e in first} == {(1, 0), (1, 1), (2, 0)}
+    assert gen.cache.batch_size == 4
+    for _ in range(5):
+        gen.step()
+    gen.add([PROMPTS[1]], greedy)
+    while not gen.done:
+        gen.step()
+    out = gen.outputs()
+    assert [o.prompt_index for o in out] == [0, 1, 2, 3]
+    for o, p in zip(out, [PROMPTS[0], PROMPTS[3], [4] * 20, PROMPTS[1]]):
+        if o.prompt_index == 1:  # seeded sampling with a penalty: the same as running the request alone
+            alone = eng.generate([p], sampled)[0]
+            assert [s.token_ids for s in o.samples] == [s.token_ids for s in alone.samples]
+        else:
+            assert o.samples[0].token_ids == naive_greedy(m, p, 20)

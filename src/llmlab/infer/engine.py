@@ -174,132 +174,85 @@ class Engine:
         return ids, 0
 
 
-class Generation:
-    """The state of one batched generation: KV cache, live rows and their per-row tensors.
+class _Batch:
+    """The rows of one forward pass and their tensors, all in batch order (``live[b]`` is row ``b``'s id).
 
-    ``step()`` runs one decode pass and returns the new tokens as events. Rows live in ``self.rows`` (one per
-    sample, in prompt-then-sample order); ``self.live`` lists, in batch order, the rows still generating."""
+    Every row's masked cache slots form a prefix ``[0, pad[b])`` (left padding, plus slots added in front when
+    batches of different lengths merge), so the decode mask is built from ``pad`` alone."""
+
+    def __init__(self, cache: KVCache, live: list[int], pos, pad, seen, counts, sampler: SamplingBatch):
+        self.cache = cache
+        self.live = live
+        self.pos = pos  # (B, 1) long: position of the next fed token of each row
+        self.pad = pad  # (B,) long: masked slots at the front of each row
+        self.seen, self.counts = seen, counts  # (B, V) bool / float32 token history, when penalties need it
+        self.sampler = sampler
+        self.last = None  # (B, 1) long: each row's newest token, the next step's input
+        self.mask = None  # (B, 1, 1, max_len) additive float mask, or None when no row has padding
+        self.rebuild_mask()
+
+    def rebuild_mask(self) -> None:
+        if not bool(self.pad.any()):
+            self.mask = None  # no padding anywhere: attention needs no mask
+            return
+        slots = torch.arange(self.cache.max_len, device=self.pad.device).reshape(1, -1)  # (1, M)
+        masked = slots < self.pad.reshape(-1, 1)  # (B, M)
+        self.mask = torch.zeros(masked.shape, dtype=self.cache.k.dtype, device=self.pad.device)
+        self.mask = self.mask.masked_fill_(masked, float("-inf")).reshape(len(self.live), 1, 1, -1)
+
+    def keep(self, keep: list[int]) -> None:
+        """Keep batch positions ``keep`` (in order) in the cache and every per-row tensor."""
+        self.live = [self.live[b] for b in keep]
+        if not keep:
+            return
+        rows = torch.tensor(keep, dtype=torch.long, device=self.pos.device)
+        self.cache.keep_rows(rows)
+        self.pos, self.pad = self.pos.index_select(0, rows), self.pad.index_select(0, rows)
+        self.sampler.select(rows, keep)
+        if self.last is not None:
+            self.last = self.last.index_select(0, rows)
+        if self.seen is not None:
+            self.seen, self.counts = self.seen.index_select(0, rows), self.counts.index_select(0, rows)
+        if self.mask is not None:
+            self.mask = self.mask.index_select(0, rows)
+            if not bool(self.pad.any()):
+                self.mask = None  # the rows left have no padding: decode without a mask
+
+
+class Generation:
+    """The state of a batched generation: KV cache, live rows and their per-row tensors.
+
+    ``step()`` runs one decode pass and returns the new tokens as events; ``add()`` lets new prompts join
+    between steps (continuous batching: their prefill runs on its own, then their rows are merged into the
+    running batch); ``finish()`` ends a sample from outside. Rows are numbered in the order they were added
+    (prompt, then sample); ``self.live`` lists, in batch order, the rows still generating."""
 
     def __init__(self, engine: Engine, prompts, params, *, truncate: str | None):
         self.engine = engine
-        model, cfg, dev = engine.model, engine.config, engine.device
-        self.model = model
-        if params is None:
-            params = SamplingParams()
-        if isinstance(params, SamplingParams):
-            params = [params] * len(prompts)
-        if len(params) != len(prompts):
-            raise LlmlabError(f"got {len(prompts)} prompts but {len(params)} sampling parameter sets")
-        if not prompts:
-            raise LlmlabError("no prompts to generate from")
+        self.model = engine.model
         self.stats = GenerationStats()
-
-        checked = [engine._check_prompt(list(p), truncate, i) for i, p in enumerate(prompts)]
-        self.outputs_ = [
-            RequestOutput(i, ids, [Sample(j) for j in range(p.n)], truncated=cut)
-            for i, ((ids, cut), p) in enumerate(zip(checked, params))
-        ]
-        lens = [len(ids) for ids, _ in checked]
-        P, L = len(prompts), max(lens)
+        self.outputs_: list[RequestOutput] = []
         # Row bookkeeping (Python side): one row per sample.
         self.row_prompt: list[int] = []
         self.row_sample: list[int] = []
         self.row_budget: list[int] = []  # how many tokens this row may produce
         self.row_stops: list[frozenset[int]] = []
-        self.row_logprobs: list[int | None] = []
         self.row_params: list[SamplingParams] = []
-        for i, p in enumerate(params):
-            budget = min(p.max_new_tokens, cfg.max_seq_len - lens[i])  # prompt + output <= context
-            stops = frozenset(p.stop_token_ids) | (frozenset() if p.ignore_eos else frozenset(engine.eos_token_ids))
-            for j in range(p.n):
-                self.row_prompt.append(i)
-                self.row_sample.append(j)
-                self.row_budget.append(budget)
-                self.row_stops.append(stops)
-                self.row_logprobs.append(p.logprobs)
-                self.row_params.append(p)
-                if p.logprobs is not None:
-                    s = self.outputs_[i].samples[j]
-                    s.logprobs = []
-                    s.top_logprobs = [] if p.logprobs > 0 else None
-        R = len(self.row_prompt)
-        self.generated: list[int] = [0] * R
-        self.max_top = max((k or 0) for k in self.row_logprobs)
-        self.want_logprobs = any(k is not None for k in self.row_logprobs)
-        self.processed_logprobs = any(p.logprobs is not None and p.logprobs_mode == "processed" for p in params)
+        self.generated: list[int] = []
+        self.batch: _Batch | None = None
+        # One generator shared by the rows without a seed, seeded from the OS.
+        self._shared_gen = torch.Generator(device=engine.device)
+        self._shared_gen.seed()
+        self.first_events = self.add(prompts, params, truncate=truncate)
 
-        # Generators: a seeded row gets its own; unseeded rows share one seeded from the OS.
-        shared = torch.Generator(device=dev)
-        shared.seed()
-        gens = []
-        for r in range(R):
-            p = self.row_params[r]
-            if p.seed is None:
-                gens.append(shared)
-            else:
-                g = torch.Generator(device=dev)
-                g.manual_seed(derived_seed(p.seed, self.row_sample[r]))
-                gens.append(g)
-        self.sampler = SamplingBatch(self.row_params, cfg.vocab_size, dev, gens)
+    @property
+    def live(self) -> list[int]:
+        return self.batch.live if self.batch is not None else []
 
-        # Cache: L prompt slots (left-padded) + the slots for fed-back tokens (the last token is never fed).
-        slots = L + max(self.row_budget) - 1
-        pads = [L - n for n in lens]
-        self.padded = any(pads)
-        with torch.inference_mode():
-            self.cache = KVCache(cfg, P, slots, dev, engine.dtype)
-            ids = torch.tensor([[0] * pad + list(x) for pad, (x, _) in zip(pads, checked)], dtype=torch.long, device=dev)
-            pad_t = torch.tensor(pads, device=dev).reshape(P, 1)  # (P, 1)
-            ar = torch.arange(L, device=dev).reshape(1, L)  # (1, L)
-            positions = attn_mask = None
-            if self.padded:
-                positions = (ar - pad_t).clamp(min=0)  # (P, L): real tokens at 0..len-1
-                key_ok = ar >= pad_t  # (P, L): False on padding
-                # (P, 1, L, L): causal, not onto padding. A padding query may see itself, so no softmax row is
-                # all -inf (that would give NaN, and NaN keys/values poison later layers even when masked).
-                causal = torch.ones(L, L, dtype=torch.bool, device=dev).tril()
-                eye = torch.eye(L, dtype=torch.bool, device=dev)
-                allowed = ((causal & key_ok.unsqueeze(1)) | eye).unsqueeze(1)
-                # Masks are additive floats (0 = may attend, -inf = not): SDPA converts a boolean mask to this
-                # form inside every layer's call; building it once saves that work (measured: B=16 decode).
-                attn_mask = torch.zeros(allowed.shape, dtype=engine.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
-                # The decode-time mask: (P, 1, 1, slots); padding -inf, every later slot 0.
-                self.mask = torch.zeros(P, 1, 1, slots, dtype=engine.dtype, device=dev)
-                self.mask[:, 0, 0, :L].masked_fill_(~key_ok, float("-inf"))
-                self.pad = pad_t.reshape(P)
-            self._sync()
-            t0 = time.perf_counter()
-            logits = model(ids, positions=positions, kv_cache=self.cache, attn_mask=attn_mask, logits_to_keep=1)
-            logits = logits[:, -1]  # (P, V)
-            self.pos = torch.tensor(lens, device=dev).reshape(P, 1)  # (P, 1): position of the next fed token
-            # Token history for penalties: seen (prompt + output) and output counts, (rows, V).
-            self.seen = self.counts = None
-            if self.sampler.needs_history:
-                V = cfg.vocab_size
-                self.seen = torch.zeros(P, V, dtype=torch.bool, device=dev)
-                for i, (x, _) in enumerate(checked):  # the real prompt tokens, not the padding
-                    self.seen[i, torch.tensor(x, device=dev)] = True
-                self.counts = torch.zeros(P, V, dtype=torch.float32, device=dev)
-            # n samples per prompt: repeat the prompt's rows (cache, logits, per-row tensors).
-            rep = torch.tensor([self.row_prompt], device=dev).reshape(-1)  # (R,): prompt index of each row
-            if R != P:
-                if all(p.n == params[0].n for p in params):
-                    self.cache.repeat_rows(params[0].n)
-                else:
-                    self.cache.keep_rows(rep)
-                logits = logits.index_select(0, rep)
-                self.pos = self.pos.index_select(0, rep)
-                if self.padded:
-                    self.mask, self.pad = self.mask.index_select(0, rep), self.pad.index_select(0, rep)
-                if self.seen is not None:
-                    self.seen, self.counts = self.seen.index_select(0, rep), self.counts.index_select(0, rep)
-            self.live: list[int] = list(range(R))
-            self.first_events = self._emit(logits)
-            self._sync()
-            self.stats.prefill_tokens = sum(lens)
-            self.stats.prefill_seconds = time.perf_counter() - t0
+    @property
+    def cache(self) -> KVCache:
+        return self.batch.cache
 
-    # ------------------------------------------------------------------------------------------------------
     @property
     def done(self) -> bool:
         return not self.live
@@ -308,55 +261,194 @@ class Generation:
         if self.engine.device.type == "cuda":
             torch.cuda.synchronize(self.engine.device)
 
+    # ------------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def add(
+        self,
+        prompts: Sequence[Sequence[int]],
+        params: SamplingParams | Sequence[SamplingParams] | None = None,
+        *,
+        truncate: str | None = None,
+    ) -> list[TokenEvent]:
+        """Prefill more prompts and merge their rows into the running batch; returns their first tokens.
+        The new prompts' ``prompt_index`` continue after the earlier ones (see ``outputs()``)."""
+        engine, cfg, dev = self.engine, self.engine.config, self.engine.device
+        if params is None:
+            params = SamplingParams()
+        if isinstance(params, SamplingParams):
+            params = [params] * len(prompts)
+        if len(params) != len(prompts):
+            raise LlmlabError(f"got {len(prompts)} prompts but {len(params)} sampling parameter sets")
+        if not prompts:
+            raise LlmlabError("no prompts to generate from")
+        base = len(self.outputs_)
+        checked = [engine._check_prompt(list(p), truncate, base + i) for i, p in enumerate(prompts)]
+        lens = [len(ids) for ids, _ in checked]
+        P, L = len(prompts), max(lens)
+
+        rows, gens = [], []
+        for i, ((ids, cut), p) in enumerate(zip(checked, params)):
+            out = RequestOutput(base + i, ids, [Sample(j) for j in range(p.n)], truncated=cut)
+            self.outputs_.append(out)
+            budget = min(p.max_new_tokens, cfg.max_seq_len - lens[i])  # prompt + output <= context
+            stops = frozenset(p.stop_token_ids) | (frozenset() if p.ignore_eos else frozenset(engine.eos_token_ids))
+            for j in range(p.n):
+                rows.append(len(self.row_prompt))
+                self.row_prompt.append(base + i)
+                self.row_sample.append(j)
+                self.row_budget.append(budget)
+                self.row_stops.append(stops)
+                self.row_params.append(p)
+                self.generated.append(0)
+                if p.logprobs is not None:
+                    out.samples[j].logprobs = []
+                    out.samples[j].top_logprobs = [] if p.logprobs > 0 else None
+                if p.seed is None:  # seeded rows get their own generator, the rest share one
+                    gens.append(self._shared_gen)
+                else:
+                    gens.append(torch.Generator(device=dev).manual_seed(derived_seed(p.seed, j)))
+        sampler = SamplingBatch([self.row_params[r] for r in rows], cfg.vocab_size, dev, gens)
+
+        # Cache: L prompt slots (left-padded) + the slots for fed-back tokens (the last token is never fed).
+        slots = L + max(self.row_budget[r] for r in rows) - 1
+        pads = [L - n for n in lens]
+        cache = KVCache(cfg, P, slots, dev, engine.dtype)
+        ids = torch.tensor([[0] * pad + list(x) for pad, (x, _) in zip(pads, checked)], dtype=torch.long, device=dev)
+        pad_t = torch.tensor(pads, device=dev)  # (P,)
+        positions = attn_mask = None
+        if any(pads):
+            ar = torch.arange(L, device=dev).reshape(1, L)  # (1, L)
+            positions = (ar - pad_t.reshape(P, 1)).clamp(min=0)  # (P, L): real tokens at 0..len-1
+            key_ok = ar >= pad_t.reshape(P, 1)  # (P, L): False on padding
+            # (P, 1, L, L): causal, not onto padding. A padding query may see itself, so no softmax row is all
+            # -inf (that would give NaN, and NaN keys/values poison later layers even where masked).
+            causal = torch.ones(L, L, dtype=torch.bool, device=dev).tril()
+            eye = torch.eye(L, dtype=torch.bool, device=dev)
+            allowed = ((causal & key_ok.unsqueeze(1)) | eye).unsqueeze(1)
+            # Masks are additive floats (0 = may attend, -inf = not): SDPA converts a boolean mask to this form
+            # inside every layer's call; building it once saves that work (measured on B=16 decode).
+            attn_mask = torch.zeros(allowed.shape, dtype=engine.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
+        self._sync()
+        t0 = time.perf_counter()
+        logits = self.model(ids, positions=positions, kv_cache=cache, attn_mask=attn_mask, logits_to_keep=1)[:, -1]
+        pos = torch.tensor(lens, device=dev).reshape(P, 1)  # (P, 1)
+        seen = counts = None
+        if sampler.needs_history:
+            seen, counts = self._history(prompts=[list(x) for x, _ in checked])
+        # n samples per prompt: repeat each prompt's rows (cache, logits, per-row tensors) after the prefill.
+        rep = torch.tensor([self.row_prompt[r] - base for r in rows], device=dev)  # (R,): prompt of each row
+        if len(rows) != P:
+            if all(p.n == params[0].n for p in params):
+                cache.repeat_rows(params[0].n)
+            else:
+                cache.keep_rows(rep)
+            logits, pos, pad_t = logits.index_select(0, rep), pos.index_select(0, rep), pad_t.index_select(0, rep)
+            if seen is not None:
+                seen, counts = seen.index_select(0, rep), counts.index_select(0, rep)
+        new = _Batch(cache, rows, pos, pad_t, seen, counts, sampler)
+        events = self._emit(new, logits)
+        if new.live:
+            self.batch = new if not self.live else self._merge(self.batch, new)
+        elif self.batch is None:
+            self.batch = new  # everything finished at its first token
+        self._sync()
+        self.stats.prefill_tokens += sum(lens)
+        self.stats.prefill_seconds += time.perf_counter() - t0
+        return events
+
+    def _history(self, rows: list[int] | None = None, prompts: list[list[int]] | None = None):
+        """Token history tensors (seen: prompt + output, counts: output), (n, V) each, for the live ``rows``
+        or for fresh ``prompts`` (nothing generated yet)."""
+        V, dev = self.engine.config.vocab_size, self.engine.device
+        lists = prompts if prompts is not None else [
+            self.outputs_[self.row_prompt[r]].prompt_token_ids for r in rows]
+        outs = [[]] * len(lists) if prompts is not None else [
+            self.outputs_[self.row_prompt[r]].samples[self.row_sample[r]].token_ids for r in rows]
+        seen = torch.zeros(len(lists), V, dtype=torch.bool, device=dev)
+        counts = torch.zeros(len(lists), V, dtype=torch.float32, device=dev)
+        for i, (p, o) in enumerate(zip(lists, outs)):
+            seen[i, torch.tensor(p + o, dtype=torch.long, device=dev)] = True
+            if o:
+                counts[i].index_add_(0, torch.tensor(o, device=dev), torch.ones(len(o), device=dev))
+        return seen, counts
+
+    def _merge(self, a: _Batch, b: _Batch) -> _Batch:
+        """One batch from two: both caches are copied into a new one whose rows end at the same slot (the
+        shorter batch gets masked slots in front), long enough for every row's remaining budget."""
+        S = max(a.cache.length, b.cache.length)
+        remaining = max(self.row_budget[r] - self.generated[r] for r in a.live + b.live)
+        cfg, dev = self.engine.config, self.engine.device
+        cache = KVCache(cfg, len(a.live) + len(b.live), S + remaining, dev, a.cache.k.dtype)
+        row0 = 0
+        for x in (a, b):
+            n, d, length = len(x.live), S - x.cache.length, x.cache.length
+            cache.k[:, row0 : row0 + n, :, d:S] = x.cache.k[:, :, :, :length]
+            cache.v[:, row0 : row0 + n, :, d:S] = x.cache.v[:, :, :, :length]
+            row0 += n
+        cache.length = S
+        pad = torch.cat([a.pad + (S - a.cache.length), b.pad + (S - b.cache.length)])
+        seen = counts = None
+        if a.seen is not None or b.seen is not None:
+            ha = (a.seen, a.counts) if a.seen is not None else self._history(a.live)
+            hb = (b.seen, b.counts) if b.seen is not None else self._history(b.live)
+            seen, counts = torch.cat([ha[0], hb[0]]), torch.cat([ha[1], hb[1]])
+        live = a.live + b.live
+        sampler = SamplingBatch([self.row_params[r] for r in live], cfg.vocab_size, dev,
+                                a.sampler.generators + b.sampler.generators)
+        merged = _Batch(cache, live, torch.cat([a.pos, b.pos]), pad, seen, counts, sampler)
+        merged.last = torch.cat([a.last, b.last])
+        return merged
+
     @torch.inference_mode()
     def step(self) -> list[TokenEvent]:
         """One decode pass: feed every live row its last token, sample the next. Returns the new tokens."""
         if not self.live:
             return []
         t0 = time.perf_counter()
-        S = self.cache.length + 1
-        mask = self.mask[:, :, :, :S] if self.padded else None  # (B, 1, 1, S) view, nothing rebuilt
-        logits = self.model(self.last, positions=self.pos, kv_cache=self.cache, attn_mask=mask)[:, -1]  # (B, V)
-        self.pos += 1
-        events = self._emit(logits)
+        bt = self.batch
+        S = bt.cache.length + 1
+        mask = bt.mask[:, :, :, :S] if bt.mask is not None else None  # (B, 1, 1, S) view, nothing rebuilt
+        logits = self.model(bt.last, positions=bt.pos, kv_cache=bt.cache, attn_mask=mask)[:, -1]  # (B, V)
+        bt.pos += 1
+        events = self._emit(bt, logits)
         self._sync()
         self.stats.decode_seconds += time.perf_counter() - t0
         self.stats.decode_tokens += len(events)
         self.stats.decode_steps += 1
         return events
 
-    def _emit(self, logits: torch.Tensor) -> list[TokenEvent]:
-        """Sample from logits (B, V) of the live rows, record the tokens, drop finished rows."""
-        sampler = self.sampler
-        processed = sampler.process(logits, self.seen, self.counts)
+    def _emit(self, bt: _Batch, logits: torch.Tensor) -> list[TokenEvent]:
+        """Sample from logits (B, V) of the batch's rows, record the tokens, drop finished rows."""
+        sampler = bt.sampler
+        processed = sampler.process(logits, bt.seen, bt.counts)
         tokens = sampler.choose(processed)  # (B,)
         lp_list = top_ids = top_lps = None
-        if self.want_logprobs:
-            src = processed if self.processed_logprobs else logits
-            # Greedy rows' processed logits are after bias and penalties only (no temperature or masks), so
-            # their "processed" distribution is not a point mass. A batch mixing modes picks per row.
-            if self.processed_logprobs and any(
-                self.row_params[r].logprobs_mode == "raw" for r in self.live
-            ):
-                raw_rows = torch.tensor([self.row_params[r].logprobs_mode == "raw" for r in self.live],
-                                        device=logits.device).reshape(-1, 1)
-                src = torch.where(raw_rows, logits.float(), processed)
-            logp = torch.log_softmax(src.float(), dim=-1)  # (B, V)
+        ks = [p.logprobs for p in sampler.params]  # per row: None, 0 or top-k
+        if any(k is not None for k in ks):
+            modes = [p.logprobs_mode for p in sampler.params]
+            src = logits.float()
+            if "processed" in modes:
+                # Greedy rows' processed logits are after bias and penalties only (no temperature or masks),
+                # so their "processed" distribution is not a point mass. A batch mixing modes picks per row.
+                use = torch.tensor([m == "processed" for m in modes], device=logits.device).reshape(-1, 1)
+                src = torch.where(use, processed, src)
+            logp = torch.log_softmax(src, dim=-1)  # (B, V)
             lp_list = logp.gather(1, tokens.reshape(-1, 1)).squeeze(1).tolist()
-            if self.max_top:
-                top = torch.topk(logp, self.max_top, dim=-1)
+            max_top = max(k or 0 for k in ks)
+            if max_top:
+                top = torch.topk(logp, max_top, dim=-1)
                 top_ids, top_lps = top.indices.tolist(), top.values.tolist()
-        if self.seen is not None:
-            self.seen.scatter_(1, tokens.reshape(-1, 1), True)
-            self.counts.scatter_add_(1, tokens.reshape(-1, 1), torch.ones_like(tokens, dtype=torch.float32).reshape(-1, 1))
+        if bt.seen is not None:
+            bt.seen.scatter_(1, tokens.reshape(-1, 1), True)
+            bt.counts.scatter_add_(1, tokens.reshape(-1, 1), torch.ones(len(ks), 1, device=tokens.device))
         token_list = tokens.tolist()
-        events, keep, finished = [], [], False
-        for b, (r, tok) in enumerate(zip(self.live, token_list)):
+        events, keep = [], []
+        for b, (r, tok) in enumerate(zip(bt.live, token_list)):
             out = self.outputs_[self.row_prompt[r]].samples[self.row_sample[r]]
             out.token_ids.append(tok)
             self.generated[r] += 1
             ev = TokenEvent(self.row_prompt[r], self.row_sample[r], tok, self.generated[r] - 1)
-            k = self.row_logprobs[r]
+            k = ks[b]
             if k is not None:
                 ev.logprob = lp_list[b]
                 out.logprobs.append(ev.logprob)
@@ -369,14 +461,12 @@ class Generation:
                 ev.finish_reason = "length"
             if ev.finish_reason:
                 out.finish_reason = ev.finish_reason
-                finished = True
             else:
                 keep.append(b)
             events.append(ev)
-        if finished:
-            self._keep(keep)
-            tokens = tokens.index_select(0, torch.tensor(keep, dtype=torch.long, device=tokens.device)) if keep else tokens[:0]
-        self.last = tokens.reshape(-1, 1)  # (B, 1): the next step's input
+        bt.last = tokens.reshape(-1, 1)  # (B, 1): the next step's input
+        if len(keep) < len(token_list):
+            bt.keep(keep)
         return events
 
     def finish(self, prompt_index: int, sample_index: int, reason: str = "stop") -> bool:
@@ -385,28 +475,10 @@ class Generation:
         for b, r in enumerate(self.live):
             if self.row_prompt[r] == prompt_index and self.row_sample[r] == sample_index:
                 self.outputs_[prompt_index].samples[sample_index].finish_reason = reason
-                keep = [i for i in range(len(self.live)) if i != b]
                 with torch.inference_mode():
-                    self._keep(keep)
-                    self.last = self.last[keep] if keep else self.last[:0]
+                    self.batch.keep([i for i in range(len(self.live)) if i != b])
                 return True
         return False
-
-    def _keep(self, keep: list[int]) -> None:
-        """Drop finished rows: keep batch positions ``keep`` (in order) in the cache and every per-row tensor."""
-        self.live = [self.live[b] for b in keep]
-        if not keep:
-            return
-        rows = torch.tensor(keep, dtype=torch.long, device=self.engine.device)
-        self.cache.keep_rows(rows)
-        self.pos = self.pos.index_select(0, rows)
-        self.sampler.select(rows, keep)
-        if self.padded:
-            self.mask, self.pad = self.mask.index_select(0, rows), self.pad.index_select(0, rows)
-            if not bool(self.pad.any()):
-                self.padded = False  # the rows left have no padding: decode without a mask
-        if self.seen is not None:
-            self.seen, self.counts = self.seen.index_select(0, rows), self.counts.index_select(0, rows)
 
     def outputs(self) -> list[RequestOutput]:
         """One ``RequestOutput`` per prompt (complete once ``done``)."""
