@@ -1,6 +1,7 @@
 """Inference speed: our engine vs Hugging Face ``LlamaForCausalLM.generate()`` on the same weights.
 
     .venv/bin/python benchmarks/bench_decode.py                     # CPU fp32, the `cpu` preset, 1 thread
+    .venv/bin/python benchmarks/bench_decode.py --d-model 128 --vocab-size 1024   # the speedrun's CPU model shape
     .venv/bin/python benchmarks/bench_decode.py --threads 2 --repeats 5
     .venv/bin/python benchmarks/bench_decode.py --device cuda --dtype bfloat16 --preset gpt2-small
 
@@ -50,6 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--vocab-size", type=int, default=4096)
+    ap.add_argument("--d-model", type=int, default=0, help="override the preset's width (0 = keep)")
     ap.add_argument("--context", type=int, default=1024)
     ap.add_argument("--new-tokens", type=int, default=256)
     ap.add_argument("--prompt-len", type=int, default=32)
@@ -70,7 +72,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     dev, dtype = torch.device(args.device), getattr(torch, args.dtype)
     torch.manual_seed(0)
-    model = GPT(ModelConfig.preset(args.preset, vocab_size=args.vocab_size, max_seq_len=args.context)).eval()
+    extra = {"d_model": args.d_model} if args.d_model else {}
+    model = GPT(ModelConfig.preset(args.preset, vocab_size=args.vocab_size, max_seq_len=args.context, **extra)).eval()
     hf = None if args.skip_hf else hf_from_ours(model).to(dev, dtype)
     model = model.to(dev, dtype)
     engine = Engine(model)

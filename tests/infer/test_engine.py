@@ -168,6 +168,8 @@ def test_context_overflow_policy():
         eng.generate([[]])
     with pytest.raises(LlmlabError, match="outside the vocabulary"):
         eng.generate([[V + 3]])
+    with pytest.raises(LlmlabError, match="wrap a single prompt"):
+        eng.generate([1, 2, 3])
 
 
 def test_stream_yields_the_same_tokens_step_by_step():
@@ -218,3 +220,17 @@ def test_requests_join_between_steps_continuous_batching():
             assert [s.token_ids for s in o.samples] == [s.token_ids for s in alone.samples]
         else:
             assert o.samples[0].token_ids == naive_greedy(m, p, 20)
+
+
+@pytest.mark.gpu
+def test_cuda_greedy_equals_naive_loop_and_cpu():
+    m = tiny_model().cuda()
+    out = Engine(m).generate(PROMPTS, SamplingParams(temperature=0, max_new_tokens=20))
+    cpu = tiny_model()
+    for o, p in zip(out, PROMPTS):
+        assert o.samples[0].token_ids == naive_greedy(cpu, p, 20)
+    # Seeded sampling runs on the GPU's own generators: reproducible there.
+    params = SamplingParams(temperature=1.0, top_p=0.9, seed=0, n=3, max_new_tokens=10)
+    a = Engine(m).generate(PROMPTS[:2], params)
+    b = Engine(m).generate(PROMPTS[:2], params)
+    assert [[s.token_ids for s in o.samples] for o in a] == [[s.token_ids for s in o.samples] for o in b]

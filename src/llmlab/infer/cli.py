@@ -195,12 +195,12 @@ def _generate(args) -> int:
             print(f"--- sample {c.index} ({c.finish_reason}) ---")
         print(out.prompt + c.text)
         if c.logprobs is not None and not args.explain:
-            from llmlab.infer.explain import token_text
+            from llmlab.infer.explain import show, token_text
 
             for i, (tok, lp) in enumerate(zip(c.token_ids, c.logprobs)):
                 alts = "" if c.top_logprobs is None else "  " + "  ".join(
-                    f"{token_text(tokenizer, t)!r} {v:.3f}" for t, v in c.top_logprobs[i])
-                print(f"  {i:>4} {token_text(tokenizer, tok)!r:<16} {lp:8.3f}{alts}")
+                    f"{show(token_text(tokenizer, t))} {v:.3f}" for t, v in c.top_logprobs[i])
+                print(f"  {i:>4} {show(token_text(tokenizer, tok)):<16} {lp:8.3f}{alts}")
     _print_speed(st)
     if args.plot:
         print(f"wrote {args.plot}", file=sys.stderr)

@@ -281,6 +281,8 @@ class Generation:
             raise LlmlabError(f"got {len(prompts)} prompts but {len(params)} sampling parameter sets")
         if not prompts:
             raise LlmlabError("no prompts to generate from")
+        if isinstance(prompts[0], int):
+            raise LlmlabError("prompts must be a list of token-id lists; wrap a single prompt as [ids]")
         base = len(self.outputs_)
         checked = [engine._check_prompt(list(p), truncate, base + i) for i, p in enumerate(prompts)]
         lens = [len(ids) for ids, _ in checked]

@@ -44,6 +44,11 @@ def token_text(tokenizer, token_id: int) -> str:
     return tokenizer.token_bytes(token_id).decode("utf-8", errors="backslashreplace")
 
 
+def show(text: str) -> str:
+    """Quoted display form of a token's text: control characters escaped, \\xNN byte escapes kept single."""
+    return repr(text).replace("\\\\x", "\\x")
+
+
 def next_token_candidates(model_or_engine, tokenizer, prompt: str | list[int], top: int = 10,
                           add_bos: bool = True, truncate: str | None = None) -> list[Candidate]:
     """The ``top`` most likely next tokens after ``prompt`` with their probabilities (one forward pass)."""
@@ -80,7 +85,7 @@ def format_candidates(cands: list[Candidate], width: int = 30) -> str:
     lines = []
     for rank, c in enumerate(cands, 1):
         bar = "█" * max(0, round(c.prob * width))
-        lines.append(f"{rank:>3}  {c.text!r:<16} {100 * c.prob:6.2f}%  {bar}")
+        lines.append(f"{rank:>3}  {show(c.text):<16} {100 * c.prob:6.2f}%  {bar}")
     return "\n".join(lines)
 
 
@@ -89,8 +94,8 @@ def format_steps(steps: list[ExplainedStep], tail: int = 40) -> str:
     lines = []
     for s in steps:
         ctx = s.context[-tail:]
-        alts = "  ".join(f"{c.text!r} {100 * c.prob:.1f}%" for c in s.candidates)
-        lines.append(f"{s.index:>4}  …{ctx!r} -> {s.chosen.text!r} {100 * s.chosen.prob:.1f}%   | {alts}")
+        alts = "  ".join(f"{show(c.text)} {100 * c.prob:.1f}%" for c in s.candidates)
+        lines.append(f"{s.index:>4}  …{show(ctx)} -> {show(s.chosen.text)} {100 * s.chosen.prob:.1f}%   | {alts}")
     return "\n".join(lines)
 
 
@@ -105,7 +110,7 @@ def plot_candidates(cands: list[Candidate], path: str | Path, title: str = "next
 
     path = Path(path)
     fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(cands) + 2), 4))
-    labels = [repr(c.text)[1:-1] or "''" for c in cands]
+    labels = [show(c.text) for c in cands]  # quoted, so leading spaces show
     bars = ax.bar(range(len(cands)), [100 * c.prob for c in cands], color="#4C72B0")
     for b, c in zip(bars, cands):
         ax.annotate(f"{100 * c.prob:.1f}%", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
