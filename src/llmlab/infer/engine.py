@@ -11,6 +11,8 @@
     gen = engine.start(prompts, params)          # the open step loop (server, tools, tree search, RL)
     while not gen.done:
         events = gen.step()                       # one forward pass: one new token for every live row
+        gen.add([new_ids], params)                # a request joins between steps (continuous batching)
+        gen.finish(prompt_index, sample_index)    # a sample ends from outside (stop string, client gone)
     outputs = gen.outputs()
 
 How it works. ``start`` left-pads the prompts to one length and runs one prefill pass over all of them
@@ -20,6 +22,12 @@ samples per prompt share the prompt's prefill: the cache rows are repeated after
 its stop ids (``finish_reason="stop"``, the stop id is kept in ``token_ids``), after ``max_new_tokens``, or
 when prompt + output fill the model's context (both ``"length"``). Finished rows are dropped from the batch
 (``KVCache.keep_rows``) so they stop costing work.
+
+``add`` prefills the new prompts on their own and merges their rows into the running batch (the shorter side
+gets masked cache slots in front, so all rows keep writing at one position). Sampling parameters are per
+prompt and may differ within a batch; a seeded sample draws from its own ``torch.Generator``, so its output
+does not depend on what else shares the batch. ``logprobs`` are of the model's raw distribution by default
+(``logprobs_mode="processed"``: of the distribution actually sampled from, after temperature and masks).
 
 Context policy: a prompt must leave room for one new token (``len(prompt) < max_seq_len``); a longer one is
 refused with ``LlmlabError``, or, with ``truncate="left"``, cut to its last ``max_seq_len - 1`` tokens.
@@ -160,7 +168,11 @@ class Engine:
             raise LlmlabError(f"unknown truncate policy {truncate!r}; use 'left' or none")
         if not ids:
             raise LlmlabError(f"prompt {index} is empty: the engine needs at least one token (e.g. <|bos|>)")
-        bad = [t for t in ids if not (isinstance(t, int) and 0 <= t < V)]
+        try:
+            ids = [int(t) for t in ids]  # numpy / 0-d tensor ids become plain ints
+        except (TypeError, ValueError):
+            raise LlmlabError(f"prompt {index} must be a list of integer token ids") from None
+        bad = [t for t in ids if not 0 <= t < V]
         if bad:
             raise LlmlabError(f"prompt {index} has token id {bad[0]!r} outside the vocabulary (0..{V - 1})")
         if len(ids) >= ctx:

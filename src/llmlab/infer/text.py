@@ -14,6 +14,7 @@ The engine knows only token ids; everything about text lives here:
 - ``StopMatcher`` finds stop strings that may span token boundaries. Text that could be the beginning of a
   stop string is held back until it either completes the stop string (then it is cut, with everything
   after it) or stops being a possible match (then it is released).
+  The sample's ``token_ids`` keep every token up to the one that completed the stop string.
 - Stop tokens (the engine's eos ids and ``stop_token_ids``) end the text and are not rendered; other special
   tokens (``<|think|>``, ...) are rendered by name so that tools and templates downstream can see them.
 """
