@@ -10,7 +10,18 @@ See ``engine.py`` (batched generation, KV cache, streaming events), ``sampling.p
 ``text.py`` (UTF-8-safe streaming text and stop strings) and ``explain.py`` (next-token probabilities).
 """
 
-from llmlab.infer.engine import Engine, Generation, GenerationStats, RequestOutput, Sample, TokenEvent
-from llmlab.infer.sampling import SamplingParams
+# Imported lazily (PEP 562) so that `llmlab.infer.cli`, which `llmlab --help` imports, does not pull in torch.
+_EXPORTS = {
+    "Engine": "llmlab.infer.engine", "Generation": "llmlab.infer.engine", "GenerationStats": "llmlab.infer.engine",
+    "RequestOutput": "llmlab.infer.engine", "Sample": "llmlab.infer.engine", "TokenEvent": "llmlab.infer.engine",
+    "SamplingParams": "llmlab.infer.sampling",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["Engine", "Generation", "GenerationStats", "RequestOutput", "Sample", "SamplingParams", "TokenEvent"]
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'llmlab.infer' has no attribute {name!r}")
