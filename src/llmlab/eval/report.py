@@ -1,0 +1,262 @@
+"""The report card of a speedrun: ``report.md``, ``report.json`` and PNG plots in the run folder.
+
+    from llmlab.eval.report import write_report
+    write_report("runs/speedrun")        # reads every stage's summary; called by `llmlab speedrun`
+
+Every number is read from the stage's own summary file (never recomputed), so the report and the stages can't
+disagree: data/report.json, tokenizer/summary.json, base/summary.json, sft/summary.json, rm/summary.json,
+dpo/summary.json, grpo/summary.json, eval/*.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+from llmlab.utils.io import atomic_path, write_json, write_text
+
+# Curves drawn on the report's training plot: stage folder -> label.
+CURVES = {"base": "pretraining", "sft": "SFT", "rm": "reward model", "dpo": "DPO", "grpo": "GRPO"}
+
+
+def _load(run: Path, rel: str) -> dict:
+    p = run / rel
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+def _metrics(run: Path, folder: str) -> list[dict]:
+    p = run / folder / "metrics.jsonl"
+    if not p.is_file():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a kill mid-write: the rest of the curve is still worth drawing
+    return rows
+
+
+def hardware() -> dict:
+    import os
+
+    import torch
+
+    info = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
+def collect(run: Path) -> dict:
+    """The machine-readable report: headline numbers plus each stage's summary."""
+    data = _load(run, "data/report.json")
+    tok = _load(run, "tokenizer/summary.json")
+    base = _load(run, "base/summary.json")
+    sft = _load(run, "sft/summary.json")
+    rm = _load(run, "rm/summary.json")
+    dpo = _load(run, "dpo/summary.json")
+    grpo = _load(run, "grpo/summary.json")
+    chat_eval = _load(run, "eval/chat_eval.json")
+    winrate = _load(run, "eval/dpo_winrate.json")
+    timings = _load(run, "timings.json").get("stages", {})
+    report = {
+        "format": "llmlab-report",
+        "version": 1,
+        "run": str(run),
+        "val_bpb": base.get("val_bpb"),
+        "params": base.get("params"),
+        "vocab_size": tok.get("vocab_size"),
+        "bytes_per_token": tok.get("bytes_per_token"),
+        "sft_format_rate": chat_eval.get("sft_format_rate"),
+        "sft_exact_match": chat_eval.get("sft_exact_match"),
+        "base_exact_match": chat_eval.get("base_exact_match"),
+        "rm_pair_accuracy": rm.get("val_pair_accuracy"),
+        "dpo_win_rate": winrate.get("win_rate"),
+        "dpo_kl": winrate.get("kl_to_baseline"),
+        "grpo_exact_match": grpo.get("exact_match_after"),
+        "grpo_exact_match_before": grpo.get("exact_match_before"),
+        "seconds_total": round(sum(timings.values()), 1),
+        "stage_seconds": timings,
+        "chat_model": str(run / ("grpo" if grpo else "dpo" if dpo else "sft")),
+        "hardware": hardware(),
+        "stages": {"data": data, "tokenizer": tok, "pretrain": base, "sft": sft, "rm": rm, "dpo": dpo, "grpo": grpo,
+                   "chat_eval": {k: v for k, v in chat_eval.items() if k not in ("sft", "base")},
+                   "dpo_winrate": {k: v for k, v in winrate.items() if k != "samples"}},
+    }
+    report["chat_model"] = _final_model(run, report)
+    return report
+
+
+def _final_model(run: Path, report: dict) -> str:
+    """The model to chat with: the preference-tuned one if it beat SFT by the judge, else SFT."""
+    if report.get("grpo_exact_match") is not None and (report["grpo_exact_match"] >= (report.get("grpo_exact_match_before") or 0)):
+        return str(run / "grpo")
+    if report.get("dpo_win_rate") is not None and report["dpo_win_rate"] > 0.5:
+        return str(run / "dpo")
+    return str(run / "sft")
+
+
+def plot_training(run: Path, out: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {label: _metrics(run, folder) for folder, label in CURVES.items()}
+    curves = {k: v for k, v in curves.items() if v}
+    if not curves:
+        return False
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    for ax, (label, rows) in zip(axes[0], curves.items()):
+        steps = [r["step"] for r in rows if "loss" in r]
+        ax.plot(steps, [r["loss"] for r in rows if "loss" in r], lw=1, label="train loss")
+        val = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+        if val:
+            ax.plot(*zip(*val), "o-", ms=3, label="val loss")
+        ax.set_title(label)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def plot_scores(report: dict, out: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bars = [("base exact match", report.get("base_exact_match")), ("SFT exact match", report.get("sft_exact_match")),
+            ("GRPO exact match", report.get("grpo_exact_match")), ("SFT format rate", report.get("sft_format_rate")),
+            ("RM pair accuracy", report.get("rm_pair_accuracy")), ("DPO win rate", report.get("dpo_win_rate"))]
+    bars = [(k, v) for k, v in bars if isinstance(v, (int, float)) and not math.isnan(v)]
+    if not bars:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.barh([k for k, _ in bars][::-1], [100 * v for _, v in bars][::-1], color="#4c72b0")
+    for i, (_, v) in enumerate(bars[::-1]):
+        ax.text(100 * v + 1, i, f"{100 * v:.1f}%", va="center", fontsize=8)
+    ax.set_xlim(0, 110)
+    ax.set_xlabel("%")
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
+def _fmt(v, pct=False, digits=3) -> str:
+    if v is None:
+        return "n/a"
+    if pct:
+        return f"{100 * v:.1f}%"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> str:
+    s = report["stages"]
+    data, tok, base, sft = s["data"], s["tokenizer"], s["pretrain"], s["sft"]
+    lines = [f"# llmlab speedrun report: `{run}`", ""]
+    lines += ["## Headline", "", "| metric | value |", "|---|---|"]
+    for key, label, pct in [("val_bpb", "validation bits per byte (base model)", False),
+                            ("base_exact_match", "exact match on held-out checkable questions, base", True),
+                            ("sft_exact_match", "exact match, after SFT", True),
+                            ("sft_format_rate", "SFT answers that end their turn properly", True),
+                            ("rm_pair_accuracy", "reward model held-out pair accuracy", True),
+                            ("dpo_win_rate", "DPO win rate vs SFT (judged by the reward model)", True),
+                            ("grpo_exact_match_before", "verifiable tasks exact match before GRPO", True),
+                            ("grpo_exact_match", "verifiable tasks exact match after GRPO", True)]:
+        if report.get(key) is not None:
+            lines.append(f"| {label} | {_fmt(report[key], pct)} |")
+    lines.append(f"| total stage time | {report['seconds_total']:.0f} s |")
+    lines += ["", f"Chat with it: `llmlab chat --model {report['chat_model']}`", ""]
+    for p in plots:
+        lines += [f"![{p}]({p})", ""]
+    if data:
+        lines += ["## 1. Data", "",
+                  f"{data.get('documents_in')} documents ({data.get('bytes_in')} bytes) in, "
+                  f"{data.get('documents_out')} documents ({data.get('bytes_out')} bytes) out; "
+                  f"{data.get('documents_changed', 'n/a')} changed by cleaning.", ""]
+        removed = data.get("removed") or {}
+        pii = data.get("pii_replaced") or {}
+        lines.append("Removed: " + (", ".join(f"{k} {v}" for k, v in removed.items() if v) or "nothing") + ".")
+        lines.append("Sensitive information replaced: " + (", ".join(f"{k} {v}" for k, v in pii.items() if v) or "none") + ".")
+        lines.append("")
+    if tok:
+        lines += ["## 2. Tokenizer", "", f"Byte-level BPE, {tok.get('vocab_size')} tokens, trained in "
+                  f"{_fmt(tok.get('seconds'), digits=1)} s; {_fmt(tok.get('bytes_per_token'), digits=2)} bytes per token "
+                  "on its training text.", ""]
+    if base:
+        lines += ["## 3. Pretraining (the base model)", "",
+                  f"{base.get('params', 0) / 1e6:.2f}M parameters, {base.get('steps')} steps, {base.get('tokens')} tokens "
+                  f"in {_fmt(base.get('seconds'), digits=0)} s ({_fmt(base.get('tokens_per_sec'), digits=0)} tokens/s) on "
+                  f"{base.get('device')}; validation loss {_fmt(base.get('val_loss'))}, **{_fmt(base.get('val_bpb'))} bits per byte**.",
+                  ""]
+        for sample in (base.get("samples") or [])[:2]:
+            lines += ["```", sample.strip()[:400], "```", ""]
+    if sft:
+        lines += ["## 4. Supervised fine-tuning (the assistant)", "",
+                  f"{sft.get('train_conversations', 'n/a')} training conversations, {sft.get('steps')} steps in "
+                  f"{_fmt(sft.get('seconds'), digits=0)} s; validation loss {_fmt(sft.get('val_loss'))}.", ""]
+    ce = s["chat_eval"]
+    if ce:
+        lines += ["## 5. Evaluation on held-out conversations", "",
+                  f"Format rate (answer ends with `<|end|>` in the assistant role): {_fmt(ce.get('sft_format_rate'), True)}. "
+                  f"Exact match on checkable questions: base {_fmt(ce.get('base_exact_match'), True)} -> "
+                  f"SFT {_fmt(ce.get('sft_exact_match'), True)}.", ""]
+    samples = _load(run, "eval/chat_eval.json").get("sft", {}).get("samples") or []
+    if samples:
+        lines += ["Sample conversations (held out, greedy):", ""]
+        for smp in samples[:6]:
+            q = smp.get("prompt") or smp.get("question") or ""
+            a = smp.get("reply") or smp.get("answer") or smp.get("text") or ""
+            lines += [f"- **user:** {str(q).strip()[:200]}", f"  **assistant:** {str(a).strip()[:200]}"]
+        lines.append("")
+    rm, dpo, grpo, wr = s["rm"], s["dpo"], s["grpo"], s["dpo_winrate"]
+    if rm or dpo or grpo:
+        lines += ["## 6. Preference learning", ""]
+        if rm:
+            lines.append(f"- Reward model: held-out pairwise accuracy {_fmt(rm.get('val_pair_accuracy'), True)}.")
+        if dpo:
+            lines.append(f"- DPO: win rate vs SFT {_fmt(wr.get('win_rate'), True)} (ties {_fmt(wr.get('tie_rate'), True)}), "
+                         f"KL to SFT {_fmt(wr.get('kl_to_baseline'))}.")
+        if grpo:
+            lines.append(f"- GRPO: exact match on held-out verifiable tasks {_fmt(grpo.get('exact_match_before'), True)} -> "
+                         f"{_fmt(grpo.get('exact_match_after'), True)}.")
+        lines.append("")
+    lines += ["## Timings and hardware", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
+    hw = report["hardware"]
+    lines += ["", f"{hw['cpus']} CPUs ({hw['machine']}), Python {hw['python']}, torch {hw['torch']}, "
+              f"CUDA: {', '.join(hw.get('gpus', [])) or 'none'}.", ""]
+    if config is not None:
+        cfg = asdict(config) if is_dataclass(config) else config
+        lines += ["Speedrun config: `" + json.dumps(cfg) + "`", ""]
+    return "\n".join(lines)
+
+
+def write_report(run_dir, *, timings: dict | None = None, config=None, seconds_this_run: float | None = None) -> dict:
+    run = Path(run_dir)
+    report = collect(run)
+    if timings is not None:
+        report["stage_seconds"] = timings
+        report["seconds_total"] = round(sum(timings.values()), 1)
+    plots = []
+    if plot_training(run, run / "report_training.png"):
+        plots.append("report_training.png")
+    if plot_scores(report, run / "report_scores.png"):
+        plots.append("report_scores.png")
+    write_json(run / "report.json", report)
+    write_text(run / "report.md", render_markdown(report, run, plots, config))
+    return report

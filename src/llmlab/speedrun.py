@@ -1,0 +1,301 @@
+"""The main job: one command from raw text to a chatting assistant, with a report card.
+
+    scripts/speedrun.sh                  # = llmlab speedrun: the bundled corpus, CPU, ~20 minutes
+    llmlab speedrun --quick              # a ~3-minute first look
+    llmlab speedrun --fresh              # start over instead of resuming finished stages
+    llmlab speedrun --data my_corpus/ --out runs/mine       # your own text
+    llmlab speedrun --preset gpt2-small --pretrain-seconds 3600   # bigger; torchrun on all GPUs when present
+
+Stages, each a subcommand run in its own process (so a crash in one leaves the others' results intact and a
+re-run resumes): data preparation -> tokenizer -> pretraining -> SFT -> reward model -> preference tuning
+(DPO and/or GRPO) -> evaluation -> report (``report.md``, ``report.json`` and PNGs in the run folder). A stage
+whose result file exists is skipped on a re-run; an interrupted training stage resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmlab.errors import LlmlabError
+
+
+@dataclass
+class SpeedrunConfig:
+    out: str = "runs/speedrun"
+    quick: bool = False
+    fresh: bool = False
+    data: list[str] = field(default_factory=list)  # user inputs for `data prepare`; empty = the bundled corpus
+    preset: str = "cpu"
+    vocab_size: int = 0  # 0 = pretrain's default
+    pretrain_seconds: float = 0.0  # 0 = by mode (see BUDGETS)
+    sft_seconds: float = 0.0
+    preference: str = "dpo"  # dpo | grpo | both
+    nproc: int = 0  # processes for torchrun (0 = one per GPU when there are several, else 1)
+    device: str = "auto"
+    seed: int = 0
+
+
+# Seconds of training per stage: (default, quick). The whole default run fits in 20 minutes on 2 CPU cores.
+BUDGETS = {
+    "pretrain": (420.0, 60.0),
+    "sft": (150.0, 30.0),
+    "rm": (60.0, 15.0),
+    "dpo": (90.0, 15.0),
+    "grpo": (150.0, 20.0),
+}
+EVAL_N = (200, 40)  # held-out conversations scored by the evaluation stage: (default, quick)
+PREF_PAIRS = (3000, 600)  # generated preference pairs / verifiable tasks for training: (default, quick)
+PREF_TASKS = (2000, 400)
+
+
+@dataclass
+class Stage:
+    name: str
+    folder: str  # relative to the run folder
+    done_file: str  # relative to the run folder: present = stage finished
+    argv: list[str]
+    train: bool = False  # a training stage (resumable with --resume, may run under torchrun)
+    distributed: bool = False
+
+
+class Speedrun:
+    def __init__(self, cfg: SpeedrunConfig):
+        self.cfg = cfg
+        self.run = Path(cfg.out)
+        self.mode = 1 if cfg.quick else 0
+        self.t_start = time.time()
+        self.timings: dict[str, float] = {}
+
+    # --------------------------------------------------------------------------------------------------------
+    def budget(self, stage: str) -> float:
+        explicit = {"pretrain": self.cfg.pretrain_seconds, "sft": self.cfg.sft_seconds}.get(stage, 0.0)
+        return explicit or BUDGETS[stage][self.mode]
+
+    def stages(self) -> list[Stage]:
+        c, r = self.cfg, self.run
+        if c.data:
+            data_argv = ["data", "prepare", "--out", str(r / "data"), "--overwrite", "--seed", str(c.seed)]
+            for p in c.data:
+                data_argv += ["--input", p]
+            train_text, val_text = str(r / "data"), ""
+        else:
+            data_argv = ["data", "prepare", "--bundled", "--out", str(r / "data"), "--overwrite", "--seed", str(c.seed)]
+            train_text, val_text = "bundled", ""
+        stages = [Stage("data", "data", "data/report.json", data_argv)]
+        tok_argv = ["tokenizer", "train", "--out", str(r / "tokenizer")]
+        tok_argv += ["--input", "bundled"] if not c.data else ["--input", str(r / "data")]
+        if c.vocab_size:
+            tok_argv += ["--vocab-size", str(c.vocab_size)]
+        else:
+            from llmlab.train.pretrain import PretrainConfig
+
+            tok_argv += ["--vocab-size", str(PretrainConfig.vocab_size)]
+        stages.append(Stage("tokenizer", "tokenizer", "tokenizer/summary.json", tok_argv))
+        pre = ["pretrain", "--data", train_text, "--out", str(r / "base"), "--tokenizer", str(r / "tokenizer"),
+               "--preset", c.preset, "--time-budget", str(self.budget("pretrain")), "--seed", str(c.seed),
+               "--device", c.device]
+        if val_text:
+            pre += ["--val-data", val_text]
+        stages.append(Stage("pretrain", "base", "base/summary.json", pre, train=True, distributed=True))
+        stages.append(Stage("sft", "sft", "sft/summary.json",
+                            ["sft", "--model", str(r / "base"), "--data", "bundled", "--out", str(r / "sft"),
+                             "--time-budget", str(self.budget("sft")), "--seed", str(c.seed), "--device", c.device,
+                             "--eval-samples", str(EVAL_N[self.mode])], train=True, distributed=True))
+        pref = r / "prefdata"
+        stages.append(Stage("prefdata", "prefdata", "prefdata/summary.json",
+                            ["rl-data", "--out", str(pref), "--seed", str(c.seed),
+                             "--pairs", str(PREF_PAIRS[self.mode]), "--tasks", str(PREF_TASKS[self.mode]),
+                             "--val-pairs", str(EVAL_N[self.mode]), "--val-tasks", str(EVAL_N[self.mode])]))
+        stages.append(Stage("rm", "rm", "rm/summary.json",
+                            ["rm", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
+                             "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "rm"),
+                             "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
+                            train=True))
+        if c.preference in ("dpo", "both"):
+            stages.append(Stage("dpo", "dpo", "dpo/summary.json",
+                                ["dpo", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
+                                 "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "dpo"),
+                                 "--time-budget", str(self.budget("dpo")), "--seed", str(c.seed),
+                                 "--device", c.device], train=True))
+        if c.preference in ("grpo", "both"):
+            stages.append(Stage("grpo", "grpo", "grpo/summary.json",
+                                ["grpo", "--model", str(r / "sft"), "--prompts", str(pref / "tasks_train.jsonl"),
+                                 "--val", str(pref / "tasks_val.jsonl"), "--out", str(r / "grpo"),
+                                 "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
+                                 "--device", c.device], train=True))
+        stages.append(Stage("eval", "eval", "eval/chat_eval.json",
+                            ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
+                             "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))
+        if c.preference in ("dpo", "both"):
+            stages.append(Stage("winrate", "eval", "eval/dpo_winrate.json",
+                                ["eval", "winrate", "--model", str(r / "dpo"), "--baseline", str(r / "sft"),
+                                 "--judge", str(r / "rm"), "--prompts", str(pref / "chat_prompts_val.jsonl"),
+                                 "-n", str(EVAL_N[self.mode]), "--samples", "4", "--seed", str(c.seed),
+                                 "--device", c.device]))
+        return stages
+
+    # --------------------------------------------------------------------------------------------------------
+    def nproc(self) -> int:
+        if self.cfg.nproc:
+            return self.cfg.nproc
+        try:
+            import torch
+
+            return torch.cuda.device_count() if torch.cuda.device_count() > 1 else 1
+        except Exception:
+            return 1
+
+    def command(self, stage: Stage) -> list[str]:
+        argv = list(stage.argv)
+        folder = self.run / stage.folder
+        if stage.train and (folder / "checkpoints").is_dir() and any((folder / "checkpoints").iterdir()):
+            argv.append("--resume")
+        n = self.nproc()
+        if stage.distributed and n > 1:
+            return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+                    "-m", "llmlab", *argv]
+        return [sys.executable, "-m", "llmlab", *argv]
+
+    def run_stage(self, i: int, n: int, stage: Stage) -> None:
+        done = self.run / stage.done_file
+        label = f"[{i}/{n}] {stage.name:9s}"
+        if done.is_file():
+            print(f"{label} already done ({done}); skipping (use --fresh to redo)", flush=True)
+            return
+        folder = self.run / stage.folder
+        resuming = "--resume" in self.command(stage)
+        if folder.exists() and not resuming and stage.name not in ("data", "eval", "winrate"):
+            shutil.rmtree(folder)  # a half-finished stage without a checkpoint: redo it from scratch
+        logs = self.run / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        cmd = self.command(stage)
+        print(f"{label} {'resuming' if resuming else 'running'}: llmlab {' '.join(stage.argv)}", flush=True)
+        t0 = time.time()
+        with open(logs / f"{stage.name}.out", "w") as out:
+            # stdout (JSON summaries, samples) goes to the log; stderr (progress bars, errors) to the terminal.
+            proc = subprocess.run(cmd, stdout=out, stderr=None, env=self.env())
+        seconds = time.time() - t0
+        self.timings[stage.name] = round(seconds, 1)
+        if proc.returncode != 0:
+            raise LlmlabError(f"stage {stage.name!r} failed (exit {proc.returncode}); its output is in "
+                              f"{logs / (stage.name + '.out')}; fix the cause and re-run to resume")
+        if stage.name in ("tokenizer", "prefdata", "eval", "winrate"):
+            self.capture_json(logs / f"{stage.name}.out", done)  # these print their summary as JSON
+        if not done.is_file():
+            raise LlmlabError(f"stage {stage.name!r} finished but wrote no {done}")
+        print(f"{label} done in {seconds:.0f}s: {self.one_line(stage.name)}", flush=True)
+
+    @staticmethod
+    def env() -> dict:
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    @staticmethod
+    def capture_json(log: Path, dest: Path) -> None:
+        """Keep the last JSON object a stage printed (its summary) as ``dest``."""
+        from llmlab.utils.io import write_json
+
+        text = log.read_text().strip()
+        start = text.rfind("\n{")
+        obj = json.loads(text[start + 1 :] if start >= 0 else text)
+        write_json(dest, obj)
+
+    def load(self, rel: str) -> dict:
+        p = self.run / rel
+        return json.loads(p.read_text()) if p.is_file() else {}
+
+    def one_line(self, name: str) -> str:
+        s = {
+            "data": lambda d: f"{d.get('documents_in')} docs in, {d.get('documents_out')} out, "
+            f"{d.get('bytes_out', 0) / 1e6:.2f} MB",
+            "tokenizer": lambda d: f"vocab {d.get('vocab_size')}, {d.get('bytes_per_token', 0):.2f} bytes/token",
+            "pretrain": lambda d: f"val_bpb {d.get('val_bpb', float('nan')):.3f}, {d.get('params', 0) / 1e6:.2f}M params, "
+            f"{d.get('tokens_per_sec', 0):.0f} tok/s",
+            "sft": lambda d: f"val_loss {d.get('val_loss', float('nan')):.3f}, format rate {_pct(d.get('format_rate'))}",
+            "rm": lambda d: f"held-out pair accuracy {_pct(d.get('val_pair_accuracy'))}",
+            "dpo": lambda d: f"val loss {d.get('val_loss', float('nan')):.3f}, {d.get('steps')} steps",
+            "grpo": lambda d: f"exact match {_pct(d.get('exact_match_before'))} -> {_pct(d.get('exact_match_after'))}",
+            "prefdata": lambda d: f"{d.get('n_pairs_train')} preference pairs, {d.get('n_tasks_train')} verifiable tasks",
+            "eval": lambda d: f"SFT format rate {_pct(d.get('sft_format_rate'))}, exact match base "
+            f"{_pct(d.get('base_exact_match'))} -> SFT {_pct(d.get('sft_exact_match'))}",
+            "winrate": lambda d: f"DPO win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}",
+        }[name]
+        folder = {"pretrain": "base"}.get(name, name)
+        rel = {"data": "data/report.json", "eval": "eval/chat_eval.json",
+               "winrate": "eval/dpo_winrate.json"}.get(name, f"{folder}/summary.json")
+        try:
+            return s(self.load(rel))
+        except (TypeError, ValueError):
+            return "(summary unreadable)"
+
+    # --------------------------------------------------------------------------------------------------------
+    def main(self) -> dict:
+        if self.cfg.fresh and self.run.exists():
+            shutil.rmtree(self.run)
+        self.run.mkdir(parents=True, exist_ok=True)
+        prev = self.load("timings.json")
+        stages = self.stages()
+        n = len(stages) + 1
+        for i, stage in enumerate(stages, 1):
+            self.run_stage(i, n, stage)
+        timings = {**prev.get("stages", {}), **self.timings}
+        from llmlab.utils.io import write_json
+
+        write_json(self.run / "timings.json", {"stages": timings})
+        from llmlab.eval.report import write_report
+
+        report = write_report(self.run, timings=timings, config=self.cfg, seconds_this_run=time.time() - self.t_start)
+        print(f"[{n}/{n}] report    {self.run / 'report.md'} and report.json", flush=True)
+        print(f"\nDone in {report['seconds_total']:.0f}s of stage time. Chat with the result:\n"
+              f"  llmlab chat --model {report['chat_model']}\n", flush=True)
+        return report
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f}%"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("speedrun", help="the whole pipeline on the bundled corpus (or your data), with a report card",
+                       description="Data -> tokenizer -> pretrain -> SFT -> reward model -> DPO/GRPO -> evaluation -> "
+                       "report, resuming finished stages on a re-run.",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = SpeedrunConfig()
+    p.add_argument("--out", default=d.out, help="run folder")
+    p.add_argument("--quick", action="store_true", help="a ~3-minute first look (short budgets)")
+    p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
+    p.add_argument("--data", action="append", default=[], metavar="PATH",
+                   help="your own text (file/folder/JSONL/Parquet); repeatable; default: the bundled corpus")
+    p.add_argument("--preset", default=d.preset, help="model preset (tiny, cpu, gpt2-small, gpt2-medium, 1b, depth-N)")
+    p.add_argument("--vocab-size", type=int, default=d.vocab_size, help="tokenizer vocabulary (0 = pretrain's default)")
+    p.add_argument("--pretrain-seconds", type=float, default=d.pretrain_seconds, help="pretraining budget (0 = by mode)")
+    p.add_argument("--sft-seconds", type=float, default=d.sft_seconds, help="SFT budget (0 = by mode)")
+    p.add_argument("--preference", choices=["dpo", "grpo", "both"], default=d.preference,
+                   help="preference-tuning stage(s) after the reward model")
+    p.add_argument("--nproc", type=int, default=d.nproc, help="torchrun processes (0 = one per GPU)")
+    p.add_argument("--device", default=d.device, help="auto | cpu | cuda")
+    p.add_argument("--seed", type=int, default=d.seed, help="random seed for every stage")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    cfg = SpeedrunConfig(out=args.out, quick=args.quick, fresh=args.fresh, data=args.data, preset=args.preset,
+                         vocab_size=args.vocab_size, pretrain_seconds=args.pretrain_seconds,
+                         sft_seconds=args.sft_seconds, preference=args.preference, nproc=args.nproc,
+                         device=args.device, seed=args.seed)
+    for p in cfg.data:
+        if not Path(p).exists():
+            raise LlmlabError(f"{p}: data path not found")
+    print(f"llmlab speedrun -> {cfg.out} ({'quick' if cfg.quick else 'default'} mode) on {platform.node()}", flush=True)
+    Speedrun(cfg).main()
+    return 0
