@@ -234,3 +234,22 @@ def test_cuda_greedy_equals_naive_loop_and_cpu():
     a = Engine(m).generate(PROMPTS[:2], params)
     b = Engine(m).generate(PROMPTS[:2], params)
     assert [[s.token_ids for s in o.samples] for o in a] == [[s.token_ids for s in o.samples] for o in b]
+
+
+def test_finished_rows_ride_along_until_a_quarter_is_dead():
+    m = tiny_model()
+    eng = Engine(m)
+    # 8 rows with different budgets; row 0 ends at the context limit (60 + 4 = 64) while the others go on,
+    # so it rides along dead past its last RoPE position (its position is reset; nothing may index past 64).
+    prompts = [[1] * 60] + [[2 + i, 3 + i] for i in range(7)]
+    params = [SamplingParams(temperature=0, max_new_tokens=20)] + [
+        SamplingParams(temperature=0, max_new_tokens=5 + 2 * i) for i in range(7)]
+    gen = eng.start(prompts, params)
+    sizes = [gen.cache.batch_size]
+    while not gen.done:
+        gen.step()
+        sizes.append(gen.cache.batch_size)
+    assert sizes[:4] == [8, 8, 8, 8]  # row 0 finished after 4 tokens but 1 dead of 8 is not yet worth a copy
+    assert len(set(sizes)) < 8  # compactions come in chunks, not one cache copy per finished row
+    for o, p, sp in zip(gen.outputs(), prompts, params):
+        assert o.samples[0].token_ids == naive_greedy(m, p, min(sp.max_new_tokens, 64 - len(p)))

@@ -187,14 +187,19 @@ class Engine:
 
 
 class _Batch:
-    """The rows of one forward pass and their tensors, all in batch order (``live[b]`` is row ``b``'s id).
+    """The rows of one forward pass and their tensors, all in batch order (``rows[b]`` is row ``b``'s id).
 
     Every row's masked cache slots form a prefix ``[0, pad[b])`` (left padding, plus slots added in front when
-    batches of different lengths merge), so the decode mask is built from ``pad`` alone."""
+    batches of different lengths merge), so the decode mask is built from ``pad`` alone.
 
-    def __init__(self, cache: KVCache, live: list[int], pos, pad, seen, counts, sampler: SamplingBatch):
+    A finished row is first only marked dead (``alive[b] = False``; it rides along, its tokens ignored) and the
+    batch is compacted once a quarter of it is dead: each compaction copies the whole KV cache, so dropping
+    rows one at a time would cost O(B) cache copies for B rows finishing at different steps (RL batches)."""
+
+    def __init__(self, cache: KVCache, rows: list[int], pos, pad, seen, counts, sampler: SamplingBatch):
         self.cache = cache
-        self.live = live
+        self.rows = rows
+        self.alive = [True] * len(rows)
         self.pos = pos  # (B, 1) long: position of the next fed token of each row
         self.pad = pad  # (B,) long: masked slots at the front of each row
         self.seen, self.counts = seen, counts  # (B, V) bool / float32 token history, when penalties need it
@@ -203,6 +208,22 @@ class _Batch:
         self.mask = None  # (B, 1, 1, max_len) additive float mask, or None when no row has padding
         self.rebuild_mask()
 
+    @property
+    def live(self) -> list[int]:
+        return [r for r, a in zip(self.rows, self.alive) if a]
+
+    def retire(self, b: int) -> None:
+        """Mark batch position b finished. Its position is reset to 0 so that riding along can never index
+        past the RoPE table (a row that stopped at the context limit would)."""
+        self.alive[b] = False
+        self.pos[b, 0] = 0
+
+    def compact(self, force: bool = False) -> None:
+        """Drop the dead rows when they are a quarter of the batch (or ``force``)."""
+        dead = len(self.alive) - sum(self.alive)
+        if dead and (force or 4 * dead >= len(self.alive)):
+            self.keep([b for b, a in enumerate(self.alive) if a])
+
     def rebuild_mask(self) -> None:
         if not bool(self.pad.any()):
             self.mask = None  # no padding anywhere: attention needs no mask
@@ -210,11 +231,12 @@ class _Batch:
         slots = torch.arange(self.cache.max_len, device=self.pad.device).reshape(1, -1)  # (1, M)
         masked = slots < self.pad.reshape(-1, 1)  # (B, M)
         self.mask = torch.zeros(masked.shape, dtype=self.cache.k.dtype, device=self.pad.device)
-        self.mask = self.mask.masked_fill_(masked, float("-inf")).reshape(len(self.live), 1, 1, -1)
+        self.mask = self.mask.masked_fill_(masked, float("-inf")).reshape(len(self.rows), 1, 1, -1)
 
     def keep(self, keep: list[int]) -> None:
         """Keep batch positions ``keep`` (in order) in the cache and every per-row tensor."""
-        self.live = [self.live[b] for b in keep]
+        self.rows = [self.rows[b] for b in keep]
+        self.alive = [self.alive[b] for b in keep]
         if not keep:
             return
         rows = torch.tensor(keep, dtype=torch.long, device=self.pos.device)
@@ -267,7 +289,7 @@ class Generation:
 
     @property
     def done(self) -> bool:
-        return not self.live
+        return self.batch is None or not any(self.batch.alive)
 
     def _sync(self) -> None:
         if self.engine.device.type == "cuda":
@@ -389,13 +411,15 @@ class Generation:
     def _merge(self, a: _Batch, b: _Batch) -> _Batch:
         """One batch from two: both caches are copied into a new one whose rows end at the same slot (the
         shorter batch gets masked slots in front), long enough for every row's remaining budget."""
+        a.compact(force=True)
+        b.compact(force=True)
         S = max(a.cache.length, b.cache.length)
-        remaining = max(self.row_budget[r] - self.generated[r] for r in a.live + b.live)
+        remaining = max(self.row_budget[r] - self.generated[r] for r in a.rows + b.rows)
         cfg, dev = self.engine.config, self.engine.device
-        cache = KVCache(cfg, len(a.live) + len(b.live), S + remaining, dev, a.cache.k.dtype)
+        cache = KVCache(cfg, len(a.rows) + len(b.rows), S + remaining, dev, a.cache.k.dtype)
         row0 = 0
         for x in (a, b):
-            n, d, length = len(x.live), S - x.cache.length, x.cache.length
+            n, d, length = len(x.rows), S - x.cache.length, x.cache.length
             cache.k[:, row0 : row0 + n, :, d:S] = x.cache.k[:, :, :, :length]
             cache.v[:, row0 : row0 + n, :, d:S] = x.cache.v[:, :, :, :length]
             row0 += n
@@ -403,10 +427,10 @@ class Generation:
         pad = torch.cat([a.pad + (S - a.cache.length), b.pad + (S - b.cache.length)])
         seen = counts = None
         if a.seen is not None or b.seen is not None:
-            ha = (a.seen, a.counts) if a.seen is not None else self._history(a.live)
-            hb = (b.seen, b.counts) if b.seen is not None else self._history(b.live)
+            ha = (a.seen, a.counts) if a.seen is not None else self._history(a.rows)
+            hb = (b.seen, b.counts) if b.seen is not None else self._history(b.rows)
             seen, counts = torch.cat([ha[0], hb[0]]), torch.cat([ha[1], hb[1]])
-        live = a.live + b.live
+        live = a.rows + b.rows
         sampler = SamplingBatch([self.row_params[r] for r in live], cfg.vocab_size, dev,
                                 a.sampler.generators + b.sampler.generators)
         merged = _Batch(cache, live, torch.cat([a.pos, b.pos]), pad, seen, counts, sampler)
@@ -416,7 +440,7 @@ class Generation:
     @torch.inference_mode()
     def step(self) -> list[TokenEvent]:
         """One decode pass: feed every live row its last token, sample the next. Returns the new tokens."""
-        if not self.live:
+        if self.done:
             return []
         t0 = time.perf_counter()
         bt = self.batch
@@ -456,8 +480,10 @@ class Generation:
             bt.seen.scatter_(1, tokens.reshape(-1, 1), True)
             bt.counts.scatter_add_(1, tokens.reshape(-1, 1), torch.ones(len(ks), 1, device=tokens.device))
         token_list = tokens.tolist()
-        events, keep = [], []
-        for b, (r, tok) in enumerate(zip(bt.live, token_list)):
+        events = []
+        for b, (r, tok) in enumerate(zip(bt.rows, token_list)):
+            if not bt.alive[b]:
+                continue  # finished earlier, waiting for the next compaction
             out = self.outputs_[self.row_prompt[r]].samples[self.row_sample[r]]
             out.token_ids.append(tok)
             self.generated[r] += 1
@@ -475,22 +501,23 @@ class Generation:
                 ev.finish_reason = "length"
             if ev.finish_reason:
                 out.finish_reason = ev.finish_reason
-            else:
-                keep.append(b)
+                bt.retire(b)
             events.append(ev)
         bt.last = tokens.reshape(-1, 1)  # (B, 1): the next step's input
-        if len(keep) < len(token_list):
-            bt.keep(keep)
+        bt.compact()
         return events
 
     def finish(self, prompt_index: int, sample_index: int, reason: str = "stop") -> bool:
         """End one sample now, from outside (a stop string matched at the text edge, a client went away).
-        Its row leaves the batch before the next step. Returns False if it had already finished."""
-        for b, r in enumerate(self.live):
-            if self.row_prompt[r] == prompt_index and self.row_sample[r] == sample_index:
+        Its row stops producing tokens at once (and leaves the batch at the next compaction). Returns False
+        if it had already finished."""
+        bt = self.batch
+        for b, r in enumerate(bt.rows if bt is not None else []):
+            if bt.alive[b] and self.row_prompt[r] == prompt_index and self.row_sample[r] == sample_index:
                 self.outputs_[prompt_index].samples[sample_index].finish_reason = reason
                 with torch.inference_mode():
-                    self.batch.keep([i for i in range(len(self.live)) if i != b])
+                    bt.retire(b)
+                    bt.compact()
                 return True
         return False
 
