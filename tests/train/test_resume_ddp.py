@@ -67,3 +67,13 @@ def test_ddp_two_processes_equal_one_process_with_grad_accum(tmp_path, text_file
     s1, s2 = (json.loads((r / "summary.json").read_text()) for r in (one, two))
     assert s2["world_size"] == 2 and s1["tokens"] == s2["tokens"]
     assert s2["val_bpb"] == pytest.approx(s1["val_bpb"], rel=1e-4)
+    # FSDP2 (fully_shard) on gloo: the same curve again, and a full (unsharded) model.safetensors at the end.
+    fsdp = tmp_path / "fsdp"
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                        "-m", "llmlab", *_args(text_files, tok_dir, fsdp, *common, "--fsdp", "--save-every", "3")],
+                       env=ENV, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-3000:]
+    for x, y in zip(l1, _losses(fsdp)):
+        assert abs(x - y) < 1e-4 * abs(x)
+    w1, w3 = load_file(one / "model.safetensors"), load_file(fsdp / "model.safetensors")
+    assert w1.keys() == w3.keys() and all(torch.allclose(w1[k], w3[k], atol=1e-5) for k in w1)

@@ -55,24 +55,29 @@ def bits_per_byte(model, tokenizer, text: str | list[str], *, context: int | Non
         n_tokens += len(ids)
         windows.extend(ids[i : i + W] for i in range(0, len(ids), W))
     rank, world = dist_info()
-    mine = windows[rank::world]
 
     was_training = model.training
     model.eval()
     total = torch.zeros(2, dtype=torch.float64, device=device)  # (nats, scored tokens)
-    # Same-length windows go together; only a text's last window is shorter.
+    # Same-length windows go together (only a text's last window is shorter). Batches are dealt to ranks in
+    # turn and every rank runs the same sequence of shapes (a spare rank repeats a batch and discards it), so a
+    # sharded (FSDP) model, whose forward is a collective, stays in lockstep.
     by_len: dict[int, list[list[int]]] = {}
-    for w in mine:
+    for w in windows:
         by_len.setdefault(len(w), []).append(w)
     for n, group in sorted(by_len.items()):
-        for i in range(0, len(group), batch_size):
-            chunk = torch.tensor(group[i : i + batch_size], dtype=torch.long, device=device)  # (b, n)
+        batches = [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
+        for first in range(0, len(batches), world):
+            mine = first + rank
+            counted = mine < len(batches)
+            chunk = torch.tensor(batches[mine if counted else first], dtype=torch.long, device=device)  # (b, n)
             bos = torch.full((chunk.shape[0], 1), tokenizer.bos_id, dtype=torch.long, device=device)
             inp = torch.cat([bos, chunk[:, :-1]], dim=1)  # (b, n): BOS + all but the last text token
             logits = model(inp).float()  # (b, n, vocab)
-            nll = F.cross_entropy(logits.flatten(0, 1), chunk.flatten(), reduction="sum")
-            total[0] += nll.double()
-            total[1] += chunk.numel()
+            if counted:
+                nll = F.cross_entropy(logits.flatten(0, 1), chunk.flatten(), reduction="sum")
+                total[0] += nll.double()
+                total[1] += chunk.numel()
     if was_training:
         model.train()
     all_reduce_sum(total)

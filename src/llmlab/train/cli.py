@@ -81,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag, what in (("--n-layer", "transformer blocks"), ("--d-model", "width"), ("--n-head", "attention heads"),
                        ("--n-kv-head", "key/value heads (grouped-query attention when fewer than --n-head)")):
         g.add_argument(flag, type=int, default=None, help=what)
+    g.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                   help="share the input embedding and the output head")
     p.add_argument("--sampling", choices=["random", "sequential"], default="random", help="training windows")
     p.add_argument("--eval-max-bytes", type=int, default=0, help="bytes of val text scored by periodic evals (0 = all)")
     p.add_argument("--samples", type=int, default=3, help="generated samples at the end")
@@ -105,7 +107,8 @@ def _pretrain(args) -> int:
                           vocab_size=args.vocab_size or d["vocab_size"], sampling=args.sampling,
                           eval_max_bytes=args.eval_max_bytes, samples=args.samples)
     tcfg = train_config_from_args(args, d)
-    shape = {k: getattr(args, k) for k in ("n_layer", "d_model", "n_head", "n_kv_head") if getattr(args, k) is not None}
+    shape = {k: getattr(args, k) for k in ("n_layer", "d_model", "n_head", "n_kv_head", "tie_embeddings")
+             if getattr(args, k) is not None}
     if "n_head" in shape and "n_kv_head" not in shape:
         shape["n_kv_head"] = shape["n_head"]
     result = pretrain(pcfg, tcfg, resume=args.resume, model_overrides=shape,

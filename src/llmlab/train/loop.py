@@ -643,6 +643,8 @@ class Trainer:
         grad_norm = None
         if cfg.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
+            if hasattr(grad_norm, "full_tensor"):  # FSDP2: a DTensor; the norm is already global
+                grad_norm = grad_norm.full_tensor()
         # Average the micro-batch metrics over micro-batches and ranks (one all-reduce), then check for NaN
         # before the update so a diverged step never reaches the weights or a checkpoint.
         keys = sorted(sums)
