@@ -148,3 +148,26 @@ def test_cli_bad_data_is_a_one_line_error(tmp_path, capsys):
     assert main(["dpo", "--model", str(base), "--data", str(bad), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("llmlab: error: ") and f"{bad}:1: missing field 'rejected'" in err and "Traceback" not in err
+
+
+def test_dpo_reference_cache_is_computed_once_per_pair(tmp_path):
+    from llmlab.train.dpo import RefCachedPairs, reference_logprobs
+    from llmlab.train.pref_data import PairBatches, encode_pairs, read_pairs
+
+    model, tok = load_run(make_run(tmp_path / "base"))
+    enc, _ = encode_pairs(read_pairs(write_jsonl(tmp_path / "p.jsonl", toy_pairs(6))), tok, 64)
+    src = RefCachedPairs(PairBatches(enc, 4, tok.pad_id, seed=0), model, tok.pad_id)
+    calls = []
+    real_forward = model.forward
+    model.forward = lambda *a, **k: calls.append(1) or real_forward(*a, **k)
+    b1 = src.next_batch()
+    b2 = src.next_batch()  # epoch 2 begins: 4 of 6 pairs already cached
+    model.forward = real_forward
+    want = reference_logprobs(model, enc, tok.pad_id)
+    torch.testing.assert_close(b1["ref"], want[b1["index"]])
+    torch.testing.assert_close(b2["ref"], want[b2["index"]])
+    assert len(calls) == 2  # one forward per batch that had uncached pairs, none for cached ones beyond that
+    state = src.state_dict()
+    fresh = RefCachedPairs(PairBatches(enc, 4, tok.pad_id, seed=0), model, tok.pad_id)
+    fresh.load_state_dict(state)
+    assert not torch.isnan(fresh.cache).any()

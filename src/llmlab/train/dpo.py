@@ -8,8 +8,9 @@
 
 The loss -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))) (losses.dpo_loss) uses the summed log-probs
 of each answer under the policy (trained) and a frozen reference (the starting model). The reference never
-changes, so its log-probs are computed once for every pair before training and cached (a (N, 2) tensor): each
-step then costs one forward/backward of the policy on B chosen + B rejected rows. The run folder is an
+changes, so its log-probs are computed once per pair -- the first time the pair is drawn -- and cached (an
+(N, 2) table, ``RefCachedPairs``): each step then costs one forward/backward of the policy on B chosen + B
+rejected rows, plus a reference forward only for pairs not seen before. The run folder is an
 ordinary model run, so ``llmlab chat --model runs/dpo`` talks to the tuned policy.
 """
 
@@ -21,7 +22,7 @@ import torch
 
 from llmlab.train.losses import dpo_loss
 from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
-from llmlab.train.rl_common import sequence_logprobs
+from llmlab.train.rl_common import frozen_copy, sequence_logprobs
 
 
 @torch.no_grad()
@@ -40,13 +41,42 @@ def reference_logprobs(model, enc, pad_id: int, batch_size: int = 32) -> torch.T
     return torch.cat(out)
 
 
-def make_dpo_loss(ref_cache: torch.Tensor, beta: float):
-    """The loss_fn for the shared loop; ``ref_cache`` (N, 2) is indexed by the batch's ``index``."""
+class RefCachedPairs:
+    """Pair batches with the frozen reference's summed log-probs attached (``ref`` (B, 2) = [chosen, rejected]).
+
+    Each pair's reference log-probs are computed the first time the pair is drawn and cached (an (N, 2) table,
+    NaN = not yet computed): the reference never changes, so every pair costs one reference forward pass per
+    run, and pairs a short run never reaches cost nothing. The cache is part of the resumable state."""
+
+    def __init__(self, pairs: PairBatches, ref, pad_id: int):
+        self.pairs, self.ref, self.pad_id = pairs, ref, pad_id
+        self.cache = torch.full((len(pairs.enc), 2), float("nan"))
+
+    @torch.no_grad()
+    def next_batch(self) -> dict:
+        batch = self.pairs.next_batch()
+        index = batch["index"]
+        todo = index[torch.isnan(self.cache[index, 0])]
+        if len(todo):
+            self.cache[todo] = reference_logprobs(self.ref, [self.pairs.enc[i] for i in todo.tolist()], self.pad_id)
+        batch["ref"] = self.cache[index].clone()
+        return batch
+
+    def state_dict(self) -> dict:
+        return {"pairs": self.pairs.state_dict(), "cache": self.cache.clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.pairs.load_state_dict(state["pairs"])
+        self.cache = state["cache"].clone()
+
+
+def make_dpo_loss(beta: float):
+    """The loss_fn for the shared loop: the batch carries the cached reference log-probs ``ref`` (B, 2)."""
 
     def loss_fn(model, batch):
         lp = sequence_logprobs(model, batch["input_ids"], batch["mask"])  # (2B,)
         n = lp.shape[0] // 2
-        ref = ref_cache.to(lp.device)[batch["index"]]  # (B, 2)
+        ref = batch["ref"]  # (B, 2)
         loss, stats = dpo_loss(lp[:n], lp[n:], ref[:, 0], ref[:, 1], beta)
         stats["logp_chosen"] = lp[:n].detach().mean()
         stats["logp_rejected"] = lp[n:].detach().mean()
@@ -76,10 +106,10 @@ def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, v
     max_len = policy.config.max_seq_len
     enc, dropped = encode_pairs(read_pairs(train_path), tok, max_len)
     val_enc = encode_pairs(read_pairs(val_path), tok, max_len)[0] if val_path else []
-    # The reference is the starting policy: its log-probs, once, before the first update.
-    ref_cache = reference_logprobs(policy, enc, tok.pad_id)
-    val_ref = reference_logprobs(policy, val_enc, tok.pad_id) if val_enc else None
-    batches = PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed)
+    # The reference is the starting policy, frozen: held-out log-probs now, training pairs' on first use.
+    ref = frozen_copy(policy)
+    val_ref = reference_logprobs(ref, val_enc, tok.pad_id) if val_enc else None
+    batches = RefCachedPairs(PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed), ref, tok.pad_id)
 
     def eval_fn(model, final=True):
         return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
@@ -87,6 +117,6 @@ def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, v
     run_config = {"stage": "dpo", "init": str(model_dir), "reference": str(model_dir), "beta": beta,
                   "data": str(train_path), "val": str(val_path or ""), "pairs": len(enc),
                   "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
-    result = train(policy, train_cfg, batches, make_dpo_loss(ref_cache, beta), out_dir, eval_fn=eval_fn,
+    result = train(policy, train_cfg, batches, make_dpo_loss(beta), out_dir, eval_fn=eval_fn,
                    tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
     return result.summary | {"out": str(Path(out_dir))}
