@@ -1,0 +1,61 @@
+"""The main job: the whole pipeline end to end (quick mode, short budgets), its report, and resuming."""
+
+import json
+
+import pytest
+
+from llmlab.cli import main
+from llmlab.speedrun import Speedrun, SpeedrunConfig
+
+
+def test_stage_commands_resume_and_torchrun(tmp_path):
+    sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
+    stages = {s.name: s for s in sr.stages()}
+    assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo", "eval", "winrate"]
+    cmd = sr.command(stages["pretrain"])
+    assert cmd[1:4] == ["-m", "torch.distributed.run", "--standalone"] and "--nproc_per_node=2" in cmd
+    assert "torch.distributed.run" not in sr.command(stages["rm"])  # only the stages that shard data
+    assert "--resume" not in cmd
+    ckpt = tmp_path / "run" / "base" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    (ckpt / "last.pt").write_bytes(b"x")
+    assert sr.command(stages["pretrain"])[-1] == "--resume"
+    both = Speedrun(SpeedrunConfig(out=str(tmp_path / "r2"), preference="both"))
+    assert [s.name for s in both.stages()].count("grpo") == 1
+
+
+def test_missing_user_data_is_a_one_line_error(tmp_path, capsys):
+    assert main(["speedrun", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "run")]) == 2
+    assert "data path not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["speedrun", "--quick", "--out", str(out), "--pretrain-seconds", "20", "--sft-seconds", "15"]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+
+    def summary(rel):
+        return json.loads((out / rel).read_text())
+
+    assert report["val_bpb"] == summary("base/summary.json")["val_bpb"]
+    assert 0 < report["val_bpb"] < 8
+    chat_eval = summary("eval/chat_eval.json")
+    for key in ("sft_format_rate", "sft_exact_match", "base_exact_match"):
+        assert report[key] == chat_eval[key]
+        assert 0.0 <= report[key] <= 1.0
+    assert report["rm_pair_accuracy"] == summary("rm/summary.json")["val_pair_accuracy"]
+    assert report["dpo_win_rate"] == summary("eval/dpo_winrate.json")["win_rate"]
+    assert report["seconds_total"] > 0
+    assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
+    md = (out / "report.md").read_text()
+    assert "bits per byte" in md and "report_training.png" in md
+    assert (out / "report_training.png").stat().st_size > 1000
+
+    # A re-run resumes: every stage is skipped, and the report is written again with the same numbers.
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("already done") == 9
+    assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]
