@@ -181,9 +181,14 @@ def _parse_play(work_id: str, title: str, text: str) -> list[Speech]:
         raw = m.group(1)
         body = []
         j = i + 1
+        in_direction = False  # inside a [stage direction] that spans lines: not speech
         while j < n and lines[j].strip():
             t = lines[j].strip()
-            if not (t.startswith("[") or t.endswith("]")):  # stage directions are not speech
+            if t.startswith("["):
+                in_direction = "]" not in t
+            elif in_direction:
+                in_direction = "]" not in t
+            elif not t.endswith("]"):
                 body.append(t)
             j += 1
         speaker = _resolve(raw, persons)
@@ -284,7 +289,7 @@ ARITH_OPS = {
 }
 
 
-def _arithmetic(rng: random.Random, split: str):
+def _arithmetic(rng: random.Random, facts: dict, split: str):
     while True:
         op = rng.choice("++--*")
         if op == "*":
@@ -299,7 +304,7 @@ def _arithmetic(rng: random.Random, split: str):
         return "arithmetic", _q(rng, templates, a=a, b=b), str(fn(a, b))
 
 
-def _word(rng, words, split, tag):
+def _word(rng, words, split):
     while True:
         w = rng.choice(words)
         if split_of(f"word:{w}") == split:
@@ -307,21 +312,21 @@ def _word(rng, words, split, tag):
 
 
 def _spell(rng, facts, split):
-    w = _word(rng, facts["words"], split, "spell")
+    w = _word(rng, facts["words"], split)
     q = _q(rng, ["Spell the word '{w}'.", "How do you spell {w}?", "Spell {w} letter by letter.",
                  "Can you spell \"{w}\"?", "Spell out: {w}"], w=w)
     return "spell", q, "-".join(w)
 
 
 def _reverse(rng, facts, split):
-    w = _word(rng, facts["words"], split, "reverse")
+    w = _word(rng, facts["words"], split)
     q = _q(rng, ["Reverse the word '{w}'.", "What is {w} spelled backwards?", "Write \"{w}\" backwards.",
                  "Reverse the letters of {w}."], w=w)
     return "reverse", q, w[::-1]
 
 
 def _count_letters(rng, facts, split):
-    w = _word(rng, facts["words"], split, "count")
+    w = _word(rng, facts["words"], split)
     q = _q(rng, ["How many letters are in the word '{w}'?", "Count the letters in {w}.",
                  "How many letters does \"{w}\" have?"], w=w)
     return "count_letters", q, str(len(w))
@@ -451,10 +456,7 @@ MIX = [
 
 def _one_item(rng, facts, split):
     gens, weights = zip(*MIX)
-    gen = rng.choices(gens, weights=weights)[0]
-    if gen is _arithmetic:
-        return gen(rng, split)
-    return gen(rng, facts, split)
+    return rng.choices(gens, weights=weights)[0](rng, facts, split)
 
 
 def _conversation(rng: random.Random, facts: dict, split: str) -> Conversation:

@@ -48,7 +48,7 @@ class SFTConfig:
     packing: bool = True
     skip_bad: bool = False  # skip malformed JSONL lines (counted) instead of stopping at the first
     val_fraction: float = 0.05  # held out of --data when there is no --val-data (and data is not bundled)
-    epochs: float = 0.0  # horizon in passes over the training conversations (when no other horizon is set)
+    epochs: float = 4.0  # horizon in passes over the training conversations (when no other horizon is set)
     n_train: int = 4000  # bundled data: conversations to generate
     n_val: int = 400
     synth_seed: int = 0
@@ -283,7 +283,7 @@ def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: b
     batches = ConversationBatches(train_ex, tcfg.batch_size, tcfg.seq_len, tok.pad_id, packing=scfg.packing,
                                   seed=tcfg.seed, rank=rank, world_size=world)
     if not (tcfg.max_steps or tcfg.max_tokens or tcfg.time_budget):
-        epochs = scfg.epochs or 1.0
+        epochs = scfg.epochs or 4.0
         steps = math.ceil(epochs * batches.rows_per_epoch() / (tcfg.batch_size * tcfg.grad_accum))
         tcfg = TrainConfig(**{**config_to_dict(tcfg), "max_steps": max(1, steps)})
         info["epochs"] = epochs
