@@ -125,3 +125,14 @@ def test_grpo_loss_direction_and_kl():
 
 def test_masked_mean_empty_is_zero():
     assert masked_mean(torch.ones(2, 2), torch.zeros(2, 2)).item() == 0.0
+
+
+def test_reward_functions():
+    from llmlab.train.pref_data import RLPrompt
+    from llmlab.train.rewards import exact_match_reward, partial_match_reward
+
+    p = RLPrompt([{"role": "user", "content": "Spell stones."}], "s-t-o-n-e-s")
+    assert exact_match_reward(p, "S-t-o-n-e-s.") == 1.0 and exact_match_reward(p, "s-t-o-n-e") == 0.0
+    assert partial_match_reward(p, "s-t-o-n-e-s") == 0.5
+    assert 0.0 < partial_match_reward(p, "s-t-o-n-e") < 0.5
+    assert exact_match_reward(RLPrompt([], None), "x") == 0.0

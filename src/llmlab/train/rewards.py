@@ -30,9 +30,22 @@ def exact_match_reward(prompt, response: str) -> float:
     return 1.0 if answer_matches(response, prompt.answer) else 0.0
 
 
+def partial_match_reward(prompt, response: str) -> float:
+    """Partial credit in [0, 0.5]: half the similarity (difflib ratio) of the normalised response to the
+    answer. A shaping term for a model that is rarely exactly right: without it every sample of a group
+    scores 0 and GRPO has no signal. Use with ``exact`` (an exact answer then scores 1.5)."""
+    import difflib
+
+    from llmlab.chat.synth import normalize_answer
+
+    if prompt.answer is None:
+        return 0.0
+    return 0.5 * difflib.SequenceMatcher(None, normalize_answer(response), normalize_answer(prompt.answer)).ratio()
+
+
 def brevity_reward(prompt, response: str) -> float:
     """A small shaping term: -0.1 per 100 characters (prefers answers that stop)."""
     return -0.001 * len(response)
 
 
-REWARD_FUNCTIONS = {"exact": exact_match_reward, "brevity": brevity_reward}
+REWARD_FUNCTIONS = {"exact": exact_match_reward, "partial": partial_match_reward, "brevity": brevity_reward}
