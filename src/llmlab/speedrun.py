@@ -109,7 +109,7 @@ class Speedrun:
         stages.append(Stage("sft", "sft", "sft/summary.json",
                             ["sft", "--model", str(r / "base"), "--data", "bundled", "--out", str(r / "sft"),
                              "--time-budget", str(self.budget("sft")), "--seed", str(c.seed), "--device", c.device,
-                             "--eval-samples", str(EVAL_N[self.mode])], train=True, distributed=True))
+                             "--eval-samples", "0"], train=True, distributed=True))  # the eval stage scores it
         pref = r / "prefdata"
         stages.append(Stage("prefdata", "prefdata", "prefdata/summary.json",
                             ["rl-data", "--out", str(pref), "--seed", str(c.seed),
@@ -221,7 +221,7 @@ class Speedrun:
             "tokenizer": lambda d: f"vocab {d.get('vocab_size')}, {d.get('bytes_per_token', 0):.2f} bytes/token",
             "pretrain": lambda d: f"val_bpb {d.get('val_bpb', float('nan')):.3f}, {d.get('params', 0) / 1e6:.2f}M params, "
             f"{d.get('tokens_per_sec', 0):.0f} tok/s",
-            "sft": lambda d: f"val_loss {d.get('val_loss', float('nan')):.3f}, format rate {_pct(d.get('format_rate'))}",
+            "sft": lambda d: f"val_loss {d.get('val_loss', float('nan')):.3f}, {d.get('steps')} steps",
             "rm": lambda d: f"held-out pair accuracy {_pct(d.get('val_pair_accuracy'))}",
             "dpo": lambda d: f"val loss {d.get('val_loss', float('nan')):.3f}, {d.get('steps')} steps",
             "grpo": lambda d: f"exact match {_pct(d.get('exact_match_before'))} -> {_pct(d.get('exact_match_after'))}",
