@@ -2,7 +2,7 @@
 validation split. Reference: nanoGPT's CPU recipe (char-level, 4 layers, 128 wide, context 64) reaches 2.45
 bpb here in 180 s; target <= 2.15. The tokenizer is trained first (on the train split only) and not timed.
 
-    .venv/bin/python benchmarks/speedrun_cpu.py                       # the defaults of `llmlab pretrain`
+    .venv/bin/python benchmarks/speedrun_cpu.py -- --threads 1        # the defaults of `llmlab pretrain`, 1 thread
     .venv/bin/python benchmarks/speedrun_cpu.py --label wide -- --preset depth-3 --vocab-size 1024 --lr 5e-3
 
 Everything after ``--`` goes to ``llmlab pretrain`` unchanged (``--vocab-size`` also picks the cached tokenizer).

@@ -51,7 +51,7 @@ def test_resume_after_sigkill_is_bit_exact(tmp_path, text_files, tok_dir):
 
 @pytest.mark.slow
 def test_ddp_two_processes_equal_one_process_with_grad_accum(tmp_path, text_files, tok_dir):
-    common = ["--max-steps", "6", "--lr", "3e-3", "--warmup-steps", "2"]
+    common = ["--max-steps", "6", "--lr", "3e-3", "--warmup-steps", "2", "--optimizer", "adamw"]
     one, two = tmp_path / "one", tmp_path / "two"
     subprocess.run([sys.executable, "-m", "llmlab", *_args(text_files, tok_dir, one, *common, "--grad-accum", "2")],
                    env=ENV, check=True, capture_output=True)

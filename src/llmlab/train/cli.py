@@ -15,8 +15,9 @@ import argparse
 import json
 
 # The CPU speedrun's winning configuration (docs/LOG.md, "CPU speedrun"): the defaults of `llmlab pretrain`.
-SPEEDRUN_DEFAULTS = dict(preset="cpu", vocab_size=2048, batch_size=16, grad_accum=1, seq_len=256, lr=3e-3,
-                         time_budget=180.0, schedule="wsd", warmup_steps=20, optimizer="adamw", dtype="auto")
+SPEEDRUN_DEFAULTS = dict(preset="cpu", vocab_size=2048, batch_size=4, grad_accum=1, seq_len=256, lr=6e-3,
+                         optimizer="muon", muon_lr=0.02, time_budget=180.0, schedule="wsd", warmup_steps=20,
+                         dtype="auto")
 
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,7 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, help="peak learning rate")
     g.add_argument("--schedule", choices=["cosine", "wsd", "constant"], help="learning-rate schedule after warmup")
     g.add_argument("--warmup-steps", type=int, help="linear warmup steps")
+    g.add_argument("--cooldown-frac", type=float, help="wsd: final fraction of the run spent decaying the lr")
     g.add_argument("--min-lr-frac", type=float, help="final learning rate as a fraction of the peak")
     g.add_argument("--weight-decay", type=float, help="decoupled weight decay on matrices")
     g.add_argument("--grad-clip", type=float, help="max gradient norm (0 = off)")

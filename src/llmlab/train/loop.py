@@ -9,7 +9,7 @@ only in their data and their loss.
         return loss, {}                             # (scalar loss, extra metrics: name -> float/0-d tensor)
 
     result = train(model, TrainConfig(lr=3e-3, max_steps=500), batches, loss_fn, out_dir="runs/x",
-                   eval_fn=lambda model: {"val_loss": ...}, tokenizer=tok)
+                   eval_fn=lambda model, final: {"val_loss": ...}, tokenizer=tok)
 
 What a stage provides
 ---------------------
@@ -354,6 +354,9 @@ class Trainer:
         self.master = self.rank == 0
         self.amp_dtype = resolve_dtype(config.dtype, self.device)
 
+        if config.fsdp and self.world > 1 and config.optimizer == "muon":
+            # torch's Muon would orthogonalise each rank's shard of a matrix separately: a different update.
+            raise LlmlabError("--optimizer muon does not work with --fsdp (sharded matrices); use --optimizer adamw")
         self.raw_model = model.to(self.device)
         self.model = self._wrap(self.raw_model)
         self.optimizers = build_optimizers(self.raw_model, config, self.device, param_groups)
