@@ -77,3 +77,25 @@ def test_ddp_two_processes_equal_one_process_with_grad_accum(tmp_path, text_file
         assert abs(x - y) < 1e-4 * abs(x)
     w1, w3 = load_file(one / "model.safetensors"), load_file(fsdp / "model.safetensors")
     assert w1.keys() == w3.keys() and all(torch.allclose(w1[k], w3[k], atol=1e-5) for k in w1)
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_then_resume_finishes(tmp_path, text_files, tok_dir):
+    import time
+
+    run = tmp_path / "run"
+    p = subprocess.Popen([sys.executable, "-m", "llmlab", *_args(text_files, tok_dir, run, "--max-steps", "100000")],
+                         env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err[-2000:]
+    assert "SIGTERM received" in err and "continue with --resume" in err
+    step = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"]
+    assert step >= 3
+    subprocess.run([sys.executable, "-m", "llmlab", *_args(text_files, tok_dir, run, "--max-steps", str(step + 2),
+                                                           "--resume")], env=ENV, check=True, capture_output=True)
+    assert json.loads((run / "summary.json").read_text())["steps"] == step + 2

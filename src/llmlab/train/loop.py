@@ -520,7 +520,11 @@ class Trainer:
                 raise KeyboardInterrupt
             self._stop_signal = signum
             if self.master:
-                print(f"\nllmlab: {signal.Signals(signum).name} received: saving a checkpoint after this step", file=sys.stderr)
+                try:  # the reader of stderr may be gone already (a killed parent): still checkpoint
+                    print(f"\nllmlab: {signal.Signals(signum).name} received: saving a checkpoint after this step",
+                          file=sys.stderr)
+                except (OSError, ValueError):
+                    pass
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
