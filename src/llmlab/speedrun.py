@@ -38,7 +38,7 @@ class SpeedrunConfig:
     vocab_size: int = 0  # 0 = pretrain's default
     pretrain_seconds: float = 0.0  # 0 = by mode (see BUDGETS)
     sft_seconds: float = 0.0
-    preference: str = "dpo"  # dpo | grpo | both
+    preference: str = "both"  # dpo | grpo | both (see docs/LOG.md: the measurements favour neither clearly)
     nproc: int = 0  # processes for torchrun (0 = one per GPU when there are several, else 1)
     device: str = "auto"
     seed: int = 0
@@ -130,14 +130,15 @@ class Speedrun:
             stages.append(Stage("grpo", "grpo", "grpo/summary.json",
                                 ["grpo", "--model", str(r / "sft"), "--prompts", str(pref / "tasks_train.jsonl"),
                                  "--val", str(pref / "tasks_val.jsonl"), "--out", str(r / "grpo"),
+                                 "--reward", "exact,partial",  # exact match alone gives a tiny model no signal
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
                             ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
                              "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))
-        if c.preference in ("dpo", "both"):
-            stages.append(Stage("winrate", "eval", "eval/dpo_winrate.json",
-                                ["eval", "winrate", "--model", str(r / "dpo"), "--baseline", str(r / "sft"),
+        for algo in [a for a in ("dpo", "grpo") if c.preference in (a, "both")]:
+            stages.append(Stage(f"{algo}-winrate", "eval", f"eval/{algo}_winrate.json",
+                                ["eval", "winrate", "--model", str(r / algo), "--baseline", str(r / "sft"),
                                  "--judge", str(r / "rm"), "--prompts", str(pref / "chat_prompts_val.jsonl"),
                                  "-n", str(EVAL_N[self.mode]), "--samples", "4", "--seed", str(c.seed),
                                  "--device", c.device]))
@@ -167,13 +168,13 @@ class Speedrun:
 
     def run_stage(self, i: int, n: int, stage: Stage) -> None:
         done = self.run / stage.done_file
-        label = f"[{i}/{n}] {stage.name:9s}"
+        label = f"[{i}/{n}] {stage.name:12s}"
         if done.is_file():
             print(f"{label} already done ({done}); skipping (use --fresh to redo)", flush=True)
             return
         folder = self.run / stage.folder
         resuming = "--resume" in self.command(stage)
-        if folder.exists() and not resuming and stage.name not in ("data", "eval", "winrate"):
+        if folder.exists() and not resuming and stage.folder not in ("data", "eval"):
             shutil.rmtree(folder)  # a half-finished stage without a checkpoint: redo it from scratch
         logs = self.run / "logs"
         logs.mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,7 @@ class Speedrun:
         if proc.returncode != 0:
             raise LlmlabError(f"stage {stage.name!r} failed (exit {proc.returncode}); its output is in "
                               f"{logs / (stage.name + '.out')}; fix the cause and re-run to resume")
-        if stage.name in ("tokenizer", "prefdata", "eval", "winrate"):
+        if stage.name in ("tokenizer", "prefdata", "eval") or stage.name.endswith("winrate"):
             self.capture_json(logs / f"{stage.name}.out", done)  # these print their summary as JSON
         if not done.is_file():
             raise LlmlabError(f"stage {stage.name!r} finished but wrote no {done}")
@@ -228,11 +229,12 @@ class Speedrun:
             "prefdata": lambda d: f"{d.get('n_pairs_train')} preference pairs, {d.get('n_tasks_train')} verifiable tasks",
             "eval": lambda d: f"SFT format rate {_pct(d.get('sft_format_rate'))}, exact match base "
             f"{_pct(d.get('base_exact_match'))} -> SFT {_pct(d.get('sft_exact_match'))}",
-            "winrate": lambda d: f"DPO win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}",
+            "dpo-winrate": lambda d: f"win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}",
+            "grpo-winrate": lambda d: f"win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}",
         }[name]
         folder = {"pretrain": "base"}.get(name, name)
-        rel = {"data": "data/report.json", "eval": "eval/chat_eval.json",
-               "winrate": "eval/dpo_winrate.json"}.get(name, f"{folder}/summary.json")
+        rel = {"data": "data/report.json", "eval": "eval/chat_eval.json", "dpo-winrate": "eval/dpo_winrate.json",
+               "grpo-winrate": "eval/grpo_winrate.json"}.get(name, f"{folder}/summary.json")
         try:
             return s(self.load(rel))
         except (TypeError, ValueError):

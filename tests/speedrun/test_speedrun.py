@@ -11,7 +11,8 @@ from llmlab.speedrun import Speedrun, SpeedrunConfig
 def test_stage_commands_resume_and_torchrun(tmp_path):
     sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
     stages = {s.name: s for s in sr.stages()}
-    assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo", "eval", "winrate"]
+    assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo", "grpo", "eval",
+                            "dpo-winrate", "grpo-winrate"]
     cmd = sr.command(stages["pretrain"])
     assert cmd[1:4] == ["-m", "torch.distributed.run", "--standalone"] and "--nproc_per_node=2" in cmd
     assert "torch.distributed.run" not in sr.command(stages["rm"])  # only the stages that shard data
@@ -20,8 +21,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     ckpt.mkdir(parents=True)
     (ckpt / "last.pt").write_bytes(b"x")
     assert sr.command(stages["pretrain"])[-1] == "--resume"
-    both = Speedrun(SpeedrunConfig(out=str(tmp_path / "r2"), preference="both"))
-    assert [s.name for s in both.stages()].count("grpo") == 1
+    dpo_only = Speedrun(SpeedrunConfig(out=str(tmp_path / "r2"), preference="dpo"))
+    assert "grpo" not in [s.name for s in dpo_only.stages()]
 
 
 def test_missing_user_data_is_a_one_line_error(tmp_path, capsys):
@@ -47,6 +48,8 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
         assert 0.0 <= report[key] <= 1.0
     assert report["rm_pair_accuracy"] == summary("rm/summary.json")["val_pair_accuracy"]
     assert report["dpo_win_rate"] == summary("eval/dpo_winrate.json")["win_rate"]
+    assert report["grpo_win_rate"] == summary("eval/grpo_winrate.json")["win_rate"]
+    assert report["grpo_exact_match"] == summary("grpo/summary.json")["exact_match_after"]
     assert report["seconds_total"] > 0
     assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
     md = (out / "report.md").read_text()
@@ -57,5 +60,5 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 9
+    assert printed.count("already done") == 11
     assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]

@@ -63,6 +63,7 @@ def collect(run: Path) -> dict:
     grpo = _load(run, "grpo/summary.json")
     chat_eval = _load(run, "eval/chat_eval.json")
     winrate = _load(run, "eval/dpo_winrate.json")
+    grpo_winrate = _load(run, "eval/grpo_winrate.json")
     timings = _load(run, "timings.json").get("stages", {})
     report = {
         "format": "llmlab-report",
@@ -79,26 +80,27 @@ def collect(run: Path) -> dict:
         "dpo_win_rate": winrate.get("win_rate"),
         "dpo_kl": winrate.get("kl_to_baseline"),
         "grpo_exact_match": grpo.get("exact_match_after"),
+        "grpo_win_rate": grpo_winrate.get("win_rate"),
+        "grpo_kl": grpo_winrate.get("kl_to_baseline"),
         "grpo_exact_match_before": grpo.get("exact_match_before"),
         "seconds_total": round(sum(timings.values()), 1),
         "stage_seconds": timings,
-        "chat_model": str(run / ("grpo" if grpo else "dpo" if dpo else "sft")),
         "hardware": hardware(),
         "stages": {"data": data, "tokenizer": tok, "pretrain": base, "sft": sft, "rm": rm, "dpo": dpo, "grpo": grpo,
                    "chat_eval": {k: v for k, v in chat_eval.items() if k not in ("sft", "base")},
-                   "dpo_winrate": {k: v for k, v in winrate.items() if k != "samples"}},
+                   "dpo_winrate": {k: v for k, v in winrate.items() if k != "samples"},
+                   "grpo_winrate": {k: v for k, v in grpo_winrate.items() if k != "samples"}},
     }
     report["chat_model"] = _final_model(run, report)
     return report
 
 
 def _final_model(run: Path, report: dict) -> str:
-    """The model to chat with: the preference-tuned one if it beat SFT by the judge, else SFT."""
-    if report.get("grpo_exact_match") is not None and (report["grpo_exact_match"] >= (report.get("grpo_exact_match_before") or 0)):
-        return str(run / "grpo")
-    if report.get("dpo_win_rate") is not None and report["dpo_win_rate"] > 0.5:
-        return str(run / "dpo")
-    return str(run / "sft")
+    """The model to chat with: the preference-tuned one that the held-out judge prefers to SFT most often
+    (win rate above one half), else the SFT model."""
+    rates = {algo: report.get(f"{algo}_win_rate") for algo in ("dpo", "grpo")}
+    rates = {k: v for k, v in rates.items() if v is not None and v > 0.5}
+    return str(run / (max(rates, key=rates.get) if rates else "sft"))
 
 
 def plot_training(run: Path, out: Path) -> bool:
@@ -137,7 +139,8 @@ def plot_scores(report: dict, out: Path) -> bool:
 
     bars = [("base exact match", report.get("base_exact_match")), ("SFT exact match", report.get("sft_exact_match")),
             ("GRPO exact match", report.get("grpo_exact_match")), ("SFT format rate", report.get("sft_format_rate")),
-            ("RM pair accuracy", report.get("rm_pair_accuracy")), ("DPO win rate", report.get("dpo_win_rate"))]
+            ("RM pair accuracy", report.get("rm_pair_accuracy")), ("DPO win rate", report.get("dpo_win_rate")),
+            ("GRPO win rate", report.get("grpo_win_rate"))]
     bars = [(k, v) for k, v in bars if isinstance(v, (int, float)) and not math.isnan(v)]
     if not bars:
         return False
@@ -175,6 +178,7 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
                             ("sft_format_rate", "SFT answers that end their turn properly", True),
                             ("rm_pair_accuracy", "reward model held-out pair accuracy", True),
                             ("dpo_win_rate", "DPO win rate vs SFT (judged by the reward model)", True),
+                            ("grpo_win_rate", "GRPO win rate vs SFT (judged by the reward model)", True),
                             ("grpo_exact_match_before", "verifiable tasks exact match before GRPO", True),
                             ("grpo_exact_match", "verifiable tasks exact match after GRPO", True)]:
         if report.get(key) is not None:
@@ -223,7 +227,7 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
             a = smp.get("reply") or smp.get("answer") or smp.get("text") or ""
             lines += [f"- **user:** {str(q).strip()[:200]}", f"  **assistant:** {str(a).strip()[:200]}"]
         lines.append("")
-    rm, dpo, grpo, wr = s["rm"], s["dpo"], s["grpo"], s["dpo_winrate"]
+    rm, dpo, grpo, wr, gwr = s["rm"], s["dpo"], s["grpo"], s["dpo_winrate"], s["grpo_winrate"]
     if rm or dpo or grpo:
         lines += ["## 6. Preference learning", ""]
         if rm:
@@ -233,7 +237,8 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
                          f"KL to SFT {_fmt(wr.get('kl_to_baseline'))}.")
         if grpo:
             lines.append(f"- GRPO: exact match on held-out verifiable tasks {_fmt(grpo.get('exact_match_before'), True)} -> "
-                         f"{_fmt(grpo.get('exact_match_after'), True)}.")
+                         f"{_fmt(grpo.get('exact_match_after'), True)}; win rate vs SFT {_fmt(gwr.get('win_rate'), True)}, "
+                         f"KL to SFT {_fmt(gwr.get('kl_to_baseline'))}.")
         lines.append("")
     lines += ["## Timings and hardware", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
