@@ -319,18 +319,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--n-val", type=int, default=400, help="held-out conversations")
     q.add_argument("--seed", type=int, default=0, help="generator seed")
     q.set_defaults(func=_synth)
-    _register_eval_chat(sub)
 
 
-def _register_eval_chat(sub: argparse._SubParsersAction) -> None:
-    """``llmlab eval chat``: added to the ``eval`` command that llmlab.eval.cli registers (created here if
-    that module is not loaded), so all evaluations live under one command."""
-    eval_parser = sub.choices.get("eval")
-    if eval_parser is None:
-        eval_parser = sub.add_parser("eval", help="evaluate a trained model")
-    esub = next((a for a in eval_parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    if esub is None:
-        esub = eval_parser.add_subparsers(dest="eval_command", metavar="<evaluation>", required=True)
+def add_eval_commands(esub: argparse._SubParsersAction) -> None:
+    """``llmlab eval chat`` (called by llmlab.eval.cli, so all evaluations live under one command)."""
     q = esub.add_parser("chat", help="format rate and exact match on held-out conversations (base vs SFT)",
                         description="Generate greedy answers to held-out conversations and report the format rate "
                         "(answers that end their turn) and exact match on checkable questions, for the model and "

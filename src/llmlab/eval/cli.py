@@ -2,6 +2,8 @@
 
     llmlab eval bpb --model RUN --text FILE      # {"bpb": ..., "bytes": ..., "tokens": ...}
     llmlab eval bpb --model RUN --text bundled:val
+    llmlab eval chat --model RUN [--base BASE]    # format rate, exact match (llmlab.chat.cli)
+    llmlab eval rm | winrate | exact ...          # preference evaluations (llmlab.train.rl_cli)
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
     q.add_argument("--device", default="cpu", help="cpu | cuda")
     q.set_defaults(func=_bpb)
+    # The other evaluations are defined beside the stages they judge.
+    from llmlab.chat.cli import add_eval_commands as add_chat_evals
+    from llmlab.train.rl_cli import add_eval_commands as add_rl_evals
+
+    add_chat_evals(esub)
+    add_rl_evals(esub)
 
 
 def _bpb(args) -> int:

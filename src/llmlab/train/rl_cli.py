@@ -120,22 +120,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_train_flags(p)
     p.set_defaults(func=_grpo)
 
-    _register_eval(sub)
-
 
 def _model_out(p) -> None:
     p.add_argument("--model", required=True, help="run folder to start from (the SFT model); also the reference")
     p.add_argument("--out", required=True, help="run folder to write")
 
 
-def _register_eval(sub) -> None:
-    """``llmlab eval rm | winrate | exact``, added to the ``eval`` command (created if not registered yet)."""
-    eval_parser = sub.choices.get("eval")
-    if eval_parser is None:
-        eval_parser = sub.add_parser("eval", help="evaluate a trained model")
-    esub = next((a for a in eval_parser._actions if isinstance(a, argparse._SubParsersAction)), None)
-    if esub is None:
-        esub = eval_parser.add_subparsers(dest="eval_command", metavar="<evaluation>", required=True)
+def add_eval_commands(esub: argparse._SubParsersAction) -> None:
+    """``llmlab eval rm | winrate | exact`` (called by llmlab.eval.cli, so all evaluations live under one command)."""
     q = esub.add_parser("rm", help="pairwise accuracy of a reward model on preference pairs",
                         description="Pairwise accuracy (share of pairs scored chosen > rejected). Prints JSON.")
     q.add_argument("--reward-model", required=True, help="run folder from llmlab rm")
