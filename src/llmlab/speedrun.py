@@ -186,6 +186,7 @@ class Speedrun:
             proc = subprocess.run(cmd, stdout=out, stderr=None, env=self.env())
         seconds = time.time() - t0
         self.timings[stage.name] = round(seconds, 1)
+        self.save_timings()  # after every stage, so a run that stops half-way still accounts for its time
         if proc.returncode != 0:
             raise LlmlabError(f"stage {stage.name!r} failed (exit {proc.returncode}); its output is in "
                               f"{logs / (stage.name + '.out')}; fix the cause and re-run to resume")
@@ -194,6 +195,12 @@ class Speedrun:
         if not done.is_file():
             raise LlmlabError(f"stage {stage.name!r} finished but wrote no {done}")
         print(f"{label} done in {seconds:.0f}s: {self.one_line(stage.name)}", flush=True)
+
+    def save_timings(self) -> None:
+        from llmlab.utils.io import write_json
+
+        timings = {**self.load("timings.json").get("stages", {}), **self.timings}
+        write_json(self.run / "timings.json", {"stages": timings})
 
     @staticmethod
     def env() -> dict:
@@ -245,19 +252,15 @@ class Speedrun:
         if self.cfg.fresh and self.run.exists():
             shutil.rmtree(self.run)
         self.run.mkdir(parents=True, exist_ok=True)
-        prev = self.load("timings.json")
         stages = self.stages()
         n = len(stages) + 1
         for i, stage in enumerate(stages, 1):
             self.run_stage(i, n, stage)
-        timings = {**prev.get("stages", {}), **self.timings}
-        from llmlab.utils.io import write_json
-
-        write_json(self.run / "timings.json", {"stages": timings})
+        timings = self.load("timings.json").get("stages", {})
         from llmlab.eval.report import write_report
 
         report = write_report(self.run, timings=timings, config=self.cfg, seconds_this_run=time.time() - self.t_start)
-        print(f"[{n}/{n}] report    {self.run / 'report.md'} and report.json", flush=True)
+        print(f"[{n}/{n}] {'report':12s} {self.run / 'report.md'} and report.json", flush=True)
         print(f"\nDone in {report['seconds_total']:.0f}s of stage time. Chat with the result:\n"
               f"  llmlab chat --model {report['chat_model']}\n", flush=True)
         return report

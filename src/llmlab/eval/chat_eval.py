@@ -176,6 +176,9 @@ def chat_report(model_run: str, base_run: str | None = None, n: int = 200, data:
                 max_new_tokens: int = 64, device: str = "cpu") -> dict:
     """Format rate and exact match of a chat run (and of its base), as the speedrun's report card wants them:
     ``sft_format_rate``, ``sft_exact_match``, ``base_exact_match`` plus the detailed dicts."""
+    from llmlab.utils.device import resolve_device
+
+    device = resolve_device(device)
     from llmlab.model.checkpoint import load_run
 
     convs = held_out_conversations(n, data)

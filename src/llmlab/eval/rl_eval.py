@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import torch
 
+from llmlab.utils.device import resolve_device
+
 
 def rm_accuracy(rm_dir, pairs_path, device: str = "cpu") -> dict:
     """Pairwise accuracy of a reward model on preference pairs, overall and by ``rejected_is`` / ``kind``."""
+    device = resolve_device(device)
     from llmlab.train.pref_data import encode_pairs, read_pairs
     from llmlab.train.rl_common import load_reward_model
     from llmlab.train.rm import pair_accuracy
@@ -66,6 +69,7 @@ def sequence_kl(policy, ref, tok, prompt_ids: list[list[int]], *, max_new_tokens
 def win_rate(model_dir, baseline_dir, judge_dir, prompts_path, *, n: int | None = None, temperature: float = 0.0,
              max_new_tokens: int = 64, seed: int = 0, device: str = "cpu", samples: int = 0) -> dict:
     """Share of held-out prompts where the judge scores ``model``'s answer above ``baseline``'s (ties 1/2)."""
+    device = resolve_device(device)
     from llmlab.model.checkpoint import load_run
     from llmlab.train.pref_data import read_prompts
     from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
@@ -128,6 +132,7 @@ def win_rate(model_dir, baseline_dir, judge_dir, prompts_path, *, n: int | None 
 
 def exact_match(model_dir, prompts_path, *, n: int | None = None, max_new_tokens: int = 64, device: str = "cpu") -> dict:
     """Greedy exact match of a model on prompts with answers (the verifiable tasks), overall and by kind."""
+    device = resolve_device(device)
     from llmlab.model.checkpoint import load_run
     from llmlab.train.grpo import exact_match_eval
     from llmlab.train.pref_data import read_prompts

@@ -108,7 +108,9 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: t
     from llmlab.model.gpt import rope_tables
 
     model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
-    model = model.to(device)
+    from llmlab.utils.device import resolve_device
+
+    model = model.to(resolve_device(device))
     if dtype is not None:
         model = model.to(dtype)
     model.eval()

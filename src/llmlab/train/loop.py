@@ -70,6 +70,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
+from llmlab.utils.device import resolve_device  # noqa: F401  (re-exported for the stages)
 from llmlab.utils.config import config_from_dict, config_to_dict
 from llmlab.utils.io import atomic_path, write_json
 
@@ -186,20 +187,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise LlmlabError(f"device {name!r} requested but CUDA is not available")
-        if dev.index is None:
-            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    return dev
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:

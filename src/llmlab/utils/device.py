@@ -1,0 +1,33 @@
+"""Device names as users type them: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:N``.
+
+    from llmlab.utils.device import resolve_device
+    resolve_device("auto")      # cuda:LOCAL_RANK under torchrun on GPUs, else cpu
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from llmlab.errors import LlmlabError
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """A ``torch.device`` for ``name``; a bad or unavailable device is a one-line ``LlmlabError``."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise LlmlabError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise LlmlabError(f"device {name!r} requested but CUDA is not available")
+        if dev.index is None:
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return dev
