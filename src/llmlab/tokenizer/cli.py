@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     q = tsub.add_parser("train", help="train a tokenizer and save it to --out")
     q.add_argument("--input", action="append", required=True,
-                   help="UTF-8 text file to train on (repeatable); 'bundled' = the bundled corpus's train split")
+                   help="UTF-8 text file, JSONL file or folder to train on (repeatable); 'bundled' = the bundled corpus's "
+                   "train split")
     q.add_argument("--vocab-size", type=int, required=True, help="vocabulary size including the 16 special tokens")
     q.add_argument("--out", required=True, help="output folder (tokenizer.json)")
     q.add_argument("--pattern", default="gpt4", help="split regex, or a name: gpt4 (default), gpt2")
@@ -49,7 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_inputs(paths: list[str]) -> list[str]:
-    """The texts of ``paths`` (``bundled`` = the bundled corpus's train split); unreadable files are user errors."""
+    """The texts of ``paths`` (``bundled`` = the bundled corpus's train split; a folder or a ``.jsonl`` file =
+    its documents, as ``llmlab pretrain`` reads them, e.g. the shards of ``llmlab data prepare``); unreadable
+    files are user errors."""
+    from pathlib import Path
+
     from llmlab.errors import LlmlabError
 
     texts = []
@@ -58,6 +63,11 @@ def read_inputs(paths: list[str]) -> list[str]:
             from llmlab.data.corpus import standard_split
 
             texts.append(standard_split()[0])
+            continue
+        if Path(path).is_dir() or path.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")):
+            from llmlab.train.data import iter_documents
+
+            texts.extend(iter_documents(path))
             continue
         try:
             with open(path, encoding="utf-8") as f:

@@ -50,6 +50,10 @@ def source_files(source: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
+        # A folder written by `llmlab data prepare` holds shards plus its report.md: only the shards are data.
+        shards = sorted(p for p in path.glob("shard_*") if p.is_file() and p.suffix in TEXT_SUFFIXES + JSONL_SUFFIXES)
+        if shards:
+            return shards
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES + JSONL_SUFFIXES)
         if not files:
             raise LlmlabError(f"{path}: no {'/'.join(TEXT_SUFFIXES + JSONL_SUFFIXES)} files in this folder")
