@@ -34,6 +34,7 @@ class SpeedrunConfig:
     quick: bool = False
     fresh: bool = False
     data: list[str] = field(default_factory=list)  # user inputs for `data prepare`; empty = the bundled corpus
+    val_data: str = ""  # held-out text for validation bits per byte with --data (the bundled corpus has its own)
     preset: str = "cpu"
     vocab_size: int = 0  # 0 = pretrain's default
     pretrain_seconds: float = 0.0  # 0 = by mode (see BUDGETS)
@@ -86,7 +87,7 @@ class Speedrun:
             data_argv = ["data", "prepare", "--out", str(r / "data"), "--overwrite", "--seed", str(c.seed)]
             for p in c.data:
                 data_argv += ["--input", p]
-            train_text, val_text = str(r / "data"), ""
+            train_text, val_text = str(r / "data"), c.val_data
         else:
             data_argv = ["data", "prepare", "--bundled", "--out", str(r / "data"), "--overwrite", "--seed", str(c.seed)]
             train_text, val_text = "bundled", ""
@@ -227,7 +228,7 @@ class Speedrun:
             "data": lambda d: f"{d.get('documents_in')} docs in, {d.get('documents_out')} out, "
             f"{d.get('bytes_out', 0) / 1e6:.2f} MB",
             "tokenizer": lambda d: f"vocab {d.get('vocab_size')}, {d.get('bytes_per_token', 0):.2f} bytes/token",
-            "pretrain": lambda d: f"val_bpb {d.get('val_bpb', float('nan')):.3f}, {d.get('params', 0) / 1e6:.2f}M params, "
+            "pretrain": lambda d: f"val_bpb {_num(d.get('val_bpb'))}, {d.get('params', 0) / 1e6:.2f}M params, "
             f"{d.get('tokens_per_sec', 0):.0f} tok/s",
             "sft": lambda d: f"val_loss {d.get('val_loss', float('nan')):.3f}, {d.get('steps')} steps",
             "rm": lambda d: f"held-out pair accuracy {_pct(d.get('val_pair_accuracy'))}",
@@ -266,6 +267,10 @@ class Speedrun:
         return report
 
 
+def _num(v) -> str:
+    return "n/a (no validation text)" if v is None else f"{v:.3f}"
+
+
 def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
@@ -281,6 +286,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="delete the run folder and start over")
     p.add_argument("--data", action="append", default=[], metavar="PATH",
                    help="your own text (file/folder/JSONL/Parquet); repeatable; default: the bundled corpus")
+    p.add_argument("--val-data", default=d.val_data, metavar="PATH",
+                   help="held-out text for validation bits per byte when --data is given")
     p.add_argument("--preset", default=d.preset, help="model preset (tiny, cpu, gpt2-small, gpt2-medium, 1b, depth-N)")
     p.add_argument("--vocab-size", type=int, default=d.vocab_size, help="tokenizer vocabulary (0 = pretrain's default)")
     p.add_argument("--pretrain-seconds", type=float, default=d.pretrain_seconds, help="pretraining budget (0 = by mode)")
@@ -294,11 +301,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args) -> int:
-    cfg = SpeedrunConfig(out=args.out, quick=args.quick, fresh=args.fresh, data=args.data, preset=args.preset,
+    cfg = SpeedrunConfig(out=args.out, quick=args.quick, fresh=args.fresh, data=args.data, val_data=args.val_data,
+                         preset=args.preset,
                          vocab_size=args.vocab_size, pretrain_seconds=args.pretrain_seconds,
                          sft_seconds=args.sft_seconds, preference=args.preference, nproc=args.nproc,
                          device=args.device, seed=args.seed)
-    for p in cfg.data:
+    if cfg.val_data and not cfg.data:
+        raise LlmlabError("--val-data goes with --data (the bundled corpus has its own validation split)")
+    for p in cfg.data + ([cfg.val_data] if cfg.val_data else []):
         if not Path(p).exists():
             raise LlmlabError(f"{p}: data path not found")
     print(f"llmlab speedrun -> {cfg.out} ({'quick' if cfg.quick else 'default'} mode) on {platform.node()}", flush=True)
