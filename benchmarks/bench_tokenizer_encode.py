@@ -18,23 +18,8 @@ import argparse
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
-def best_times(fns, repeat: int) -> list[tuple[float, object]]:
-    """Best wall time of each function over ``repeat`` rounds; the sides alternate within a round, so both
-    see the same background load (the machine is shared)."""
-    best = [(float("inf"), None) for _ in fns]
-    for _ in range(repeat):
-        for k, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            out = fn()
-            dt = time.perf_counter() - t0
-            if dt < best[k][0]:
-                best[k] = (dt, out)
-    return best
 
 
 def main() -> None:
@@ -48,7 +33,7 @@ def main() -> None:
 
     import tokenizers
 
-    from bench_tokenizer_train import pieces, train_hf
+    from bench_tokenizer_train import best_times, pieces, train_hf
     from llmlab.data.corpus import standard_split
     from llmlab.tokenizer import GPT4_PATTERN, SPECIAL_TOKENS, Tokenizer
 
