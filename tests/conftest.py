@@ -21,3 +21,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread: tiny tensors gain nothing from two, and on a shared 2-core machine
+    OpenMP's spinning threads made whole test folders 10-30x slower (measured). Test folders opt in with an
+    autouse fixture that requests this one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

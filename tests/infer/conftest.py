@@ -1,13 +1,10 @@
-"""Inference tests run torch on one thread: their tensors are tiny, and on a shared 2-core machine OpenMP's
-two threads spin-wait against other processes (measured: the same tests take 60 s instead of 5 s)."""
+"""Inference tests run torch on one thread: their tensors are tiny (measured: 60 s instead of 5 s for the
+folder on a shared 2-core machine with two threads)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)

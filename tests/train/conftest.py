@@ -28,11 +28,6 @@ def text_files(tmp_path_factory, small_text):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: on a shared 2-core machine two spinning OpenMP threads can be 30x slower than one."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (see tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
