@@ -195,7 +195,7 @@ class Speedrun:
             self.capture_json(logs / f"{stage.name}.out", done)  # these print their summary as JSON
         if not done.is_file():
             raise LlmlabError(f"stage {stage.name!r} finished but wrote no {done}")
-        print(f"{label} done in {seconds:.0f}s: {self.one_line(stage.name)}", flush=True)
+        print(f"{label} done in {seconds:.0f}s: {self.one_line(stage)}", flush=True)
 
     def save_timings(self) -> None:
         from llmlab.utils.io import write_json
@@ -223,8 +223,10 @@ class Speedrun:
         p = self.run / rel
         return json.loads(p.read_text()) if p.is_file() else {}
 
-    def one_line(self, name: str) -> str:
-        s = {
+    def one_line(self, stage: Stage) -> str:
+        """The stage's summary line, read from the file that marks it done."""
+        winrate = lambda d: f"win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}"  # noqa: E731
+        fmt = {
             "data": lambda d: f"{d.get('documents_in')} docs in, {d.get('documents_out')} out, "
             f"{d.get('bytes_out', 0) / 1e6:.2f} MB",
             "tokenizer": lambda d: f"vocab {d.get('vocab_size')}, {d.get('bytes_per_token', 0):.2f} bytes/token",
@@ -237,14 +239,11 @@ class Speedrun:
             "prefdata": lambda d: f"{d.get('n_pairs_train')} preference pairs, {d.get('n_tasks_train')} verifiable tasks",
             "eval": lambda d: f"SFT format rate {_pct(d.get('sft_format_rate'))}, exact match base "
             f"{_pct(d.get('base_exact_match'))} -> SFT {_pct(d.get('sft_exact_match'))}",
-            "dpo-winrate": lambda d: f"win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}",
-            "grpo-winrate": lambda d: f"win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}",
-        }[name]
-        folder = {"pretrain": "base"}.get(name, name)
-        rel = {"data": "data/report.json", "eval": "eval/chat_eval.json", "dpo-winrate": "eval/dpo_winrate.json",
-               "grpo-winrate": "eval/grpo_winrate.json"}.get(name, f"{folder}/summary.json")
+            "dpo-winrate": winrate,
+            "grpo-winrate": winrate,
+        }[stage.name]
         try:
-            return s(self.load(rel))
+            return fmt(self.load(stage.done_file))
         except (TypeError, ValueError):
             return "(summary unreadable)"
 
