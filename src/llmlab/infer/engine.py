@@ -99,15 +99,39 @@ class GenerationStats:
 
 
 class Engine:
-    """Runs a ``GPT`` for generation. Holds no copy of the weights: training updates are seen immediately
-    (RL generates with the current policy). ``eos_token_ids`` stop every row unless ``ignore_eos``."""
+    """Runs a ``GPT`` for generation. ``eos_token_ids`` stop every row unless ``ignore_eos``.
 
-    def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = ()):
+    With ``fused=True`` (the default) the forward pass runs on a fused copy of the weights
+    (``infer/fused.py``: fewer, larger operator calls, ~2x faster decode on a CPU). The copy is rebuilt
+    whenever a parameter has changed since it was made (checked at every ``start``/``add``), so training
+    updates are seen by the next generation (RL generates with the current policy). ``fused=False``, or a
+    model class that overrides ``forward``, runs the model's own forward and holds no copy."""
+
+    def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True):
         from llmlab.model.checkpoint import unwrap
 
         self.model = unwrap(model)
         self.config = self.model.config
         self.eos_token_ids = tuple(int(t) for t in eos_token_ids)
+        # Only a plain GPT's forward may be replaced: a subclass that overrides forward (a wrapper, a test
+        # double, adapters) is run as it is.
+        from llmlab.model.gpt import GPT
+
+        self.fused = fused and isinstance(self.model, GPT) and type(self.model).forward is GPT.forward
+        self._fused_weights = None
+
+    def forward_fn(self):
+        """The forward pass to generate with (``GPT.forward``'s contract): the fused one, rebuilt if stale."""
+        if not self.fused:
+            return self.model
+        from llmlab.infer.fused import FusedWeights
+
+        fw = self._fused_weights
+        if fw is None or fw.stale(self.model):
+            self._fused_weights = None  # drop the old copy before building the new one (peak memory)
+            with torch.inference_mode():
+                fw = self._fused_weights = FusedWeights(self.model)
+        return fw.forward
 
     @property
     def device(self) -> torch.device:
@@ -159,7 +183,7 @@ class Engine:
         """Raw logits (V,) float32 for the token after ``prompt``: one forward pass, no cache."""
         ids, _ = self._check_prompt(list(prompt), truncate, 0)
         x = torch.tensor([ids], dtype=torch.long, device=self.device)
-        return self.model(x, logits_to_keep=1)[0, -1].float()
+        return self.forward_fn()(x, logits_to_keep=1)[0, -1].float()
 
     def _check_prompt(self, ids: list[int], truncate: str | None, index: int) -> tuple[list[int], int]:
         """Validate one prompt; apply the truncation policy. Returns (ids, number of tokens cut)."""
@@ -263,7 +287,7 @@ class Generation:
 
     def __init__(self, engine: Engine, prompts, params, *, truncate: str | None):
         self.engine = engine
-        self.model = engine.model
+        self.forward = engine.forward_fn()  # GPT.forward's contract (see Engine)
         self.stats = GenerationStats()
         self.outputs_: list[RequestOutput] = []
         # Row bookkeeping (Python side): one row per sample.
@@ -366,7 +390,8 @@ class Generation:
             attn_mask = torch.zeros(allowed.shape, dtype=engine.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
         self._sync()
         t0 = time.perf_counter()
-        logits = self.model(ids, positions=positions, kv_cache=cache, attn_mask=attn_mask, logits_to_keep=1)[:, -1]
+        self.forward = engine.forward_fn()  # the weights may have changed since the last add
+        logits = self.forward(ids, positions=positions, kv_cache=cache, attn_mask=attn_mask, logits_to_keep=1)[:, -1]
         pos = torch.tensor(lens, device=dev).reshape(P, 1)  # (P, 1)
         seen = counts = None
         if sampler.needs_history:
@@ -446,7 +471,7 @@ class Generation:
         bt = self.batch
         S = bt.cache.length + 1
         mask = bt.mask[:, :, :, :S] if bt.mask is not None else None  # (B, 1, 1, S) view, nothing rebuilt
-        logits = self.model(bt.last, positions=bt.pos, kv_cache=bt.cache, attn_mask=mask)[:, -1]  # (B, V)
+        logits = self.forward(bt.last, positions=bt.pos, kv_cache=bt.cache, attn_mask=mask)[:, -1]  # (B, V)
         bt.pos += 1
         events = self._emit(bt, logits)
         self._sync()

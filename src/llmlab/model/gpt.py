@@ -113,8 +113,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Normalise in fp32 (as Llama does) so bf16 activations don't lose the mean square.
-        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+        # Normalise in fp32 (as Llama does) so bf16 activations don't lose the mean square; fp64 stays fp64.
+        xf = x if x.dtype == torch.float64 else x.float()
+        return F.rms_norm(xf, (x.shape[-1],), self.weight.to(xf.dtype), self.eps).to(x.dtype)
 
 
 def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,6 +171,22 @@ class KVCache:
         self.v = self.v.repeat_interleave(n, dim=1)
 
 
+def attend(q, k, v, past: int, attn_mask: torch.Tensor | None, gqa: bool) -> torch.Tensor:
+    """Causal attention of T new queries q (B, H, T, hd) over S = past + T keys/values (B, Hkv, S, hd).
+
+    The cheapest correct SDPA call: the caller's mask when given (padding, packed documents); plain causal
+    when nothing is cached; no mask for one new token (it sees everything); else token i sees [0, past + i]."""
+    T = q.shape[2]
+    if attn_mask is not None:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, enable_gqa=gqa)
+    if past == 0:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+    if T == 1:
+        return F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
+    mask = torch.ones(T, past + T, dtype=torch.bool, device=q.device).tril(diagonal=past)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+
+
 class Attention(nn.Module):
     def __init__(self, config: ModelConfig, layer_idx: int):
         super().__init__()
@@ -191,17 +208,7 @@ class Attention(nn.Module):
         if kv_cache is not None:
             past = kv_cache.length
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, S, hd), S = past + T
-        gqa = self.n_kv_head != self.n_head
-        if attn_mask is not None:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, enable_gqa=gqa)
-        elif past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
-        elif T == 1:
-            y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)  # one new token sees everything
-        else:
-            # T new tokens after `past` cached ones: token i sees slots [0, past + i].
-            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        y = attend(q, k, v, past, attn_mask, gqa=self.n_kv_head != self.n_head)  # (B, H, T, hd)
         y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d_model)
         return self.o_proj(y)
 

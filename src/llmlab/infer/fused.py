@@ -1,0 +1,142 @@
+"""The engine's forward pass: the model's math with fused weights and few operator calls.
+
+    from llmlab.infer.fused import FusedWeights
+    fw = FusedWeights.from_model(model)          # once per set of weights (the engine checks for updates)
+    logits = fw.forward(idx, positions=pos, kv_cache=cache, attn_mask=mask, logits_to_keep=1)
+
+Why: at batch 1 a decode step of a small model is a few hundred tiny operator calls, and on a CPU each costs
+microseconds of dispatch while the arithmetic in it costs less (docs/LOG.md: ``aten::mm`` ~70% of a step, most
+of it call overhead). So the engine runs the same function as ``GPT.forward`` (same signature, same cache,
+same attention choice through ``gpt.attend``) with the weights rearranged once so that each layer is a handful
+of large calls:
+
+* q, k, v and the rotate-half images of q and k come out of ONE matmul (``rotate_half`` is a signed
+  permutation of a head's rows, so it is folded into a copy of those rows), which makes RoPE two elementwise
+  calls: ``q * cos + q_rot * sin``;
+* gate and up are one matmul; silu(gate) * up is two calls;
+* each RMSNorm weight is folded into the columns of the matmul that follows it, so a norm is a per-row scale
+  ``rsqrt(mean(x^2) + eps)``;
+* o_proj and down_proj add into the residual stream in the same call (``addmm``);
+* everything works on (B*T, d) matrices: 2-D matmuls dispatch faster than 3-D ones.
+
+Results equal ``GPT.forward`` up to float rounding (tests/infer/test_fused.py: 1e-5 in fp32, 1e-12 in fp64).
+The fused copy costs as much memory as the matrices it copies; ``Engine(model, fused=False)`` runs the model
+itself instead.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from llmlab.model.gpt import GPT, KVCache, attend
+
+
+def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
+    """Rows of a (n_heads * head_dim, d) projection rearranged so that ``x @ out.T == rotate_half(x @ w.T)``:
+    per head, rotate_half([a, b]) = [-b, a]."""
+    half = head_dim // 2
+    w = w.reshape(n_heads, head_dim, -1)
+    return torch.cat([-w[:, half:], w[:, :half]], dim=1).reshape(n_heads * head_dim, -1)
+
+
+class FusedWeights:
+    """Per layer: ``qkv`` (5 blocks of rows: q, k, v, rot(q), rot(k)) with the input norm folded in, ``o``,
+    ``gate_up`` with the post-attention norm folded in, ``down``; then the head with the final norm folded in.
+    ``key`` identifies the parameter versions it was built from (see ``stale``)."""
+
+    def __init__(self, model: GPT):
+        c = model.config
+        self.config = c
+        self.eps = c.norm_eps
+        self.embed = model.embed_tokens.weight
+        self.rope_cos, self.rope_sin = model.rope_cos, model.rope_sin
+        self.key = self.version_key(model)
+        H, Hkv, hd = c.n_head, c.n_kv_head, c.head_dim
+        self.n_qk, self.n_v = (H + Hkv) * hd, Hkv * hd
+        dtype = self.embed.dtype
+
+        def fold(w: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
+            # (x_hat * g) @ w.T == x_hat @ (w * g).T; folded in fp32 (fp64 stays fp64) so bf16 weights are
+            # rounded once.
+            up = torch.promote_types(dtype, torch.float32)
+            return (w.to(up) * norm_weight.to(up)).to(dtype).contiguous()
+
+        self.layers = []
+        with torch.no_grad():
+            for blk in model.layers:
+                a, m = blk.self_attn, blk.mlp
+                q, k, v = a.q_proj.weight, a.k_proj.weight, a.v_proj.weight
+                qkv = torch.cat([q, k, v, _rotate_rows(q, H, hd), _rotate_rows(k, Hkv, hd)])
+                gate_up = torch.cat([m.gate_proj.weight, m.up_proj.weight])
+                self.layers.append((
+                    fold(qkv, blk.input_layernorm.weight),  # (2*n_qk + n_v, d)
+                    a.o_proj.weight.t(),  # (d, d) view: addmm takes the transposed operand as is
+                    fold(gate_up, blk.post_attention_layernorm.weight),  # (2*ffn, d)
+                    m.down_proj.weight.t(),  # (ffn, d) view
+                ))
+            self.head = fold(model.lm_head.weight, model.norm.weight)  # (V, d)
+
+    @staticmethod
+    def version_key(model: GPT) -> tuple:
+        """Changes whenever a parameter is replaced or updated in place (optimizer steps bump ``_version``)."""
+        return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+    def stale(self, model: GPT) -> bool:
+        return self.version_key(model) != self.key
+
+    @classmethod
+    def from_model(cls, model: GPT) -> "FusedWeights":
+        return cls(model)
+
+    # ------------------------------------------------------------------------------------------------------
+    def _normed(self, x: torch.Tensor) -> torch.Tensor:
+        """x (N, d) -> x / sqrt(mean(x^2) + eps), the scale in fp32 (or fp64) as the model's RMSNorm computes it (the
+        norm's weight lives in the next matmul)."""
+        xf = x if x.dtype == torch.float64 else x.float()
+        r = torch.linalg.vecdot(xf, xf).div_(x.shape[-1]).add_(self.eps).rsqrt_()  # (N,)
+        return x * r.unsqueeze(1).to(x.dtype)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        *,
+        positions: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        attn_mask: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+    ) -> torch.Tensor:
+        """Same contract as ``GPT.forward``: idx (B, T) -> logits (B, T or logits_to_keep, vocab)."""
+        c = self.config
+        B, T = idx.shape
+        N, H, Hkv, hd = B * T, c.n_head, c.n_kv_head, c.head_dim
+        past = kv_cache.length if kv_cache is not None else 0
+        if positions is None:
+            if past + T > c.max_seq_len:
+                raise ValueError(f"{past + T} positions exceed the model's context ({c.max_seq_len})")
+            positions = torch.arange(past, past + T, device=idx.device)
+        positions = positions.expand(B, T).reshape(N)
+        cos = self.rope_cos.index_select(0, positions).unsqueeze(1)  # (N, 1, hd): broadcasts over heads
+        sin = self.rope_sin.index_select(0, positions).unsqueeze(1)
+        x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token
+        n_qk, n_v = self.n_qk, self.n_v
+        for layer, (w_qkv, w_o_t, w_gu, w_down_t) in enumerate(self.layers):
+            qkv = torch.mm(self._normed(x), w_qkv.t())  # (N, 2*n_qk + n_v)
+            qk = qkv[:, :n_qk].view(N, H + Hkv, hd) * cos
+            qk = torch.addcmul(qk, qkv[:, n_qk + n_v:].view(N, H + Hkv, hd), sin)  # RoPE: (N, H + Hkv, hd)
+            q = qk[:, :H].view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd)
+            k = qk[:, H:].view(B, T, Hkv, hd).transpose(1, 2)  # (B, Hkv, T, hd)
+            v = qkv[:, n_qk:n_qk + n_v].view(B, T, Hkv, hd).transpose(1, 2)
+            if kv_cache is not None:
+                k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
+            y = attend(q, k, v, past, attn_mask, gqa=Hkv != H)  # (B, H, T, hd)
+            x = torch.addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o_t)  # x + o_proj(y)
+            gu = torch.mm(self._normed(x), w_gu.t())  # (N, 2*ffn)
+            f = gu.shape[1] // 2
+            x = torch.addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down_t)  # x + down(silu(gate) * up)
+        if kv_cache is not None:
+            kv_cache.length += T
+        if logits_to_keep:
+            x = x.view(B, T, -1)[:, -logits_to_keep:].reshape(-1, x.shape[1])
+        logits = torch.mm(self._normed(x), self.head.t())  # (B * kept, V)
+        return logits.view(B, -1, logits.shape[1])

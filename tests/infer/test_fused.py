@@ -1,0 +1,86 @@
+"""The engine's fused forward (infer/fused.py) computes what GPT.forward computes, and the engine rebuilds it
+when the weights change.
+
+    .venv/bin/pytest tests/infer/test_fused.py -q
+"""
+
+import pytest
+import torch
+
+from llmlab.infer import Engine, SamplingParams
+from llmlab.infer.fused import FusedWeights, _rotate_rows
+from llmlab.model.gpt import GPT, KVCache, ModelConfig, apply_rope
+
+
+def random_model(dtype, seed=0, **kw) -> GPT:
+    torch.manual_seed(seed)
+    m = GPT(ModelConfig.preset("tiny", vocab_size=97, **kw)).to(dtype).eval()
+    with torch.no_grad():  # non-trivial norm weights, so folding them into the matmuls is exercised
+        for name, p in m.named_parameters():
+            p.add_(torch.randn_like(p) * (0.3 if "norm" in name else 0.05))
+    return m
+
+
+def test_rotated_rows_give_rotate_half_of_the_projection():
+    w, x = torch.randn(4 * 8, 16, dtype=torch.float64), torch.randn(3, 16, dtype=torch.float64)
+    q = (x @ w.T).view(3, 4, 8)
+    ones, zeros = torch.ones(8, dtype=torch.float64), torch.zeros(8, dtype=torch.float64)
+    rotated = apply_rope(q, zeros, ones)  # cos = 0, sin = 1 leaves exactly rotate_half(q)
+    assert torch.equal((x @ _rotate_rows(w, 4, 8).T).view(3, 4, 8), rotated)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("kw", [{}, {"n_kv_head": 1, "tie_embeddings": False}])
+def test_fused_forward_matches_the_model(dtype, tol, kw):
+    m = random_model(dtype, **kw)
+    fw = FusedWeights(m)
+    idx = torch.randint(0, 97, (3, 20))
+    with torch.inference_mode():
+        # Whole sequences, and only the last 2 positions through the head.
+        assert torch.allclose(fw.forward(idx), m(idx), atol=tol, rtol=0)
+        assert torch.allclose(fw.forward(idx, logits_to_keep=2), m(idx, logits_to_keep=2), atol=tol, rtol=0)
+        # Left-padded prefill with per-row positions and a mask, then cached decode steps: the engine's calls.
+        pad = torch.tensor([[0], [5], [11]])
+        pos = (torch.arange(20).unsqueeze(0) - pad).clamp(min=0)  # (3, 20)
+        key_ok = (torch.arange(20).unsqueeze(0) >= pad).unsqueeze(1)  # (3, 1, 20): not onto padding
+        causal, eye = torch.ones(20, 20, dtype=torch.bool).tril(), torch.eye(20, dtype=torch.bool)
+        mask = ((causal & key_ok) | eye).unsqueeze(1)  # (3, 1, 20, 20)
+        dec_mask = torch.cat([key_ok, torch.ones(3, 1, 3, dtype=torch.bool)], dim=2).unsqueeze(1)  # (3,1,1,23)
+        caches = [KVCache(m.config, 3, 30, "cpu", dtype) for _ in range(2)]
+        outs = [f(idx, positions=pos, kv_cache=c, attn_mask=mask) for f, c in zip((fw.forward, m), caches)]
+        assert torch.allclose(outs[0], outs[1], atol=tol, rtol=0)
+        for step in range(3):
+            tok = torch.randint(0, 97, (3, 1))
+            p = pos[:, -1:] + 1 + step
+            mk = dec_mask[..., : 21 + step]
+            a, b = (f(tok, positions=p, kv_cache=c, attn_mask=mk) for f, c in zip((fw.forward, m), caches))
+            assert torch.allclose(a, b, atol=tol, rtol=0)
+        assert caches[0].length == caches[1].length == 23
+        assert torch.allclose(caches[0].k, caches[1].k, atol=tol, rtol=0)
+        assert torch.allclose(caches[0].v, caches[1].v, atol=tol, rtol=0)
+
+
+def test_engine_fused_and_unfused_agree_and_see_weight_updates():
+    m = random_model(torch.float64, seed=1)
+    with torch.no_grad():  # peaked distributions: no near-ties for rounding to flip
+        for p in m.parameters():
+            if p.dim() == 2:
+                p.mul_(6.0)
+    fused, plain = Engine(m), Engine(m, fused=False)
+    prompts = [[1, 2, 3], [7] * 9, [50, 4]]
+    params = SamplingParams(temperature=0, max_new_tokens=12, ignore_eos=True)
+
+    def greedy(engine):
+        return [o.samples[0].token_ids for o in engine.generate(prompts, params)]
+
+    before = greedy(fused)
+    assert before == greedy(plain)
+    built = fused._fused_weights
+    assert greedy(fused) == before and fused._fused_weights is built  # unchanged weights: no rebuild
+    # An optimizer-style in-place update must be seen by the next generation (RL generates with the policy).
+    with torch.no_grad():
+        m.layers[0].mlp.down_proj.weight.mul_(-1.0)
+        m.norm.weight.add_(0.5)
+    after = greedy(fused)
+    assert fused._fused_weights is not built
+    assert after == greedy(plain) and after != before
