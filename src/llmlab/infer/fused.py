@@ -19,7 +19,7 @@ of large calls:
 * o_proj and down_proj add into the residual stream in the same call (``addmm``);
 * everything works on (B*T, d) matrices: 2-D matmuls dispatch faster than 3-D ones.
 
-Results equal ``GPT.forward`` up to float rounding (tests/infer/test_fused.py: 1e-5 in fp32, 1e-12 in fp64).
+Results equal ``GPT.forward`` up to float rounding (tests/infer/test_fused.py: 2e-5 in fp32, 1e-12 in fp64).
 The fused copy costs as much memory as the matrices it copies; ``Engine(model, fused=False)`` runs the model
 itself instead.
 """
@@ -41,8 +41,9 @@ def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
 
 
 class FusedWeights:
-    """Per layer: ``qkv`` (5 blocks of rows: q, k, v, rot(q), rot(k)) with the input norm folded in, ``o``,
-    ``gate_up`` with the post-attention norm folded in, ``down``; then the head with the final norm folded in.
+    """Per layer, as transposed (d_in, d_out) matmul operands: ``qkv`` (5 blocks of columns: q, k, v, rot(q),
+    rot(k)) with the input norm folded in, ``o``, ``gate_up`` with the post-attention norm folded in, ``down``;
+    then the head with the final norm folded in.
     ``key`` identifies the parameter versions it was built from (see ``stale``)."""
 
     def __init__(self, model: GPT):
@@ -57,10 +58,11 @@ class FusedWeights:
         dtype = self.embed.dtype
 
         def fold(w: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
-            # (x_hat * g) @ w.T == x_hat @ (w * g).T; folded in fp32 (fp64 stays fp64) so bf16 weights are
-            # rounded once.
+            """The transposed matmul operand (d, out): (x_hat * g) @ w.T == x_hat @ (w * g).T, and the norm's
+            sqrt(d) (see ``_normed``). Folded in fp32 (fp64 stays fp64) so bf16 weights are rounded once."""
             up = torch.promote_types(dtype, torch.float32)
-            return (w.to(up) * norm_weight.to(up)).to(dtype).contiguous()
+            g = norm_weight.to(up) * c.d_model ** 0.5
+            return (w.to(up) * g).to(dtype).contiguous().t()
 
         self.layers = []
         with torch.no_grad():
@@ -70,12 +72,12 @@ class FusedWeights:
                 qkv = torch.cat([q, k, v, _rotate_rows(q, H, hd), _rotate_rows(k, Hkv, hd)])
                 gate_up = torch.cat([m.gate_proj.weight, m.up_proj.weight])
                 self.layers.append((
-                    fold(qkv, blk.input_layernorm.weight),  # (2*n_qk + n_v, d)
-                    a.o_proj.weight.t(),  # (d, d) view: addmm takes the transposed operand as is
-                    fold(gate_up, blk.post_attention_layernorm.weight),  # (2*ffn, d)
+                    fold(qkv, blk.input_layernorm.weight),  # (d, 2*n_qk + n_v)
+                    a.o_proj.weight.t(),  # (d, d) view: BLAS takes the transposed operand as is
+                    fold(gate_up, blk.post_attention_layernorm.weight),  # (d, 2*ffn)
                     m.down_proj.weight.t(),  # (ffn, d) view
                 ))
-            self.head = fold(model.lm_head.weight, model.norm.weight)  # (V, d)
+            self.head = fold(model.lm_head.weight, model.norm.weight)  # (d, V)
 
     @staticmethod
     def version_key(model: GPT) -> tuple:
@@ -91,11 +93,11 @@ class FusedWeights:
 
     # ------------------------------------------------------------------------------------------------------
     def _normed(self, x: torch.Tensor) -> torch.Tensor:
-        """x (N, d) -> x / sqrt(mean(x^2) + eps), the scale in fp32 (or fp64) as the model's RMSNorm computes it (the
-        norm's weight lives in the next matmul)."""
+        """x (N, d) -> x / sqrt(sum(x^2) + d * eps): RMSNorm up to the factor sqrt(d) and the norm's weight,
+        which live in the next matmul. The scale is computed in fp32 (fp64 stays fp64), as the model's is."""
         xf = x if x.dtype == torch.float64 else x.float()
-        r = torch.linalg.vecdot(xf, xf).div_(x.shape[-1]).add_(self.eps).rsqrt_()  # (N,)
-        return x * r.unsqueeze(1).to(x.dtype)
+        r = torch.linalg.vecdot(xf, xf).add_(self.eps * x.shape[1]).rsqrt_()  # (N,)
+        return x * r.unsqueeze_(1).to(x.dtype)
 
     def forward(
         self,
@@ -120,8 +122,8 @@ class FusedWeights:
         sin = self.rope_sin.index_select(0, positions).unsqueeze(1)
         x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token
         n_qk, n_v = self.n_qk, self.n_v
-        for layer, (w_qkv, w_o_t, w_gu, w_down_t) in enumerate(self.layers):
-            qkv = torch.mm(self._normed(x), w_qkv.t())  # (N, 2*n_qk + n_v)
+        for layer, (w_qkv, w_o, w_gu, w_down) in enumerate(self.layers):
+            qkv = torch.mm(self._normed(x), w_qkv)  # (N, 2*n_qk + n_v)
             qk = qkv[:, :n_qk].view(N, H + Hkv, hd) * cos
             qk = torch.addcmul(qk, qkv[:, n_qk + n_v:].view(N, H + Hkv, hd), sin)  # RoPE: (N, H + Hkv, hd)
             q = qk[:, :H].view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd)
@@ -130,13 +132,13 @@ class FusedWeights:
             if kv_cache is not None:
                 k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
             y = attend(q, k, v, past, attn_mask, gqa=Hkv != H)  # (B, H, T, hd)
-            x = torch.addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o_t)  # x + o_proj(y)
-            gu = torch.mm(self._normed(x), w_gu.t())  # (N, 2*ffn)
-            f = gu.shape[1] // 2
-            x = torch.addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down_t)  # x + down(silu(gate) * up)
+            x = torch.addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o)  # x + o_proj(y)
+            gu = torch.mm(self._normed(x), w_gu)  # (N, 2*ffn)
+            f = w_gu.shape[1] // 2
+            x = torch.addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down)  # x + down(silu(gate) * up)
         if kv_cache is not None:
             kv_cache.length += T
         if logits_to_keep:
             x = x.view(B, T, -1)[:, -logits_to_keep:].reshape(-1, x.shape[1])
-        logits = torch.mm(self._normed(x), self.head.t())  # (B * kept, V)
+        logits = torch.mm(self._normed(x), self.head)  # (B * kept, V)
         return logits.view(B, -1, logits.shape[1])
