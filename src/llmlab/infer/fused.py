@@ -49,13 +49,13 @@ class FusedWeights:
     def __init__(self, model: GPT):
         c = model.config
         self.config = c
-        self.eps = c.norm_eps
+        self.d_eps = c.norm_eps * c.d_model  # sum(x^2) + d * eps = d * (mean(x^2) + eps)
         self.embed = model.embed_tokens.weight
         self.rope_cos, self.rope_sin = model.rope_cos, model.rope_sin
         self.key = self.version_key(model)
         H, Hkv, hd = c.n_head, c.n_kv_head, c.head_dim
-        self.n_qk, self.n_v = (H + Hkv) * hd, Hkv * hd
         dtype = self.embed.dtype
+        self.wide = dtype in (torch.float32, torch.float64)
 
         def fold(w: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
             """The transposed matmul operand (d, out): (x_hat * g) @ w.T == x_hat @ (w * g).T, and the norm's
@@ -72,7 +72,7 @@ class FusedWeights:
                 qkv = torch.cat([q, k, v, _rotate_rows(q, H, hd), _rotate_rows(k, Hkv, hd)])
                 gate_up = torch.cat([m.gate_proj.weight, m.up_proj.weight])
                 self.layers.append((
-                    fold(qkv, blk.input_layernorm.weight),  # (d, 2*n_qk + n_v)
+                    fold(qkv, blk.input_layernorm.weight),  # (d, (2 * H + 3 * Hkv) * hd)
                     a.o_proj.weight.t(),  # (d, d) view: BLAS takes the transposed operand as is
                     fold(gate_up, blk.post_attention_layernorm.weight),  # (d, 2*ffn)
                     m.down_proj.weight.t(),  # (ffn, d) view
@@ -95,9 +95,10 @@ class FusedWeights:
     def _normed(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, d) -> x / sqrt(sum(x^2) + d * eps): RMSNorm up to the factor sqrt(d) and the norm's weight,
         which live in the next matmul. The scale is computed in fp32 (fp64 stays fp64), as the model's is."""
-        xf = x if x.dtype == torch.float64 else x.float()
-        r = torch.linalg.vecdot(xf, xf).add_(self.eps * x.shape[1]).rsqrt_()  # (N,)
-        return x * r.unsqueeze_(1).to(x.dtype)
+        if self.wide:  # fp32/fp64: no casts (each would be one more call)
+            return x * torch.linalg.vecdot(x, x).add_(self.d_eps).rsqrt_().unsqueeze_(1)
+        xf = x.float()
+        return x * torch.linalg.vecdot(xf, xf).add_(self.d_eps).rsqrt_().unsqueeze_(1).to(x.dtype)
 
     def forward(
         self,
@@ -121,17 +122,17 @@ class FusedWeights:
         cos = self.rope_cos.index_select(0, positions).unsqueeze(1)  # (N, 1, hd): broadcasts over heads
         sin = self.rope_sin.index_select(0, positions).unsqueeze(1)
         x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token
-        n_qk, n_v = self.n_qk, self.n_v
+        n_qk, gqa = H + Hkv, Hkv != H  # heads that get RoPE: q and k
         for layer, (w_qkv, w_o, w_gu, w_down) in enumerate(self.layers):
-            qkv = torch.mm(self._normed(x), w_qkv)  # (N, 2*n_qk + n_v)
-            qk = qkv[:, :n_qk].view(N, H + Hkv, hd) * cos
-            qk = torch.addcmul(qk, qkv[:, n_qk + n_v:].view(N, H + Hkv, hd), sin)  # RoPE: (N, H + Hkv, hd)
-            q = qk[:, :H].view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd)
-            k = qk[:, H:].view(B, T, Hkv, hd).transpose(1, 2)  # (B, Hkv, T, hd)
-            v = qkv[:, n_qk:n_qk + n_v].view(B, T, Hkv, hd).transpose(1, 2)
+            # Heads of the one projection: [q (H) | k (Hkv) | v (Hkv) | rot q (H) | rot k (Hkv)], hd wide each.
+            qkv = torch.mm(self._normed(x), w_qkv).view(N, -1, hd)
+            qk = torch.addcmul(qkv[:, :n_qk] * cos, qkv[:, n_qk + Hkv:], sin)  # RoPE: (N, H + Hkv, hd)
+            qk = qk.unflatten(0, (B, T)).transpose(1, 2)  # (B, H + Hkv, T, hd)
+            q, k = qk[:, :H], qk[:, H:]  # (B, H, T, hd), (B, Hkv, T, hd)
+            v = qkv[:, n_qk:n_qk + Hkv].unflatten(0, (B, T)).transpose(1, 2)  # (B, Hkv, T, hd)
             if kv_cache is not None:
                 k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
-            y = attend(q, k, v, past, attn_mask, gqa=Hkv != H)  # (B, H, T, hd)
+            y = attend(q, k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
             x = torch.addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o)  # x + o_proj(y)
             gu = torch.mm(self._normed(x), w_gu)  # (N, 2*ffn)
             f = w_gu.shape[1] // 2

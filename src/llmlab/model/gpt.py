@@ -146,6 +146,13 @@ class KVCache:
         self.v = torch.zeros(shape, device=device, dtype=dtype)
         self.max_len = max_len
         self.length = 0  # slots filled so far (advanced by GPT.forward after the last layer)
+        self._layer_views()
+
+    def _layer_views(self) -> None:
+        # Per-layer views made once: indexing k[layer] on every call is two more operator dispatches per layer,
+        # which a batch-1 decode step on a CPU notices.
+        self._k = [self.k[i] for i in range(self.k.shape[0])]
+        self._v = [self.v[i] for i in range(self.v.shape[0])]
 
     @property
     def batch_size(self) -> int:
@@ -153,22 +160,25 @@ class KVCache:
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Write k, v (B, n_kv, T, hd) at the current position; return all keys/values so far (B, n_kv, S, hd)."""
-        t0, t1 = self.length, self.length + k.shape[2]
-        if t1 > self.max_len:
-            raise ValueError(f"KV cache overflow: {t1} > {self.max_len} slots")
-        self.k[layer, :, :, t0:t1] = k
-        self.v[layer, :, :, t0:t1] = v
-        return self.k[layer, :, :, :t1], self.v[layer, :, :, :t1]
+        T, t0 = k.shape[2], self.length
+        if t0 + T > self.max_len:
+            raise ValueError(f"KV cache overflow: {t0 + T} > {self.max_len} slots")
+        kl, vl = self._k[layer], self._v[layer]  # (B, n_kv, max_len, hd)
+        kl.narrow(2, t0, T).copy_(k)
+        vl.narrow(2, t0, T).copy_(v)
+        return kl.narrow(2, 0, t0 + T), vl.narrow(2, 0, t0 + T)
 
     def keep_rows(self, rows: torch.Tensor) -> None:
         """Keep only the batch rows in ``rows`` (a 1-D index tensor), in that order."""
         self.k = self.k.index_select(1, rows)
         self.v = self.v.index_select(1, rows)
+        self._layer_views()
 
     def repeat_rows(self, n: int) -> None:
         """Repeat every row n times (row i -> rows i*n .. i*n+n-1): one prefill shared by n samples."""
         self.k = self.k.repeat_interleave(n, dim=1)
         self.v = self.v.repeat_interleave(n, dim=1)
+        self._layer_views()
 
 
 def attend(q, k, v, past: int, attn_mask: torch.Tensor | None, gqa: bool) -> torch.Tensor:
