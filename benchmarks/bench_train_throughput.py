@@ -46,7 +46,7 @@ def build_models(args):
 
 def make_step(model, kind: str, args, device):
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=device.type == "cuda")
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=device.type in ("cuda", "cpu"))
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else None
 
     def step(x, y):
