@@ -29,7 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from llmlab.model.gpt import GPT, KVCache, attend
+from llmlab.model.gpt import GPT, KVCache, attend, default_positions
 
 
 def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
@@ -114,11 +114,7 @@ class FusedWeights:
         B, T = idx.shape
         N, H, Hkv, hd = B * T, c.n_head, c.n_kv_head, c.head_dim
         past = kv_cache.length if kv_cache is not None else 0
-        if positions is None:
-            if past + T > c.max_seq_len:
-                raise ValueError(f"{past + T} positions exceed the model's context ({c.max_seq_len})")
-            positions = torch.arange(past, past + T, device=idx.device)
-        positions = positions.expand(B, T).reshape(N)
+        positions = default_positions(idx, positions, kv_cache, c.max_seq_len).expand(B, T).reshape(N)
         cos = self.rope_cos.index_select(0, positions).unsqueeze(1)  # (N, 1, hd): broadcasts over heads
         sin = self.rope_sin.index_select(0, positions).unsqueeze(1)
         x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token

@@ -181,6 +181,16 @@ class KVCache:
         self._layer_views()
 
 
+def default_positions(idx: torch.Tensor, positions, kv_cache, max_seq_len: int) -> torch.Tensor:
+    """The given positions, or ``cached + arange(T)`` (checked against the context) when there are none."""
+    if positions is not None:
+        return positions
+    T, past = idx.shape[1], kv_cache.length if kv_cache is not None else 0
+    if past + T > max_seq_len:
+        raise ValueError(f"{past + T} positions exceed the model's context ({max_seq_len})")
+    return torch.arange(past, past + T, device=idx.device)
+
+
 def attend(q, k, v, past: int, attn_mask: torch.Tensor | None, gqa: bool) -> torch.Tensor:
     """Causal attention of T new queries q (B, H, T, hd) over S = past + T keys/values (B, Hkv, S, hd).
 
@@ -300,12 +310,8 @@ class GPT(nn.Module):
         logits_to_keep: if > 0, only the last that many positions go through the output head (logits
         (B, logits_to_keep, vocab)); a prefill that only needs the next token skips a (T, vocab) matmul.
         """
-        B, T = idx.shape
-        past = kv_cache.length if kv_cache is not None else 0
-        if positions is None:
-            if past + T > self.config.max_seq_len:
-                raise ValueError(f"{past + T} positions exceed the model's context ({self.config.max_seq_len})")
-            positions = torch.arange(past, past + T, device=idx.device)
+        T = idx.shape[1]
+        positions = default_positions(idx, positions, kv_cache, self.config.max_seq_len)
         if positions.dim() == 1:
             positions = positions.unsqueeze(0)  # (1, T)
         cos = self.rope_cos[positions].unsqueeze(1)  # (B or 1, 1, T, hd): broadcasts over heads
