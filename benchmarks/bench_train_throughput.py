@@ -8,6 +8,8 @@ other processes hits both alike). Prints both and the ratio (target >= 1.3x on C
 
 "Our step" is exactly what the loop runs: forward, float32 cross-entropy, backward, gradient clipping, AdamW.
 The HF model gets the same step with its own loss (``labels=``), SDPA attention, tied embeddings like ours.
+``--profile`` adds each model's time shares: matmuls + attention are the same kernels for both, so
+1 / (their share) bounds what any implementation of the same math can gain over the other.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of --steps steps per model")
     ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--profile", action="store_true", help="also report each step's time shares (matmul, "
+                    "attention, other) and the speed-up bound they imply")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -122,7 +126,34 @@ def main() -> None:
         res["gpu"] = name
         res["mfu_ours"] = round(fpt * med["ours"] / peak, 4) if peak else None
         res["mfu_hf"] = round(fpt * med["hf"] / peak, 4) if peak else None
+    if args.profile:
+        res["time_shares"] = {name: op_shares(steps[name], x, y) for name in steps}
     print(json.dumps(res))
+
+
+# Operator classes whose cost is the same for any implementation of this math: the matmuls (forward and
+# backward) and the attention kernel. What is left is what an implementation can still win.
+_KERNEL_CLASSES = {"matmul": ("aten::mm", "aten::addmm", "aten::bmm"), "attention": ("scaled_dot_product",)}
+
+
+def op_shares(step, x, y, n: int = 3) -> dict:
+    """Fraction of a step's self CPU time in matmuls, in attention, and in everything else (torch.profiler).
+    1 / (matmul + attention) bounds the speed-up any implementation with the same kernels can reach."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(n):
+            step(x, y)
+    total, shares = 0.0, {k: 0.0 for k in _KERNEL_CLASSES}
+    for ev in prof.key_averages():
+        total += ev.self_cpu_time_total
+        for cls, names in _KERNEL_CLASSES.items():
+            if any(ev.key.startswith(k) or k in ev.key for k in names) and not ev.key.startswith("autograd"):
+                shares[cls] += ev.self_cpu_time_total
+    out = {k: round(v / total, 3) for k, v in shares.items()}
+    out["other"] = round(1 - sum(out.values()), 3)
+    out["max_speedup_same_kernels"] = round(1 / (out["matmul"] + out["attention"]), 2)
+    return out
 
 
 if __name__ == "__main__":
