@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab.model.fused_ce import linear_cross_entropy
+
 MODEL_FORMAT = "llmlab-model"
 MODEL_FORMAT_VERSION = 1
 
@@ -299,8 +301,9 @@ class GPT(nn.Module):
         kv_cache: KVCache | None = None,
         attn_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
+        targets: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """idx (B, T) -> logits (B, T, vocab).
+        """idx (B, T) -> logits (B, T, vocab); with ``targets`` (B, T) -> the mean next-token loss instead.
 
         positions: (T,) or (B, T) position ids; default ``kv_cache.length + arange(T)`` (or ``arange(T)``).
         kv_cache: keys/values of earlier tokens; this call appends T slots to it.
@@ -309,6 +312,9 @@ class GPT(nn.Module):
             the inference engine builds that form once rather than have SDPA convert a bool mask per layer.
         logits_to_keep: if > 0, only the last that many positions go through the output head (logits
         (B, logits_to_keep, vocab)); a prefill that only needs the next token skips a (T, vocab) matmul.
+        targets: (B, T) token ids to score (-1 = not scored): returns the mean cross-entropy over the scored
+            ones, computed chunk by chunk with the output head (``fused_ce.py``) so the (B*T, vocab) logits
+            never exist at once (training memory; the time is the same as head + F.cross_entropy).
         """
         T = idx.shape[1]
         positions = default_positions(idx, positions, kv_cache, self.config.max_seq_len)
@@ -321,6 +327,8 @@ class GPT(nn.Module):
             x = block(x, cos, sin, kv_cache, attn_mask)
         if kv_cache is not None:
             kv_cache.length += T
+        if targets is not None:
+            return linear_cross_entropy(self.norm(x).flatten(0, 1), self.lm_head.weight, targets.flatten())
         if logits_to_keep:
             x = x[:, -logits_to_keep:]
         return self.lm_head(self.norm(x))  # (B, T or logits_to_keep, vocab)

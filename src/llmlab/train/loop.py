@@ -800,8 +800,5 @@ def load_train_config(data: dict) -> TrainConfig:
 
 def cross_entropy_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
     """Next-token loss: batch has ``input_ids`` (B, T) and ``targets`` (B, T) (-1 = not scored)."""
-    import torch.nn.functional as F
-
-    logits = model(batch["input_ids"])  # (B, T, vocab)
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=-1)
-    return loss, {}
+    # The model computes the loss with its output head chunk by chunk (never the whole logits tensor).
+    return model(batch["input_ids"], targets=batch["targets"]), {}

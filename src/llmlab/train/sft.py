@@ -186,13 +186,12 @@ def sft_loss(model, batch: dict) -> tuple[torch.Tensor, dict]:
     """Mean cross-entropy over the scored (assistant) targets of the micro-batch."""
     from llmlab.model.gpt import document_causal_mask
 
-    if "doc_ids" in batch:
-        logits = model(batch["input_ids"], positions=batch["positions"],
-                       attn_mask=document_causal_mask(batch["doc_ids"]))  # (B, T, vocab)
-    else:
-        logits = model(batch["input_ids"])  # right padding: causal attention never looks at it
     targets = batch["targets"]
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=-1)
+    if "doc_ids" in batch:
+        loss = model(batch["input_ids"], positions=batch["positions"],
+                     attn_mask=document_causal_mask(batch["doc_ids"]), targets=targets)
+    else:
+        loss = model(batch["input_ids"], targets=targets)  # right padding: causal attention never looks at it
     return loss, {"target_tokens": (targets >= 0).sum().float()}
 
 

@@ -1,0 +1,77 @@
+"""Output head + cross-entropy in one pass over row chunks, never holding the (tokens, vocab) logits.
+
+    from llmlab.model.fused_ce import linear_cross_entropy
+    loss = linear_cross_entropy(h, weight, targets)     # == F.cross_entropy(h @ weight.T, targets, ignore_index=-1)
+
+``GPT.forward(idx, targets=...)`` uses it for training. Why: the usual head + loss materialises the logits
+(N x V), a float32 copy of them, and their gradient: 3 x 4 B x N x V, which for a GPT-2-sized vocabulary
+(V = 50304) and 16 x 1024 tokens is 10 GB, more than the model. Here each chunk of rows computes its logits,
+log-sum-exp, loss and at once the gradient of the loss (softmax - one_hot) / n, turns that into the gradients
+of the hidden states and of the head weight, and drops the logits. The backward pass only scales the stored
+gradients by the incoming one. Same FLOPs as head + loss forward and backward; the memory is one chunk of
+logits. Targets equal to ``ignore_index`` are not scored (their rows get zero gradient); the loss is the mean
+over scored targets (F.cross_entropy's "mean" with ignore_index).
+
+Under autocast the matmuls run in the autocast dtype (as ``nn.Linear`` would); softmax, loss and the weight's
+gradient accumulate in float32 (float64 stays float64) and come back in the dtypes of ``h`` and ``weight``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, weight, targets, ignore_index: int, chunk_rows: int, mm_dtype, want_grad: bool):
+        # h (N, d), weight (V, d), targets (N,) long
+        N = h.shape[0]
+        valid = targets != ignore_index
+        n = valid.sum()
+        acc = torch.promote_types(mm_dtype, torch.float32)  # softmax/loss/gradient accumulation: >= float32
+        scale = 1.0 / n.clamp(min=1).to(acc)  # mean over scored targets
+        w = weight.to(mm_dtype)
+        need_h, need_w = want_grad and ctx.needs_input_grad[0], want_grad and ctx.needs_input_grad[1]
+        grad_h = torch.zeros_like(h) if need_h else None
+        grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
+        loss = torch.zeros((), dtype=acc, device=h.device)
+        for r0 in range(0, N, chunk_rows):
+            hc = h[r0:r0 + chunk_rows].to(mm_dtype)
+            tc, vc = targets[r0:r0 + chunk_rows], valid[r0:r0 + chunk_rows]
+            logits = (hc @ w.t()).to(acc)  # (c, V)
+            lse = torch.logsumexp(logits, dim=-1)  # (c,)
+            safe_t = torch.where(vc, tc, 0).unsqueeze(1)  # (c, 1); ignored rows point at class 0, then masked
+            target_logit = logits.gather(1, safe_t).squeeze(1)
+            loss += ((lse - target_logit) * vc).sum()
+            if need_h or need_w:
+                # d loss / d logits = (softmax - one_hot) * scale on scored rows, 0 on ignored rows.
+                g = logits.sub_(lse.unsqueeze(1)).exp_()  # softmax, in place of the logits
+                g.scatter_add_(1, safe_t, torch.full_like(target_logit, -1.0).unsqueeze(1))
+                g.mul_((vc.to(g.dtype) * scale).unsqueeze(1))
+                g = g.to(mm_dtype)
+                if need_h:
+                    grad_h[r0:r0 + chunk_rows] = (g @ w).to(h.dtype)  # (c, d)
+                if need_w:
+                    grad_w.add_((g.t() @ hc).to(acc))  # (V, d)
+        ctx.save_for_backward(grad_h, grad_w)
+        ctx.weight_dtype = weight.dtype
+        return loss * scale
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_h, grad_w = ctx.saved_tensors
+        gh = grad_h * grad_loss.to(grad_h.dtype) if grad_h is not None else None
+        gw = (grad_w * grad_loss).to(ctx.weight_dtype) if grad_w is not None else None
+        return gh, gw, None, None, None, None, None
+
+
+def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
+                         ignore_index: int = -1, chunk_rows: int = 1024) -> torch.Tensor:
+    """Mean cross-entropy of ``h @ weight.T`` (h (N, d), weight (V, d)) against ``targets`` (N,)."""
+    mm_dtype = h.dtype
+    if torch.is_autocast_enabled(h.device.type):
+        mm_dtype = torch.get_autocast_dtype(h.device.type)
+    with torch.autocast(h.device.type, enabled=False):
+        # Under no_grad (evaluation) the gradient matmuls are skipped: the forward alone is a plain loss.
+        return _LinearCrossEntropy.apply(h, weight, targets, ignore_index, chunk_rows, mm_dtype,
+                                         torch.is_grad_enabled())
