@@ -31,9 +31,10 @@ def test_rotated_rows_give_rotate_half_of_the_projection():
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-5), (torch.float64, 1e-12)])
 @pytest.mark.parametrize("kw", [{}, {"n_kv_head": 1, "tie_embeddings": False}])
-def test_fused_forward_matches_the_model(dtype, tol, kw):
+@pytest.mark.parametrize("fold_rotation", [True, False])
+def test_fused_forward_matches_the_model(dtype, tol, kw, fold_rotation):
     m = random_model(dtype, **kw)
-    fw = FusedWeights(m)
+    fw = FusedWeights(m, fold_rotation=fold_rotation)
     idx = torch.randint(0, 97, (3, 20))
     with torch.inference_mode():
         # Whole sequences, and only the last 2 positions through the head.

@@ -1,7 +1,7 @@
 """The engine's forward pass: the model's math with fused weights and few operator calls.
 
     from llmlab.infer.fused import FusedWeights
-    fw = FusedWeights.from_model(model)          # once per set of weights (the engine checks for updates)
+    fw = FusedWeights(model)                     # once per set of weights (the engine checks for updates)
     logits = fw.forward(idx, positions=pos, kv_cache=cache, attn_mask=mask, logits_to_keep=1)
 
 Why: at batch 1 a decode step of a small model is a few hundred tiny operator calls, and on a CPU each costs
@@ -10,9 +10,11 @@ of it call overhead). So the engine runs the same function as ``GPT.forward`` (s
 same attention choice through ``gpt.attend``) with the weights rearranged once so that each layer is a handful
 of large calls:
 
-* q, k, v and the rotate-half images of q and k come out of ONE matmul (``rotate_half`` is a signed
-  permutation of a head's rows, so it is folded into a copy of those rows), which makes RoPE two elementwise
-  calls: ``q * cos + q_rot * sin``;
+* q, k, v come out of ONE matmul, and on small models also the rotate-half images of q and k
+  (``rotate_half`` is a signed permutation of a head's rows, so it is folded into a copy of those rows),
+  which makes RoPE two elementwise calls: ``q * cos + q_rot * sin``. The copied rows add 2/3 to the q/k/v
+  weights (+17% of a layer's): free where calls dominate, a loss where a step is bound by reading the
+  weights, so they are used only below ``FOLD_ROTATION_MAX_PARAMS`` (otherwise rotate_half is computed);
 * gate and up are one matmul; silu(gate) * up is two calls;
 * each RMSNorm weight is folded into the columns of the matmul that follows it, so a norm is a per-row scale
   ``rsqrt(mean(x^2) + eps)``;
@@ -40,13 +42,18 @@ def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
     return torch.cat([-w[:, half:], w[:, :half]], dim=1).reshape(n_heads * head_dim, -1)
 
 
+# Fold RoPE's rotation into the weights only for models this small: their weights stay in a CPU's caches and
+# a decode step is bound by operator calls; bigger models (and GPUs) are bound by weight traffic.
+FOLD_ROTATION_MAX_PARAMS = 20_000_000
+
+
 class FusedWeights:
-    """Per layer, as transposed (d_in, d_out) matmul operands: ``qkv`` (5 blocks of columns: q, k, v, rot(q),
-    rot(k)) with the input norm folded in, ``o``, ``gate_up`` with the post-attention norm folded in, ``down``;
-    then the head with the final norm folded in.
+    """Per layer, as transposed (d_in, d_out) matmul operands: ``qkv`` (blocks of columns: q, k, v, and with
+    ``fold_rotation`` rot(q), rot(k)) with the input norm folded in, ``o``, ``gate_up`` with the
+    post-attention norm folded in, ``down``; then the head with the final norm folded in.
     ``key`` identifies the parameter versions it was built from (see ``stale``)."""
 
-    def __init__(self, model: GPT):
+    def __init__(self, model: GPT, fold_rotation: bool | None = None):
         c = model.config
         self.config = c
         self.d_eps = c.norm_eps * c.d_model  # sum(x^2) + d * eps = d * (mean(x^2) + eps)
@@ -56,6 +63,9 @@ class FusedWeights:
         H, Hkv, hd = c.n_head, c.n_kv_head, c.head_dim
         dtype = self.embed.dtype
         self.wide = dtype in (torch.float32, torch.float64)
+        if fold_rotation is None:
+            fold_rotation = self.embed.device.type == "cpu" and model.num_params() <= FOLD_ROTATION_MAX_PARAMS
+        self.fold_rotation = fold_rotation
 
         def fold(w: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
             """The transposed matmul operand (d, out): (x_hat * g) @ w.T == x_hat @ (w * g).T, and the norm's
@@ -69,10 +79,11 @@ class FusedWeights:
             for blk in model.layers:
                 a, m = blk.self_attn, blk.mlp
                 q, k, v = a.q_proj.weight, a.k_proj.weight, a.v_proj.weight
-                qkv = torch.cat([q, k, v, _rotate_rows(q, H, hd), _rotate_rows(k, Hkv, hd)])
+                rot = [_rotate_rows(q, H, hd), _rotate_rows(k, Hkv, hd)] if fold_rotation else []
+                qkv = torch.cat([q, k, v, *rot])
                 gate_up = torch.cat([m.gate_proj.weight, m.up_proj.weight])
                 self.layers.append((
-                    fold(qkv, blk.input_layernorm.weight),  # (d, (2 * H + 3 * Hkv) * hd)
+                    fold(qkv, blk.input_layernorm.weight),  # (d, (H + 2 * Hkv) * hd [+ (H + Hkv) * hd])
                     a.o_proj.weight.t(),  # (d, d) view: BLAS takes the transposed operand as is
                     fold(gate_up, blk.post_attention_layernorm.weight),  # (d, 2*ffn)
                     m.down_proj.weight.t(),  # (ffn, d) view
@@ -86,10 +97,6 @@ class FusedWeights:
 
     def stale(self, model: GPT) -> bool:
         return self.version_key(model) != self.key
-
-    @classmethod
-    def from_model(cls, model: GPT) -> "FusedWeights":
-        return cls(model)
 
     # ------------------------------------------------------------------------------------------------------
     def _normed(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,11 +125,15 @@ class FusedWeights:
         cos = self.rope_cos.index_select(0, positions).unsqueeze(1)  # (N, 1, hd): broadcasts over heads
         sin = self.rope_sin.index_select(0, positions).unsqueeze(1)
         x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token
-        n_qk, gqa = H + Hkv, Hkv != H  # heads that get RoPE: q and k
+        n_qk, gqa, half = H + Hkv, Hkv != H, hd // 2  # n_qk: heads that get RoPE (q and k)
         for layer, (w_qkv, w_o, w_gu, w_down) in enumerate(self.layers):
-            # Heads of the one projection: [q (H) | k (Hkv) | v (Hkv) | rot q (H) | rot k (Hkv)], hd wide each.
+            # Heads of the one projection: [q (H) | k (Hkv) | v (Hkv) (| rot q (H) | rot k (Hkv))], hd wide each.
             qkv = torch.mm(self._normed(x), w_qkv).view(N, -1, hd)
-            qk = torch.addcmul(qkv[:, :n_qk] * cos, qkv[:, n_qk + Hkv:], sin)  # RoPE: (N, H + Hkv, hd)
+            if self.fold_rotation:
+                rotated = qkv[:, n_qk + Hkv:]  # the projection's own rotate-half heads
+            else:
+                rotated = torch.cat([-qkv[:, :n_qk, half:], qkv[:, :n_qk, :half]], dim=-1)  # rotate_half
+            qk = torch.addcmul(qkv[:, :n_qk] * cos, rotated, sin)  # RoPE: (N, H + Hkv, hd)
             qk = qk.unflatten(0, (B, T)).transpose(1, 2)  # (B, H + Hkv, T, hd)
             q, k = qk[:, :H], qk[:, H:]  # (B, H, T, hd), (B, Hkv, T, hd)
             v = qkv[:, n_qk:n_qk + Hkv].unflatten(0, (B, T)).transpose(1, 2)  # (B, Hkv, T, hd)
