@@ -14,7 +14,7 @@ of large calls:
   (``rotate_half`` is a signed permutation of a head's rows, so it is folded into a copy of those rows),
   which makes RoPE two elementwise calls: ``q * cos + q_rot * sin``. The copied rows add 2/3 to the q/k/v
   weights (+17% of a layer's): free where calls dominate, a loss where a step is bound by reading the
-  weights, so they are used only below ``FOLD_ROTATION_MAX_PARAMS`` (otherwise rotate_half is computed);
+  weights, so they are used only below ``FOLD_ROTATION_MAX_BYTES`` (otherwise rotate_half is computed);
 * gate and up are one matmul; silu(gate) * up is two calls;
 * each RMSNorm weight is folded into the columns of the matmul that follows it, so a norm is a per-row scale
   ``rsqrt(mean(x^2) + eps)``;
@@ -44,7 +44,7 @@ def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
 
 # Fold RoPE's rotation into the weights only for models this small: their weights stay in a CPU's caches and
 # a decode step is bound by operator calls; bigger models (and GPUs) are bound by weight traffic.
-FOLD_ROTATION_MAX_PARAMS = 20_000_000
+FOLD_ROTATION_MAX_BYTES = 16 * 2**20
 
 
 class FusedWeights:
@@ -64,7 +64,8 @@ class FusedWeights:
         dtype = self.embed.dtype
         self.wide = dtype in (torch.float32, torch.float64)
         if fold_rotation is None:
-            fold_rotation = self.embed.device.type == "cpu" and model.num_params() <= FOLD_ROTATION_MAX_PARAMS
+            size = model.num_params() * self.embed.element_size()
+            fold_rotation = self.embed.device.type == "cpu" and size <= FOLD_ROTATION_MAX_BYTES
         self.fold_rotation = fold_rotation
 
         def fold(w: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
