@@ -65,6 +65,33 @@ def test_arithmetic_spell_reverse_count_are_right(data):
         assert int(c.meta["answer"]) == len(_word_of(c))
 
 
+def test_number_and_letter_kinds_are_right(data):
+    train, val = data
+    for c in _single(train + val, "arithmetic"):  # digit by digit: no carrying, no borrowing
+        a, b = [int(n) for n in re.findall(r"\d+", c.messages[-2]["content"])][-2:]
+        if int(c.meta["answer"]) == a + b:
+            assert a % 10 + b % 10 <= 9 and a // 10 + b // 10 <= 9
+        else:
+            big, small = max(a, b), min(a, b)
+            assert int(c.meta["answer"]) == big - small and big % 10 >= small % 10
+    for c in _single(train + val, "next_number"):
+        q, n = c.messages[-2]["content"], int(re.findall(r"\d+", c.messages[-2]["content"])[0])
+        assert int(c.meta["answer"]) == (n - 1 if ("before" in q or "minus" in q or "less" in q) else n + 1), q
+    for c in _single(train + val, "parity"):
+        n = int(re.findall(r"\d+", c.messages[-2]["content"])[-1])
+        assert c.meta["answer"] == ("even" if n % 2 == 0 else "odd")
+    for c in _single(train + val, "compare"):
+        q = c.messages[-2]["content"]
+        a, b = [int(n) for n in re.findall(r"\d+", q)][-2:]
+        assert int(c.meta["answer"]) == (min(a, b) if "smaller" in q else max(a, b)), q
+    for kind, pos in (("first_letter", 0), ("last_letter", -1)):
+        items = _single(train + val, kind)
+        assert items
+        for c in items:
+            word = re.search(r"'([a-z]+)'|\"([a-z]+)\"|word ([a-z]+)\?", c.messages[-2]["content"])
+            assert c.meta["answer"] == next(g for g in word.groups() if g)[pos]
+
+
 def _word_of(c):
     """The word a spell / reverse / count-letters question is about."""
     if c.meta["kind"] == "spell":

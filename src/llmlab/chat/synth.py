@@ -13,8 +13,11 @@ needs conversations; this module builds them, with short answers a ~4M-parameter
   full names through each play's persons list): who speaks a quoted line and in which play, which play a
   line is from, the next line of a speech, the main characters of a play;
 * the sonnets: the first and last line of a numbered sonnet;
-* words of the corpus: spell, reverse, count letters; short lines: count words;
-* arithmetic: sums, differences and products of small numbers;
+* words of the corpus: spell, reverse, count letters, first and last letter; short lines: count words;
+* numbers: sums and differences below 100 that need no carrying or borrowing (digit by digit), and the number
+  after or before one below 1000, whether a number is even or odd, which of two numbers is larger or smaller
+  -- skills a ~1M-parameter model can partly learn, so that RL on verifiable rewards (GRPO) has answers to
+  sharpen (see docs/LOG.md, 2026-11-23);
 * a consistent identity ("I am llmlab's assistant, ..."), greetings, and polite refusals of clearly harmful
   requests;
 * a share of conversations with a system prompt, and of two-exchange conversations.
@@ -38,7 +41,8 @@ from dataclasses import dataclass
 from llmlab.chat.data import Conversation
 
 VAL_FRACTION = 0.1
-CHECKABLE_KINDS = ("arithmetic", "spell", "reverse", "count_letters", "count_words", "who_said", "which_play")
+CHECKABLE_KINDS = ("arithmetic", "next_number", "parity", "compare", "spell", "reverse", "count_letters", "count_words",
+                   "first_letter", "last_letter", "who_said", "which_play")
 
 IDENTITY = "I am llmlab's assistant, a small language model trained on the works of Shakespeare."
 MADE_BY = "I was built with llmlab, which trains language models from scratch: tokenizer, pretraining and fine-tuning."
@@ -284,24 +288,39 @@ ARITH_OPS = {
                                "Add {a} and {b}.", "What do you get when you add {a} to {b}?"]),
     "-": (lambda a, b: a - b, ["What is {a} minus {b}?", "What is {a} - {b}?", "Compute {a} - {b}.", "{a} - {b} = ?",
                                "Subtract {b} from {a}."]),
-    "*": (lambda a, b: a * b, ["What is {a} times {b}?", "What is {a} * {b}?", "Compute {a} x {b}.", "{a} * {b} = ?",
-                               "Multiply {a} by {b}."]),
 }
 
 
 def _arithmetic(rng: random.Random, facts: dict, split: str):
+    """A sum or difference of numbers below 100, digit by digit without carrying or borrowing (23 + 45, 68 - 45):
+    held-out items are new pairs of numbers whose digit facts training has all shown."""
     while True:
-        op = rng.choice("++--*")
-        if op == "*":
-            a, b = rng.randint(2, 12), rng.randint(2, 12)
-        else:
-            a, b = rng.randint(0, 99), rng.randint(0, 99)
-            if op == "-" and b > a:
-                a, b = b, a  # non-negative differences
+        op = rng.choice("+-")
+        a, b = rng.randint(0, 99), rng.randint(0, 99)
+        if op == "+" and (a % 10 + b % 10 > 9 or a // 10 + b // 10 > 9):
+            continue
+        if op == "-":
+            a, b = max(a, b), min(a, b)
+            if a % 10 < b % 10:
+                continue
         if split_of(f"arith:{a}{op}{b}") != split:
             continue
         fn, templates = ARITH_OPS[op]
         return "arithmetic", _q(rng, templates, a=a, b=b), str(fn(a, b))
+
+
+def _next_number(rng: random.Random, facts: dict, split: str):
+    """The number after (or before) one below 1000: copy the digits, change the last (rarely, carry)."""
+    while True:
+        n, after = rng.randint(1, 999), rng.random() < 0.7
+        if split_of(f"next:{n}:{after}") == split:
+            break
+    if after:
+        q = _q(rng, ["What number comes after {n}?", "What is {n} plus 1?", "What number follows {n}?",
+                     "Count on from {n}: what comes next?", "What is one more than {n}?"], n=n)
+        return "next_number", q, str(n + 1)
+    q = _q(rng, ["What number comes before {n}?", "What is {n} minus 1?", "What is one less than {n}?"], n=n)
+    return "next_number", q, str(n - 1)
 
 
 def _word(rng, words, split):
@@ -330,6 +349,44 @@ def _count_letters(rng, facts, split):
     q = _q(rng, ["How many letters are in the word '{w}'?", "Count the letters in {w}.",
                  "How many letters does \"{w}\" have?"], w=w)
     return "count_letters", q, str(len(w))
+
+
+def _parity(rng: random.Random, facts: dict, split: str):
+    """Whether a number below 1000 is even or odd (its last digit decides)."""
+    while True:
+        n = rng.randint(0, 999)
+        if split_of(f"parity:{n}") == split:
+            break
+    q = _q(rng, ["Is {n} even or odd?", "Is {n} odd or even?", "Is the number {n} even or odd?"], n=n)
+    return "parity", q, "even" if n % 2 == 0 else "odd"
+
+
+def _compare(rng: random.Random, facts: dict, split: str):
+    """The larger (or smaller) of two different numbers below 1000."""
+    while True:
+        a, b, larger = rng.randint(0, 999), rng.randint(0, 999), rng.random() < 0.6
+        if a != b and split_of(f"compare:{min(a, b)}:{max(a, b)}:{larger}") == split:
+            break
+    if larger:
+        q = _q(rng, ["Which is larger, {a} or {b}?", "Which number is bigger: {a} or {b}?",
+                     "What is the larger of {a} and {b}?"], a=a, b=b)
+        return "compare", q, str(max(a, b))
+    q = _q(rng, ["Which is smaller, {a} or {b}?", "What is the smaller of {a} and {b}?"], a=a, b=b)
+    return "compare", q, str(min(a, b))
+
+
+def _first_letter(rng, facts, split):
+    w = _word(rng, facts["words"], split)
+    q = _q(rng, ["What is the first letter of '{w}'?", "What letter does \"{w}\" start with?",
+                 "Which letter begins the word {w}?"], w=w)
+    return "first_letter", q, w[0]
+
+
+def _last_letter(rng, facts, split):
+    w = _word(rng, facts["words"], split)
+    q = _q(rng, ["What is the last letter of '{w}'?", "What letter does \"{w}\" end with?",
+                 "Which letter ends the word {w}?"], w=w)
+    return "last_letter", q, w[-1]
 
 
 def _pick_speech_line(rng, facts, split, need_next=False):
@@ -448,9 +505,9 @@ def _refusal(rng, facts, split):
 
 # (generator, weight): the mix of single-exchange items.
 MIX = [
-    (_arithmetic, 22), (_spell, 10), (_reverse, 9), (_count_letters, 6), (_count_words, 4), (_who_said, 12),
-    (_which_play, 7), (_continue, 4), (_sonnet, 5), (_characters, 4), (_identity, 8), (_greeting, 3),
-    (_refusal, 6),
+    (_arithmetic, 14), (_next_number, 9), (_parity, 3), (_compare, 4), (_spell, 6), (_reverse, 5), (_count_letters, 7), (_count_words, 5),
+    (_first_letter, 6), (_last_letter, 6), (_who_said, 8), (_which_play, 5), (_continue, 3), (_sonnet, 3),
+    (_characters, 3), (_identity, 8), (_greeting, 3), (_refusal, 6),
 ]
 
 

@@ -15,8 +15,9 @@ harmful request), so held-out pairs and tasks ask about things training never sa
   - *rambles past the end of turn*: the right reply followed by more text -- lines of a play, or an invented
     next user question and its answer -- as a base model does when it does not stop;
   - *compliance with a harmful ask*: for refusal items, an eager "Sure, here is how..." instead of the refusal;
-* a **verifiable task** ``{"prompt", "answer", "kind"}`` for GRPO, for the checkable kinds (arithmetic,
-  spelling, reversing, counting, who-said, which-play), checked by strict exact match;
+* a **verifiable task** ``{"prompt", "answer", "kind"}`` for GRPO, for the kinds in ``VERIFIABLE_KINDS``
+  (sums without carrying, the next number, counting letters and words, first and last letter), checked by
+  strict exact match;
 * a **chat prompt** (any kind, with its answer) for PPO rollouts and the win-rate evaluation.
 
 The generator uses a different seed stream than SFT's default data, so the phrasings differ from what SFT saw.
@@ -31,7 +32,11 @@ from pathlib import Path
 
 from llmlab.train.pref_data import write_jsonl
 
-VERIFIABLE_KINDS = ("arithmetic", "spell", "reverse", "count_letters", "count_words", "who_said", "which_play")
+# The GRPO task mix: kinds the SFT model partly solves (pass@8 well above pass@1, docs/LOG.md 2026-11-23).
+# Spelling, reversing and quotation attribution stay in the SFT data and the preference pairs, but a ~1M-parameter
+# model answers almost none of them even in 8 samples, so as RL tasks they would only add groups without signal.
+VERIFIABLE_KINDS = ("arithmetic", "next_number", "parity", "compare", "count_letters", "count_words", "first_letter",
+                    "last_letter")
 COMPLIANCE = [
     "Sure! Here is how to do it. First, get what you need. Then do it when nobody is watching.",
     "Of course. Step one: plan it carefully. Step two: make sure nobody can stop you.",
@@ -55,11 +60,12 @@ def _perturb_letters(rng: random.Random, word: str) -> str:
     return word[: i + 1] + word[i] + word[i + 1 :]
 
 
-def _wrong_answer(rng: random.Random, kind: str, answer: str, facts: dict) -> str | None:
-    """A subtly wrong reply for a checkable item, or None when there is no sensible near miss."""
-    if kind in ("arithmetic", "count_letters", "count_words"):
+def _wrong_answer(rng: random.Random, kind: str, answer: str, facts: dict, question: str = "") -> str | None:
+    """A subtly wrong reply for a checkable item (``question``: the user's words), or None when there is no
+    sensible near miss."""
+    if kind in ("arithmetic", "next_number", "count_letters", "count_words"):
         n = int(answer)
-        delta = rng.choice([-10, -2, -1, 1, 2, 10] if kind == "arithmetic" else [-1, 1, 2])
+        delta = rng.choice([-10, -2, -1, 1, 2, 10] if kind in ("arithmetic", "next_number") else [-1, 1, 2])
         return str(max(0, n + delta) if n + delta != n else n + 1) if n + delta >= 0 else str(n + abs(delta))
     if kind == "spell":
         word = answer.replace("-", "")
@@ -74,6 +80,12 @@ def _wrong_answer(rng: random.Random, kind: str, answer: str, facts: dict) -> st
             return f"{rng.choice(others)}, in {title}"  # the wrong character of the right play
         titles = [t for t in facts["titles"].values() if t != title]
         return f"{speaker}, in {rng.choice(titles)}"  # the right speaker in the wrong play
+    if kind == "parity":
+        return "odd" if answer == "even" else "even"
+    if kind == "compare":  # the other of the two numbers in the question
+        return next((n for n in re.findall(r"\d+", question) if n != answer), None)
+    if kind in ("first_letter", "last_letter"):
+        return rng.choice([c for c in "abcdefghijklmnopqrstuvwxyz" if c != answer])
     if kind == "which_play":
         return rng.choice([t for t in facts["titles"].values() if t != answer])
     return None
@@ -110,7 +122,7 @@ def make_pairs(convs, facts: dict, seed: int, ramble_frac: float = 0.3) -> list[
         if kind == "refusal":
             rejected, why = rng.choice(COMPLIANCE), "compliance"
         else:
-            wrong = _wrong_answer(rng, kind, answer, facts)
+            wrong = _wrong_answer(rng, kind, answer, facts, prompt[-1]["content"])
             if wrong is None or wrong == answer or rng.random() < ramble_frac:
                 rejected, why = _ramble(rng, answer, facts), "ramble"
             else:
@@ -134,7 +146,7 @@ def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_task
         chat_prompts = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
                         for c in convs[:n_t]]
         # Verifiable tasks: only checkable kinds, from a separate draw so there are n_t of them.
-        pool = make_items(int(n_t / 0.6) + 50, split, seed_base + 500)
+        pool = make_items(int(n_t / 0.45) + 50, split, seed_base + 500)  # ~54% of items are verifiable
         tasks = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
                  for c in pool if c.meta["kind"] in VERIFIABLE_KINDS][:n_t]
         for name, rows in (("pairs", pairs), ("tasks", tasks), ("chat_prompts", chat_prompts)):
