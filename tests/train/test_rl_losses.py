@@ -47,6 +47,22 @@ def test_dpo_by_hand_and_gradient_direction():
     assert pi_c.grad.item() < 0 < pi_r.grad.item()  # descending raises chosen, lowers rejected
 
 
+def test_dpo_nll_term_by_hand():
+    # RPO: DPO + nll_coef * (chosen NLL per token). Chosen answers of 2 and 3 tokens, summed log-probs -3 and -6.
+    pi_c = torch.tensor([-3.0, -6.0], requires_grad=True)
+    pi_r, ref_c, ref_r = torch.tensor([-5.0, -6.0]), torch.tensor([-3.0, -6.0]), torch.tensor([-5.0, -6.0])
+    plain, _ = dpo_loss(pi_c, pi_r, ref_c, ref_r, beta=0.1)
+    loss, stats = dpo_loss(pi_c, pi_r, ref_c, ref_r, beta=0.1, nll_coef=0.5, chosen_tokens=torch.tensor([2.0, 3.0]))
+    assert stats["nll_chosen"].item() == pytest.approx(9.0 / 5.0)
+    assert loss.item() == pytest.approx(math.log(2) + 0.5 * 9.0 / 5.0, rel=1e-6)
+    assert plain.item() == pytest.approx(math.log(2), rel=1e-6) and "nll_chosen" not in _
+    loss.backward()
+    # At policy == reference the DPO gradient on pi_c is -beta/2 / B per pair; the NLL adds -0.5 / 5 per pair.
+    torch.testing.assert_close(pi_c.grad, torch.full((2,), -0.1 * 0.5 / 2 - 0.5 / 5))
+    with pytest.raises(ValueError):
+        dpo_loss(pi_c, pi_r, ref_c, ref_r, beta=0.1, nll_coef=0.5)
+
+
 def test_token_logprobs_matches_log_softmax():
     torch.manual_seed(0)
     logits, targets = torch.randn(2, 3, 5), torch.randint(0, 5, (2, 3))

@@ -7,7 +7,8 @@
     summary = train_dpo("runs/sft", "pairs_train.jsonl", "runs/dpo", TrainConfig(...), beta=0.1)
 
 The loss -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))) (losses.dpo_loss) uses the summed log-probs
-of each answer under the policy (trained) and a frozen reference (the starting model). The reference never
+of each answer under the policy (trained) and a frozen reference (the starting model); ``nll_coef`` adds the
+chosen answers' per-token NLL ("DPO + SFT loss", RPO), which keeps DPO from lowering the chosen answers too. The reference never
 changes, so its log-probs are computed once per pair -- the first time the pair is drawn -- and cached (an
 (N, 2) table, ``RefCachedPairs``): each step then costs one forward/backward of the policy on B chosen + B
 rejected rows, plus a reference forward only for pairs not seen before. The run folder is an
@@ -70,14 +71,16 @@ class RefCachedPairs:
         self.cache = state["cache"].clone()
 
 
-def make_dpo_loss(beta: float):
+def make_dpo_loss(beta: float, nll_coef: float = 0.0):
     """The loss_fn for the shared loop: the batch carries the cached reference log-probs ``ref`` (B, 2)."""
 
     def loss_fn(model, batch):
         lp = sequence_logprobs(model, batch["input_ids"], batch["mask"])  # (2B,)
         n = lp.shape[0] // 2
         ref = batch["ref"]  # (B, 2)
-        loss, stats = dpo_loss(lp[:n], lp[n:], ref[:, 0], ref[:, 1], beta)
+        chosen_tokens = batch["mask"][:n, :-1].sum(1)  # (B,) response tokens of each chosen answer
+        loss, stats = dpo_loss(lp[:n], lp[n:], ref[:, 0], ref[:, 1], beta, nll_coef=nll_coef,
+                               chosen_tokens=chosen_tokens)
         stats["logp_chosen"] = lp[:n].detach().mean()
         stats["logp_rejected"] = lp[n:].detach().mean()
         return loss, stats
@@ -94,8 +97,8 @@ def dpo_eval(model, enc, ref_cache: torch.Tensor, beta: float, pad_id: int, batc
             "val_reward_margin": stats["reward_margin"].item()}
 
 
-def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, val_path=None, resume=False,
-              progress=None) -> dict:
+def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, nll_coef: float = 0.0,
+              val_path=None, resume=False, progress=None) -> dict:
     """DPO from the run ``model_dir`` (also the reference) on pairs in ``train_path``; returns summary.json."""
     from llmlab.model.checkpoint import load_run
     from llmlab.train.loop import resolve_device, train
@@ -115,8 +118,9 @@ def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, v
         return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
 
     run_config = {"stage": "dpo", "init": str(model_dir), "reference": str(model_dir), "beta": beta,
+                  "nll_coef": nll_coef,
                   "data": str(train_path), "val": str(val_path or ""), "pairs": len(enc),
                   "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
-    result = train(policy, train_cfg, batches, make_dpo_loss(beta), out_dir, eval_fn=eval_fn,
+    result = train(policy, train_cfg, batches, make_dpo_loss(beta, nll_coef), out_dir, eval_fn=eval_fn,
                    tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
     return result.summary | {"out": str(Path(out_dir))}

@@ -63,22 +63,38 @@ def dpo_loss(
     ref_chosen: torch.Tensor,
     ref_rejected: torch.Tensor,
     beta: float,
+    nll_coef: float = 0.0,
+    chosen_tokens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Direct Preference Optimisation: -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))).
 
     All inputs (B,) are *summed* log-probs of the whole response under the policy / frozen reference. The
     implicit rewards beta * (pi - ref) are returned for logging; their margin > 0 is the preference accuracy.
-    When policy == reference the logit is 0 and the loss is log 2."""
+    When policy == reference the logit is 0 and the loss is log 2.
+
+    ``nll_coef`` > 0 adds the chosen answers' negative log-likelihood per token, ``-sum(pi_c) / sum(chosen_tokens)``
+    (``chosen_tokens`` (B,): response tokens of each chosen answer), times ``nll_coef``: "DPO + SFT loss" (RPO,
+    Pang et al. 2024; TRL's ``rpo_alpha``). DPO alone only needs the *gap* to grow and can get there by lowering
+    both answers (likelihood displacement: a tuned model that truncates its correct answers); the NLL term
+    holds the chosen answers' likelihood up."""
     chosen_reward = beta * (pi_chosen - ref_chosen)  # (B,)
     rejected_reward = beta * (pi_rejected - ref_rejected)
     margin = chosen_reward - rejected_reward
     loss = -F.logsigmoid(margin).mean()
+    nll = None
+    if nll_coef > 0:
+        if chosen_tokens is None:
+            raise ValueError("dpo_loss: nll_coef > 0 needs chosen_tokens")
+        nll = -pi_chosen.sum() / chosen_tokens.sum().clamp(min=1)
+        loss = loss + nll_coef * nll
     stats = {
         "reward_chosen": chosen_reward.detach().mean(),
         "reward_rejected": rejected_reward.detach().mean(),
         "reward_margin": margin.detach().mean(),
         "pref_accuracy": (margin.detach() > 0).float().mean(),
     }
+    if nll is not None:
+        stats["nll_chosen"] = nll.detach()
     return loss, stats
 
 
