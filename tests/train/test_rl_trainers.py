@@ -171,3 +171,35 @@ def test_dpo_reference_cache_is_computed_once_per_pair(tmp_path):
     fresh = RefCachedPairs(PairBatches(enc, 4, tok.pad_id, seed=0), model, tok.pad_id)
     fresh.load_state_dict(state)
     assert not torch.isnan(fresh.cache).any()
+
+
+def test_ranked_pairs_pick_best_and_worst_finished_answers(tmp_path, monkeypatch):
+    """On-policy pairs: of each prompt's sampled answers, the reward model's best is chosen and its worst
+    rejected; answers that did not end with <|end|> are left out, and a prompt with < 2 distinct answers too."""
+    import llmlab.train.rollout as rollout
+    from llmlab.train.ranked_pairs import ranked_pairs
+    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rollout import Completion
+
+    base = make_run(tmp_path / "base")
+    train_reward_model(base, write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), tmp_path / "rm",
+                       tiny_cfg(25, 3e-3), progress=False)
+    _, tok = load_run(base)
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "What is 3 plus 3?"}, {"prompt": "What is 4 plus 4?"}])
+
+    def done(text):
+        return Completion(tok.encode(text) + [tok.end_id], text, True)
+
+    def fake_samples(policy, tok_, prompt_ids, *, n, **kw):
+        assert n == 3 and len(prompt_ids) == 2
+        cut = Completion(tok.encode("8. Bad answer. Bad"), "8. Bad answer. Bad", False)  # hit the length limit
+        return [[done("6. Bad answer."), done("6. Good answer."), done("6. Bad answer.")],
+                [done("8. Good answer."), cut, done("8. Good answer.")]]
+
+    monkeypatch.setattr(rollout, "sample_completions", fake_samples)
+    rows = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=0.0)
+    assert rows == [{"prompt": [{"role": "user", "content": "What is 3 plus 3?"}], "chosen": "6. Good answer.",
+                     "rejected": "6. Bad answer.", "kind": "unknown", "rejected_is": "rm_ranked",
+                     "margin": rows[0]["margin"]}]
+    assert rows[0]["margin"] > 0
+    assert ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6) == []

@@ -1,0 +1,87 @@
+"""On-policy preference pairs: the policy's own answers, ranked by a reward model (for DPO).
+
+    llmlab ranked-pairs --model runs/sft --reward-model runs/rm --prompts data/pref/chat_prompts_train.jsonl \
+        --out data/pref/pairs_ranked.jsonl
+    llmlab dpo --model runs/sft --data data/pref/pairs_ranked.jsonl --out runs/dpo
+
+    from llmlab.train.ranked_pairs import ranked_pairs
+    rows = ranked_pairs("runs/sft", "runs/rm", "chat_prompts_train.jsonl", samples=4)   # list of pair dicts
+
+For every training prompt the policy samples ``samples`` answers (temperature 1, one shared prefill); the
+reward model scores each whole conversation; the best-scored answer becomes ``chosen`` and the worst
+``rejected`` when their scores differ by at least ``min_margin``. Answers that did not end their turn with
+``<|end|>`` (cut by the token limit, or breaking into another role) are left out: written as a pair they
+would read as finished answers.
+
+Why: offline pairs (pref_synth.py) are written by a generator, not by the model, so DPO on them pushes down
+text the policy would never say and -- with nothing holding the chosen answers up -- can lower both sides
+(likelihood displacement; docs/LOG.md 2026-11-22 and 2026-11-23). Pairs of the policy's own samples keep DPO
+on its own distribution (the "on-policy" / RM-ranked DPO of iterative-DPO and rejection-sampling recipes).
+The reward model that ranks them is trained on the offline training pairs only, and the prompts are training
+prompts, so held-out prompts and held-out pairs stay unseen. Note what it means for evaluation: a win rate
+judged by that same reward model then measures, as for PPO, how well DPO optimised the judge's preferences on
+new prompts, not an independent judgement.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from llmlab.utils.device import resolve_device
+
+
+@torch.no_grad()
+def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = None, samples: int = 4,
+                 temperature: float = 1.0, max_new_tokens: int = 64, min_margin: float = 0.5, seed: int = 0,
+                 device: str = "cpu") -> list[dict]:
+    """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is": "rm_ranked", "margin"}`` from the
+    policy's own samples (see the module docstring)."""
+    from llmlab.model.checkpoint import load_run
+    from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
+    from llmlab.train.rollout import encode_prompts, sample_completions
+
+    if samples < 2:
+        raise ValueError("ranked_pairs needs at least 2 samples per prompt")
+    device = resolve_device(device)
+    policy, tok = load_run(model_dir, device=device)
+    rm, rm_tok = load_reward_model(rm_dir, device=device)
+    check_same_tokenizer(tok, rm_tok, f"{model_dir} vs reward model {rm_dir}")
+    prompts, _ = encode_prompts(read_prompts(prompts_path), tok, policy.config.max_seq_len)
+    prompts = prompts[:n_prompts] if n_prompts else prompts
+    ctx = rm.config.max_seq_len
+    rows = []
+    for start in range(0, len(prompts), 64):
+        chunk = prompts[start : start + 64]
+        p_ids = [p for p, _ in chunk]
+        groups = sample_completions(policy, tok, p_ids, n=samples, max_new_tokens=max_new_tokens,
+                                    temperature=temperature, seed=seed * 7919 + start)
+        for (pid, prompt), group in zip(chunk, groups):
+            answers: dict[str, list[int]] = {}
+            for c in group:  # finished answers only, one per distinct text
+                if c.finished and c.ids and c.ids[-1] == tok.end_id and c.text.strip():
+                    answers.setdefault(c.text.strip(), c.ids)
+            if len(answers) < 2:
+                continue
+            texts = list(answers)
+            scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id)
+            best, worst = int(scores.argmax()), int(scores.argmin())
+            margin = float(scores[best] - scores[worst])
+            if margin < min_margin:
+                continue
+            rows.append({"prompt": prompt.prompt, "chosen": texts[best], "rejected": texts[worst],
+                         "kind": prompt.meta.get("kind", "unknown"), "rejected_is": "rm_ranked",
+                         "margin": round(margin, 4)})
+    return rows
+
+
+def write_ranked_pairs(out_path, model_dir, rm_dir, prompts_path, **kw) -> dict:
+    """Write ``ranked_pairs(...)`` as JSONL; returns a summary (counts, kinds, mean margin)."""
+    from collections import Counter
+
+    from llmlab.train.pref_data import write_jsonl
+
+    rows = ranked_pairs(model_dir, rm_dir, prompts_path, **kw)
+    write_jsonl(out_path, rows)
+    return {"out": str(out_path), "n_pairs": len(rows), "kinds": dict(sorted(Counter(r["kind"] for r in rows).items())),
+            "margin_mean": sum(r["margin"] for r in rows) / max(1, len(rows))}
