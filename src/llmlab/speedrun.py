@@ -8,7 +8,7 @@
 
 Stages, each a subcommand run in its own process (so a crash in one leaves the others' results intact and a
 re-run resumes): data preparation -> tokenizer -> pretraining -> SFT -> reward model -> preference tuning
-(DPO and/or GRPO) -> evaluation -> report (``report.md``, ``report.json`` and PNGs in the run folder). A stage
+(DPO on the SFT model's own answers ranked by the reward model, and/or GRPO) -> evaluation -> report (``report.md``, ``report.json`` and PNGs in the run folder). A stage
 whose result file exists is skipped on a re-run; an interrupted training stage resumes from its checkpoint.
 """
 
@@ -49,7 +49,7 @@ class SpeedrunConfig:
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
-    "rm": (60.0, 15.0),
+    "rm": (120.0, 15.0),  # 60 s gave 80% held-out pair accuracy, ~110 s at lr 6e-4 gives ~82% (docs/LOG.md 2026-11-23)
     "dpo": (90.0, 15.0),
     "grpo": (150.0, 20.0),
 }
@@ -122,8 +122,15 @@ class Speedrun:
                              "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
                             train=True))
         if c.preference in ("dpo", "both"):
+            # DPO's pairs: the SFT model's own answers to training prompts, best vs worst by the reward model
+            # (offline pairs lost to SFT: 38-54% win rate, docs/LOG.md 2026-11-22 and 2026-11-23).
+            stages.append(Stage("dpo-pairs", "dpo_pairs", "dpo_pairs/summary.json",
+                                ["ranked-pairs", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
+                                 "--prompts", str(pref / "chat_prompts_train.jsonl"),
+                                 "--out", str(r / "dpo_pairs" / "pairs.jsonl"), "--samples", "4",
+                                 "--seed", str(c.seed), "--device", c.device]))
             stages.append(Stage("dpo", "dpo", "dpo/summary.json",
-                                ["dpo", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
+                                ["dpo", "--model", str(r / "sft"), "--data", str(r / "dpo_pairs" / "pairs.jsonl"),
                                  "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "dpo"),
                                  "--time-budget", str(self.budget("dpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
@@ -191,7 +198,7 @@ class Speedrun:
         if proc.returncode != 0:
             raise LlmlabError(f"stage {stage.name!r} failed (exit {proc.returncode}); its output is in "
                               f"{logs / (stage.name + '.out')}; fix the cause and re-run to resume")
-        if stage.name in ("tokenizer", "prefdata", "eval") or stage.name.endswith("winrate"):
+        if stage.name in ("tokenizer", "prefdata", "dpo-pairs", "eval") or stage.name.endswith("winrate"):
             self.capture_json(logs / f"{stage.name}.out", done)  # these print their summary as JSON
         if not done.is_file():
             raise LlmlabError(f"stage {stage.name!r} finished but wrote no {done}")
@@ -234,6 +241,7 @@ class Speedrun:
             f"{d.get('tokens_per_sec', 0):.0f} tok/s",
             "sft": lambda d: f"val_loss {d.get('val_loss', float('nan')):.3f}, {d.get('steps')} steps",
             "rm": lambda d: f"held-out pair accuracy {_pct(d.get('val_pair_accuracy'))}",
+            "dpo-pairs": lambda d: f"{d.get('n_pairs')} pairs of the SFT model's answers ranked by the reward model",
             "dpo": lambda d: f"val loss {d.get('val_loss', float('nan')):.3f}, {d.get('steps')} steps",
             "grpo": lambda d: f"exact match {_pct(d.get('exact_match_before'))} -> {_pct(d.get('exact_match_after'))}",
             "prefdata": lambda d: f"{d.get('n_pairs_train')} preference pairs, {d.get('n_tasks_train')} verifiable tasks",

@@ -11,8 +11,12 @@ from llmlab.speedrun import Speedrun, SpeedrunConfig
 def test_stage_commands_resume_and_torchrun(tmp_path):
     sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
     stages = {s.name: s for s in sr.stages()}
-    assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo", "grpo", "eval",
-                            "dpo-winrate", "grpo-winrate"]
+    assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo-pairs", "dpo", "grpo",
+                            "eval", "dpo-winrate", "grpo-winrate"]
+    # DPO trains on the SFT model's own answers ranked by the reward model (written by the dpo-pairs stage).
+    assert stages["dpo-pairs"].argv[0] == "ranked-pairs" and "--reward-model" in stages["dpo-pairs"].argv
+    dpo_data = stages["dpo"].argv[stages["dpo"].argv.index("--data") + 1]
+    assert dpo_data == stages["dpo-pairs"].argv[stages["dpo-pairs"].argv.index("--out") + 1]
     cmd = sr.command(stages["pretrain"])
     assert cmd[1:4] == ["-m", "torch.distributed.run", "--standalone"] and "--nproc_per_node=2" in cmd
     assert "torch.distributed.run" not in sr.command(stages["rm"])  # only the stages that shard data
@@ -49,6 +53,7 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     assert report["rm_pair_accuracy"] == summary("rm/summary.json")["val_pair_accuracy"]
     assert report["dpo_win_rate"] == summary("eval/dpo_winrate.json")["win_rate"]
     assert report["grpo_win_rate"] == summary("eval/grpo_winrate.json")["win_rate"]
+    assert summary("dpo/config.json")["data"].endswith("dpo_pairs/pairs.jsonl")
     assert report["grpo_exact_match"] == summary("grpo/summary.json")["exact_match_after"]
     assert report["seconds_total"] > 0
     assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
@@ -60,5 +65,5 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 11
+    assert printed.count("already done") == 12
     assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]

@@ -234,7 +234,9 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
             lines.append(f"- Reward model: held-out pairwise accuracy {_fmt(rm.get('val_pair_accuracy'), True)}.")
         if dpo:
             lines.append(f"- DPO: win rate vs SFT {_fmt(wr.get('win_rate'), True)} (ties {_fmt(wr.get('tie_rate'), True)}), "
-                         f"KL to SFT {_fmt(wr.get('kl_to_baseline'))}.")
+                         f"KL to SFT {_fmt(wr.get('kl_to_baseline'))}; exact match on those prompts "
+                         f"{_fmt(wr.get('exact_match_baseline'), True)} (SFT) -> {_fmt(wr.get('exact_match_model'), True)} "
+                         "(the judge is a reward model, not the checker).")
         if grpo:
             lines.append(f"- GRPO: exact match on held-out verifiable tasks {_fmt(grpo.get('exact_match_before'), True)} -> "
                          f"{_fmt(grpo.get('exact_match_after'), True)}; win rate vs SFT {_fmt(gwr.get('win_rate'), True)}, "
