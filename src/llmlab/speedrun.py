@@ -39,7 +39,7 @@ class SpeedrunConfig:
     vocab_size: int = 0  # 0 = pretrain's default
     pretrain_seconds: float = 0.0  # 0 = by mode (see BUDGETS)
     sft_seconds: float = 0.0
-    preference: str = "both"  # dpo | grpo | both (see docs/LOG.md: the measurements favour neither clearly)
+    preference: str = "all"  # dpo | grpo | ppo | both (= dpo + grpo) | all (= dpo + grpo + ppo)
     nproc: int = 0  # processes for torchrun (0 = one per GPU when there are several, else 1)
     device: str = "auto"
     seed: int = 0
@@ -52,7 +52,9 @@ BUDGETS = {
     "rm": (120.0, 15.0),  # 60 s gave 80% held-out pair accuracy, ~110 s at lr 6e-4 gives ~82% (docs/LOG.md 2026-11-23)
     "dpo": (90.0, 15.0),
     "grpo": (150.0, 20.0),
+    "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
 }
+PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
 EVAL_N = (200, 40)  # held-out conversations scored by the evaluation stage: (default, quick)
 PREF_PAIRS = (3000, 600)  # generated preference pairs / verifiable tasks for training: (default, quick)
 PREF_TASKS = (2000, 400)
@@ -121,7 +123,8 @@ class Speedrun:
                              "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "rm"),
                              "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
                             train=True))
-        if c.preference in ("dpo", "both"):
+        algos = PREFERENCE.get(c.preference, (c.preference,))
+        if "dpo" in algos:
             # DPO's pairs: the SFT model's own answers to training prompts, best vs worst by the reward model
             # (offline pairs lost to SFT: 38-54% win rate, docs/LOG.md 2026-11-22 and 2026-11-23).
             stages.append(Stage("dpo-pairs", "dpo_pairs", "dpo_pairs/summary.json",
@@ -131,10 +134,11 @@ class Speedrun:
                                  "--seed", str(c.seed), "--device", c.device]))
             stages.append(Stage("dpo", "dpo", "dpo/summary.json",
                                 ["dpo", "--model", str(r / "sft"), "--data", str(r / "dpo_pairs" / "pairs.jsonl"),
+                                 "--nll-coef", "1",  # holds the chosen answers up: KL 17 -> 0.6 nats (LOG 2026-11-23)
                                  "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "dpo"),
                                  "--time-budget", str(self.budget("dpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
-        if c.preference in ("grpo", "both"):
+        if "grpo" in algos:
             stages.append(Stage("grpo", "grpo", "grpo/summary.json",
                                 ["grpo", "--model", str(r / "sft"), "--prompts", str(pref / "tasks_train.jsonl"),
                                  "--val", str(pref / "tasks_val.jsonl"), "--out", str(r / "grpo"),
@@ -143,10 +147,18 @@ class Speedrun:
                                  "--reward", "exact", "--lr", "1e-4", "--max-new-tokens", "16",
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
+        if "ppo" in algos:
+            # PPO against the reward model, per-token KL penalty to SFT; lr 1e-4 / 300 steps are the CLI defaults.
+            stages.append(Stage("ppo", "ppo", "ppo/summary.json",
+                                ["ppo", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
+                                 "--prompts", str(pref / "chat_prompts_train.jsonl"), "--out", str(r / "ppo"),
+                                 "--kl-coef", "0.05", "--max-new-tokens", "32",
+                                 "--time-budget", str(self.budget("ppo")), "--seed", str(c.seed),
+                                 "--device", c.device], train=True))
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
                             ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
                              "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))
-        for algo in [a for a in ("dpo", "grpo") if c.preference in (a, "both")]:
+        for algo in algos:
             stages.append(Stage(f"{algo}-winrate", "eval", f"eval/{algo}_winrate.json",
                                 ["eval", "winrate", "--model", str(r / algo), "--baseline", str(r / "sft"),
                                  "--judge", str(r / "rm"), "--prompts", str(pref / "chat_prompts_val.jsonl"),
@@ -251,6 +263,9 @@ class Speedrun:
             f"{_pct(d.get('base_exact_match'))} -> SFT {_pct(d.get('sft_exact_match'))}",
             "dpo-winrate": winrate,
             "grpo-winrate": winrate,
+            "ppo": lambda d: f"reward-model score of its answers {d.get('last_rollout_reward_mean', float('nan')):.2f}, "
+            f"{d.get('steps')} steps",
+            "ppo-winrate": winrate,
         }[stage.name]
         try:
             return fmt(self.load(stage.done_file))
@@ -286,7 +301,7 @@ def _pct(v) -> str:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("speedrun", help="the whole pipeline on the bundled corpus (or your data), with a report card",
-                       description="Data -> tokenizer -> pretrain -> SFT -> reward model -> DPO/GRPO -> evaluation -> "
+                       description="Data -> tokenizer -> pretrain -> SFT -> reward model -> DPO/GRPO/PPO -> evaluation -> "
                        "report, resuming finished stages on a re-run.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = SpeedrunConfig()
@@ -301,8 +316,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vocab-size", type=int, default=d.vocab_size, help="tokenizer vocabulary (0 = pretrain's default)")
     p.add_argument("--pretrain-seconds", type=float, default=d.pretrain_seconds, help="pretraining budget (0 = by mode)")
     p.add_argument("--sft-seconds", type=float, default=d.sft_seconds, help="SFT budget (0 = by mode)")
-    p.add_argument("--preference", choices=["dpo", "grpo", "both"], default=d.preference,
-                   help="preference-tuning stage(s) after the reward model")
+    p.add_argument("--preference", choices=["dpo", "grpo", "ppo", "both", "all"], default=d.preference,
+                   help="preference-tuning stage(s) after the reward model (both = dpo + grpo, all = dpo + grpo + ppo)")
     p.add_argument("--nproc", type=int, default=d.nproc, help="torchrun processes (0 = one per GPU)")
     p.add_argument("--device", default=d.device, help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=d.seed, help="random seed for every stage")
