@@ -12,7 +12,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
     stages = {s.name: s for s in sr.stages()}
     assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo-pairs", "dpo", "grpo",
-                            "eval", "dpo-winrate", "grpo-winrate"]
+                            "ppo", "eval", "dpo-winrate", "grpo-winrate", "ppo-winrate"]
+    assert stages["ppo"].argv[stages["ppo"].argv.index("--reward-model") + 1].endswith("rm")
     # DPO trains on the SFT model's own answers ranked by the reward model (written by the dpo-pairs stage).
     assert stages["dpo-pairs"].argv[0] == "ranked-pairs" and "--reward-model" in stages["dpo-pairs"].argv
     dpo_data = stages["dpo"].argv[stages["dpo"].argv.index("--data") + 1]
@@ -26,7 +27,9 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     (ckpt / "last.pt").write_bytes(b"x")
     assert sr.command(stages["pretrain"])[-1] == "--resume"
     dpo_only = Speedrun(SpeedrunConfig(out=str(tmp_path / "r2"), preference="dpo"))
-    assert "grpo" not in [s.name for s in dpo_only.stages()]
+    assert "grpo" not in [s.name for s in dpo_only.stages()] and "ppo" not in [s.name for s in dpo_only.stages()]
+    both = [s.name for s in Speedrun(SpeedrunConfig(out=str(tmp_path / "r3"), preference="both")).stages()]
+    assert "dpo" in both and "grpo" in both and "ppo" not in both
 
 
 def test_missing_user_data_is_a_one_line_error(tmp_path, capsys):
@@ -53,6 +56,7 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     assert report["rm_pair_accuracy"] == summary("rm/summary.json")["val_pair_accuracy"]
     assert report["dpo_win_rate"] == summary("eval/dpo_winrate.json")["win_rate"]
     assert report["grpo_win_rate"] == summary("eval/grpo_winrate.json")["win_rate"]
+    assert report["ppo_win_rate"] == summary("eval/ppo_winrate.json")["win_rate"]
     assert summary("dpo/config.json")["data"].endswith("dpo_pairs/pairs.jsonl")
     assert report["grpo_exact_match"] == summary("grpo/summary.json")["exact_match_after"]
     assert report["seconds_total"] > 0
@@ -65,5 +69,5 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 12
+    assert printed.count("already done") == 14
     assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]

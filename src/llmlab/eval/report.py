@@ -5,7 +5,7 @@
 
 Every number is read from the stage's own summary file (never recomputed), so the report and the stages can't
 disagree: data/report.json, tokenizer/summary.json, base/summary.json, sft/summary.json, rm/summary.json,
-dpo/summary.json, grpo/summary.json, eval/*.json.
+dpo/summary.json, grpo/summary.json, ppo/summary.json, eval/*.json.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from llmlab.utils.io import atomic_path, write_json, write_text
 
 # Curves drawn on the report's training plot: stage folder -> label.
-CURVES = {"base": "pretraining", "sft": "SFT", "rm": "reward model", "dpo": "DPO", "grpo": "GRPO"}
+CURVES = {"base": "pretraining", "sft": "SFT", "rm": "reward model", "dpo": "DPO", "grpo": "GRPO", "ppo": "PPO"}
 
 
 def _load(run: Path, rel: str) -> dict:
@@ -64,6 +64,8 @@ def collect(run: Path) -> dict:
     chat_eval = _load(run, "eval/chat_eval.json")
     winrate = _load(run, "eval/dpo_winrate.json")
     grpo_winrate = _load(run, "eval/grpo_winrate.json")
+    ppo = _load(run, "ppo/summary.json")
+    ppo_winrate = _load(run, "eval/ppo_winrate.json")
     timings = _load(run, "timings.json").get("stages", {})
     report = {
         "format": "llmlab-report",
@@ -83,13 +85,16 @@ def collect(run: Path) -> dict:
         "grpo_win_rate": grpo_winrate.get("win_rate"),
         "grpo_kl": grpo_winrate.get("kl_to_baseline"),
         "grpo_exact_match_before": grpo.get("exact_match_before"),
+        "ppo_win_rate": ppo_winrate.get("win_rate"),
+        "ppo_kl": ppo_winrate.get("kl_to_baseline"),
         "seconds_total": round(sum(timings.values()), 1),
         "stage_seconds": timings,
         "hardware": hardware(),
         "stages": {"data": data, "tokenizer": tok, "pretrain": base, "sft": sft, "rm": rm, "dpo": dpo, "grpo": grpo,
                    "chat_eval": {k: v for k, v in chat_eval.items() if k not in ("sft", "base")},
                    "dpo_winrate": {k: v for k, v in winrate.items() if k != "samples"},
-                   "grpo_winrate": {k: v for k, v in grpo_winrate.items() if k != "samples"}},
+                   "grpo_winrate": {k: v for k, v in grpo_winrate.items() if k != "samples"},
+                   "ppo": ppo, "ppo_winrate": {k: v for k, v in ppo_winrate.items() if k != "samples"}},
     }
     report["chat_model"] = _final_model(run, report)
     return report
@@ -98,7 +103,7 @@ def collect(run: Path) -> dict:
 def _final_model(run: Path, report: dict) -> str:
     """The model to chat with: the preference-tuned one that the held-out judge prefers to SFT most often
     (win rate above one half), else the SFT model."""
-    rates = {algo: report.get(f"{algo}_win_rate") for algo in ("dpo", "grpo")}
+    rates = {algo: report.get(f"{algo}_win_rate") for algo in ("dpo", "grpo", "ppo")}
     rates = {k: v for k, v in rates.items() if v is not None and v > 0.5}
     return str(run / (max(rates, key=rates.get) if rates else "sft"))
 
@@ -140,7 +145,7 @@ def plot_scores(report: dict, out: Path) -> bool:
     bars = [("base exact match", report.get("base_exact_match")), ("SFT exact match", report.get("sft_exact_match")),
             ("GRPO exact match", report.get("grpo_exact_match")), ("SFT format rate", report.get("sft_format_rate")),
             ("RM pair accuracy", report.get("rm_pair_accuracy")), ("DPO win rate", report.get("dpo_win_rate")),
-            ("GRPO win rate", report.get("grpo_win_rate"))]
+            ("GRPO win rate", report.get("grpo_win_rate")), ("PPO win rate", report.get("ppo_win_rate"))]
     bars = [(k, v) for k, v in bars if isinstance(v, (int, float)) and not math.isnan(v)]
     if not bars:
         return False
@@ -179,6 +184,7 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
                             ("rm_pair_accuracy", "reward model held-out pair accuracy", True),
                             ("dpo_win_rate", "DPO win rate vs SFT (judged by the reward model)", True),
                             ("grpo_win_rate", "GRPO win rate vs SFT (judged by the reward model)", True),
+                            ("ppo_win_rate", "PPO win rate vs SFT (judged by the reward model)", True),
                             ("grpo_exact_match_before", "verifiable tasks exact match before GRPO", True),
                             ("grpo_exact_match", "verifiable tasks exact match after GRPO", True)]:
         if report.get(key) is not None:
@@ -228,7 +234,8 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
             lines += [f"- **user:** {str(q).strip()[:200]}", f"  **assistant:** {str(a).strip()[:200]}"]
         lines.append("")
     rm, dpo, grpo, wr, gwr = s["rm"], s["dpo"], s["grpo"], s["dpo_winrate"], s["grpo_winrate"]
-    if rm or dpo or grpo:
+    ppo, pwr = s.get("ppo") or {}, s.get("ppo_winrate") or {}
+    if rm or dpo or grpo or ppo:
         lines += ["## 6. Preference learning", ""]
         if rm:
             lines.append(f"- Reward model: held-out pairwise accuracy {_fmt(rm.get('val_pair_accuracy'), True)}.")
@@ -241,6 +248,11 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
             lines.append(f"- GRPO: exact match on held-out verifiable tasks {_fmt(grpo.get('exact_match_before'), True)} -> "
                          f"{_fmt(grpo.get('exact_match_after'), True)}; win rate vs SFT {_fmt(gwr.get('win_rate'), True)}, "
                          f"KL to SFT {_fmt(gwr.get('kl_to_baseline'))}.")
+        if ppo:
+            lines.append(f"- PPO: win rate vs SFT {_fmt(pwr.get('win_rate'), True)} (ties {_fmt(pwr.get('tie_rate'), True)}), "
+                         f"KL to SFT {_fmt(pwr.get('kl_to_baseline'))}; exact match on those prompts "
+                         f"{_fmt(pwr.get('exact_match_baseline'), True)} (SFT) -> {_fmt(pwr.get('exact_match_model'), True)} "
+                         "(the judge is the reward model PPO optimised).")
         lines.append("")
     lines += ["## Timings and hardware", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
