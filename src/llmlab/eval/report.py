@@ -100,11 +100,24 @@ def collect(run: Path) -> dict:
     return report
 
 
+# How much exact match (on the win-rate prompts that have a checkable answer) a tuned model may lose against SFT
+# and still be chosen: about one standard error at 200 prompts. A judge-preferred model that is less often
+# right has learned the judge's blind spots (PPO at KL 5: 86.5% win rate, exact match 24.5% -> 13.0%).
+EXACT_MATCH_TOLERANCE = 0.03
+
+
 def _final_model(run: Path, report: dict) -> str:
-    """The model to chat with: the preference-tuned one that the held-out judge prefers to SFT most often
-    (win rate above one half), else the SFT model."""
-    rates = {algo: report.get(f"{algo}_win_rate") for algo in ("dpo", "grpo", "ppo")}
-    rates = {k: v for k, v in rates.items() if v is not None and v > 0.5}
+    """The model to chat with: of the preference-tuned ones that the judge prefers to SFT (win rate above one
+    half) and that answer the checkable prompts about as often correctly as SFT, the most preferred; else SFT."""
+    rates = {}
+    for algo in ("dpo", "grpo", "ppo"):
+        wr = report["stages"].get(f"{algo}_winrate") or {}
+        win, em, em_sft = wr.get("win_rate"), wr.get("exact_match_model"), wr.get("exact_match_baseline")
+        if win is None or win <= 0.5:
+            continue
+        if em is not None and em_sft is not None and em < em_sft - EXACT_MATCH_TOLERANCE:
+            continue
+        rates[algo] = win
     return str(run / (max(rates, key=rates.get) if rates else "sft"))
 
 
