@@ -149,10 +149,12 @@ class Speedrun:
                                  "--device", c.device], train=True))
         if "ppo" in algos:
             # PPO against the reward model, per-token KL penalty to SFT; lr 1e-4 / 300 steps are the CLI defaults.
+            # kl_coef 0.2: at 0.05 PPO won 86.5% of held-out prompts by exploiting the judge (KL 5.2 nats, exact
+            # match 24.5% -> 13%); 0.2 won 69.8% at KL 1.05, exact match 21.5% (docs/LOG.md 2026-11-23, PPO).
             stages.append(Stage("ppo", "ppo", "ppo/summary.json",
                                 ["ppo", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
                                  "--prompts", str(pref / "chat_prompts_train.jsonl"), "--out", str(r / "ppo"),
-                                 "--kl-coef", "0.05", "--max-new-tokens", "32",
+                                 "--kl-coef", "0.2", "--max-new-tokens", "32",
                                  "--time-budget", str(self.budget("ppo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
