@@ -49,14 +49,14 @@ class SpeedrunConfig:
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
-    "rm": (120.0, 15.0),  # 60 s gave 80% held-out pair accuracy, ~110 s at lr 6e-4 gives ~82% (docs/LOG.md 2026-11-23)
+    "rm": (160.0, 15.0),  # ~400 steps on 1 thread, its 600-step cap on 2; 500 steps on 6000 pairs: 85% (LOG 2026-11-23)
     "dpo": (90.0, 15.0),
-    "grpo": (150.0, 20.0),
+    "grpo": (100.0, 20.0),  # its 60 default steps take ~100 s on 2 threads; more did not help (LOG 2026-11-23)
     "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
 EVAL_N = (200, 40)  # held-out conversations scored by the evaluation stage: (default, quick)
-PREF_PAIRS = (3000, 600)  # generated preference pairs / verifiable tasks for training: (default, quick)
+PREF_PAIRS = (6000, 600)  # generated preference pairs / verifiable tasks for training: (default, quick)
 PREF_TASKS = (2000, 400)
 
 
