@@ -102,6 +102,16 @@ def test_one_shot_json_schema(run_dir, capsys):
     assert out["completion_tokens"] <= 5
 
 
+def test_threads_flag_sets_torch_threads(run_dir, capsys):
+    before = torch.get_num_threads()
+    try:
+        assert main(["chat", "--model", str(run_dir), "--prompt", "hi", "--json", "--temperature", "0",
+                     "--max-new-tokens", "2", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cli_repl_reads_piped_stdin(run_dir, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("hello\n/system Be kind.\n/reset\nagain\n"))
     assert main(["chat", "--model", str(run_dir), "--temperature", "0", "--max-new-tokens", "4"]) == 0

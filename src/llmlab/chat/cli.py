@@ -309,6 +309,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128, help="answer length limit (the context also limits it)")
     p.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (default: torch's choice; 1 is fastest for small models on a busy machine)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -345,6 +347,10 @@ def _chat(args) -> int:
         raise LlmlabError("chat needs --model RUN (or 'llmlab chat synth --out FILE' for the SFT data)")
     if args.temperature < 0 or not 0 < args.top_p <= 1:
         raise LlmlabError("--temperature must be >= 0 and --top-p in (0, 1]")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     model, tok = load_run(args.model, device=args.device)
     session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
                           top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed)
