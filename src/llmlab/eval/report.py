@@ -19,6 +19,7 @@ from pathlib import Path
 from llmlab.utils.io import atomic_path, write_json, write_text
 
 # Curves drawn on the report's training plot: stage folder -> label.
+ALGOS = ("dpo", "grpo", "ppo")  # the preference-tuning stages a run may have
 CURVES = {"base": "pretraining", "sft": "SFT", "rm": "reward model", "dpo": "DPO", "grpo": "GRPO", "ppo": "PPO"}
 
 
@@ -62,10 +63,10 @@ def collect(run: Path) -> dict:
     dpo = _load(run, "dpo/summary.json")
     grpo = _load(run, "grpo/summary.json")
     chat_eval = _load(run, "eval/chat_eval.json")
-    winrate = _load(run, "eval/dpo_winrate.json")
-    grpo_winrate = _load(run, "eval/grpo_winrate.json")
     ppo = _load(run, "ppo/summary.json")
-    ppo_winrate = _load(run, "eval/ppo_winrate.json")
+    # Each tuned model's judged comparison with SFT, without the per-prompt samples.
+    judged = {a: {k: v for k, v in _load(run, f"eval/{a}_winrate.json").items() if k != "samples"} for a in ALGOS}
+    winrate, grpo_winrate, ppo_winrate = judged["dpo"], judged["grpo"], judged["ppo"]
     timings = _load(run, "timings.json").get("stages", {})
     report = {
         "format": "llmlab-report",
@@ -92,9 +93,7 @@ def collect(run: Path) -> dict:
         "hardware": hardware(),
         "stages": {"data": data, "tokenizer": tok, "pretrain": base, "sft": sft, "rm": rm, "dpo": dpo, "grpo": grpo,
                    "chat_eval": {k: v for k, v in chat_eval.items() if k not in ("sft", "base")},
-                   "dpo_winrate": {k: v for k, v in winrate.items() if k != "samples"},
-                   "grpo_winrate": {k: v for k, v in grpo_winrate.items() if k != "samples"},
-                   "ppo": ppo, "ppo_winrate": {k: v for k, v in ppo_winrate.items() if k != "samples"}},
+                   "dpo_winrate": winrate, "grpo_winrate": grpo_winrate, "ppo": ppo, "ppo_winrate": ppo_winrate},
     }
     report["chat_model"] = _final_model(run, report)
     return report
@@ -110,7 +109,7 @@ def _final_model(run: Path, report: dict) -> str:
     """The model to chat with: of the preference-tuned ones that the judge prefers to SFT (win rate above one
     half) and that answer the checkable prompts about as often correctly as SFT, the most preferred; else SFT."""
     rates = {}
-    for algo in ("dpo", "grpo", "ppo"):
+    for algo in ALGOS:
         wr = report["stages"].get(f"{algo}_winrate") or {}
         win, em, em_sft = wr.get("win_rate"), wr.get("exact_match_model"), wr.get("exact_match_baseline")
         if win is None or win <= 0.5:
@@ -185,6 +184,13 @@ def _fmt(v, pct=False, digits=3) -> str:
     return str(v)
 
 
+def _judged_line(wr: dict, note: str) -> str:
+    """A tuned model's judged comparison with SFT, for the report's preference-learning section."""
+    return (f"win rate vs SFT {_fmt(wr.get('win_rate'), True)} (ties {_fmt(wr.get('tie_rate'), True)}), "
+            f"KL to SFT {_fmt(wr.get('kl_to_baseline'))}; exact match on those prompts "
+            f"{_fmt(wr.get('exact_match_baseline'), True)} (SFT) -> {_fmt(wr.get('exact_match_model'), True)} ({note})")
+
+
 def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> str:
     s = report["stages"]
     data, tok, base, sft = s["data"], s["tokenizer"], s["pretrain"], s["sft"]
@@ -253,19 +259,13 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
         if rm:
             lines.append(f"- Reward model: held-out pairwise accuracy {_fmt(rm.get('val_pair_accuracy'), True)}.")
         if dpo:
-            lines.append(f"- DPO: win rate vs SFT {_fmt(wr.get('win_rate'), True)} (ties {_fmt(wr.get('tie_rate'), True)}), "
-                         f"KL to SFT {_fmt(wr.get('kl_to_baseline'))}; exact match on those prompts "
-                         f"{_fmt(wr.get('exact_match_baseline'), True)} (SFT) -> {_fmt(wr.get('exact_match_model'), True)} "
-                         "(the judge is a reward model, not the checker).")
+            lines.append(f"- DPO: {_judged_line(wr, 'the judge is a reward model, not the checker')}.")
         if grpo:
             lines.append(f"- GRPO: exact match on held-out verifiable tasks {_fmt(grpo.get('exact_match_before'), True)} -> "
                          f"{_fmt(grpo.get('exact_match_after'), True)}; win rate vs SFT {_fmt(gwr.get('win_rate'), True)}, "
                          f"KL to SFT {_fmt(gwr.get('kl_to_baseline'))}.")
         if ppo:
-            lines.append(f"- PPO: win rate vs SFT {_fmt(pwr.get('win_rate'), True)} (ties {_fmt(pwr.get('tie_rate'), True)}), "
-                         f"KL to SFT {_fmt(pwr.get('kl_to_baseline'))}; exact match on those prompts "
-                         f"{_fmt(pwr.get('exact_match_baseline'), True)} (SFT) -> {_fmt(pwr.get('exact_match_model'), True)} "
-                         "(the judge is the reward model PPO optimised).")
+            lines.append(f"- PPO: {_judged_line(pwr, 'the judge is the reward model PPO optimised')}.")
         lines.append("")
     lines += ["## Timings and hardware", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]

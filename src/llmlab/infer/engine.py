@@ -287,7 +287,7 @@ class Generation:
 
     def __init__(self, engine: Engine, prompts, params, *, truncate: str | None):
         self.engine = engine
-        self.forward = engine.forward_fn()  # GPT.forward's contract (see Engine)
+        self.forward = None  # GPT.forward's contract (see Engine); set by every add(), the first one below
         self.stats = GenerationStats()
         self.outputs_: list[RequestOutput] = []
         # Row bookkeeping (Python side): one row per sample.
