@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_decode.py                     # CPU fp32, the `cpu` preset, 1 thread
     .venv/bin/python benchmarks/bench_decode.py --d-model 128 --vocab-size 1024   # the speedrun's CPU model shape
     .venv/bin/python benchmarks/bench_decode.py --threads 2 --repeats 5
+    .venv/bin/python benchmarks/bench_decode.py --compile          # our engine's compiled decode step
     .venv/bin/python benchmarks/bench_decode.py --device cuda --dtype bfloat16 --preset gpt2-small
 
 Three measurements, in one run, printing the ratios:
@@ -62,6 +63,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--skip-hf", action="store_true", help="only our engine")
+    ap.add_argument("--compile", action="store_true",
+                    help="our engine with its ahead-of-time compiled decode step (infer/compiled.py)")
     args = ap.parse_args()
 
     import torch
@@ -76,7 +79,7 @@ def main() -> None:
     model = GPT(ModelConfig.preset(args.preset, vocab_size=args.vocab_size, max_seq_len=args.context, **extra)).eval()
     hf = None if args.skip_hf else hf_from_ours(model).to(dev, dtype)
     model = model.to(dev, dtype)
-    engine = Engine(model)
+    engine = Engine(model, compile=args.compile)
     N = args.new_tokens
     greedy = SamplingParams(temperature=0, max_new_tokens=N, ignore_eos=True)
     g = torch.Generator().manual_seed(1)
@@ -104,7 +107,8 @@ def main() -> None:
         return y[0, len(p):].tolist()
 
     print(f"model: {args.preset} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M params, vocab "
-          f"{args.vocab_size}), {args.device} {args.dtype}, {args.threads} thread(s), torch {torch.__version__}")
+          f"{args.vocab_size}), {args.device} {args.dtype}, {args.threads} thread(s), torch {torch.__version__}"
+          + (", compiled decode step" if args.compile else ""))
     # Warm up both (first calls allocate and pick kernels).
     ours_one(prompt[:8]) if N <= 8 else engine.generate([prompt[:8]], greedy.replace(max_new_tokens=8))
     if hf is not None:

@@ -8,7 +8,8 @@ One run folder (a random model of ``--preset`` with a tokenizer trained on the b
 is exported once to HF, GGUF f32, GGUF q8_0 and model.bin; then each runtime decodes greedily from the same
 prompt, ignoring end tokens so every one produces exactly ``--tokens`` tokens:
 
-- ours: ``llmlab.infer.Engine`` (PyTorch, KV cache);
+- ours: ``llmlab.infer.Engine`` (PyTorch, KV cache), eager (the fused forward) and with ``compile=True`` (the
+  decode step compiled ahead of time by AOTInductor, ``infer/compiled.py``; ``--no-compile`` skips it);
 - HF: ``transformers`` ``generate`` on the exported folder;
 - llama.cpp f32 (with an f32 KV cache) and q8_0 (default f16 KV cache) via ``llama-cpp-python``;
 - run.py: ``llmlab/standalone/run.py`` (numpy), imported and driven in-process.
@@ -26,6 +27,9 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+
+COMPILED = "llmlab engine, compiled step"
 
 
 def make_run(path: Path, preset: str, vocab: int) -> None:
@@ -65,6 +69,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per runtime (best is reported)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every runtime")
     ap.add_argument("--prompt", default="To be, or not to be, that is the question:")
+    ap.add_argument("--no-compile", action="store_true", help="skip our engine's compiled decode step")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
@@ -102,6 +107,12 @@ def main() -> None:
         return out[0].samples[0].token_ids
 
     results["llmlab engine (torch)"] = timed(ours, n, args.repeat)
+    if not args.no_compile:
+        t0 = time.perf_counter()
+        engine = Engine(model, compile=True)  # the compiled decode step (first time: a C++ build, then cached)
+        ours(2)
+        print(f"compiled decode step ready in {time.perf_counter() - t0:.1f} s (includes the build on first use)")
+        results[COMPILED] = timed(ours, n, args.repeat)
 
     try:
         from transformers import AutoModelForCausalLM
@@ -160,8 +171,9 @@ def main() -> None:
         same = "yes" if toks == base else ("(lossy)" if "q8_0" in name else "NO")
         print(f"| {name} | {tps:.1f} | {1000 / tps:.2f} | {rel} | {same} |")
     if ref:
-        ratio = ref / results["llmlab engine (torch)"][0]
-        print(f"\nours takes {ratio:.2f}x llama.cpp f32's time per token (goal: <= 1.5x)")
+        for name in ("llmlab engine (torch)", COMPILED):
+            if name in results:
+                print(f"\n{name} takes {ref / results[name][0]:.2f}x llama.cpp f32's time per token (goal: <= 1.5x)")
 
 
 if __name__ == "__main__":

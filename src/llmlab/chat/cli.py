@@ -64,12 +64,12 @@ class ChatSession:
     """A conversation with one model: system prompt, history, sampling settings, streaming replies."""
 
     def __init__(self, model, tokenizer, *, system: str = "", temperature: float = 0.7, top_p: float = 0.9,
-                 top_k: int = 0, max_new_tokens: int = 128, seed: int | None = None):
+                 top_k: int = 0, max_new_tokens: int = 128, seed: int | None = None, compile: bool = False):
         from llmlab.chat.template import stop_token_ids
         from llmlab.infer import Engine
 
         self.model, self.tok = model, tokenizer
-        self.engine = Engine(model, eos_token_ids=stop_token_ids(tokenizer))
+        self.engine = Engine(model, eos_token_ids=stop_token_ids(tokenizer), compile=compile)
         self.system = system
         self.history: list[dict] = []
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
@@ -311,6 +311,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 is fastest for small models on a busy machine)")
+    p.add_argument("--compile", action="store_true",
+                   help="decode with the ahead-of-time compiled step (3-4x faster per token on a CPU; the first use "
+                   "of a model shape compiles it, ~30-60 s, then it is cached)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -353,7 +356,7 @@ def _chat(args) -> int:
         torch.set_num_threads(args.threads)
     model, tok = load_run(args.model, device=args.device)
     session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
-                          top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed)
+                          top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed, compile=args.compile)
     if args.prompt is None:
         if args.json:
             raise LlmlabError("--json needs --prompt (one-shot mode)")

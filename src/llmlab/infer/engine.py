@@ -105,9 +105,14 @@ class Engine:
     (``infer/fused.py``: fewer, larger operator calls, ~2x faster decode on a CPU). The copy is rebuilt
     whenever a parameter has changed since it was made (checked at every ``start``/``add``), so training
     updates are seen by the next generation (RL generates with the current policy). ``fused=False``, or a
-    model class that overrides ``forward``, runs the model's own forward and holds no copy."""
+    model class that overrides ``forward``, runs the model's own forward and holds no copy.
 
-    def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True):
+    ``compile=True`` runs the decode steps (one new token per row) through an ahead-of-time compiled step
+    (``infer/compiled.py``: one C++ call per step; the first use of a model shape compiles it, ~30-60 s, then
+    it loads from ``compile_dir``). Prefill stays eager. It needs the fused path."""
+
+    def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True,
+                 compile: bool = False, compile_dir=None, log=None):
         from llmlab.model.checkpoint import unwrap
 
         self.model = unwrap(model)
@@ -118,7 +123,12 @@ class Engine:
         from llmlab.model.gpt import GPT
 
         self.fused = fused and isinstance(self.model, GPT) and type(self.model).forward is GPT.forward
+        if compile and not self.fused:
+            raise LlmlabError("compile=True needs the fused forward (a plain GPT and fused=True)")
+        self.compile, self.compile_dir = compile, compile_dir
+        self.log = log  # progress notes of a first compile (default: to stderr)
         self._fused_weights = None
+        self._decoder = None
 
     def forward_fn(self):
         """The forward pass to generate with (``GPT.forward``'s contract): the fused one, rebuilt if stale."""
@@ -130,8 +140,25 @@ class Engine:
         if fw is None or fw.stale(self.model):
             self._fused_weights = None  # drop the old copy before building the new one (peak memory)
             with torch.inference_mode():
-                fw = self._fused_weights = FusedWeights(self.model)
+                # The compiled step computes RoPE's rotate-half in its fused elementwise code for free, so the
+                # folded rotation rows (40% more q/k/v matmul) would only cost it.
+                fold = False if self.compile else None
+                fw = self._fused_weights = FusedWeights(self.model, fold_rotation=fold)
         return fw.forward
+
+    def decode_fn(self):
+        """The compiled decode step ``(tokens, positions, pad, cache) -> logits`` for the current weights, or
+        None without ``compile``. Call after ``forward_fn`` (which refreshes the fused weights)."""
+        if not self.compile:
+            return None
+        from llmlab.infer.compiled import CompiledDecoder, package_key
+
+        fw = self._fused_weights
+        if self._decoder is None or self._decoder.key != package_key(fw):
+            kw = {} if self.log is None else {"log": self.log}
+            self._decoder = CompiledDecoder.load_or_build(fw, self.compile_dir, **kw)
+        dec = self._decoder
+        return lambda tokens, positions, pad, cache: dec.step(fw, tokens, positions, pad, cache)
 
     @property
     def device(self) -> torch.device:
@@ -288,6 +315,7 @@ class Generation:
     def __init__(self, engine: Engine, prompts, params, *, truncate: str | None):
         self.engine = engine
         self.forward = None  # GPT.forward's contract (see Engine); set by every add(), the first one below
+        self.decode = None  # the compiled decode step when the engine compiles (set with forward)
         self.stats = GenerationStats()
         self.outputs_: list[RequestOutput] = []
         # Row bookkeeping (Python side): one row per sample.
@@ -388,9 +416,10 @@ class Generation:
             # Masks are additive floats (0 = may attend, -inf = not): SDPA converts a boolean mask to this form
             # inside every layer's call; building it once saves that work (measured on B=16 decode).
             attn_mask = torch.zeros(allowed.shape, dtype=engine.dtype, device=dev).masked_fill_(~allowed, float("-inf"))
+        self.forward = engine.forward_fn()  # the weights may have changed since the last add
+        self.decode = engine.decode_fn()  # (a first compile is not prefill time)
         self._sync()
         t0 = time.perf_counter()
-        self.forward = engine.forward_fn()  # the weights may have changed since the last add
         logits = self.forward(ids, positions=positions, kv_cache=cache, attn_mask=attn_mask, logits_to_keep=1)[:, -1]
         pos = torch.tensor(lens, device=dev).reshape(P, 1)  # (P, 1)
         seen = counts = None
@@ -469,9 +498,12 @@ class Generation:
             return []
         t0 = time.perf_counter()
         bt = self.batch
-        S = bt.cache.length + 1
-        mask = bt.mask[:, :, :, :S] if bt.mask is not None else None  # (B, 1, 1, S) view, nothing rebuilt
-        logits = self.forward(bt.last, positions=bt.pos, kv_cache=bt.cache, attn_mask=mask)[:, -1]  # (B, V)
+        if self.decode is not None:
+            logits = self.decode(bt.last, bt.pos, bt.pad, bt.cache)  # (B, V): compiled, builds its own mask
+        else:
+            S = bt.cache.length + 1
+            mask = bt.mask[:, :, :, :S] if bt.mask is not None else None  # (B, 1, 1, S) view, nothing rebuilt
+            logits = self.forward(bt.last, positions=bt.pos, kv_cache=bt.cache, attn_mask=mask)[:, -1]  # (B, V)
         bt.pos += 1
         events = self._emit(bt, logits)
         self._sync()
