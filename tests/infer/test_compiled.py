@@ -7,6 +7,7 @@ Each dtype compiles one package (~20-40 s of C++ build on two cores), shared by 
 """
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -17,7 +18,9 @@ from llmlab.infer.compiled import CompiledDecoder, package_key
 from llmlab.infer.fused import FusedWeights
 from llmlab.model.gpt import GPT, KVCache, ModelConfig
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.skipif(not any(shutil.which(c) for c in ("g++", "c++", "clang++")),
+                                 reason="AOTInductor needs a C++ compiler")]
 
 TOL = {torch.float32: 2e-5, torch.float64: 1e-12}
 
