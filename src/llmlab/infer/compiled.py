@@ -33,6 +33,7 @@ build takes ~30-60 s of C++ compilation (gcc/clang must be installed); later loa
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -48,7 +49,7 @@ import torch.nn.functional as F
 from llmlab.errors import LlmlabError
 from llmlab.model.gpt import KVCache
 
-FORMAT_VERSION = 1  # bump when the compiled graph's inputs or math change: old packages are then rebuilt
+FORMAT_VERSION = 1  # bump when the graph's inputs change (its source is hashed into the key as well)
 
 
 def to_stderr(message: str) -> None:
@@ -65,7 +66,10 @@ def package_key(fw) -> str:
     c = fw.config
     shape = {k: getattr(c, k) for k in ("vocab_size", "n_layer", "n_head", "n_kv_head", "d_model", "ffn_hidden",
                                         "max_seq_len", "norm_eps")}
-    ident = dict(shape, dtype=str(fw.embed.dtype), device=fw.embed.device.type, torch=torch.__version__, format=FORMAT_VERSION,
+    # The traced source is part of the key too: an edit to the step's math can't load a stale package.
+    code = hashlib.sha256(inspect.getsource(_DecodeStep).encode()).hexdigest()
+    ident = dict(shape, dtype=str(fw.embed.dtype), device=fw.embed.device.type, torch=torch.__version__,
+                 format=FORMAT_VERSION, code=code,
                  strides=[list(t.stride()) for t in [*_inputs(fw)[:4], *_inputs(fw)[4]]])
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
     return f"decode-L{c.n_layer}-d{c.d_model}-V{c.vocab_size}-{ident['dtype'].split('.')[-1]}-{digest}"
@@ -92,7 +96,8 @@ class _DecodeStep(torch.nn.Module):
         c = fw.config
         self.H, self.Hkv, self.hd, self.L = c.n_head, c.n_kv_head, c.head_dim, c.n_layer
         if fw.fold_rotation:
-            raise ValueError("the compiled step computes RoPE's rotation itself: build FusedWeights(fold_rotation=False)")
+            raise ValueError("the compiled step computes RoPE's rotation itself: "
+                             "build FusedWeights(fold_rotation=False)")
         self.d_eps = fw.d_eps
 
     def _normed(self, x):
