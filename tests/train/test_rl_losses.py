@@ -11,6 +11,7 @@ from llmlab.train.losses import (
     gae,
     group_advantages,
     grpo_loss,
+    informative_groups,
     kl_penalty,
     masked_mean,
     ppo_policy_loss,
@@ -125,6 +126,40 @@ def test_group_advantages():
     assert zero_var.item() == 0.5
     with pytest.raises(ValueError):
         group_advantages(r, group_size=4)
+
+
+def test_informative_groups_keeps_exactly_the_mixed_ones():
+    r = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.7])  # 4 groups of 3
+    assert informative_groups(r, 3).tolist() == [True, False, False, True]
+    _, zero_var = group_advantages(r, 3)
+    assert zero_var.item() == 0.5
+
+
+def test_drgrpo_advantage_and_constant_norm_by_hand():
+    r = torch.tensor([1.0, 0.0, 0.0, 0.0])  # one group of 4: mean 0.25, no std division
+    adv, _ = group_advantages(r, 4, scale=False)
+    torch.testing.assert_close(adv, torch.tensor([0.75, -0.25, -0.25, -0.25]))
+    logp = torch.zeros(4, 3, requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])  # 7 tokens
+    # ratio 1 everywhere: per-token loss -A; sum = -(2 * .75 - .25 - .25 - 3 * .25) = -0.25
+    loss, _ = grpo_loss(logp, logp.detach(), adv, mask, token_norm=4 * 3)  # rows x max answer length
+    assert loss.item() == pytest.approx(-0.25 / 12)
+    token_mean, _ = grpo_loss(logp, logp.detach(), adv, mask)
+    assert token_mean.item() == pytest.approx(-0.25 / 7)
+    loss.backward()  # d loss / d logp = -A / 12 on every real token, 0 on padding
+    torch.testing.assert_close(logp.grad[:, 0], -adv / 12)
+    assert logp.grad[0, 2].item() == 0.0
+
+
+def test_clip_high_lets_good_tokens_grow_further():
+    old = torch.zeros(1, 2)
+    logp = torch.log(torch.tensor([[1.25, 0.75]]))  # ratios 1.25 and 0.75
+    adv, mask = torch.tensor([[1.0]]), torch.ones(1, 2)
+    sym, s1 = ppo_policy_loss(logp, old, adv, mask, clip=0.2)  # min(1.25, 1.2) = 1.2; min(.75, .8) = .75
+    assert sym.item() == pytest.approx(-(1.2 + 0.75) / 2, rel=1e-5)
+    high, s2 = ppo_policy_loss(logp, old, adv, mask, clip=0.2, clip_high=0.28)  # 1.25 is inside [0.8, 1.28]
+    assert high.item() == pytest.approx(-(1.25 + 0.75) / 2, rel=1e-5)
+    assert s1["clip_frac"].item() == pytest.approx(1.0) and s2["clip_frac"].item() == pytest.approx(0.5)
 
 
 def test_grpo_loss_direction_and_kl():

@@ -92,6 +92,40 @@ def test_grpo_raises_reward(tmp_path):
     load_run(tmp_path / "grpo")
 
 
+def test_grpo_dynamic_sampling_trains_only_mixed_groups(tmp_path):
+    """Prompts answered "same" always score 0 (zero-variance groups); with dynamic sampling the rollout holds
+    only the other prompts' groups, refilled from further draws, each with rewards that differ."""
+    from llmlab.train.grpo import GRPOSource
+    from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rl_common import frozen_copy
+    from llmlab.train.rollout import encode_prompts
+
+    model, tok = load_run(make_run(tmp_path / "base"))
+    rows = [{"prompt": f"What is {i} plus 0?", "answer": "same" if i % 2 else "mixed"} for i in range(16)]
+    prompts, _ = encode_prompts(read_prompts(write_jsonl(tmp_path / "t.jsonl", rows)), tok, 64)
+
+    def reward(prompt, response):  # an untrained model's answers differ in length within a group
+        return 0.0 if prompt.answer == "same" else float(len(response) % 2)
+
+    for dynamic in (False, True):
+        src = GRPOSource(model, frozen_copy(model), tok, prompts, [reward], group_size=8, rollout_prompts=4,
+                         epochs=1, minibatch=32, max_new_tokens=6, temperature=1.0, dynamic_sampling=dynamic,
+                         max_draws=4, seed=0)
+        batch, stats = src.make_rollout(src._next_prompts())
+        adv = batch["adv"].view(-1, 8)
+        mixed = (adv.abs().sum(1) > 0).tolist()
+        trained = [tok.decode(batch["input_ids"][r * 8].tolist()) for r in range(adv.shape[0])]
+        if not dynamic:
+            assert stats["groups_sampled"] == stats["groups_trained"] == 4
+            assert not all(mixed)  # some of the 4 prompts are "same" prompts: zero advantage
+        else:
+            assert stats["groups_sampled"] > 4 and stats["groups_trained"] == adv.shape[0] >= 1
+            assert all(mixed), trained
+            assert 0 < stats["zero_var_frac"] < 1  # measured over every group sampled, dropped ones included
+            nums = [int(t.split("What is ")[1].split(" plus")[0]) for t in trained]
+            assert all(n % 2 == 0 for n in nums), nums  # only "mixed" prompts were kept
+
+
 @pytest.mark.slow
 def test_ppo_raises_reward_model_score(tmp_path):
     """PPO against a fixed reward model raises that model's score (a bandit over the answer's one token)."""

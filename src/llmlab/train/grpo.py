@@ -21,41 +21,72 @@ from pathlib import Path
 
 import torch
 
-from llmlab.train.losses import group_advantages, grpo_loss, kl_penalty, token_logprobs
+from llmlab.train.losses import group_advantages, grpo_loss, informative_groups, kl_penalty, token_logprobs
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 from llmlab.train.rl_common import frozen_copy, response_token_logprobs
 
 
 class GRPOSource(RolloutSource):
-    """Rollouts of G samples for each of ``rollout_prompts`` prompts, scored by ``reward_fns``."""
+    """Rollouts of G samples for each of ``rollout_prompts`` prompts, scored by ``reward_fns``.
+
+    ``dynamic_sampling`` (DAPO): groups whose rewards all agree have zero advantage (they only dilute the
+    step), so they are dropped and more prompts are sampled until ``rollout_prompts`` informative groups are
+    collected or ``max_draws`` batches of prompts were tried. ``scale_advantages=False``: Dr. GRPO's
+    advantage r - mean(group), without dividing by the group's std."""
 
     def __init__(self, policy, ref, tok, prompts, reward_fns, *, group_size, rollout_prompts, epochs, minibatch,
-                 max_new_tokens, temperature, unfinished_reward=None, seed=0):
+                 max_new_tokens, temperature, unfinished_reward=None, dynamic_sampling=False, max_draws=4,
+                 scale_advantages=True, seed=0):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
         self.policy, self.ref, self.tok, self.reward_fns = policy, ref, tok, reward_fns
         self.G, self.max_new_tokens, self.temperature = group_size, max_new_tokens, temperature
         self.unfinished_reward = unfinished_reward
+        self.dynamic_sampling, self.max_draws, self.scale_advantages = dynamic_sampling, max_draws, scale_advantages
+
+    @torch.no_grad()
+    def _sample_and_score(self, prompts, draw: int = 0) -> list[dict]:
+        """One group per prompt: its G answers' ids, rewards and whether each stopped. ``draw``: the how-manieth
+        batch of prompts of this rollout (dynamic sampling), so every draw gets its own random numbers."""
+        groups = sample_completions(self.policy, self.tok, [p for p, _ in prompts], n=self.G,
+                                    max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                                    seed=self.seed * 7919 + self.rollouts + 1_000_003 * draw)
+        out = []
+        for (pid, prompt), group in zip(prompts, groups):
+            rewards = []
+            for c in group:
+                r = sum(fn(prompt, c.text) for fn in self.reward_fns)
+                if not c.finished and self.unfinished_reward is not None:
+                    r = self.unfinished_reward
+                rewards.append(float(r))
+            out.append({"pid": pid, "ids": [c.ids for c in group], "rewards": rewards,
+                        "finished": [float(c.finished) for c in group]})
+        return out
 
     @torch.no_grad()
     def make_rollout(self, prompts):
         tok, G = self.tok, self.G
-        groups = sample_completions(self.policy, tok, [p for p, _ in prompts], n=G,
-                                    max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                    seed=self.seed * 7919 + self.rollouts)
-        p_ids, c_ids, rewards, lengths, finished = [], [], [], [], []
-        for (pid, prompt), group in zip(prompts, groups):
-            for c in group:  # the G samples of one prompt stay adjacent: group_advantages relies on it
-                r = sum(fn(prompt, c.text) for fn in self.reward_fns)
-                if not c.finished and self.unfinished_reward is not None:
-                    r = self.unfinished_reward
-                p_ids.append(pid)
-                c_ids.append(c.ids)
-                rewards.append(float(r))
-                lengths.append(len(c.ids))
-                finished.append(float(c.finished))
+        sampled = self._sample_and_score(prompts)
+        groups = sampled
+        if self.dynamic_sampling:
+            keep = lambda gs: [g for g, ok in zip(gs, informative_groups(  # noqa: E731
+                torch.tensor([r for g in gs for r in g["rewards"]]), G).tolist()) if ok]
+            groups = keep(sampled)
+            draws = 1
+            while len(groups) < self.rollout_prompts and draws < self.max_draws:
+                more = self._sample_and_score(self._next_prompts(), draw=draws)
+                sampled += more
+                groups += keep(more)
+                draws += 1
+            groups = groups[: self.rollout_prompts] or sampled[: self.rollout_prompts]  # none informative: a no-op step
+        p_ids, c_ids = [], []
+        for g in groups:  # the G samples of one prompt stay adjacent: group_advantages relies on it
+            p_ids += [g["pid"]] * G
+            c_ids += g["ids"]
         ids, mask, last = pack(p_ids, c_ids, tok.pad_id)
-        rewards_t = torch.tensor(rewards)
-        adv, zero_var = group_advantages(rewards_t, G)  # (P*G,)
+        rewards_t = torch.tensor([r for g in groups for r in g["rewards"]])
+        adv, _ = group_advantages(rewards_t, G, scale=self.scale_advantages)  # (P*G,)
+        all_rewards = torch.tensor([r for g in sampled for r in g["rewards"]])  # what the policy scored
+        zero_var = 1.0 - informative_groups(all_rewards, G).float().mean()
         device = next(self.policy.parameters()).device
         was_training = self.policy.training
         self.policy.eval()
@@ -70,19 +101,26 @@ class GRPOSource(RolloutSource):
         seq_kl = (kl_penalty(old_logp, ref_logp, "k1") * m).sum(1)  # (P*G,) sequence-level KL estimate
         rows = {"input_ids": ids, "mask": mask, "last": last, "old_logp": old_logp, "ref_logp": ref_logp,
                 "adv": adv}
-        stats = {"reward_mean": rewards_t.mean(), "reward_std": rewards_t.std() if len(rewards) > 1 else 0.0,
+        lengths = [len(c) for g in sampled for c in g["ids"]]
+        finished = [f for g in sampled for f in g["finished"]]
+        stats = {"reward_mean": all_rewards.mean(), "reward_std": all_rewards.std() if len(all_rewards) > 1 else 0.0,
                  "zero_var_frac": zero_var, "kl_ref_seq": seq_kl.mean(), "response_len": sum(lengths) / len(lengths),
-                 "stop_rate": sum(finished) / len(finished)}
+                 "stop_rate": sum(finished) / len(finished), "groups_trained": float(len(groups)),
+                 "groups_sampled": float(len(sampled))}
         return rows, stats
 
 
-def make_grpo_loss(clip: float, kl_coef: float):
+def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, const_norm: int | None = None):
+    """``const_norm``: normalise the summed token loss by rows x this many tokens (Dr. GRPO) instead of the
+    batch's response-token count."""
+
     def loss_fn(model, batch):
         logits = model(batch["input_ids"])  # (B, T, vocab)
         logp = token_logprobs(logits[:, :-1], batch["input_ids"][:, 1:])  # (B, T-1)
         m = batch["mask"][:, :-1]
+        norm = None if const_norm is None else float(batch["input_ids"].shape[0] * const_norm)
         loss, stats = grpo_loss(logp, batch["old_logp"], batch["adv"], m, clip=clip, ref_logp=batch["ref_logp"],
-                                kl_coef=kl_coef)
+                                kl_coef=kl_coef, clip_high=clip_high, token_norm=norm)
         return loss, {**stats, **stat_metrics(batch)}
 
     return loss_fn
@@ -113,8 +151,15 @@ def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0
 
 def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
                rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
-               temperature=1.0, unfinished_reward=None, resume=False, progress=None) -> dict:
-    """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json."""
+               temperature=1.0, unfinished_reward=None, dynamic_sampling=False, max_draws=4, advantage="grpo",
+               clip_high=None, resume=False, progress=None) -> dict:
+    """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json.
+
+    ``advantage``: "grpo" ((r - mean) / std, token-mean loss) or "drgrpo" (r - mean, loss summed over tokens
+    and divided by rows x ``max_new_tokens``). ``dynamic_sampling``/``max_draws``: see GRPOSource;
+    ``clip_high``: DAPO's asymmetric upper clip (only matters with several updates per rollout)."""
+    if advantage not in ("grpo", "drgrpo"):
+        raise ValueError(f"advantage must be 'grpo' or 'drgrpo', not {advantage!r}")
     from llmlab.model.checkpoint import load_run
     from llmlab.train.loop import resolve_device, train
     from llmlab.train.pref_data import read_prompts
@@ -134,7 +179,8 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
     source = GRPOSource(policy, ref, tok, prompts, reward_fns, group_size=group_size,
                         rollout_prompts=rollout_prompts, epochs=epochs, minibatch=minibatch,
                         max_new_tokens=max_new_tokens, temperature=temperature,
-                        unfinished_reward=unfinished_reward, seed=train_cfg.seed)
+                        unfinished_reward=unfinished_reward, dynamic_sampling=dynamic_sampling,
+                        max_draws=max_draws, scale_advantages=advantage == "grpo", seed=train_cfg.seed)
 
     last_eval: dict = {}
 
@@ -142,15 +188,18 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
         if not val:
             return {}
         last_eval.update(exact_match_eval(model, tok, val, max_new_tokens=max_new_tokens))
-        return {"val_exact_match": last_eval["exact_match"], "val_stop_rate": last_eval["stop_rate"]}
+        by_kind = {f"val_em_{k}": v for k, v in last_eval["by_kind"].items()}  # in metrics.jsonl at every eval
+        return {"val_exact_match": last_eval["exact_match"], "val_stop_rate": last_eval["stop_rate"], **by_kind}
 
     run_config = {"stage": "grpo", "init": str(model_dir), "reference": str(model_dir), "prompts": str(prompts_path),
                   "val": str(val_path or ""), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
                   "group_size": group_size, "rollout_prompts": rollout_prompts, "epochs": epochs,
                   "minibatch": minibatch, "clip": clip, "kl_coef": kl_coef, "max_new_tokens": max_new_tokens,
                   "temperature": temperature, "unfinished_reward": unfinished_reward,
+                  "dynamic_sampling": dynamic_sampling, "max_draws": max_draws, "advantage": advantage,
+                  "clip_high": clip_high,
                   "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
-    result = train(policy, train_cfg, source, make_grpo_loss(clip, kl_coef), out_dir, eval_fn=eval_fn,
+    result = train(policy, train_cfg, source, make_grpo_loss(clip, kl_coef, clip_high, max_new_tokens if advantage == "drgrpo" else None), out_dir, eval_fn=eval_fn,
                    tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
     summary = dict(result.summary)
     if before is not None:

@@ -143,19 +143,25 @@ def gae(
 
 
 def ppo_policy_loss(
-    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float = 0.2
+    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float = 0.2,
+    clip_high: float | None = None, token_norm: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped surrogate: -min(ratio * A, clip(ratio, 1-eps, 1+eps) * A), token-mean over the mask.
+    """Clipped surrogate: -min(ratio * A, clip(ratio, 1-eps, 1+eps_high) * A), token-mean over the mask.
 
     logp: (B, T) under the current policy (with grad); old_logp: (B, T) at rollout time; advantages: (B, T)
-    or (B, 1) (one per sequence, as GRPO). Returns the loss and clip fraction / approximate KL(old || new)."""
+    or (B, 1) (one per sequence, as GRPO). ``clip_high`` (DAPO's clip-higher; default = ``clip``) lets the
+    ratio of a good, unlikely token grow further than it may shrink. ``token_norm``: divide the masked sum by
+    this constant instead of the number of response tokens (Dr. GRPO). Returns the loss and clip fraction /
+    approximate KL(old || new)."""
+    high = clip if clip_high is None else clip_high
     log_ratio = logp - old_logp
     ratio = torch.exp(log_ratio)
     unclipped = ratio * advantages
-    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip) * advantages
-    loss = masked_mean(-torch.min(unclipped, clipped), mask)
+    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + high) * advantages
+    per_token = -torch.min(unclipped, clipped)
+    loss = masked_mean(per_token, mask) if token_norm is None else (per_token * mask).sum() / token_norm
     with torch.no_grad():
-        clipfrac = masked_mean(((ratio - 1.0).abs() > clip).float(), mask)
+        clipfrac = masked_mean(((ratio < 1.0 - clip) | (ratio > 1.0 + high)).float(), mask)
         approx_kl = masked_mean(0.5 * log_ratio**2, mask)
     return loss, {"clip_frac": clipfrac, "approx_kl": approx_kl}
 
@@ -183,7 +189,8 @@ def group_advantages(
     """Group-normalised advantages: (r - mean_group) / (std_group + eps) for every sample.
 
     rewards: (N * group_size,) ordered group by group (the engine's n samples per prompt are adjacent).
-    std is the unbiased sample std (as DeepSeekMath). ``scale=False`` only centres (Dr. GRPO).
+    std is the unbiased sample std (as DeepSeekMath). ``scale=False`` only centres (Dr. GRPO: dividing by the
+    std up-weights groups that are nearly all right or all wrong).
     Returns (advantages (N * G,), fraction of groups whose rewards are all equal -- they teach nothing)."""
     if rewards.numel() % group_size:
         raise ValueError(f"{rewards.numel()} rewards do not split into groups of {group_size}")
@@ -191,8 +198,15 @@ def group_advantages(
     centred = r - r.mean(dim=1, keepdim=True)
     std = r.std(dim=1, keepdim=True, unbiased=True) if group_size > 1 else torch.zeros_like(r[:, :1])
     adv = centred / (std + eps) if scale else centred
-    zero_var = (r.max(dim=1).values == r.min(dim=1).values).float().mean()
+    zero_var = 1.0 - informative_groups(rewards, group_size).float().mean()
     return adv.view(-1), zero_var
+
+
+def informative_groups(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """(N,) bool: the groups whose rewards are not all equal -- the only ones with a nonzero advantage.
+    DAPO's dynamic sampling keeps these and refills the batch with more prompts."""
+    r = rewards.float().view(-1, group_size)  # (N, G)
+    return r.max(dim=1).values != r.min(dim=1).values
 
 
 def grpo_loss(
@@ -203,13 +217,16 @@ def grpo_loss(
     clip: float = 0.2,
     ref_logp: torch.Tensor | None = None,
     kl_coef: float = 0.0,
+    clip_high: float | None = None,
+    token_norm: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """GRPO objective: PPO's clipped ratio with one advantage per sequence, plus an optional k3 KL penalty
     to the reference added to the loss (not to the reward), averaged over all response tokens in the batch.
 
     logp, old_logp, ref_logp, mask: (B, T); advantages: (B,). Averaging over tokens of the whole batch (not
-    per sequence first) keeps long and short answers on the same per-token footing."""
-    loss, stats = ppo_policy_loss(logp, old_logp, advantages.unsqueeze(1), mask, clip)
+    per sequence first) keeps long and short answers on the same per-token footing; ``token_norm`` replaces
+    the token count by a constant (Dr. GRPO: rows x max answer length). ``clip_high``: see ppo_policy_loss."""
+    loss, stats = ppo_policy_loss(logp, old_logp, advantages.unsqueeze(1), mask, clip, clip_high, token_norm)
     if ref_logp is not None:
         kl = masked_mean(kl_penalty(logp, ref_logp, "k3"), mask)
         stats["kl_ref"] = kl.detach()

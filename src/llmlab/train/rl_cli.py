@@ -140,6 +140,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="rollout sampling temperature")
     p.add_argument("--unfinished-reward", type=float, default=None,
                    help="reward of answers that hit the length limit (default: as scored)")
+    p.add_argument("--dynamic-sampling", action="store_true",
+                   help="DAPO: drop groups whose rewards all agree, sample more prompts to refill the rollout")
+    p.add_argument("--max-draws", type=int, default=4,
+                   help="with --dynamic-sampling: at most this many prompt batches sampled per rollout")
+    p.add_argument("--advantage", choices=["grpo", "drgrpo"], default="grpo",
+                   help="grpo: (r - mean) / std, token-mean loss; drgrpo: r - mean, loss / (rows x max-new-tokens)")
+    p.add_argument("--clip-high", type=float, default=None,
+                   help="upper ratio clip (DAPO clip-higher; default = --clip); matters with epochs/minibatches")
     add_train_flags(p)
     p.set_defaults(func=_grpo)
 
@@ -252,6 +260,8 @@ def _grpo(args) -> int:
                              rollout_prompts=args.rollout_prompts, epochs=args.epochs, minibatch=args.minibatch,
                              clip=args.clip, kl_coef=args.kl_coef, max_new_tokens=args.max_new_tokens,
                              temperature=args.temperature, unfinished_reward=args.unfinished_reward,
+                             dynamic_sampling=args.dynamic_sampling, max_draws=args.max_draws,
+                             advantage=args.advantage, clip_high=args.clip_high,
                              resume=args.resume, progress=not args.no_progress and None))
 
 
