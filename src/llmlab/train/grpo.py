@@ -9,10 +9,13 @@
 For every prompt the policy samples a *group* of G answers (the engine shares one prefill across them); each
 answer is scored by plain Python reward functions (default: strict exact match against the prompt's
 ``answer``, rewards.py); an answer's advantage is its reward relative to its group, (r - mean) / std. Groups
-whose answers all score the same carry no signal (their fraction is logged as ``zero_var_frac``). The update
-is PPO's clipped ratio with that one advantage on every token of the answer, plus an optional k3 KL penalty
-to the frozen reference (``--kl-coef``). The run reports exact match on held-out prompts before and after
-(``val_exact_match`` in summary.json, ``exact_match_before`` beside it).
+whose answers all score the same carry no signal (their fraction is logged as ``zero_var_frac``); by default
+they are dropped and the rollout is refilled with more prompts (DAPO's dynamic sampling, ``--no-dynamic-sampling``
+turns it off). The update is PPO's clipped ratio with that one advantage on every token of the answer
+(``--clip-high`` for an asymmetric clip), plus an optional k3 KL penalty to the frozen reference
+(``--kl-coef``); ``--advantage drgrpo`` uses Dr. GRPO's unscaled advantage and constant loss normaliser. The
+run reports exact match on held-out prompts before and after (``val_exact_match`` in summary.json,
+``exact_match_before`` beside it), and by kind at every ``--eval-every`` in metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0
 
 def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
                rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
-               temperature=1.0, unfinished_reward=None, dynamic_sampling=False, max_draws=4, advantage="grpo",
+               temperature=1.0, unfinished_reward=None, dynamic_sampling=True, max_draws=4, advantage="grpo",
                clip_high=None, resume=False, progress=None) -> dict:
     """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json.
 
