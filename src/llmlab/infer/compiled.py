@@ -144,6 +144,10 @@ class CompiledDecoder:
     def __init__(self, runner, key: str, path: Path):
         self.runner, self.key, self.path = runner, key, path
         self._slots = torch.arange(0)
+        # The package's __call__ re-parses its input/output tree specs from JSON on every call (~100 us, a
+        # quarter of a small model's step); the loader's boxed_run takes the flat tensor list directly.
+        loader = getattr(runner, "loader", None)
+        self._boxed_run = getattr(loader, "boxed_run", None)
 
     @classmethod
     def load_or_build(cls, fw, directory: Path | None = None, log=to_stderr) -> "CompiledDecoder":
@@ -212,8 +216,12 @@ class CompiledDecoder:
             raise ValueError(f"compiled decode needs 1 <= filled slots ({S}) < cache length ({cache.max_len})")
         if self._slots.numel() < cache.max_len or self._slots.device != tokens.device:
             self._slots = torch.arange(max(cache.max_len, 2 * self._slots.numel()), device=tokens.device)
-        logits, k, v = self.runner(tokens.reshape(-1), positions.reshape(-1), pad, self._slots[:S],
-                                   cache.k, cache.v, *_inputs(fw))
+        inputs = _inputs(fw)
+        args = [tokens.reshape(-1), positions.reshape(-1), pad, self._slots[:S], cache.k, cache.v, *inputs[:4]]
+        if self._boxed_run is not None:
+            logits, k, v = self._boxed_run(args + inputs[4])  # the flat order of (args..., layers...)
+        else:
+            logits, k, v = self.runner(*args, inputs[4])
         cache.k.select(3, S).copy_(k)  # (L, B, Hkv, hd) into slot S of every layer
         cache.v.select(3, S).copy_(v)
         cache.length = S + 1
