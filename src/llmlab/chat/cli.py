@@ -312,7 +312,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads for torch (default: torch's choice; 1 is fastest for small models on a busy machine)")
     p.add_argument("--compile", action="store_true",
-                   help="decode with the ahead-of-time compiled step (3-4x faster per token on a CPU; the first use "
+                   help="decode with the ahead-of-time compiled step (2-4x faster per token on a CPU; the first use "
                    "of a model shape compiles it, ~30-60 s, then it is cached)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")

@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Generate a continuation of --prompt with a trained model.")
     _add_model_args(p)
     p.add_argument("--compile", action="store_true",
-                   help="decode with the ahead-of-time compiled step (infer/compiled.py: 3-4x faster per token on a "
+                   help="decode with the ahead-of-time compiled step (infer/compiled.py: 2-4x faster per token on a "
                    "CPU; the first use of a model shape compiles it, ~30-60 s, then it is cached)")
     s = p.add_argument_group("decoding")
     s.add_argument("--max-new-tokens", type=int, default=256, help="stop after this many new tokens")
