@@ -63,6 +63,9 @@ class GRPOSource(RolloutSource):
                 rewards.append(float(r))
             out.append({"pid": pid, "ids": [c.ids for c in group], "rewards": rewards,
                         "finished": [float(c.finished) for c in group]})
+        informative = informative_groups(torch.tensor([r for g in out for r in g["rewards"]]), self.G).tolist()
+        for g, ok in zip(out, informative):
+            g["informative"] = ok  # rewards not all equal: the group has a nonzero advantage
         return out
 
     @torch.no_grad()
@@ -71,14 +74,12 @@ class GRPOSource(RolloutSource):
         sampled = self._sample_and_score(prompts)
         groups = sampled
         if self.dynamic_sampling:
-            keep = lambda gs: [g for g, ok in zip(gs, informative_groups(  # noqa: E731
-                torch.tensor([r for g in gs for r in g["rewards"]]), G).tolist()) if ok]
-            groups = keep(sampled)
+            groups = [g for g in sampled if g["informative"]]
             draws = 1
             while len(groups) < self.rollout_prompts and draws < self.max_draws:
                 more = self._sample_and_score(self._next_prompts(), draw=draws)
                 sampled += more
-                groups += keep(more)
+                groups += [g for g in more if g["informative"]]
                 draws += 1
             groups = groups[: self.rollout_prompts] or sampled[: self.rollout_prompts]  # none informative: a no-op step
         p_ids, c_ids = [], []
@@ -89,7 +90,7 @@ class GRPOSource(RolloutSource):
         rewards_t = torch.tensor([r for g in groups for r in g["rewards"]])
         adv, _ = group_advantages(rewards_t, G, scale=self.scale_advantages)  # (P*G,)
         all_rewards = torch.tensor([r for g in sampled for r in g["rewards"]])  # what the policy scored
-        zero_var = 1.0 - informative_groups(all_rewards, G).float().mean()
+        zero_var = 1.0 - sum(g["informative"] for g in sampled) / len(sampled)
         device = next(self.policy.parameters()).device
         was_training = self.policy.training
         self.policy.eval()
@@ -202,8 +203,9 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
                   "dynamic_sampling": dynamic_sampling, "max_draws": max_draws, "advantage": advantage,
                   "clip_high": clip_high,
                   "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
-    result = train(policy, train_cfg, source, make_grpo_loss(clip, kl_coef, clip_high, max_new_tokens if advantage == "drgrpo" else None), out_dir, eval_fn=eval_fn,
-                   tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
+    loss_fn = make_grpo_loss(clip, kl_coef, clip_high, max_new_tokens if advantage == "drgrpo" else None)
+    result = train(policy, train_cfg, source, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,
+                   run_config=run_config, resume=resume, progress=progress)
     summary = dict(result.summary)
     if before is not None:
         summary["exact_match_before"] = before["exact_match"]
