@@ -36,6 +36,7 @@ Greedy output is token-for-token the output of re-running the full sequence each
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -157,8 +158,7 @@ class Engine:
         if self._decoder is None or self._decoder.key != package_key(fw):
             kw = {} if self.log is None else {"log": self.log}
             self._decoder = CompiledDecoder.load_or_build(fw, self.compile_dir, **kw)
-        dec = self._decoder
-        return lambda tokens, positions, pad, cache: dec.step(fw, tokens, positions, pad, cache)
+        return functools.partial(self._decoder.step, fw)
 
     @property
     def device(self) -> torch.device:
