@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from llmlab.infer import Engine, SamplingParams
+from llmlab.infer import fused
 from llmlab.infer.fused import FusedWeights, _rotate_rows
 from llmlab.model.gpt import GPT, KVCache, ModelConfig, apply_rope
 
@@ -35,6 +36,31 @@ def test_rotated_rows_give_rotate_half_of_the_projection():
 def test_fused_forward_matches_the_model(dtype, tol, kw, fold_rotation):
     m = random_model(dtype, **kw)
     fw = FusedWeights(m, fold_rotation=fold_rotation)
+    check_matches_the_model(fw, m, tol)
+    layers, head = fw.packed(16)  # tiny matrices: never worth oneDNN's blocked layout
+    assert head is None and all(p is None for ws in layers for p in ws)
+
+
+@pytest.mark.skipif(not fused.onednn_usable(torch.zeros(1)), reason="this torch build has no oneDNN")
+@pytest.mark.parametrize("kw", [{}, {"n_kv_head": 1, "tie_embeddings": False}])
+def test_onednn_blocked_matmuls_match_the_model(monkeypatch, kw):
+    # Every matrix through oneDNN from 2 rows on (by default only large ones, from 4 rows): 3-row decode steps,
+    # prefills and the 3- and 6-row heads all take it; the 1-row calls below it keep mm.
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 2)
+    m = random_model(torch.float32, **kw)
+    fw = FusedWeights(m)
+    check_matches_the_model(fw, m, 2e-5)
+    layers, head = fw._packed
+    assert head is not None and all(p is not None for ws in layers for p in ws)
+    with torch.inference_mode():
+        one = torch.randint(0, 97, (1, 1))
+        assert torch.allclose(fw.forward(one), m(one), atol=2e-5, rtol=0)
+        assert fw.packed(1)[1] is None
+
+
+def check_matches_the_model(fw: FusedWeights, m: GPT, tol: float) -> None:
+    dtype = fw.embed.dtype
     idx = torch.randint(0, 97, (3, 20))
     with torch.inference_mode():
         # Whole sequences, and only the last 2 positions through the head.

@@ -21,7 +21,13 @@ of large calls:
 * o_proj and down_proj add into the residual stream in the same call (``addmm``);
 * everything works on (B*T, d) matrices: 2-D matmuls dispatch faster than 3-D ones;
 * every matrix is stored contiguous as (d_in, d_out), so ``x @ w`` is a plain row-major GEMM: at batch 1 on
-  this CPU's MKL that is ~20% faster per decode step than handing it ``weight.t()`` views (docs/LOG.md).
+  this CPU's MKL that is ~20% faster per decode step than handing it ``weight.t()`` views (docs/LOG.md);
+* on a CPU, matmuls of at least ``ONEDNN_MIN_ROWS`` rows (a batched decode step, a prefill) over the large
+  matrices go through oneDNN (PyTorch's own CPU backend, ``torch.ops.mkldnn``) with the matrix reordered once
+  into its blocked layout, the same prepacking inductor's CPU ``freezing`` does: on this AMD CPU that is
+  1.3-3.5x faster than MKL's ``mm`` at 4-512 rows, and slower at 1-2 rows or for small matrices (call
+  overhead), so batch-1 decode keeps ``mm``. The blocked copies are made on first use, so they cost memory
+  (as much again as those matrices) only where a batch is run.
 
 Results equal ``GPT.forward`` up to float rounding (tests/infer/test_fused.py: 2e-5 in fp32, 1e-12 in fp64).
 The fused copy costs as much memory as the model's matrices; ``Engine(model, fused=False)`` runs the model
@@ -47,6 +53,34 @@ def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
 # Fold RoPE's rotation into the weights only for models this small: their weights stay in a CPU's caches and
 # a decode step is bound by operator calls; bigger models (and GPUs) are bound by weight traffic.
 FOLD_ROTATION_MAX_BYTES = 16 * 2**20
+
+# oneDNN's blocked matmul (see the module docstring): used for matrices of at least ONEDNN_MIN_ELEMENTS
+# entries when a call has at least ONEDNN_MIN_ROWS rows. Measured on this CPU, fp32, 1 thread (docs/LOG.md):
+# at 16 rows (256, 1280) 1.6x, (768, 4096) 2.5x, (768, 50257) 2.3x faster than mm; (128, 640) 0.9x; at 2 rows
+# 0.7-1.0x. Set ONEDNN_MIN_ROWS to 0 to turn it off.
+ONEDNN_MIN_ROWS = 4
+ONEDNN_MIN_ELEMENTS = 2**18
+ONEDNN_PACK_ROWS = 16  # the row count oneDNN's layout is chosen for; good from 4 to 512 rows here
+
+
+def onednn_usable(w: torch.Tensor) -> bool:
+    """Whether ``w`` (a fp32 CPU matrix) can take oneDNN's prepacked matmul in this torch build."""
+    return (w.device.type == "cpu" and w.dtype == torch.float32 and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
+
+
+def _mm(x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
+    """x (N, d_in) @ w (d_in, d_out); through oneDNN when ``packed`` (w's blocked copy) is given."""
+    if packed is None:
+        return torch.mm(x, w)
+    return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [None], "")
+
+
+def _addmm(residual: torch.Tensor, x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
+    """residual + x @ w, in one call either way."""
+    if packed is None:
+        return torch.addmm(residual, x, w)
+    return torch.ops.mkldnn._linear_pointwise(x, residual, packed, None, "add")
 
 
 class FusedWeights:
@@ -92,6 +126,7 @@ class FusedWeights:
                     m.down_proj.weight.t().contiguous(),  # (ffn, d)
                 ))
             self.head = fold(model.lm_head.weight, model.norm.weight)  # (d, V)
+        self._packed = None  # oneDNN's blocked copies, per layer and the head: built by ``packed`` on first use
 
     @staticmethod
     def version_key(model: GPT) -> tuple:
@@ -100,6 +135,21 @@ class FusedWeights:
 
     def stale(self, model: GPT) -> bool:
         return self.version_key(model) != self.key
+
+    def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | None]:
+        """For a call of ``rows`` rows: per layer (qkv, o, gate_up, down) and the head, oneDNN's blocked copy
+        of each matrix that should take it, else None (every entry None below ``ONEDNN_MIN_ROWS`` rows)."""
+        if not ONEDNN_MIN_ROWS or rows < ONEDNN_MIN_ROWS or not onednn_usable(self.head):
+            return [(None,) * 4] * len(self.layers), None
+        if self._packed is None:
+            def pack(w: torch.Tensor) -> torch.Tensor | None:  # w (d_in, d_out) -> oneDNN's layout of w.T
+                if w.numel() < ONEDNN_MIN_ELEMENTS:
+                    return None
+                return torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), ONEDNN_PACK_ROWS)
+
+            with torch.no_grad():
+                self._packed = [tuple(pack(w) for w in ws) for ws in self.layers], pack(self.head)
+        return self._packed
 
     # ------------------------------------------------------------------------------------------------------
     def _normed(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,9 +179,11 @@ class FusedWeights:
         sin = self.rope_sin.index_select(0, positions).unsqueeze(1)
         x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token
         n_qk, gqa, half = H + Hkv, Hkv != H, hd // 2  # n_qk: heads that get RoPE (q and k)
-        for layer, (w_qkv, w_o, w_gu, w_down) in enumerate(self.layers):
+        packed_layers, packed_head = self.packed(N)
+        for layer, ((w_qkv, w_o, w_gu, w_down), (p_qkv, p_o, p_gu, p_down)) in enumerate(
+                zip(self.layers, packed_layers)):
             # Heads of the one projection: [q (H) | k (Hkv) | v (Hkv) (| rot q (H) | rot k (Hkv))], hd wide each.
-            qkv = torch.mm(self._normed(x), w_qkv).view(N, -1, hd)
+            qkv = _mm(self._normed(x), w_qkv, p_qkv).view(N, -1, hd)
             if self.fold_rotation:
                 rotated = qkv[:, n_qk + Hkv:]  # the projection's own rotate-half heads
             else:
@@ -143,13 +195,15 @@ class FusedWeights:
             if kv_cache is not None:
                 k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
             y = attend(q, k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
-            x = torch.addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o)  # x + o_proj(y)
-            gu = torch.mm(self._normed(x), w_gu)  # (N, 2*ffn)
+            x = _addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o, p_o)  # x + o_proj(y)
+            gu = _mm(self._normed(x), w_gu, p_gu)  # (N, 2*ffn)
             f = w_gu.shape[1] // 2
-            x = torch.addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down)  # x + down(silu(gate) * up)
+            x = _addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down, p_down)  # x + down(silu(gate) * up)
         if kv_cache is not None:
             kv_cache.length += T
         if logits_to_keep:
             x = x.view(B, T, -1)[:, -logits_to_keep:].reshape(-1, x.shape[1])
-        logits = torch.mm(self._normed(x), self.head)  # (B * kept, V)
+            if x.shape[0] < N:
+                packed_head = self.packed(x.shape[0])[1]
+        logits = _mm(self._normed(x), self.head, packed_head)  # (B * kept, V)
         return logits.view(B, -1, logits.shape[1])
