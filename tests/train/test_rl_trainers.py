@@ -126,6 +126,52 @@ def test_grpo_dynamic_sampling_trains_only_mixed_groups(tmp_path):
             assert all(n % 2 == 0 for n in nums), nums  # only "mixed" prompts were kept
 
 
+def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
+    """With one optimizer step per rollout the sampling weights are the step's weights: the rollout skips the
+    old-log-prob forward, and the loss (ratio 1, detached) and its gradient equal those with the explicit
+    old log-probs. With two minibatches per rollout the old log-probs are computed as before."""
+    from llmlab.train.grpo import GRPOSource, make_grpo_loss, sequence_kl
+    from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rl_common import frozen_copy
+    from llmlab.train.rollout import encode_prompts
+
+    model, tok = load_run(make_run(tmp_path / "base"))
+    ref = frozen_copy(model)
+    with torch.no_grad():  # a policy that differs from its reference, so the KL statistic is not 0
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    rows = [{"prompt": f"What is {i} plus 0?", "answer": str(i)} for i in range(8)]
+    prompts, _ = encode_prompts(read_prompts(write_jsonl(tmp_path / "t.jsonl", rows)), tok, 64)
+
+    def reward(prompt, response):
+        return float(len(response) % 2)
+
+    def source(minibatch):
+        return GRPOSource(model, ref, tok, prompts, [reward], group_size=8, rollout_prompts=4, epochs=1,
+                          minibatch=minibatch, max_new_tokens=6, temperature=1.0, seed=0)
+
+    assert "old_logp" in source(16).make_rollout(prompts[:4])[0]
+    src = source(32)
+    assert src.one_update
+    batch, stats = src.make_rollout(prompts[:4])
+    assert "old_logp" not in batch and "kl_ref_seq" not in stats
+    loss_fn = make_grpo_loss(clip=0.2, kl_coef=0.05)
+    with torch.no_grad():
+        old = response_token_logprobs(model, batch["input_ids"])
+    results = []
+    for b in (batch, {**batch, "old_logp": old}):
+        model.zero_grad()
+        loss, st = loss_fn(model, b)
+        loss.backward()
+        results.append((loss.item(), [p.grad.clone() for p in model.parameters()], st))
+    (l1, g1, st1), (l2, g2, _) = results
+    assert l1 == pytest.approx(l2, abs=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g1, g2))
+    m = batch["mask"][:, :-1]
+    expected_kl = sequence_kl(old, batch["ref_logp"], m).mean()
+    assert float(st1["kl_ref_seq"]) == pytest.approx(float(expected_kl), rel=1e-4) and float(expected_kl) > 0
+
+
 @pytest.mark.slow
 def test_ppo_raises_reward_model_score(tmp_path):
     """PPO against a fixed reward model raises that model's score (a bandit over the answer's one token)."""

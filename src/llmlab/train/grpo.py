@@ -45,6 +45,9 @@ class GRPOSource(RolloutSource):
         self.G, self.max_new_tokens, self.temperature = group_size, max_new_tokens, temperature
         self.unfinished_reward = unfinished_reward
         self.dynamic_sampling, self.max_draws, self.scale_advantages = dynamic_sampling, max_draws, scale_advantages
+        # One optimizer step per rollout (the default): the step's weights are the ones that sampled, so the old
+        # log-probs are the step's own (detached, ratio exactly 1) and their separate forward pass is skipped.
+        self.one_update = epochs == 1 and minibatch >= group_size * self.rollout_prompts
 
     @torch.no_grad()
     def _sample_and_score(self, prompts, draw: int = 0) -> list[dict]:
@@ -97,21 +100,29 @@ class GRPOSource(RolloutSource):
         old_logp, ref_logp = [], []
         for i in range(0, ids.shape[0], 32):  # chunks keep the (rows, T, vocab) logits small
             chunk = ids[i : i + 32].to(device)
-            old_logp.append(response_token_logprobs(self.policy, chunk).cpu())
+            if not self.one_update:
+                old_logp.append(response_token_logprobs(self.policy, chunk).cpu())
             ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
         self.policy.train(was_training)
-        old_logp, ref_logp = torch.cat(old_logp), torch.cat(ref_logp)  # (P*G, T-1)
-        m = mask[:, :-1]
-        seq_kl = (kl_penalty(old_logp, ref_logp, "k1") * m).sum(1)  # (P*G,) sequence-level KL estimate
-        rows = {"input_ids": ids, "mask": mask, "last": last, "old_logp": old_logp, "ref_logp": ref_logp,
-                "adv": adv}
+        ref_logp = torch.cat(ref_logp)  # (P*G, T-1)
+        rows = {"input_ids": ids, "mask": mask, "last": last, "ref_logp": ref_logp, "adv": adv}
+        kl_stat = {}
+        if old_logp:
+            rows["old_logp"] = old_logp = torch.cat(old_logp)
+            kl_stat = {"kl_ref_seq": sequence_kl(old_logp, ref_logp, mask[:, :-1]).mean()}
+        # else the loss reports kl_ref_seq from the step's own log-probs
         lengths = [len(c) for g in sampled for c in g["ids"]]
         finished = [f for g in sampled for f in g["finished"]]
         stats = {"reward_mean": all_rewards.mean(), "reward_std": all_rewards.std() if len(all_rewards) > 1 else 0.0,
-                 "zero_var_frac": zero_var, "kl_ref_seq": seq_kl.mean(), "response_len": sum(lengths) / len(lengths),
+                 "zero_var_frac": zero_var, **kl_stat, "response_len": sum(lengths) / len(lengths),
                  "stop_rate": sum(finished) / len(finished), "groups_trained": float(len(groups)),
                  "groups_sampled": float(len(sampled))}
         return rows, stats
+
+
+def sequence_kl(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """KL(policy || reference) of each sampled answer, the k1 estimate summed over its tokens: (rows,)."""
+    return (kl_penalty(logp, ref_logp, "k1") * mask).sum(1)
 
 
 def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, const_norm: int | None = None):
@@ -123,9 +134,14 @@ def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, 
         logp = token_logprobs(logits[:, :-1], batch["input_ids"][:, 1:])  # (B, T-1)
         m = batch["mask"][:, :-1]
         norm = None if const_norm is None else float(batch["input_ids"].shape[0] * const_norm)
-        loss, stats = grpo_loss(logp, batch["old_logp"], batch["adv"], m, clip=clip, ref_logp=batch["ref_logp"],
+        old_logp = batch.get("old_logp")
+        extra = {}
+        if old_logp is None:  # one step per rollout (GRPOSource.one_update): these weights sampled the batch
+            old_logp = logp.detach()
+            extra["kl_ref_seq"] = sequence_kl(old_logp, batch["ref_logp"], m).mean()
+        loss, stats = grpo_loss(logp, old_logp, batch["adv"], m, clip=clip, ref_logp=batch["ref_logp"],
                                 kl_coef=kl_coef, clip_high=clip_high, token_norm=norm)
-        return loss, {**stats, **stat_metrics(batch)}
+        return loss, {**stats, **extra, **stat_metrics(batch)}
 
     return loss_fn
 
