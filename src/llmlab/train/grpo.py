@@ -14,8 +14,8 @@ they are dropped and the rollout is refilled with more prompts (DAPO's dynamic s
 turns it off). The update is PPO's clipped ratio with that one advantage on every token of the answer
 (``--clip-high`` for an asymmetric clip; with one optimizer step per rollout, the default, the ratio is exactly
 1 and the old log-probs are the step's own, so no separate forward pass computes them), plus an optional k3 KL
-penalty to the frozen reference (``--kl-coef``); ``--advantage drgrpo`` uses Dr. GRPO's unscaled advantage and constant loss normaliser. The
-run reports exact match on held-out prompts before and after (``val_exact_match`` in summary.json,
+penalty to the frozen reference (``--kl-coef``); ``--advantage drgrpo`` uses Dr. GRPO's unscaled advantage and
+constant loss normaliser. The run reports exact match on held-out prompts before and after (``val_exact_match`` in summary.json,
 ``exact_match_before`` beside it), and by kind at every ``--eval-every`` in metrics.jsonl.
 """
 
