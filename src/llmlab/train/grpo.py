@@ -15,8 +15,8 @@ turns it off). The update is PPO's clipped ratio with that one advantage on ever
 (``--clip-high`` for an asymmetric clip; with one optimizer step per rollout, the default, the ratio is exactly
 1 and the old log-probs are the step's own, so no separate forward pass computes them), plus an optional k3 KL
 penalty to the frozen reference (``--kl-coef``); ``--advantage drgrpo`` uses Dr. GRPO's unscaled advantage and
-constant loss normaliser. The run reports exact match on held-out prompts before and after (``val_exact_match`` in summary.json,
-``exact_match_before`` beside it), and by kind at every ``--eval-every`` in metrics.jsonl.
+constant loss normaliser. The run reports exact match on held-out prompts before and after (``val_exact_match``
+in summary.json, ``exact_match_before`` beside it), and by kind at every ``--eval-every`` in metrics.jsonl.
 """
 
 from __future__ import annotations
