@@ -111,3 +111,31 @@ def test_engine_fused_and_unfused_agree_and_see_weight_updates():
     after = greedy(fused)
     assert fused._fused_weights is not built
     assert after == greedy(plain) and after != before
+
+
+def test_engine_runs_batched_steps_eager_where_onednn_takes_the_matmuls(monkeypatch):
+    """With compile on, a step goes to the compiled decoder unless oneDNN would take most of its matmul work
+    (a large model's batch); then the eager fused forward runs it."""
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ELEMENTS", 1)  # every matrix counts as large
+    m = random_model(torch.float32)
+    engine = Engine(m)
+    engine.forward_fn()
+    usable = fused.onednn_usable(torch.zeros(1))
+    assert engine._fused_weights.onednn_share(16) == (1.0 if usable else 0.0)
+    assert engine._fused_weights.onednn_share(fused.ONEDNN_MIN_ROWS - 1) == 0.0
+    assert engine.compiled_step_pays(1) and engine.compiled_step_pays(16) != usable
+    params = SamplingParams(temperature=0, max_new_tokens=4, ignore_eos=True)
+    for prompts in ([[1, 2, 3]], [[1, 2, 3], [4, 5], [6], [7, 8, 9]]):
+        calls = []
+        gen = engine.start(prompts, params)
+        fw = engine._fused_weights
+
+        def compiled_stand_in(last, pos, pad, cache):  # what the compiled step returns, counted
+            calls.append(len(last))
+            return fw.forward(last, positions=pos, kv_cache=cache)[:, -1]
+
+        gen.decode = compiled_stand_in
+        while not gen.done:
+            gen.step()
+        assert calls == ([] if len(prompts) >= fused.ONEDNN_MIN_ROWS and usable else [len(prompts)] * 3)
+

@@ -110,7 +110,9 @@ class Engine:
 
     ``compile=True`` runs the decode steps (one new token per row) through an ahead-of-time compiled step
     (``infer/compiled.py``: one C++ call per step; the first use of a model shape compiles it, ~30-60 s, then
-    it loads from ``compile_dir``). Prefill stays eager. It needs the fused path."""
+    it loads from ``compile_dir``). Prefill stays eager, and so do batched steps of large models, whose matmuls
+    the eager forward runs through oneDNN faster than the compiled step's GEMMs (``compiled_step_pays``). It
+    needs the fused path."""
 
     def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True,
                  compile: bool = False, compile_dir=None, log=None):
@@ -159,6 +161,12 @@ class Engine:
             kw = {} if self.log is None else {"log": self.log}
             self._decoder = CompiledDecoder.load_or_build(fw, self.compile_dir, **kw)
         return functools.partial(self._decoder.step, fw)
+
+    def compiled_step_pays(self, rows: int) -> bool:
+        """Whether a decode step of ``rows`` rows should run compiled rather than eager: not when the eager step
+        sends most of its matmul work through oneDNN (a large model's batch, see infer/fused.py)."""
+        fw = self._fused_weights
+        return fw is None or fw.onednn_share(rows) < 0.5
 
     @property
     def device(self) -> torch.device:
@@ -498,7 +506,7 @@ class Generation:
             return []
         t0 = time.perf_counter()
         bt = self.batch
-        if self.decode is not None:
+        if self.decode is not None and self.engine.compiled_step_pays(len(bt.last)):
             logits = self.decode(bt.last, bt.pos, bt.pad, bt.cache)  # (B, V): compiled, builds its own mask
         else:
             S = bt.cache.length + 1

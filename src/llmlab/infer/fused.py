@@ -136,10 +136,22 @@ class FusedWeights:
     def stale(self, model: GPT) -> bool:
         return self.version_key(model) != self.key
 
+    def _onednn_rows(self, rows: int) -> bool:
+        return bool(ONEDNN_MIN_ROWS) and rows >= ONEDNN_MIN_ROWS and onednn_usable(self.head)
+
+    def onednn_share(self, rows: int) -> float:
+        """The fraction of the matrices' entries (~ of the matmul work) that a call of ``rows`` rows runs
+        through oneDNN. Where it is most of it, this eager forward beats the compiled decode step, whose GEMMs
+        are MKL's (gpt2-small, 16 rows: 120 vs 86 tok/s; docs/LOG.md)."""
+        if not self._onednn_rows(rows):
+            return 0.0
+        sizes = [w.numel() for ws in self.layers for w in ws] + [self.head.numel()]
+        return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
+
     def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | None]:
         """For a call of ``rows`` rows: per layer (qkv, o, gate_up, down) and the head, oneDNN's blocked copy
         of each matrix that should take it, else None (every entry None below ``ONEDNN_MIN_ROWS`` rows)."""
-        if not ONEDNN_MIN_ROWS or rows < ONEDNN_MIN_ROWS or not onednn_usable(self.head):
+        if not self._onednn_rows(rows):
             return [(None,) * 4] * len(self.layers), None
         if self._packed is None:
             def pack(w: torch.Tensor) -> torch.Tensor | None:  # w (d_in, d_out) -> oneDNN's layout of w.T
