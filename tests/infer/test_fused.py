@@ -53,6 +53,11 @@ def test_onednn_blocked_matmuls_match_the_model(monkeypatch, kw):
     check_matches_the_model(fw, m, 2e-5)
     layers, head = fw._packed
     assert head is not None and all(p is not None for ws in layers for p in ws)
+    # No room for the blocked copies: the same results through mm.
+    monkeypatch.setattr(fused, "available_memory", lambda: 1000.0)
+    fw = FusedWeights(m)
+    check_matches_the_model(fw, m, 2e-5)
+    assert fw._packed is None and fw.onednn_share(16) == 0.0
     with torch.inference_mode():
         one = torch.randint(0, 97, (1, 1))
         assert torch.allclose(fw.forward(one), m(one), atol=2e-5, rtol=0)

@@ -69,6 +69,18 @@ def onednn_usable(w: torch.Tensor) -> bool:
             and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
 
 
+def available_memory() -> float:
+    """Bytes of memory available to this process now (Linux's MemAvailable), or infinity where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float("inf")
+
+
 def _mm(x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
     """x (N, d_in) @ w (d_in, d_out); through oneDNN when ``packed`` (w's blocked copy) is given."""
     if packed is None:
@@ -127,6 +139,7 @@ class FusedWeights:
                 ))
             self.head = fold(model.lm_head.weight, model.norm.weight)  # (d, V)
         self._packed = None  # oneDNN's blocked copies, per layer and the head: built by ``packed`` on first use
+        self._onednn_fits = None  # whether those copies may be made (see ``_onednn_rows``); decided once
 
     @staticmethod
     def version_key(model: GPT) -> tuple:
@@ -136,8 +149,21 @@ class FusedWeights:
     def stale(self, model: GPT) -> bool:
         return self.version_key(model) != self.key
 
+    def matrices(self) -> list[torch.Tensor]:
+        """Every matmul operand: the layers' (qkv, o, gate_up, down), then the head."""
+        return [w for ws in self.layers for w in ws] + [self.head]
+
     def _onednn_rows(self, rows: int) -> bool:
-        return bool(ONEDNN_MIN_ROWS) and rows >= ONEDNN_MIN_ROWS and onednn_usable(self.head)
+        """Whether a call of ``rows`` rows takes oneDNN: enough rows, a torch with oneDNN, and room for the
+        blocked copies (at most half the memory available when first asked: a 1B-parameter fp32 model's
+        copies are ~5 GB; without room the matmuls stay on ``mm``, slower but within memory)."""
+        if not ONEDNN_MIN_ROWS or rows < ONEDNN_MIN_ROWS:
+            return False
+        if self._onednn_fits is None:
+            big = [w for w in self.matrices() if w.numel() >= ONEDNN_MIN_ELEMENTS]
+            need = sum(w.numel() * w.element_size() for w in big)
+            self._onednn_fits = onednn_usable(self.head) and need <= available_memory() / 2
+        return self._onednn_fits
 
     def onednn_share(self, rows: int) -> float:
         """The fraction of the matrices' entries (~ of the matmul work) that a call of ``rows`` rows runs
@@ -145,7 +171,7 @@ class FusedWeights:
         are MKL's (gpt2-small, 16 rows: 120 vs 86 tok/s; docs/LOG.md)."""
         if not self._onednn_rows(rows):
             return 0.0
-        sizes = [w.numel() for ws in self.layers for w in ws] + [self.head.numel()]
+        sizes = [w.numel() for w in self.matrices()]
         return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
 
     def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | None]:
