@@ -25,9 +25,10 @@ from pathlib import Path
 
 import torch
 
-from llmlab.train.losses import group_advantages, grpo_loss, informative_groups, kl_penalty, token_logprobs
+from llmlab.train.losses import group_advantages, grpo_loss, informative_groups, kl_penalty
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
-from llmlab.train.rl_common import frozen_copy, response_token_logprobs
+from llmlab.train.rl_common import frozen_copy
+from llmlab.train.shared_prefix import shared_prompt_logprobs
 
 
 class GRPOSource(RolloutSource):
@@ -99,11 +100,12 @@ class GRPOSource(RolloutSource):
         was_training = self.policy.training
         self.policy.eval()
         old_logp, ref_logp = [], []
-        for i in range(0, ids.shape[0], 32):  # chunks keep the (rows, T, vocab) logits small
-            chunk = ids[i : i + 32].to(device)
+        rows_per_chunk = G * max(1, 32 // G)  # whole groups (they share a prompt); chunks keep the logits small
+        for i in range(0, ids.shape[0], rows_per_chunk):
+            chunk, chunk_mask = ids[i : i + rows_per_chunk].to(device), mask[i : i + rows_per_chunk].to(device)
             if not self.one_update:
-                old_logp.append(response_token_logprobs(self.policy, chunk).cpu())
-            ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
+                old_logp.append(shared_prompt_logprobs(self.policy, chunk, chunk_mask).cpu())
+            ref_logp.append(shared_prompt_logprobs(self.ref, chunk, chunk_mask).cpu())
         self.policy.train(was_training)
         ref_logp = torch.cat(ref_logp)  # (P*G, T-1)
         rows = {"input_ids": ids, "mask": mask, "last": last, "ref_logp": ref_logp, "adv": adv}
@@ -131,8 +133,7 @@ def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, 
     batch's response-token count."""
 
     def loss_fn(model, batch):
-        logits = model(batch["input_ids"])  # (B, T, vocab)
-        logp = token_logprobs(logits[:, :-1], batch["input_ids"][:, 1:])  # (B, T-1)
+        logp = shared_prompt_logprobs(model, batch["input_ids"], batch["mask"])  # (B, T-1): each prompt run once
         m = batch["mask"][:, :-1]
         norm = None if const_norm is None else float(batch["input_ids"].shape[0] * const_norm)
         old_logp = batch.get("old_logp")
