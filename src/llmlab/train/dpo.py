@@ -23,7 +23,8 @@ import torch
 
 from llmlab.train.losses import dpo_loss
 from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
-from llmlab.train.rl_common import frozen_copy, sequence_logprobs
+from llmlab.train.rl_common import frozen_copy
+from llmlab.train.shared_prefix import shared_prompt_logprobs
 
 
 @torch.no_grad()
@@ -35,7 +36,7 @@ def reference_logprobs(model, enc, pad_id: int, batch_size: int = 32) -> torch.T
     out = []
     for i in range(0, len(enc), batch_size):
         b = pair_batch(enc[i : i + batch_size], pad_id)
-        lp = sequence_logprobs(model, b["input_ids"].to(device), b["mask"].to(device))  # (2n,)
+        lp = shared_prompt_logprobs(model, b["input_ids"].to(device), b["mask"].to(device)).sum(1)  # (2n,)
         n = lp.shape[0] // 2
         out.append(torch.stack([lp[:n], lp[n:]], dim=1).cpu())
     model.train(was_training)
@@ -75,7 +76,8 @@ def make_dpo_loss(beta: float, nll_coef: float = 0.0):
     """The loss_fn for the shared loop: the batch carries the cached reference log-probs ``ref`` (B, 2)."""
 
     def loss_fn(model, batch):
-        lp = sequence_logprobs(model, batch["input_ids"], batch["mask"])  # (2B,)
+        # (2B,) summed answer log-probs; a pair's chosen and rejected rows share their prompt's forward pass
+        lp = shared_prompt_logprobs(model, batch["input_ids"], batch["mask"]).sum(1)
         n = lp.shape[0] // 2
         ref = batch["ref"]  # (B, 2)
         chosen_tokens = batch["mask"][:n, :-1].sum(1)  # (B,) response tokens of each chosen answer
