@@ -246,7 +246,9 @@ def test_dpo_reference_cache_is_computed_once_per_pair(tmp_path):
     want = reference_logprobs(model, enc, tok.pad_id)
     torch.testing.assert_close(b1["ref"], want[b1["index"]])
     torch.testing.assert_close(b2["ref"], want[b2["index"]])
-    assert len(calls) == 2  # one forward per batch that had uncached pairs, none for cached ones beyond that
+    # One reference computation per batch that had uncached pairs (two model passes each: the pairs' shared
+    # prompts, then their answers), none for cached ones beyond that.
+    assert len(calls) == 4
     state = src.state_dict()
     fresh = RefCachedPairs(PairBatches(enc, 4, tok.pad_id, seed=0), model, tok.pad_id)
     fresh.load_state_dict(state)
