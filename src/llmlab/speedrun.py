@@ -52,7 +52,8 @@ BUDGETS = {
     "rm": (280.0, 15.0),  # 1200 steps (3 passes over 6000 pairs) take ~270 s on 2 threads: 82.7% vs 79.7% at 600
                           # on 1000 held-out pairs (docs/LOG.md 2026-11-23 session 3)
     "dpo": (90.0, 15.0),
-    "grpo": (100.0, 20.0),  # ~75 steps on 2 threads; exact match still rises to 400 steps (LOG 2026-11-23 GRPO ceiling)
+    "grpo": (100.0, 20.0),  # each prompt runs once per group since session 4 (~2.4x the steps); exact match
+                            # still rises to 400 steps (LOG 2026-11-23 GRPO ceiling)
     "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
@@ -155,6 +156,8 @@ class Speedrun:
                                  # signal; answers are a few tokens. lr 3e-4 + dynamic sampling (the CLI defaults)
                                  # are the best measured (docs/LOG.md 2026-11-23, GRPO ceiling).
                                  "--reward", "exact", "--lr", "3e-4", "--dynamic-sampling", "--max-new-tokens", "16",
+                                 # held-out exact match rises to ~400 steps; the time budget binds first
+                                 "--max-steps", "400",
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         if "ppo" in algos:
