@@ -54,7 +54,7 @@ def shared_prompt_logprobs(model, ids: torch.Tensor, mask: torch.Tensor) -> torc
     m = mask[:, :-1] > 0
     has_answer = m.any(1)
     start = m.float().argmax(1) + 1  # (B,) each row's prompt length (its first answer token's index)
-    end = T - 1 - m.flip(1).float().argmax(1)  # (B,) one past each row's last answer token
+    end = T - 1 - m.flip(1).float().argmax(1)  # (B,) each row's last answer token's index
     rows = ids.tolist()
     prompt_of, keys = [], {}
     for b in range(B):
