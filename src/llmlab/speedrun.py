@@ -49,8 +49,8 @@ class SpeedrunConfig:
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
-    "rm": (280.0, 15.0),  # 1200 steps (3 passes over 6000 pairs) take ~270 s on 2 threads: 82.7% vs 79.7% at 600
-                          # on 1000 held-out pairs (docs/LOG.md 2026-11-23 session 3)
+    "rm": (280.0, 15.0),  # a cap: 1200 steps (3 passes over 6000 pairs) bind, ~155 s on 1 thread since shared-prompt
+                          # rows and length buckets (~450 s before); 80-82% on 1000 held-out pairs (LOG 2026-11-23 s3, s4)
     "dpo": (90.0, 15.0),
     "grpo": (100.0, 20.0),  # each prompt runs once per group since session 4 (~2.4x the steps); exact match
                             # still rises to 400 steps (LOG 2026-11-23 GRPO ceiling)

@@ -85,6 +85,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_out(p)
     p.add_argument("--data", required=True, help="preference pairs JSONL {prompt, chosen, rejected}")
     p.add_argument("--val", default=None, help="held-out pairs JSONL (pairwise accuracy)")
+    p.add_argument("--bucket-batches", type=int, default=32,
+                   help="draw batches length-sorted within chunks of this many batches (less padding); 1 = random")
+    p.add_argument("--shared-prompt", action=argparse.BooleanOptionalAction, default=True,
+                   help="one row per pair, [prompt, chosen, rejected], the prompt computed once (same scores)")
+    p.add_argument("--lm-coef", type=float, default=0.0,
+                   help="add this times the chosen answers' next-token loss (LM regulariser; 0 = off)")
+    p.add_argument("--logprob-coef", type=float, default=0.0,
+                   help="the reward adds this times the answer's log-likelihood under the model's own LM head")
     add_train_flags(p)
     p.set_defaults(func=_rm)
 
@@ -215,10 +223,16 @@ def _ranked_pairs(args) -> int:
 
 
 def _rm(args) -> int:
+    from llmlab.errors import LlmlabError
     from llmlab.train.rm import train_reward_model
 
+    if args.bucket_batches < 1 or args.lm_coef < 0 or args.logprob_coef < 0:
+        raise LlmlabError("--bucket-batches must be at least 1, --lm-coef and --logprob-coef at least 0")
     return _print(train_reward_model(args.model, args.data, args.out, _train_cfg(args, RM_DEFAULTS),
-                                     val_path=args.val, resume=args.resume, progress=not args.no_progress and None))
+                                     val_path=args.val, bucket_batches=args.bucket_batches,
+                                     shared_prompt=args.shared_prompt, lm_coef=args.lm_coef,
+                                     logprob_coef=args.logprob_coef, resume=args.resume,
+                                     progress=not args.no_progress and None))
 
 
 def _dpo(args) -> int:

@@ -7,7 +7,8 @@
 
 A reward-model run folder is an ordinary run folder (the backbone's ``model.safetensors``,
 ``model_config.json``, ``tokenizer/``) plus ``reward_head.safetensors`` and ``reward_head.json``
-(format ``llmlab-reward-head`` v1), so the backbone loads with ``load_run`` like any model.
+(format ``llmlab-reward-head`` v1, or v2 when it records a ``logprob_coef``), so the backbone loads with
+``load_run`` like any model.
 
 Hidden states: ``GPT.forward`` returns logits only, so ``hidden_states`` runs the same embedding, blocks and
 final norm here (the blocks are the model's own modules; nothing is re-implemented but the 6-line walk).
@@ -27,33 +28,45 @@ from llmlab.train.losses import token_logprobs
 REWARD_HEAD = "reward_head.safetensors"
 REWARD_HEAD_META = "reward_head.json"
 REWARD_HEAD_FORMAT = "llmlab-reward-head"
-REWARD_HEAD_VERSION = 1
+REWARD_HEAD_VERSION = 2  # v2 adds logprob_coef (written only when it is not 0)
 
 
-def hidden_states(gpt: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+def hidden_states(gpt: nn.Module, idx: torch.Tensor, positions: torch.Tensor | None = None,
+                  attn_mask: torch.Tensor | None = None) -> torch.Tensor:
     """The final normalised hidden state (what ``lm_head`` reads): idx (B, T) -> (B, T, d_model).
 
     Mirrors ``GPT.forward`` without a KV cache: right-padded batches need no mask (causal attention never
-    lets a real token see later padding)."""
+    lets a real token see later padding). ``positions`` (B, T) and ``attn_mask`` (B, 1, T, T; bool, or float
+    added to the scores) are for rows that pack several sequences (the reward model's shared-prompt pairs)."""
     T = idx.shape[1]
-    if T > gpt.config.max_seq_len:
-        raise ValueError(f"{T} positions exceed the model's context ({gpt.config.max_seq_len})")
-    pos = torch.arange(T, device=idx.device)
-    cos = gpt.rope_cos[pos].unsqueeze(0).unsqueeze(1)  # (1, 1, T, hd)
-    sin = gpt.rope_sin[pos].unsqueeze(0).unsqueeze(1)
+    if positions is None:
+        if T > gpt.config.max_seq_len:
+            raise ValueError(f"{T} positions exceed the model's context ({gpt.config.max_seq_len})")
+        positions = torch.arange(T, device=idx.device).unsqueeze(0)  # (1, T)
+    cos = gpt.rope_cos[positions].unsqueeze(1)  # (B or 1, 1, T, hd)
+    sin = gpt.rope_sin[positions].unsqueeze(1)
     x = gpt.embed_tokens(idx)  # (B, T, d_model)
     for block in gpt.layers:
-        x = block(x, cos, sin, None, None)
+        x = block(x, cos, sin, None, attn_mask)
     return gpt.norm(x)
 
 
 class ScalarHeadModel(nn.Module):
     """A transformer with a scalar head: the reward model (score at the last token) and PPO's value model
-    (a value at every response position). ``forward(idx) -> (B, T)``."""
+    (a value at every response position). ``forward(idx) -> (B, T)``.
 
-    def __init__(self, backbone: nn.Module):
+    ``logprob_coef`` > 0 (reward models only) adds ``logprob_coef * log p(tokens 1..t)`` under the backbone's
+    own output head to the score at position t, so a sequence's reward at its last token includes its
+    log-likelihood; in a pair the shared prompt's part cancels and the margin gains
+    ``logprob_coef * (log p(chosen | prompt) - log p(rejected | prompt))``, what the language model knows about
+    which answer is right. Absolute scores include the prompt's log-likelihood too (it cancels only between
+    answers to the same prompt). Rows packed with an ``attn_mask`` sum over the tokens each position can see,
+    each token scored from the last position visible before it."""
+
+    def __init__(self, backbone: nn.Module, logprob_coef: float = 0.0):
         super().__init__()
         self.backbone = backbone
+        self.logprob_coef = float(logprob_coef)
         self.head = nn.Linear(backbone.config.d_model, 1)
         # A small head so the initial scores are ~0 and Bradley-Terry starts at log 2.
         nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(backbone.config.d_model) * 0.1)
@@ -63,8 +76,37 @@ class ScalarHeadModel(nn.Module):
     def config(self):
         return self.backbone.config
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.head(hidden_states(self.backbone, idx)).squeeze(-1).float()  # (B, T)
+    def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
+                attn_mask: torch.Tensor | None = None, lm_targets: torch.Tensor | None = None):
+        """Scores (B, T); with ``lm_targets`` (B, T) token ids (-1 = not scored) also the mean next-token loss
+        of the backbone's own output head on them: ``(scores, nll)`` (the reward model's LM regulariser)."""
+        h = hidden_states(self.backbone, idx, positions, attn_mask)
+        scores = self.head(h).squeeze(-1).float()  # (B, T)
+        if self.logprob_coef:
+            scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask)
+        if lm_targets is None:
+            return scores
+        from llmlab.model.fused_ce import linear_cross_entropy
+
+        keep = lm_targets.flatten() >= 0  # the head runs only where a target is scored
+        nll = linear_cross_entropy(h.flatten(0, 1)[keep], self.backbone.lm_head.weight, lm_targets.flatten()[keep])
+        return scores, nll
+
+    def _visible_logprob(self, h: torch.Tensor, idx: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T): at position t, the summed log-prob of the tokens s <= t that t attends to (s >= 1)."""
+        B, T = idx.shape
+        if attn_mask is None:
+            visible = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril().expand(B, T, T)
+        else:
+            visible = (attn_mask[:, 0] == 0) if attn_mask.is_floating_point() else attn_mask[:, 0]
+            visible = visible.expand(B, T, T)
+        u = torch.arange(T, device=idx.device)
+        before = visible & (u.view(1, 1, T) < u.view(1, T, 1))  # key u strictly before query s
+        has_prev = before.any(-1)  # (B, T): False for the first token
+        prev = torch.where(before, u.view(1, 1, T), -1).amax(-1).clamp(min=0)  # the position that predicts s
+        logits = self.backbone.lm_head(h.gather(1, prev.unsqueeze(-1).expand(-1, -1, h.shape[-1])))
+        lp = token_logprobs(logits, idx) * has_prev  # (B, T): log p(token s | what precedes it)
+        return (visible.float() @ lp.unsqueeze(-1)).squeeze(-1)
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
         return self.backbone.flops_per_token(seq_len)
@@ -112,10 +154,12 @@ def save_reward_model(run_dir: str | Path, rm: ScalarHeadModel, tokenizer=None) 
     run_dir = Path(run_dir)
     save_run_model(run_dir, rm.backbone, tokenizer)
     head = {k: v.detach().cpu().contiguous() for k, v in rm.head.state_dict().items()}
+    meta = {"format": REWARD_HEAD_FORMAT, "version": 1, "d_model": rm.config.d_model}
+    if rm.logprob_coef:  # v2: the score adds the log-likelihood term; a v1 reader must refuse it, not ignore it
+        meta.update(version=2, logprob_coef=rm.logprob_coef)
     with atomic_path(run_dir / REWARD_HEAD) as tmp:
-        save_file(head, str(tmp), metadata={"format": REWARD_HEAD_FORMAT, "version": str(REWARD_HEAD_VERSION)})
-    write_json(run_dir / REWARD_HEAD_META, {"format": REWARD_HEAD_FORMAT, "version": REWARD_HEAD_VERSION,
-                                            "d_model": rm.config.d_model})
+        save_file(head, str(tmp), metadata={"format": REWARD_HEAD_FORMAT, "version": str(meta["version"])})
+    write_json(run_dir / REWARD_HEAD_META, meta)
 
 
 def load_reward_model(run_dir: str | Path, device="cpu") -> tuple[ScalarHeadModel, object]:
@@ -133,7 +177,7 @@ def load_reward_model(run_dir: str | Path, device="cpu") -> tuple[ScalarHeadMode
         raise LlmlabError(f"{run_dir / REWARD_HEAD_META}: unknown reward head format {meta.get('format')!r} "
                           f"v{meta.get('version')}")
     backbone, tok = load_run(run_dir, device="cpu")
-    rm = ScalarHeadModel(backbone)
+    rm = ScalarHeadModel(backbone, logprob_coef=float(meta.get("logprob_coef", 0.0)))
     rm.head.load_state_dict(load_file(str(run_dir / REWARD_HEAD)))
     return rm.to(device).eval(), tok
 
