@@ -49,11 +49,11 @@ class SpeedrunConfig:
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
-    "rm": (280.0, 15.0),  # a cap: 1200 steps (3 passes over 6000 pairs) bind, ~155 s on 1 thread since shared-prompt
+    "rm": (160.0, 15.0),  # a cap: 1200 steps (3 passes over 6000 pairs) bind, ~155 s on 1 thread since shared-prompt
                           # rows and length buckets (~450 s before); 80-82% on 1000 held-out pairs (LOG 2026-11-23 s3, s4)
     "dpo": (90.0, 15.0),
-    "grpo": (100.0, 20.0),  # each prompt runs once per group since session 4 (~2.4x the steps); exact match
-                            # still rises to 400 steps (LOG 2026-11-23 GRPO ceiling)
+    "grpo": (250.0, 20.0),  # 400 steps (its cap) take ~300 s on 1 thread since session 4; held-out exact match dips
+                            # over the first 100-200 steps and is back above SFT by 300-400 (LOG 2026-11-23 s4)
     "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
