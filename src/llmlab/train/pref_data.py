@@ -223,9 +223,13 @@ class PairBatches:
             self._order = self._shuffle()
         index = self._order[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
-        batch = pair_batch([self.enc[i] for i in index], self.pad_id)
+        batch = self._batch([self.enc[i] for i in index])
         batch["index"] = torch.tensor(index, dtype=torch.long)
         return batch
+
+    def _batch(self, enc: list[EncodedPair]) -> dict:
+        """The tensors of one batch of pairs (subclasses may lay them out differently)."""
+        return pair_batch(enc, self.pad_id)
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "pos": self.pos}

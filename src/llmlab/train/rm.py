@@ -139,17 +139,8 @@ class LengthBucketedPairs(PairBatches):
         rng.shuffle(batches)
         return [i for b in batches for i in b] + rest  # a short remainder last: next_batch skips it
 
-    def next_batch(self) -> dict:
-        if not self.shared_prompt:
-            return super().next_batch()
-        if self.pos + self.batch_size > len(self._order):
-            self.epoch, self.pos = self.epoch + 1, 0
-            self._order = self._shuffle()
-        index = self._order[self.pos : self.pos + self.batch_size]
-        self.pos += self.batch_size
-        batch = shared_prompt_batch([self.enc[i] for i in index], self.pad_id)
-        batch["index"] = torch.tensor(index, dtype=torch.long)
-        return batch
+    def _batch(self, enc: list[EncodedPair]) -> dict:
+        return shared_prompt_batch(enc, self.pad_id) if self.shared_prompt else super()._batch(enc)
 
 
 @torch.no_grad()
@@ -204,7 +195,7 @@ def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=No
                   "pairs": len(enc), "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc),
                   "bucket_batches": bucket_batches, "shared_prompt": shared_prompt,
                   "lm_coef": lm_coef, "logprob_coef": logprob_coef}
-    loss_fn = functools.partial(rm_loss, lm_coef=lm_coef) if lm_coef > 0 else rm_loss
+    loss_fn = functools.partial(rm_loss, lm_coef=lm_coef)
     result = train(rm, train_cfg, batches, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,
                    run_config=run_config, save_fn=lambda m, out: save_reward_model(out, m, tok),
                    resume=resume, progress=progress)
