@@ -36,6 +36,8 @@ itself instead.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -169,8 +171,11 @@ class FusedWeights:
         """The fraction of the matrices' entries (~ of the matmul work) that a call of ``rows`` rows runs
         through oneDNN. Where it is most of it, this eager forward beats the compiled decode step, whose GEMMs
         are MKL's (gpt2-small, 16 rows: 120 vs 86 tok/s; docs/LOG.md)."""
-        if not self._onednn_rows(rows):
-            return 0.0
+        return self._large_share if self._onednn_rows(rows) else 0.0
+
+    @functools.cached_property
+    def _large_share(self) -> float:
+        """The fraction of the matrices' entries in matrices large enough for oneDNN (fixed per copy)."""
         sizes = [w.numel() for w in self.matrices()]
         return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
 
