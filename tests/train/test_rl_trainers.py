@@ -285,3 +285,52 @@ def test_ranked_pairs_pick_best_and_worst_finished_answers(tmp_path, monkeypatch
                      "margin": rows[0]["margin"]}]
     assert rows[0]["margin"] > 0
     assert ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6) == []
+
+
+def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path, monkeypatch):
+    """PPO's reward from a ``--logprob-coef`` reward model is head + coef * log p(answer | prompt): two prompts
+    whose own log-likelihoods differ by many nats, answered alike, get the rewards of their answers (log
+    p(prompt) would be a per-prompt offset in the returns). The critic is the RM's backbone and head without
+    the log-prob term, and its values are what the rollout stores."""
+    import llmlab.train.ppo as ppo
+    from llmlab.train.pref_data import pad_sequences, read_prompts
+    from llmlab.train.rl_common import (ScalarHeadModel, frozen_copy, gather_last, sequence_logprobs,
+                                        value_model_from)
+    from llmlab.train.rollout import Completion, encode_prompts
+
+    policy, tok = load_run(make_run(tmp_path / "base"))
+    backbone, _ = load_run(make_run(tmp_path / "rm_base", seed=1))
+    torch.manual_seed(0)
+    rm = ScalarHeadModel(backbone, logprob_coef=1.0).eval()
+    with torch.no_grad():
+        rm.head.weight.normal_()
+    rows = [{"prompt": "What is 3 plus 4?"}, {"prompt": "zq xv Hamlet? 12 qz vx jj plus kq vv xq zz"}]
+    prompts, _ = encode_prompts(read_prompts(write_jsonl(tmp_path / "p.jsonl", rows)), tok, 64)
+    answer = tok.encode("7. Good answer.") + [tok.end_id]
+    monkeypatch.setattr(ppo, "sample_completions",
+                        lambda *a, **k: [[Completion(list(answer), "7. Good answer.", True)] for _ in prompts])
+    value = value_model_from(rm)
+    assert value.logprob_coef == 0.0 and torch.equal(value.head.weight, rm.head.weight)
+    assert all(p.requires_grad for p in value.parameters())
+    src = ppo.PPOSource(ppo.PolicyAndValue(policy, value), frozen_copy(policy), rm, tok, prompts, rollout_prompts=2,
+                        epochs=1, minibatch=2, max_new_tokens=16, temperature=1.0, kl_coef=0.0, kl_estimator="k1",
+                        gamma=1.0, lam=1.0, unfinished_penalty=0.0)
+    batch, stats = src.make_rollout(prompts)
+
+    seqs = [p + answer for p, _ in prompts]
+    ids, mask, last = pad_sequences(seqs, [len(p) for p, _ in prompts], tok.pad_id)
+    _, whole, _ = pad_sequences(seqs, [1, 1], tok.pad_id)
+    with torch.no_grad():
+        rm.logprob_coef = 0.0
+        head = gather_last(rm(ids), last)
+        answer_lp = sequence_logprobs(rm.backbone, ids, mask)
+        prompt_lp = sequence_logprobs(rm.backbone, ids, whole) - answer_lp
+        want_values = rm(ids)[:, :-1] * mask[:, :-1]  # the critic starts as the head alone
+    assert abs(prompt_lp[0] - prompt_lp[1]) > 5.0
+    want = head + answer_lp
+    assert float(stats["reward_mean"]) == pytest.approx(float(want.mean()), abs=1e-4)
+    # With no KL penalty and gamma = lambda = 1, the return at every answer token is the answer's reward.
+    m = batch["mask"][:, :-1] > 0
+    for b in range(2):
+        torch.testing.assert_close(batch["returns"][b][m[b]], want[b].expand(int(m[b].sum())), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(batch["old_values"], want_values, atol=1e-4, rtol=1e-4)

@@ -149,3 +149,33 @@ def test_train_with_logprob_and_lm_terms(tmp_path):
     assert all("lm_loss" in h for h in hist if "loss" in h)
     assert json.loads((tmp_path / "rm" / "reward_head.json").read_text())["version"] == 2
     assert load_reward_model(tmp_path / "rm")[0].logprob_coef == 1.0
+
+
+def test_answer_start_leaves_the_prompts_log_likelihood_out(tmp_path):
+    """With ``answer_start`` a log-likelihood reward model scores head + coef * log p(answer | prompt): the
+    same answer after a likely and an unlikely prompt differs only by what the head and the answer's tokens
+    say, not by the prompts' own log-likelihoods (which differ by many nats here)."""
+    import pytest
+
+    from llmlab.train.pref_data import pad_sequences
+    from llmlab.train.rl_common import hidden_states, score_sequences, sequence_logprobs
+
+    rm, tok = _rm(tmp_path)
+    rm.logprob_coef = 1.0
+    prompts = [tok.encode("What is 3 plus 4?"), tok.encode("zq xv Hamlet? 12 qz vx jj plus kq")]
+    answer = tok.encode(" 7. Good answer.")
+    seqs = [p + answer for p in prompts]
+    ids, mask, last = pad_sequences(seqs, [len(p) for p in prompts], tok.pad_id)
+    _, whole, _ = pad_sequences(seqs, [1, 1], tok.pad_id)  # every token after the first
+    with torch.no_grad():
+        head = gather_last(rm.head(hidden_states(rm.backbone, ids)).squeeze(-1), last)
+        answer_lp = sequence_logprobs(rm.backbone, ids, mask)
+        prompt_lp = sequence_logprobs(rm.backbone, ids, whole) - answer_lp
+    assert abs(prompt_lp[0] - prompt_lp[1]) > 5.0  # the two prompts' likelihoods really differ
+    got = score_sequences(rm, seqs, tok.pad_id, answer_starts=[len(p) for p in prompts])
+    torch.testing.assert_close(got, head + answer_lp, atol=1e-4, rtol=1e-4)
+    # Without answer starts the score is the conversation's: it carries log p(prompt).
+    torch.testing.assert_close(score_sequences(rm, seqs, tok.pad_id), head + answer_lp + prompt_lp,
+                               atol=1e-3, rtol=1e-4)
+    with pytest.raises(ValueError, match="1 answer starts for 2 sequences"):
+        score_sequences(rm, seqs, tok.pad_id, answer_starts=[3])

@@ -89,7 +89,10 @@ def win_rate(model_dir, baseline_dir, judge_dir, prompts_path, *, n: int | None 
         gens = sample_completions(m, tok, p_ids, n=1, max_new_tokens=max_new_tokens, temperature=temperature,
                                   seed=seed)
         answers[name] = [g[0] for g in gens]
-    scores = {name: score_sequences(judge, [(p + c.ids)[:ctx] for p, c in zip(p_ids, comps)], tok.pad_id)
+    # Scores of the answers (a log-likelihood judge leaves log p(prompt) out, so reward_model/reward_baseline
+    # below are answer scores); both models answer the same prompts, so a win compares answers to one prompt.
+    scores = {name: score_sequences(judge, [(p + c.ids)[:ctx] for p, c in zip(p_ids, comps)], tok.pad_id,
+                                    answer_starts=[len(p) for p in p_ids])
               for name, comps in answers.items()}
     wins = ties = 0.0
     by_kind: dict[str, list[float]] = {}

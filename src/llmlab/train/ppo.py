@@ -6,13 +6,15 @@
     summary = train_ppo("runs/sft", "runs/rm", "rl_train.jsonl", "runs/ppo", TrainConfig(...))
 
 One rollout (rollout.py): the policy answers ``rollout_prompts`` prompts through the engine; the reward model
-scores each whole answer; every answer token gets the reward -kl_coef * (log pi - log ref) (the per-token KL
-penalty that keeps the policy near the SFT model), and the last token also gets the reward model's score.
-The value model (initialised from the reward model, as InstructGPT did) estimates the return at every
-position; GAE turns rewards and values into advantages, whitened over the rollout. Then ``epochs`` passes
-of minibatches, each one step of the shared loop on the clipped policy loss + vf_coef * the clipped value
-loss. Logged: the reward model's score (mean/std), the KL to the reference, response length, stop rate,
-clip fractions. The run folder holds the tuned policy (``llmlab chat --model runs/ppo``).
+scores each answer (a log-likelihood reward model, ``llmlab rm --logprob-coef``, counts the answer's tokens
+only: log p(prompt) differs from prompt to prompt and would otherwise enter the returns); every answer token
+gets the reward -kl_coef * (log pi - log ref) (the per-token KL penalty that keeps the policy near the SFT
+model), and the last token also gets the reward model's score. The value model (initialised from the reward
+model's backbone and head, as InstructGPT did, without its log-likelihood term: ``value_model_from``)
+estimates the return at every position; GAE turns rewards and values into advantages, whitened over the
+rollout. Then ``epochs`` passes of minibatches, each one step of the shared loop on the clipped policy loss
++ vf_coef * the clipped value loss. Logged: the reward model's score (mean/std), the KL to the reference,
+response length, stop rate, clip fractions. The run folder holds the tuned policy (``llmlab chat --model runs/ppo``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import torch
 import torch.nn as nn
 
 from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, token_logprobs
-from llmlab.train.rl_common import ScalarHeadModel, check_same_tokenizer, frozen_copy, gather_last, response_token_logprobs
+from llmlab.train.rl_common import (ScalarHeadModel, check_same_tokenizer, frozen_copy, gather_last,
+                                    response_token_logprobs, value_model_from)
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 
 
@@ -62,16 +65,17 @@ class PPOSource(RolloutSource):
                                     temperature=self.temperature, seed=self.seed * 7919 + self.rollouts)
         comps = [g[0] for g in groups]
         ids, mask, last = pack([p for p, _ in prompts], [c.ids for c in comps], tok.pad_id)
+        starts = torch.tensor([len(p) for p, _ in prompts])  # each row's first answer token
         device = next(policy.parameters()).device
         was_training = self.model.training
         self.model.eval()
         old_logp, ref_logp, values, scores = [], [], [], []
         for i in range(0, ids.shape[0], 32):
-            chunk, chunk_last = ids[i : i + 32].to(device), last[i : i + 32].to(device)
+            chunk, chunk_last, chunk_start = (x[i : i + 32].to(device) for x in (ids, last, starts))
             old_logp.append(response_token_logprobs(policy, chunk).cpu())
             ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
             values.append(value(chunk)[:, :-1].cpu())  # V at position t: value before emitting token t+1
-            scores.append(gather_last(self.rm(chunk), chunk_last).cpu())
+            scores.append(gather_last(self.rm(chunk, answer_start=chunk_start), chunk_last).cpu())
         self.model.train(was_training)
         old_logp, ref_logp, values, scores = map(torch.cat, (old_logp, ref_logp, values, scores))
         m = mask[:, :-1]  # (B, T-1) response targets
@@ -120,11 +124,7 @@ def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_pr
     check_same_tokenizer(tok, rm_tok, f"{model_dir} vs reward model {rm_dir}")
     for p in rm.parameters():
         p.requires_grad_(False)
-    import copy
-
-    value = copy.deepcopy(rm).train()  # the critic starts as the reward model (InstructGPT's choice)
-    for p in value.parameters():
-        p.requires_grad_(True)
+    value = value_model_from(rm)
     model = PolicyAndValue(policy, value).to(device)
     ref = frozen_copy(policy)
     prompts, dropped = encode_prompts(read_prompts(prompts_path), tok, policy.config.max_seq_len)

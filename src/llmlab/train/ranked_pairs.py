@@ -64,7 +64,8 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
             if len(answers) < 2:
                 continue
             texts = list(answers)
-            scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id)
+            scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id,
+                                     answer_starts=[len(pid)] * len(texts))  # the answers' scores, not log p(prompt)
             best, worst = int(scores.argmax()), int(scores.argmin())
             margin = float(scores[best] - scores[worst])
             if margin < min_margin:

@@ -59,9 +59,12 @@ class ScalarHeadModel(nn.Module):
     own output head to the score at position t, so a sequence's reward at its last token includes its
     log-likelihood; in a pair the shared prompt's part cancels and the margin gains
     ``logprob_coef * (log p(chosen | prompt) - log p(rejected | prompt))``, what the language model knows about
-    which answer is right. Absolute scores include the prompt's log-likelihood too (it cancels only between
-    answers to the same prompt). Rows packed with an ``attn_mask`` sum over the tokens each position can see,
-    each token scored from the last position visible before it."""
+    which answer is right. Without ``answer_start`` the sum runs from the first token, so absolute scores include
+    the prompt's log-likelihood (a per-prompt offset of ~-170 nats on the default prompts that cancels between
+    answers to the same prompt but not in PPO's returns); ``answer_start`` (B,), the index of each row's first
+    answer token, limits it to the answer: the reward of the answer, not of the conversation. Rows packed with
+    an ``attn_mask`` sum over the tokens each position can see, each token scored from the last position
+    visible before it."""
 
     def __init__(self, backbone: nn.Module, logprob_coef: float = 0.0):
         super().__init__()
@@ -77,13 +80,15 @@ class ScalarHeadModel(nn.Module):
         return self.backbone.config
 
     def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, lm_targets: torch.Tensor | None = None):
+                attn_mask: torch.Tensor | None = None, lm_targets: torch.Tensor | None = None,
+                answer_start: torch.Tensor | None = None):
         """Scores (B, T); with ``lm_targets`` (B, T) token ids (-1 = not scored) also the mean next-token loss
-        of the backbone's own output head on them: ``(scores, nll)`` (the reward model's LM regulariser)."""
+        of the backbone's own output head on them: ``(scores, nll)`` (the reward model's LM regulariser).
+        ``answer_start`` (B,): the log-prob term counts only tokens at or after this index (see the class)."""
         h = hidden_states(self.backbone, idx, positions, attn_mask)
         scores = self.head(h).squeeze(-1).float()  # (B, T)
         if self.logprob_coef:
-            scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask)
+            scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask, answer_start)
         if lm_targets is None:
             return scores
         from llmlab.model.fused_ce import linear_cross_entropy
@@ -92,8 +97,10 @@ class ScalarHeadModel(nn.Module):
         nll = linear_cross_entropy(h.flatten(0, 1)[keep], self.backbone.lm_head.weight, lm_targets.flatten()[keep])
         return scores, nll
 
-    def _visible_logprob(self, h: torch.Tensor, idx: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        """(B, T): at position t, the summed log-prob of the tokens s <= t that t attends to (s >= 1)."""
+    def _visible_logprob(self, h: torch.Tensor, idx: torch.Tensor, attn_mask: torch.Tensor | None,
+                         answer_start: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T): at position t, the summed log-prob of the tokens s <= t that t attends to (s >= 1, and
+        s >= answer_start[b] when given)."""
         B, T = idx.shape
         if attn_mask is None:
             visible = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril().expand(B, T, T)
@@ -106,6 +113,8 @@ class ScalarHeadModel(nn.Module):
         prev = torch.where(before, u.view(1, 1, T), -1).amax(-1).clamp(min=0)  # the position that predicts s
         logits = self.backbone.lm_head(h.gather(1, prev.unsqueeze(-1).expand(-1, -1, h.shape[-1])))
         lp = token_logprobs(logits, idx) * has_prev  # (B, T): log p(token s | what precedes it)
+        if answer_start is not None:
+            lp = lp * (u.view(1, T) >= answer_start.view(B, 1).to(u.device))  # the prompt's tokens score nothing
         return (visible.float() @ lp.unsqueeze(-1)).squeeze(-1)
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
@@ -183,8 +192,14 @@ def load_reward_model(run_dir: str | Path, device="cpu") -> tuple[ScalarHeadMode
 
 
 @torch.no_grad()
-def score_sequences(rm: ScalarHeadModel, seqs: list[list[int]], pad_id: int, batch_size: int = 32) -> torch.Tensor:
-    """Reward of each whole token sequence (prompt + response) under ``rm``: (N,) on CPU."""
+def score_sequences(rm: ScalarHeadModel, seqs: list[list[int]], pad_id: int, batch_size: int = 32,
+                    answer_starts: list[int] | None = None) -> torch.Tensor:
+    """Reward of each token sequence (prompt + response) under ``rm``: (N,) on CPU. ``answer_starts`` (the
+    prompt's length in each sequence) makes a log-likelihood reward model score the answer only, leaving out
+    log p(prompt); without it the score is the whole conversation's (equal between answers to one prompt up
+    to float rounding, so rankings of such answers do not change)."""
+    if answer_starts is not None and len(answer_starts) != len(seqs):
+        raise ValueError(f"score_sequences: {len(answer_starts)} answer starts for {len(seqs)} sequences")
     device = next(rm.parameters()).device
     out = []
     for i in range(0, len(seqs), batch_size):
@@ -194,8 +209,24 @@ def score_sequences(rm: ScalarHeadModel, seqs: list[list[int]], pad_id: int, bat
         for b, s in enumerate(chunk):
             ids[b, : len(s)] = torch.tensor(s)
         last = torch.tensor([len(s) - 1 for s in chunk], device=device)
-        out.append(gather_last(rm(ids.to(device)), last).cpu())
+        start = None if answer_starts is None else torch.tensor(answer_starts[i : i + batch_size], device=device)
+        out.append(gather_last(rm(ids.to(device), answer_start=start), last).cpu())
     return torch.cat(out)
+
+
+def value_model_from(rm: ScalarHeadModel) -> ScalarHeadModel:
+    """PPO's critic, initialised from the reward model (InstructGPT's choice): a trainable copy of its
+    backbone and head *without* the log-likelihood term. The critic predicts the return still to come from
+    each position; a log-prob term would add the log-likelihood of the tokens already generated (and, without
+    an answer start, of the prompt), which is not part of it."""
+    import copy
+
+    value = ScalarHeadModel(copy.deepcopy(rm.backbone), logprob_coef=0.0)
+    value.head.load_state_dict(rm.head.state_dict())
+    value.train()
+    for p in value.parameters():
+        p.requires_grad_(True)
+    return value
 
 
 def check_same_tokenizer(a, b, what: str) -> None:
