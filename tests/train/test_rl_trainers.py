@@ -290,9 +290,12 @@ def test_ranked_pairs_pick_best_and_worst_finished_answers(tmp_path, monkeypatch
 def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path, monkeypatch):
     """PPO's reward from a ``--logprob-coef`` reward model is head + coef * log p(answer | prompt): two prompts
     whose own log-likelihoods differ by many nats, answered alike, get the rewards of their answers (log
-    p(prompt) would be a per-prompt offset in the returns). The critic is the RM's backbone and head without
-    the log-prob term, and its values are what the rollout stores."""
+    p(prompt) would be a per-prompt offset in the returns). Paid at the end ("answer"), the return at every
+    answer token is that reward; paid token by token ("token"), the return from token t is the head's score
+    plus coef * the log-probs of tokens t.. (the same total from the first token). The critic is the RM's
+    backbone and head without the log-prob term, and its values are what the rollout stores."""
     import llmlab.train.ppo as ppo
+    from llmlab.errors import LlmlabError
     from llmlab.train.pref_data import pad_sequences, read_prompts
     from llmlab.train.rl_common import (ScalarHeadModel, frozen_copy, gather_last, sequence_logprobs,
                                         value_model_from)
@@ -301,7 +304,7 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     policy, tok = load_run(make_run(tmp_path / "base"))
     backbone, _ = load_run(make_run(tmp_path / "rm_base", seed=1))
     torch.manual_seed(0)
-    rm = ScalarHeadModel(backbone, logprob_coef=1.0).eval()
+    rm = ScalarHeadModel(backbone, logprob_coef=0.5).eval()
     with torch.no_grad():
         rm.head.weight.normal_()
     rows = [{"prompt": "What is 3 plus 4?"}, {"prompt": "zq xv Hamlet? 12 qz vx jj plus kq vv xq zz"}]
@@ -312,25 +315,35 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     value = value_model_from(rm)
     assert value.logprob_coef == 0.0 and torch.equal(value.head.weight, rm.head.weight)
     assert all(p.requires_grad for p in value.parameters())
-    src = ppo.PPOSource(ppo.PolicyAndValue(policy, value), frozen_copy(policy), rm, tok, prompts, rollout_prompts=2,
-                        epochs=1, minibatch=2, max_new_tokens=16, temperature=1.0, kl_coef=0.0, kl_estimator="k1",
-                        gamma=1.0, lam=1.0, unfinished_penalty=0.0)
-    batch, stats = src.make_rollout(prompts)
 
     seqs = [p + answer for p, _ in prompts]
     ids, mask, last = pad_sequences(seqs, [len(p) for p, _ in prompts], tok.pad_id)
     _, whole, _ = pad_sequences(seqs, [1, 1], tok.pad_id)
     with torch.no_grad():
-        rm.logprob_coef = 0.0
-        head = gather_last(rm(ids), last)
+        head = gather_last(value(ids), last)  # the critic starts as the head alone
+        want_values = value(ids)[:, :-1] * mask[:, :-1]
         answer_lp = sequence_logprobs(rm.backbone, ids, mask)
         prompt_lp = sequence_logprobs(rm.backbone, ids, whole) - answer_lp
-        want_values = rm(ids)[:, :-1] * mask[:, :-1]  # the critic starts as the head alone
+        token_lp = response_token_logprobs(rm.backbone, ids)
     assert abs(prompt_lp[0] - prompt_lp[1]) > 5.0
-    want = head + answer_lp
-    assert float(stats["reward_mean"]) == pytest.approx(float(want.mean()), abs=1e-4)
-    # With no KL penalty and gamma = lambda = 1, the return at every answer token is the answer's reward.
-    m = batch["mask"][:, :-1] > 0
-    for b in range(2):
-        torch.testing.assert_close(batch["returns"][b][m[b]], want[b].expand(int(m[b].sum())), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(batch["old_values"], want_values, atol=1e-4, rtol=1e-4)
+    want = head + 0.5 * answer_lp
+    m = mask[:, :-1] > 0
+
+    def rollout(logprob_reward):
+        src = ppo.PPOSource(ppo.PolicyAndValue(policy, value), frozen_copy(policy), rm, tok, prompts,
+                            rollout_prompts=2, epochs=1, minibatch=2, max_new_tokens=16, temperature=1.0,
+                            kl_coef=0.0, kl_estimator="k1", gamma=1.0, lam=1.0, unfinished_penalty=0.0,
+                            logprob_reward=logprob_reward)
+        return src.make_rollout(prompts)
+
+    for mode in ("answer", "token"):
+        batch, stats = rollout(mode)
+        assert float(stats["reward_mean"]) == pytest.approx(float(want.mean()), abs=1e-4)
+        torch.testing.assert_close(batch["old_values"], want_values, atol=1e-4, rtol=1e-4)
+        for b in range(2):  # with no KL penalty and gamma = lambda = 1 the returns are sums of rewards to come
+            lp = token_lp[b][m[b]]
+            to_come = lp.flip(0).cumsum(0).flip(0) if mode == "token" else lp.sum().expand(len(lp))
+            torch.testing.assert_close(batch["returns"][b][m[b]], head[b] + 0.5 * to_come, atol=1e-4, rtol=1e-4)
+            assert float(batch["returns"][b][m[b]][0]) == pytest.approx(float(want[b]), abs=1e-4)
+    with pytest.raises(LlmlabError, match="logprob_reward must be one of token, answer"):
+        rollout("prompt")

@@ -9,7 +9,10 @@ One rollout (rollout.py): the policy answers ``rollout_prompts`` prompts through
 scores each answer (a log-likelihood reward model, ``llmlab rm --logprob-coef``, counts the answer's tokens
 only: log p(prompt) differs from prompt to prompt and would otherwise enter the returns); every answer token
 gets the reward -kl_coef * (log pi - log ref) (the per-token KL penalty that keeps the policy near the SFT
-model), and the last token also gets the reward model's score. The value model (initialised from the reward
+model), and the last token also gets the reward model's score. A log-likelihood reward is a head score plus
+coef x a sum of per-token log-probs, so by default (``logprob_reward="token"``) each answer token gets coef x
+its own log-prob when it is generated, like the KL penalty, and the last token the head's score: the same
+total, with credit where each term arises ("answer": all of it on the last token). The value model (initialised from the reward
 model's backbone and head, as InstructGPT did, without its log-likelihood term: ``value_model_from``)
 estimates the return at every position; GAE turns rewards and values into advantages, whitened over the
 rollout. Then ``epochs`` passes of minibatches, each one step of the shared loop on the clipped policy loss
@@ -24,10 +27,15 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from llmlab.errors import LlmlabError
 from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, token_logprobs
 from llmlab.train.rl_common import (ScalarHeadModel, check_same_tokenizer, frozen_copy, gather_last,
                                     response_token_logprobs, value_model_from)
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
+
+
+# Where a log-likelihood reward model's coef x log p(answer) is paid: token by token, or at the last token.
+LOGPROB_REWARDS = ("token", "answer")
 
 
 class PolicyAndValue(nn.Module):
@@ -51,12 +59,16 @@ class PolicyAndValue(nn.Module):
 
 class PPOSource(RolloutSource):
     def __init__(self, model: PolicyAndValue, ref, rm, tok, prompts, *, rollout_prompts, epochs, minibatch,
-                 max_new_tokens, temperature, kl_coef, kl_estimator, gamma, lam, unfinished_penalty, seed=0):
+                 max_new_tokens, temperature, kl_coef, kl_estimator, gamma, lam, unfinished_penalty,
+                 logprob_reward="token", seed=0):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
         self.model, self.ref, self.rm, self.tok = model, ref, rm, tok
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.kl_coef, self.kl_estimator, self.gamma, self.lam = kl_coef, kl_estimator, gamma, lam
         self.unfinished_penalty = unfinished_penalty
+        if logprob_reward not in LOGPROB_REWARDS:
+            raise LlmlabError(f"logprob_reward must be one of {', '.join(LOGPROB_REWARDS)}, got {logprob_reward!r}")
+        self.logprob_reward = logprob_reward
 
     @torch.no_grad()
     def make_rollout(self, prompts):
@@ -65,26 +77,37 @@ class PPOSource(RolloutSource):
                                     temperature=self.temperature, seed=self.seed * 7919 + self.rollouts)
         comps = [g[0] for g in groups]
         ids, mask, last = pack([p for p, _ in prompts], [c.ids for c in comps], tok.pad_id)
-        starts = torch.tensor([len(p) for p, _ in prompts])  # each row's first answer token
         device = next(policy.parameters()).device
         was_training = self.model.training
         self.model.eval()
-        old_logp, ref_logp, values, scores = [], [], [], []
+        old_logp, ref_logp, values, heads, rm_logp = [], [], [], [], []
         for i in range(0, ids.shape[0], 32):
-            chunk, chunk_last, chunk_start = (x[i : i + 32].to(device) for x in (ids, last, starts))
+            chunk, chunk_last = ids[i : i + 32].to(device), last[i : i + 32].to(device)
             old_logp.append(response_token_logprobs(policy, chunk).cpu())
             ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
             values.append(value(chunk)[:, :-1].cpu())  # V at position t: value before emitting token t+1
-            scores.append(gather_last(self.rm(chunk, answer_start=chunk_start), chunk_last).cpu())
+            if self.rm.logprob_coef:
+                head, lp = self.rm.head_and_token_logprobs(chunk)
+            else:  # a plain reward model: its score is the head's; no output-head pass
+                head, lp = self.rm(chunk), torch.zeros(chunk.shape[0], chunk.shape[1] - 1, device=device)
+            heads.append(gather_last(head, chunk_last).cpu())
+            rm_logp.append(lp.cpu())
         self.model.train(was_training)
-        old_logp, ref_logp, values, scores = map(torch.cat, (old_logp, ref_logp, values, scores))
+        old_logp, ref_logp, values, heads, rm_logp = map(torch.cat, (old_logp, ref_logp, values, heads, rm_logp))
         m = mask[:, :-1]  # (B, T-1) response targets
+        # The reward model's log-prob term covers the answer's tokens only (m), never log p(prompt).
+        token_score = self.rm.logprob_coef * rm_logp * m  # (B, T-1); zero for a plain reward model
+        scores = heads + token_score.sum(1)  # the reward model's score of each answer
         finished = torch.tensor([float(c.finished) for c in comps])
-        score = scores - self.unfinished_penalty * (1.0 - finished)
-        # Per-token rewards: -beta * KL everywhere in the answer, plus the score on its last token.
+        # Per-token rewards: -beta * KL everywhere in the answer, plus the score on its last token (its
+        # log-prob part token by token with logprob_reward="token").
         kl = kl_penalty(old_logp, ref_logp, self.kl_estimator) * m  # (B, T-1)
         rewards = -self.kl_coef * kl
-        rewards[torch.arange(len(comps)), last - 1] += score  # target position last-1 predicts the last token
+        dense = self.logprob_reward == "token"
+        if dense:
+            rewards = rewards + token_score
+        final = (heads if dense else scores) - self.unfinished_penalty * (1.0 - finished)
+        rewards[torch.arange(len(comps)), last - 1] += final  # target position last-1 predicts the last token
         adv, returns = gae(rewards, values * m, m, self.gamma, self.lam)
         adv = masked_whiten(adv, m)
         rows = {"input_ids": ids, "mask": mask, "last": last, "old_logp": old_logp, "old_values": values * m,
@@ -111,7 +134,8 @@ def make_ppo_loss(clip: float, value_clip: float, vf_coef: float):
 
 def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_prompts=32, epochs=2, minibatch=16,
               clip=0.2, value_clip=0.2, vf_coef=0.1, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95,
-              max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, resume=False, progress=None) -> dict:
+              max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, logprob_reward="token", resume=False,
+              progress=None) -> dict:
     """PPO from the run ``model_dir`` (also the reference) against the reward model ``rm_dir``."""
     from llmlab.model.checkpoint import load_run, save_run_model
     from llmlab.train.loop import resolve_device, train
@@ -131,13 +155,14 @@ def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_pr
     source = PPOSource(model, ref, rm, tok, prompts, rollout_prompts=rollout_prompts, epochs=epochs,
                        minibatch=minibatch, max_new_tokens=max_new_tokens, temperature=temperature,
                        kl_coef=kl_coef, kl_estimator=kl_estimator, gamma=gamma, lam=lam,
-                       unfinished_penalty=unfinished_penalty, seed=train_cfg.seed)
+                       unfinished_penalty=unfinished_penalty, logprob_reward=logprob_reward, seed=train_cfg.seed)
     run_config = {"stage": "ppo", "init": str(model_dir), "reference": str(model_dir), "reward_model": str(rm_dir),
                   "prompts": str(prompts_path), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
                   "rollout_prompts": rollout_prompts, "epochs": epochs, "minibatch": minibatch, "clip": clip,
                   "value_clip": value_clip, "vf_coef": vf_coef, "kl_coef": kl_coef, "kl_estimator": kl_estimator,
                   "gamma": gamma, "lam": lam, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "unfinished_penalty": unfinished_penalty}
+                  "unfinished_penalty": unfinished_penalty, "rm_logprob_coef": rm.logprob_coef,
+                  "logprob_reward": logprob_reward}
     result = train(model, train_cfg, source, make_ppo_loss(clip, value_clip, vf_coef), out_dir, tokenizer=tok,
                    run_config=run_config, save_fn=lambda m, out: save_run_model(out, m.policy, tok),
                    resume=resume, progress=progress)

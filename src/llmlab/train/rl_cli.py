@@ -129,6 +129,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="rollout sampling temperature")
     p.add_argument("--unfinished-penalty", type=float, default=0.0,
                    help="subtracted from the score of answers that hit the length limit")
+    p.add_argument("--logprob-reward", choices=["token", "answer"], default="token",
+                   help="with a log-likelihood reward model (rm --logprob-coef): pay coef x log p of each answer "
+                   "token as it is generated (token) or all of it at the answer's end (answer); same total")
     add_train_flags(p)
     p.set_defaults(func=_ppo)
 
@@ -256,7 +259,8 @@ def _ppo(args) -> int:
                             clip=args.clip, value_clip=args.value_clip, vf_coef=args.vf_coef, kl_coef=args.kl_coef,
                             kl_estimator=args.kl_estimator, gamma=args.gamma, lam=args.lam,
                             max_new_tokens=args.max_new_tokens, temperature=args.temperature,
-                            unfinished_penalty=args.unfinished_penalty, resume=args.resume,
+                            unfinished_penalty=args.unfinished_penalty, logprob_reward=args.logprob_reward,
+                            resume=args.resume,
                             progress=not args.no_progress and None))
 
 

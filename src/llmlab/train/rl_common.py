@@ -117,6 +117,16 @@ class ScalarHeadModel(nn.Module):
             lp = lp * (u.view(1, T) >= answer_start.view(B, 1).to(u.device))  # the prompt's tokens score nothing
         return (visible.float() @ lp.unsqueeze(-1)).squeeze(-1)
 
+    def head_and_token_logprobs(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two parts of a log-likelihood reward from one backbone pass over right-padded rows: the head's
+        score at every position (B, T), and each token's log-prob under the backbone's own output head
+        (B, T-1; entry t scores token t+1). The reward of the answer ending at ``last`` that starts at
+        ``start`` is ``head[last] + logprob_coef * token_lp[start-1 : last].sum()`` (= ``forward`` with
+        ``answer_start``); PPO can pay the second part token by token."""
+        h = hidden_states(self.backbone, idx)
+        head = self.head(h).squeeze(-1).float()  # (B, T)
+        return head, token_logprobs(self.backbone.lm_head(h[:, :-1]), idx[:, 1:])
+
     def flops_per_token(self, seq_len: int | None = None) -> float:
         return self.backbone.flops_per_token(seq_len)
 
