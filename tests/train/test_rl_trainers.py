@@ -293,7 +293,8 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     p(prompt) would be a per-prompt offset in the returns). Paid at the end ("answer"), the return at every
     answer token is that reward; paid token by token ("token"), the return from token t is the head's score
     plus coef * the log-probs of tokens t.. (the same total from the first token). The critic is the RM's
-    backbone and head without the log-prob term, and its values are what the rollout stores."""
+    backbone and head without the log-prob term, and its values are what the rollout stores. With the greedy
+    baseline the reward is measured against the score of the policy's greedy answer to the same prompt."""
     import llmlab.train.ppo as ppo
     from llmlab.errors import LlmlabError
     from llmlab.train.pref_data import pad_sequences, read_prompts
@@ -347,3 +348,21 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
             assert float(batch["returns"][b][m[b]][0]) == pytest.approx(float(want[b]), abs=1e-4)
     with pytest.raises(LlmlabError, match="logprob_reward must be one of token, answer"):
         rollout("prompt")
+
+    # ReMax baseline: each answer's reward minus that of the policy's greedy answer to the same prompt.
+    other = tok.encode("6. Bad answer.") + [tok.end_id]
+    monkeypatch.setattr(ppo, "sample_completions", lambda *a, temperature, **k: [
+        [Completion(list(answer if temperature > 0 else other), "", True)] for _ in prompts])
+    g_ids, g_mask, g_last = pad_sequences([p + other for p, _ in prompts], [len(p) for p, _ in prompts], tok.pad_id)
+    with torch.no_grad():
+        g_score = gather_last(value(g_ids), g_last) + 0.5 * sequence_logprobs(rm.backbone, g_ids, g_mask)
+    src = ppo.PPOSource(ppo.PolicyAndValue(policy, value), frozen_copy(policy), rm, tok, prompts, rollout_prompts=2,
+                        epochs=1, minibatch=2, max_new_tokens=16, temperature=1.0, kl_coef=0.0, kl_estimator="k1",
+                        gamma=1.0, lam=1.0, unfinished_penalty=0.0, logprob_reward="answer", baseline="greedy")
+    batch, stats = src.make_rollout(prompts)
+    assert float(stats["reward_mean"]) == pytest.approx(float(want.mean()), abs=1e-4)  # still the RM's score
+    assert float(stats["greedy_reward_mean"]) == pytest.approx(float(g_score.mean()), abs=1e-4)
+    assert float(stats["beats_greedy"]) == float((want > g_score).float().mean())
+    for b in range(2):
+        torch.testing.assert_close(batch["returns"][b][m[b]], (want[b] - g_score[b]).expand(int(m[b].sum())),
+                                   atol=1e-4, rtol=1e-4)

@@ -36,6 +36,8 @@ from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_com
 
 # Where a log-likelihood reward model's coef x log p(answer) is paid: token by token, or at the last token.
 LOGPROB_REWARDS = ("token", "answer")
+# What each answer's reward is measured against: nothing, or the reward of the policy's greedy answer (ReMax).
+BASELINES = ("none", "greedy")
 
 
 class PolicyAndValue(nn.Module):
@@ -60,7 +62,7 @@ class PolicyAndValue(nn.Module):
 class PPOSource(RolloutSource):
     def __init__(self, model: PolicyAndValue, ref, rm, tok, prompts, *, rollout_prompts, epochs, minibatch,
                  max_new_tokens, temperature, kl_coef, kl_estimator, gamma, lam, unfinished_penalty,
-                 logprob_reward="token", seed=0):
+                 logprob_reward="token", baseline="none", seed=0):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
         self.model, self.ref, self.rm, self.tok = model, ref, rm, tok
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
@@ -68,35 +70,55 @@ class PPOSource(RolloutSource):
         self.unfinished_penalty = unfinished_penalty
         if logprob_reward not in LOGPROB_REWARDS:
             raise LlmlabError(f"logprob_reward must be one of {', '.join(LOGPROB_REWARDS)}, got {logprob_reward!r}")
-        self.logprob_reward = logprob_reward
+        if baseline not in BASELINES:
+            raise LlmlabError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+        self.logprob_reward, self.baseline = logprob_reward, baseline
 
-    @torch.no_grad()
-    def make_rollout(self, prompts):
-        tok, policy, value = self.tok, self.model.policy, self.model.value
-        groups = sample_completions(policy, tok, [p for p, _ in prompts], n=1, max_new_tokens=self.max_new_tokens,
-                                    temperature=self.temperature, seed=self.seed * 7919 + self.rollouts)
-        comps = [g[0] for g in groups]
-        ids, mask, last = pack([p for p, _ in prompts], [c.ids for c in comps], tok.pad_id)
-        device = next(policy.parameters()).device
-        was_training = self.model.training
-        self.model.eval()
-        old_logp, ref_logp, values, heads, rm_logp = [], [], [], [], []
+    def _score(self, ids, mask, last):
+        """The reward model's view of packed answers: head score at each answer's last token (B,) and
+        coef x each answer token's log-prob (B, T-1), zero outside the answer (never log p(prompt))."""
+        device = next(self.rm.parameters()).device
+        heads, rm_logp = [], []
         for i in range(0, ids.shape[0], 32):
             chunk, chunk_last = ids[i : i + 32].to(device), last[i : i + 32].to(device)
-            old_logp.append(response_token_logprobs(policy, chunk).cpu())
-            ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
-            values.append(value(chunk)[:, :-1].cpu())  # V at position t: value before emitting token t+1
             if self.rm.logprob_coef:
                 head, lp = self.rm.head_and_token_logprobs(chunk)
             else:  # a plain reward model: its score is the head's; no output-head pass
                 head, lp = self.rm(chunk), torch.zeros(chunk.shape[0], chunk.shape[1] - 1, device=device)
             heads.append(gather_last(head, chunk_last).cpu())
             rm_logp.append(lp.cpu())
+        return torch.cat(heads), self.rm.logprob_coef * torch.cat(rm_logp) * mask[:, :-1]
+
+    @torch.no_grad()
+    def make_rollout(self, prompts):
+        tok, policy, value = self.tok, self.model.policy, self.model.value
+        p_ids = [p for p, _ in prompts]
+        groups = sample_completions(policy, tok, p_ids, n=1, max_new_tokens=self.max_new_tokens,
+                                    temperature=self.temperature, seed=self.seed * 7919 + self.rollouts)
+        comps = [g[0] for g in groups]
+        ids, mask, last = pack(p_ids, [c.ids for c in comps], tok.pad_id)
+        device = next(policy.parameters()).device
+        was_training = self.model.training
+        self.model.eval()
+        old_logp, ref_logp, values = [], [], []
+        for i in range(0, ids.shape[0], 32):
+            chunk = ids[i : i + 32].to(device)
+            old_logp.append(response_token_logprobs(policy, chunk).cpu())
+            ref_logp.append(response_token_logprobs(self.ref, chunk).cpu())
+            values.append(value(chunk)[:, :-1].cpu())  # V at position t: value before emitting token t+1
+        heads, token_score = self._score(ids, mask, last)
+        stats = {}
+        if self.baseline == "greedy":  # ReMax: the reward of the policy's greedy answer to the same prompt
+            greedy = [g[0] for g in sample_completions(policy, tok, p_ids, n=1, max_new_tokens=self.max_new_tokens,
+                                                        temperature=0.0)]
+            g_ids, g_mask, g_last = pack(p_ids, [c.ids for c in greedy], tok.pad_id)
+            g_heads, g_token_score = self._score(g_ids, g_mask, g_last)
+            g_finished = torch.tensor([float(c.finished) for c in greedy])
+            base = g_heads + g_token_score.sum(1) - self.unfinished_penalty * (1.0 - g_finished)
+            stats["greedy_reward_mean"] = base.mean()
         self.model.train(was_training)
-        old_logp, ref_logp, values, heads, rm_logp = map(torch.cat, (old_logp, ref_logp, values, heads, rm_logp))
+        old_logp, ref_logp, values = map(torch.cat, (old_logp, ref_logp, values))
         m = mask[:, :-1]  # (B, T-1) response targets
-        # The reward model's log-prob term covers the answer's tokens only (m), never log p(prompt).
-        token_score = self.rm.logprob_coef * rm_logp * m  # (B, T-1); zero for a plain reward model
         scores = heads + token_score.sum(1)  # the reward model's score of each answer
         finished = torch.tensor([float(c.finished) for c in comps])
         # Per-token rewards: -beta * KL everywhere in the answer, plus the score on its last token (its
@@ -107,15 +129,20 @@ class PPOSource(RolloutSource):
         if dense:
             rewards = rewards + token_score
         final = (heads if dense else scores) - self.unfinished_penalty * (1.0 - finished)
+        if self.baseline == "greedy":
+            # A per-prompt constant: the expected gradient is unchanged, the spread of scores from prompt to
+            # prompt (how long and how predictable an answer must be) leaves the returns.
+            final = final - base
+            stats["beats_greedy"] = (scores - self.unfinished_penalty * (1.0 - finished) > base).float().mean()
         rewards[torch.arange(len(comps)), last - 1] += final  # target position last-1 predicts the last token
         adv, returns = gae(rewards, values * m, m, self.gamma, self.lam)
         adv = masked_whiten(adv, m)
         rows = {"input_ids": ids, "mask": mask, "last": last, "old_logp": old_logp, "old_values": values * m,
                 "advantages": adv, "returns": returns}
         lengths = torch.tensor([float(len(c.ids)) for c in comps])
-        stats = {"reward_mean": scores.mean(), "reward_std": scores.std() if len(comps) > 1 else 0.0,
-                 "kl_ref_seq": kl.sum(1).mean(), "response_len": lengths.mean(), "stop_rate": finished.mean(),
-                 "value_mean": masked_mean(values, m)}
+        stats.update({"reward_mean": scores.mean(), "reward_std": scores.std() if len(comps) > 1 else 0.0,
+                      "kl_ref_seq": kl.sum(1).mean(), "response_len": lengths.mean(), "stop_rate": finished.mean(),
+                      "value_mean": masked_mean(values, m)})
         return rows, stats
 
 
@@ -134,8 +161,8 @@ def make_ppo_loss(clip: float, value_clip: float, vf_coef: float):
 
 def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_prompts=32, epochs=2, minibatch=16,
               clip=0.2, value_clip=0.2, vf_coef=0.1, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95,
-              max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, logprob_reward="token", resume=False,
-              progress=None) -> dict:
+              max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, logprob_reward="token", baseline="none",
+              resume=False, progress=None) -> dict:
     """PPO from the run ``model_dir`` (also the reference) against the reward model ``rm_dir``."""
     from llmlab.model.checkpoint import load_run, save_run_model
     from llmlab.train.loop import resolve_device, train
@@ -155,14 +182,15 @@ def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_pr
     source = PPOSource(model, ref, rm, tok, prompts, rollout_prompts=rollout_prompts, epochs=epochs,
                        minibatch=minibatch, max_new_tokens=max_new_tokens, temperature=temperature,
                        kl_coef=kl_coef, kl_estimator=kl_estimator, gamma=gamma, lam=lam,
-                       unfinished_penalty=unfinished_penalty, logprob_reward=logprob_reward, seed=train_cfg.seed)
+                       unfinished_penalty=unfinished_penalty, logprob_reward=logprob_reward, baseline=baseline,
+                       seed=train_cfg.seed)
     run_config = {"stage": "ppo", "init": str(model_dir), "reference": str(model_dir), "reward_model": str(rm_dir),
                   "prompts": str(prompts_path), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
                   "rollout_prompts": rollout_prompts, "epochs": epochs, "minibatch": minibatch, "clip": clip,
                   "value_clip": value_clip, "vf_coef": vf_coef, "kl_coef": kl_coef, "kl_estimator": kl_estimator,
                   "gamma": gamma, "lam": lam, "max_new_tokens": max_new_tokens, "temperature": temperature,
                   "unfinished_penalty": unfinished_penalty, "rm_logprob_coef": rm.logprob_coef,
-                  "logprob_reward": logprob_reward}
+                  "logprob_reward": logprob_reward, "baseline": baseline}
     result = train(model, train_cfg, source, make_ppo_loss(clip, value_clip, vf_coef), out_dir, tokenizer=tok,
                    run_config=run_config, save_fn=lambda m, out: save_run_model(out, m.policy, tok),
                    resume=resume, progress=progress)

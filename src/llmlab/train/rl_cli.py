@@ -132,6 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logprob-reward", choices=["token", "answer"], default="token",
                    help="with a log-likelihood reward model (rm --logprob-coef): pay coef x log p of each answer "
                    "token as it is generated (token) or all of it at the answer's end (answer); same total")
+    p.add_argument("--baseline", choices=["none", "greedy"], default="none",
+                   help="greedy: subtract the score of the policy's greedy answer to the same prompt from each "
+                   "answer's reward (ReMax; a per-prompt constant, one more generation per rollout)")
     add_train_flags(p)
     p.set_defaults(func=_ppo)
 
@@ -260,6 +263,7 @@ def _ppo(args) -> int:
                             kl_estimator=args.kl_estimator, gamma=args.gamma, lam=args.lam,
                             max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                             unfinished_penalty=args.unfinished_penalty, logprob_reward=args.logprob_reward,
+                            baseline=args.baseline,
                             resume=args.resume,
                             progress=not args.no_progress and None))
 
