@@ -366,3 +366,47 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     for b in range(2):
         torch.testing.assert_close(batch["returns"][b][m[b]], (want[b] - g_score[b]).expand(int(m[b].sum())),
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_ranked_pairs_against_greedy_reject_the_greedy_answer_when_a_sample_beats_it(tmp_path, monkeypatch):
+    """against="greedy": the greedy answer is a candidate; when a sample scores above it, the pair rejects it
+    (not the worst sample); when it is the best, the pair is greedy vs worst."""
+    import llmlab.train.rollout as rollout
+    from llmlab.chat.template import render_prompt
+    from llmlab.train.ranked_pairs import ranked_pairs
+    from llmlab.train.rl_common import load_reward_model, score_sequences
+    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rollout import Completion
+
+    base = make_run(tmp_path / "base")
+    train_reward_model(base, write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), tmp_path / "rm",
+                       tiny_cfg(25, 3e-3), progress=False)
+    _, tok = load_run(base)
+    questions = ["What is 3 plus 3?", "What is 4 plus 4?"]
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": q} for q in questions])
+
+    def done(text):
+        return Completion(tok.encode(text) + [tok.end_id], text, True)
+
+    rm, _ = load_reward_model(tmp_path / "rm")
+    ranked = []  # each prompt's three answers, worst to best by the reward model
+    for q, n in zip(questions, (6, 8)):
+        group = [f"{n}. Good answer.", f"{n}. Bad answer.", f"{n}. Bad answer. Good answer."]
+        scores = score_sequences(rm, [render_prompt([{"role": "user", "content": q}], tok) + done(t).ids
+                                      for t in group], tok.pad_id)
+        assert len(set(scores.tolist())) == 3
+        ranked.append([group[i] for i in scores.argsort().tolist()])
+    greedy = [ranked[0][1], ranked[1][2]]  # prompt 0: the middle answer; prompt 1: the best one
+
+    def fake_samples(policy, tok_, prompt_ids, *, n, temperature, **kw):
+        if temperature == 0.0:
+            return [[done(t)] for t in greedy]
+        return [[done(t) for t in group] for group in ranked]
+
+    monkeypatch.setattr(rollout, "sample_completions", fake_samples)
+    rows = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=0.0, against="greedy")
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [(ranked[0][2], ranked[0][1]), (ranked[1][2], ranked[1][0])]
+    plain = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=0.0)
+    assert [(r["chosen"], r["rejected"]) for r in plain] == [(ranked[0][2], ranked[0][0]), (ranked[1][2], ranked[1][0])]
+    with pytest.raises(ValueError, match="against must be one of worst, greedy"):
+        ranked_pairs(base, tmp_path / "rm", prompts, samples=3, against="best")

@@ -9,7 +9,10 @@
 
 For every training prompt the policy samples ``samples`` answers (temperature 1, one shared prefill); the
 reward model scores each whole conversation; the best-scored answer becomes ``chosen`` and the worst
-``rejected`` when their scores differ by at least ``min_margin``. Answers that did not end their turn with
+``rejected`` when their scores differ by at least ``min_margin``. With ``against="greedy"`` the policy's
+greedy answer joins the candidates and is the one rejected whenever another answer scores above it (else the
+worst is, as before): the pairs then say "move your greedy answer to this better one", which is what a win
+rate of greedy answers measures. Answers that did not end their turn with
 ``<|end|>`` (cut by the token limit, or breaking into another role) are left out: written as a pair they
 would read as finished answers.
 
@@ -30,10 +33,14 @@ import torch
 from llmlab.utils.device import resolve_device
 
 
+# Which answer a pair rejects: the worst-scored sample, or the policy's greedy answer when a sample beats it.
+AGAINST = ("worst", "greedy")
+
+
 @torch.no_grad()
 def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = None, samples: int = 4,
                  temperature: float = 1.0, max_new_tokens: int = 64, min_margin: float = 0.5, seed: int = 0,
-                 device: str = "cpu") -> list[dict]:
+                 against: str = "worst", device: str = "cpu") -> list[dict]:
     """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is": "rm_ranked", "margin"}`` from the
     policy's own samples (see the module docstring)."""
     from llmlab.model.checkpoint import load_run
@@ -43,6 +50,8 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
 
     if samples < 2:
         raise ValueError("ranked_pairs needs at least 2 samples per prompt")
+    if against not in AGAINST:
+        raise ValueError(f"ranked_pairs: against must be one of {', '.join(AGAINST)}, got {against!r}")
     device = resolve_device(device)
     policy, tok = load_run(model_dir, device=device)
     rm, rm_tok = load_reward_model(rm_dir, device=device)
@@ -56,17 +65,22 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
         p_ids = [p for p, _ in chunk]
         groups = sample_completions(policy, tok, p_ids, n=samples, max_new_tokens=max_new_tokens,
                                     temperature=temperature, seed=seed * 7919 + start)
+        if against == "greedy":
+            greedy = sample_completions(policy, tok, p_ids, n=1, max_new_tokens=max_new_tokens, temperature=0.0)
+            groups = [g[:1] + group for g, group in zip(greedy, groups)]  # the greedy answer first
         for (pid, prompt), group in zip(chunk, groups):
+            usable = [c for c in group if c.finished and c.ids and c.ids[-1] == tok.end_id and c.text.strip()]
             answers: dict[str, list[int]] = {}
-            for c in group:  # finished answers only, one per distinct text
-                if c.finished and c.ids and c.ids[-1] == tok.end_id and c.text.strip():
-                    answers.setdefault(c.text.strip(), c.ids)
+            for c in usable:  # finished answers only, one per distinct text
+                answers.setdefault(c.text.strip(), c.ids)
             if len(answers) < 2:
                 continue
             texts = list(answers)
             scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id,
                                      answer_starts=[len(pid)] * len(texts))  # the answers' scores, not log p(prompt)
             best, worst = int(scores.argmax()), int(scores.argmin())
+            if against == "greedy" and usable[0] is group[0] and best != 0:  # texts[0] is the greedy answer
+                worst = 0  # a better answer than the greedy one exists: reject the greedy one
             margin = float(scores[best] - scores[worst])
             if margin < min_margin:
                 continue

@@ -74,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
     p.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
     p.add_argument("--min-margin", type=float, default=0.5, help="keep pairs whose reward gap is at least this")
+    p.add_argument("--against", choices=["worst", "greedy"], default="worst",
+                   help="reject the worst-scored sample, or (greedy) the model's greedy answer whenever a sample "
+                   "scores above it")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.set_defaults(func=_ranked_pairs)
@@ -225,7 +228,7 @@ def _ranked_pairs(args) -> int:
     return _print(write_ranked_pairs(args.out, args.model, args.reward_model, args.prompts, n_prompts=args.n,
                                      samples=args.samples, temperature=args.temperature,
                                      max_new_tokens=args.max_new_tokens, min_margin=args.min_margin,
-                                     seed=args.seed, device=args.device))
+                                     seed=args.seed, against=args.against, device=args.device))
 
 
 def _rm(args) -> int:
