@@ -22,8 +22,10 @@ model's own output head (``ScalarHeadModel``), so what the language model knows 
 directly; ``lm_coef`` adds the chosen answers' next-token loss to the objective, which keeps that language model
 from degrading as the head trains. On the default pipeline's pairs they raise held-out pair accuracy from
 80-82% to 84-86%, but such a reward also prefers answers its language model finds likely: as a judge it rates
-the speedrun's DPO and PPO models below SFT (47% win rate, vs 64-65% under a plain reward model), and its
-absolute scores include the prompt's log-likelihood (docs/LOG.md, 2026-11-23 session 4).
+the speedrun's DPO and PPO models below SFT (47% win rate, vs 64-65% under a plain reward model), and PPO or
+DPO trained against it win 47-61% under it (docs/LOG.md, 2026-11-23 sessions 4 and 5). Its score of a whole
+conversation includes log p(prompt); PPO, the win rate and ranked pairs score the answer only
+(``score_sequences(..., answer_starts=...)``).
 """
 
 from __future__ import annotations
