@@ -315,6 +315,7 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
                         lambda *a, **k: [[Completion(list(answer), "7. Good answer.", True)] for _ in prompts])
     value = value_model_from(rm)
     assert value.logprob_coef == 0.0 and torch.equal(value.head.weight, rm.head.weight)
+    assert rm.logprob_coef == 0.5 and value.head.weight is not rm.head.weight  # a copy; the RM is untouched
     assert all(p.requires_grad for p in value.parameters())
 
     seqs = [p + answer for p, _ in prompts]

@@ -231,9 +231,8 @@ def value_model_from(rm: ScalarHeadModel) -> ScalarHeadModel:
     an answer start, of the prompt), which is not part of it."""
     import copy
 
-    value = ScalarHeadModel(copy.deepcopy(rm.backbone), logprob_coef=0.0)
-    value.head.load_state_dict(rm.head.state_dict())
-    value.train()
+    value = copy.deepcopy(rm).train()  # a copy, not a new head: no draw from the global random stream
+    value.logprob_coef = 0.0
     for p in value.parameters():
         p.requires_grad_(True)
     return value
