@@ -133,7 +133,7 @@ class Speedrun:
             # DPO's pairs: the SFT model's own answers to training prompts, best vs worst by the reward model
             # (offline pairs lost to SFT: 38-54% win rate, docs/LOG.md 2026-11-22 and 2026-11-23). Best vs worst
             # of 8 rather than 4: more prompts clear the margin and the pairs are clearer; DPO's win rate 67-68%
-            # vs 63-64% over two seeds, same KL, sampling in the same ~1 min (docs/LOG.md, session 5).
+            # vs 63-64% over two seeds at the same KL; the stage takes ~55 s instead of ~28 (docs/LOG.md, session 5).
             stages.append(Stage("dpo-pairs", "dpo_pairs", "dpo_pairs/summary.json",
                                 ["ranked-pairs", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
                                  "--prompts", str(pref / "chat_prompts_train.jsonl"),
