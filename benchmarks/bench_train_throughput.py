@@ -4,7 +4,7 @@ other processes hits both alike). Prints both and the ratio (target >= 1.3x on C
 
     .venv/bin/python benchmarks/bench_train_throughput.py                    # CPU, the `cpu` speedrun shape
     .venv/bin/python benchmarks/bench_train_throughput.py --preset gpt2-small --device cuda --dtype bf16 \\
-        --batch-size 16 --seq-len 1024 --vocab-size 50304
+        --batch-size 16 --seq-len 1024 --vocab-size 50304 --compile
 
 "Our step" is exactly what the loop runs: forward with the chunked head + float32 cross-entropy, backward,
 gradient clipping, AdamW.
@@ -48,6 +48,7 @@ def build_models(args):
 
 def make_step(model, kind: str, args, device):
     model.to(device).train()
+    fwd = torch.compile(model) if args.compile else model  # the optimizer keeps the original parameters
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=device.type in ("cuda", "cpu"))
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else None
 
@@ -56,10 +57,10 @@ def make_step(model, kind: str, args, device):
 
         with amp or contextlib.nullcontext():
             if kind == "ours":
-                loss = model(x, targets=y)  # the loop's loss: head + cross-entropy chunk by chunk
+                loss = fwd(x, targets=y)  # the loop's loss: head + cross-entropy chunk by chunk
             else:
                 # HF shifts labels itself: give it the full window, inputs = labels.
-                loss = model(input_ids=x, labels=x).loss
+                loss = fwd(input_ids=x, labels=x).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -87,6 +88,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--profile", action="store_true", help="also report each step's time shares (matmul, "
                     "attention, other) and the speed-up bound they imply")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile both models (as `llmlab pretrain --compile` does ours); the GPU MFU target "
+                    "is meant with it. Compile time is spent in the warm-up, not measured")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -112,8 +116,8 @@ def main() -> None:
             cpu_rates[name].append(args.steps * B * T / (time.process_time() - c0))
     med = {k: statistics.median(v) for k, v in rates.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu_rates.items()}
-    res = {"device": str(device), "dtype": args.dtype, "shape": f"L{cfg.n_layer} D{cfg.d_model} H{cfg.n_head}/{cfg.n_kv_head} "
-           f"V{cfg.vocab_size}", "batch": B, "seq_len": T, "threads": torch.get_num_threads(),
+    res = {"device": str(device), "dtype": args.dtype, "compiled": args.compile,
+           "shape": f"L{cfg.n_layer} D{cfg.d_model} H{cfg.n_head}/{cfg.n_kv_head} V{cfg.vocab_size}", "batch": B, "seq_len": T, "threads": torch.get_num_threads(),
            "ours_tokens_per_sec": round(med["ours"], 1), "hf_tokens_per_sec": round(med["hf"], 1),
            "ratio": round(med["ours"] / med["hf"], 3),
            "cpu_time_ratio": round(cpu_med["ours"] / cpu_med["hf"], 3), "load": round(os.getloadavg()[0], 2)}
