@@ -117,7 +117,8 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in rates.items()}
     cpu_med = {k: statistics.median(v) for k, v in cpu_rates.items()}
     res = {"device": str(device), "dtype": args.dtype, "compiled": args.compile,
-           "shape": f"L{cfg.n_layer} D{cfg.d_model} H{cfg.n_head}/{cfg.n_kv_head} V{cfg.vocab_size}", "batch": B, "seq_len": T, "threads": torch.get_num_threads(),
+           "shape": f"L{cfg.n_layer} D{cfg.d_model} H{cfg.n_head}/{cfg.n_kv_head} V{cfg.vocab_size}",
+           "batch": B, "seq_len": T, "threads": torch.get_num_threads(),
            "ours_tokens_per_sec": round(med["ours"], 1), "hf_tokens_per_sec": round(med["hf"], 1),
            "ratio": round(med["ours"] / med["hf"], 3),
            "cpu_time_ratio": round(cpu_med["ours"] / cpu_med["hf"], 3), "load": round(os.getloadavg()[0], 2)}
