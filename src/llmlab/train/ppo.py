@@ -29,8 +29,8 @@ import torch.nn as nn
 
 from llmlab.errors import LlmlabError
 from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, token_logprobs
-from llmlab.train.rl_common import (ScalarHeadModel, check_same_tokenizer, frozen_copy, gather_last,
-                                    response_token_logprobs, value_model_from)
+from llmlab.train.rl_common import (ScalarHeadModel, answer_reward_parts, check_same_tokenizer, frozen_copy,
+                                    gather_last, response_token_logprobs, value_model_from)
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 
 
@@ -78,16 +78,12 @@ class PPOSource(RolloutSource):
         """The reward model's view of packed answers: head score at each answer's last token (B,) and
         coef x each answer token's log-prob (B, T-1), zero outside the answer (never log p(prompt))."""
         device = next(self.rm.parameters()).device
-        heads, rm_logp = [], []
+        heads, token_scores = [], []
         for i in range(0, ids.shape[0], 32):
-            chunk, chunk_last = ids[i : i + 32].to(device), last[i : i + 32].to(device)
-            if self.rm.logprob_coef:
-                head, lp = self.rm.head_and_token_logprobs(chunk)
-            else:  # a plain reward model: its score is the head's; no output-head pass
-                head, lp = self.rm(chunk), torch.zeros(chunk.shape[0], chunk.shape[1] - 1, device=device)
-            heads.append(gather_last(head, chunk_last).cpu())
-            rm_logp.append(lp.cpu())
-        return torch.cat(heads), self.rm.logprob_coef * torch.cat(rm_logp) * mask[:, :-1]
+            head, token_score = answer_reward_parts(self.rm, ids[i : i + 32].to(device), mask[i : i + 32].to(device))
+            heads.append(gather_last(head, last[i : i + 32].to(device)).cpu())
+            token_scores.append(token_score.cpu())
+        return torch.cat(heads), torch.cat(token_scores)
 
     @torch.no_grad()
     def make_rollout(self, prompts):

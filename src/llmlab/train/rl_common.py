@@ -59,12 +59,11 @@ class ScalarHeadModel(nn.Module):
     own output head to the score at position t, so a sequence's reward at its last token includes its
     log-likelihood; in a pair the shared prompt's part cancels and the margin gains
     ``logprob_coef * (log p(chosen | prompt) - log p(rejected | prompt))``, what the language model knows about
-    which answer is right. Without ``answer_start`` the sum runs from the first token, so absolute scores include
-    the prompt's log-likelihood (a per-prompt offset of ~-170 nats on the default prompts that cancels between
-    answers to the same prompt but not in PPO's returns); ``answer_start`` (B,), the index of each row's first
-    answer token, limits it to the answer: the reward of the answer, not of the conversation. Rows packed with
-    an ``attn_mask`` sum over the tokens each position can see, each token scored from the last position
-    visible before it."""
+    which answer is right. The sum runs from the first token, so ``forward``'s absolute scores include the
+    prompt's log-likelihood (a per-prompt offset of ~-170 nats on the default prompts that cancels between
+    answers to the same prompt but not in PPO's returns); ``answer_reward_parts`` gives the reward of the answer
+    alone. Rows packed with an ``attn_mask`` sum over the tokens each position can see, each token scored from
+    the last position visible before it."""
 
     def __init__(self, backbone: nn.Module, logprob_coef: float = 0.0):
         super().__init__()
@@ -80,15 +79,13 @@ class ScalarHeadModel(nn.Module):
         return self.backbone.config
 
     def forward(self, idx: torch.Tensor, positions: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None, lm_targets: torch.Tensor | None = None,
-                answer_start: torch.Tensor | None = None):
+                attn_mask: torch.Tensor | None = None, lm_targets: torch.Tensor | None = None):
         """Scores (B, T); with ``lm_targets`` (B, T) token ids (-1 = not scored) also the mean next-token loss
-        of the backbone's own output head on them: ``(scores, nll)`` (the reward model's LM regulariser).
-        ``answer_start`` (B,): the log-prob term counts only tokens at or after this index (see the class)."""
+        of the backbone's own output head on them: ``(scores, nll)`` (the reward model's LM regulariser)."""
         h = hidden_states(self.backbone, idx, positions, attn_mask)
         scores = self.head(h).squeeze(-1).float()  # (B, T)
         if self.logprob_coef:
-            scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask, answer_start)
+            scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask)
         if lm_targets is None:
             return scores
         from llmlab.model.fused_ce import linear_cross_entropy
@@ -97,10 +94,8 @@ class ScalarHeadModel(nn.Module):
         nll = linear_cross_entropy(h.flatten(0, 1)[keep], self.backbone.lm_head.weight, lm_targets.flatten()[keep])
         return scores, nll
 
-    def _visible_logprob(self, h: torch.Tensor, idx: torch.Tensor, attn_mask: torch.Tensor | None,
-                         answer_start: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T): at position t, the summed log-prob of the tokens s <= t that t attends to (s >= 1, and
-        s >= answer_start[b] when given)."""
+    def _visible_logprob(self, h: torch.Tensor, idx: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, T): at position t, the summed log-prob of the tokens s <= t that t attends to (s >= 1)."""
         B, T = idx.shape
         if attn_mask is None:
             visible = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril().expand(B, T, T)
@@ -113,16 +108,12 @@ class ScalarHeadModel(nn.Module):
         prev = torch.where(before, u.view(1, 1, T), -1).amax(-1).clamp(min=0)  # the position that predicts s
         logits = self.backbone.lm_head(h.gather(1, prev.unsqueeze(-1).expand(-1, -1, h.shape[-1])))
         lp = token_logprobs(logits, idx) * has_prev  # (B, T): log p(token s | what precedes it)
-        if answer_start is not None:
-            lp = lp * (u.view(1, T) >= answer_start.view(B, 1).to(u.device))  # the prompt's tokens score nothing
         return (visible.float() @ lp.unsqueeze(-1)).squeeze(-1)
 
     def head_and_token_logprobs(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two parts of a log-likelihood reward from one backbone pass over right-padded rows: the head's
         score at every position (B, T), and each token's log-prob under the backbone's own output head
-        (B, T-1; entry t scores token t+1). The reward of the answer ending at ``last`` that starts at
-        ``start`` is ``head[last] + logprob_coef * token_lp[start-1 : last].sum()`` (= ``forward`` with
-        ``answer_start``); PPO can pay the second part token by token."""
+        (B, T-1; entry t scores token t+1). See ``answer_reward_parts``."""
         h = hidden_states(self.backbone, idx)
         head = self.head(h).squeeze(-1).float()  # (B, T)
         return head, token_logprobs(self.backbone.lm_head(h[:, :-1]), idx[:, 1:])
@@ -208,20 +199,35 @@ def score_sequences(rm: ScalarHeadModel, seqs: list[list[int]], pad_id: int, bat
     prompt's length in each sequence) makes a log-likelihood reward model score the answer only, leaving out
     log p(prompt); without it the score is the whole conversation's (equal between answers to one prompt up
     to float rounding, so rankings of such answers do not change)."""
+    from llmlab.train.pref_data import pad_sequences
+
     if answer_starts is not None and len(answer_starts) != len(seqs):
         raise ValueError(f"score_sequences: {len(answer_starts)} answer starts for {len(seqs)} sequences")
     device = next(rm.parameters()).device
     out = []
     for i in range(0, len(seqs), batch_size):
         chunk = seqs[i : i + batch_size]
-        T = max(len(s) for s in chunk)
-        ids = torch.full((len(chunk), T), pad_id, dtype=torch.long)
-        for b, s in enumerate(chunk):
-            ids[b, : len(s)] = torch.tensor(s)
-        last = torch.tensor([len(s) - 1 for s in chunk], device=device)
-        start = None if answer_starts is None else torch.tensor(answer_starts[i : i + batch_size], device=device)
-        out.append(gather_last(rm(ids.to(device), answer_start=start), last).cpu())
+        starts = [1] * len(chunk) if answer_starts is None else answer_starts[i : i + batch_size]
+        ids, mask, last = pad_sequences(chunk, starts, pad_id)
+        if answer_starts is None:  # the whole conversation's score
+            out.append(gather_last(rm(ids.to(device)), last.to(device)).cpu())
+            continue
+        head, token_score = answer_reward_parts(rm, ids.to(device), mask.to(device))
+        out.append((gather_last(head, last.to(device)) + token_score.sum(1)).cpu())
     return torch.cat(out)
+
+
+def answer_reward_parts(rm: ScalarHeadModel, ids: torch.Tensor,
+                        mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reward of the answers in right-padded rows ids (B, T), in two parts: the head's score at every
+    position (B, T), and ``logprob_coef`` x each answer token's log-prob (B, T-1), zero outside the answer
+    (``mask``: the response-target mask of ``pad_sequences``), so never log p(prompt). The reward of the answer
+    ending at ``last`` is ``head[last] + token_score.sum()``; PPO can pay the second part token by token. A
+    plain reward model's second part is zero and its output head is not run."""
+    if not rm.logprob_coef:
+        return rm(ids), torch.zeros(ids.shape[0], ids.shape[1] - 1, device=ids.device)
+    head, lp = rm.head_and_token_logprobs(ids)
+    return head, rm.logprob_coef * lp * mask[:, :-1]
 
 
 def value_model_from(rm: ScalarHeadModel) -> ScalarHeadModel:
