@@ -61,3 +61,20 @@ def test_bf16_autocast_runs_the_matmuls_in_bf16_and_stays_close():
     gh, gw = torch.autograd.grad(out, (h, w))
     assert gh.dtype == h.dtype and gw.dtype == w.dtype  # gradients come back in the parameters' dtypes
     assert abs(out.item() - ref.item()) < 2e-2
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_autocast_matches_the_float64_reference():
+    torch.manual_seed(0)
+    h = torch.randn(3000, 64, device="cuda", requires_grad=True)  # 3 chunks of 1024 rows, the last partial
+    w = torch.randn(500, 64, device="cuda", requires_grad=True)
+    t = torch.randint(0, 500, (3000,), device="cuda")
+    t[::7] = -1
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, ignore_index=-1)
+    gh, gw = torch.autograd.grad(ref, (h, w))
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = linear_cross_entropy(h, w, t)
+    fh, fw = torch.autograd.grad(out, (h, w))
+    assert out.dtype == torch.float32 and fh.dtype == torch.float32 and fw.dtype == torch.float32
+    assert abs(out.item() - ref.item()) < 2e-2 * ref.item()  # bf16 matmul inputs: ~3 significant digits
+    assert (fh.double() - gh).norm() / gh.norm() < 2e-2 and (fw.double() - gw).norm() / gw.norm() < 2e-2

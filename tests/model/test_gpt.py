@@ -90,3 +90,32 @@ def test_initial_loss_is_near_uniform():
     idx, targets = torch.randint(0, 97, (4, 32)), torch.randint(0, 97, (4, 32))
     loss = torch.nn.functional.cross_entropy(m(idx).flatten(0, 1), targets.flatten())
     assert abs(loss.item() - math.log(97)) < 0.1
+
+
+@pytest.fixture
+def no_tf32():
+    # TF32 off: the GPU then does float32 arithmetic, so only summation order differs from the CPU.
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+@pytest.mark.gpu
+def test_cuda_float32_forward_and_gradients_match_the_cpu_in_float64(no_tf32):
+    cpu = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2)).double()
+    gpu = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2)).cuda()
+    gpu.load_state_dict(cpu.float().state_dict())
+    cpu.double()
+    idx = torch.randint(0, 97, (3, 40))
+    tgt = torch.roll(idx, -1, 1)
+    ref = cpu(idx, targets=tgt)
+    ref.backward()
+    out = gpu(idx.cuda(), targets=tgt.cuda())
+    out.backward()
+    assert abs(out.item() - ref.item()) < 1e-5 * abs(ref.item())
+    for (name, p), q in zip(cpu.named_parameters(), gpu.parameters()):
+        err = (q.grad.double().cpu() - p.grad).norm() / p.grad.norm()
+        assert err < 1e-4, (name, err.item())
+    # Logits and the KV-cache path too (the engine's decode uses it).
+    torch.testing.assert_close(gpu(idx.cuda()).double().cpu(), cpu(idx), rtol=1e-4, atol=1e-4)

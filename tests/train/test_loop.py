@@ -150,3 +150,37 @@ def test_prepared_data_folder_reads_only_its_shards(tmp_path):
     (tmp_path / "report.md").write_text("# prepare report\n")
     (tmp_path / "report.json").write_text("{}")
     assert list(iter_documents(tmp_path)) == ["first document", "second"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("compile_model", [False, True])
+def test_cuda_bf16_training_loss_falls(tmp_path, tok_dir, small_text, compile_model):
+    from llmlab.tokenizer import Tokenizer
+
+    tok = Tokenizer.load(tok_dir)
+    torch.manual_seed(0)
+    model = GPT(ModelConfig.preset("tiny", vocab_size=tok.vocab_size, max_seq_len=32))
+    cfg = TrainConfig(lr=1e-2, max_steps=60, warmup_steps=5, seq_len=32, batch_size=8, save_every=0,
+                      device="cuda", dtype="bf16", compile=compile_model)
+    res = train(model, cfg, _batches(tok, small_text), cross_entropy_loss, tmp_path, tokenizer=tok, progress=False)
+    losses = [r["loss"] for r in res.history]
+    assert sum(losses[-5:]) / 5 < losses[0] - 1.0, losses[::10]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    recs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert summary["tokens_per_sec"] > 0 and all(r["tokens_per_sec"] > 0 for r in recs if "loss" in r)
+    assert all(0 < r["mfu"] < 1 for r in recs if "mfu" in r)  # MFU needs the GPU's peak (known ones only)
+
+
+@pytest.mark.gpu
+def test_pretrain_cli_on_cuda_then_eval_bpb_and_generate(tmp_path, tok_dir, text_files, capsys):
+    out = tmp_path / "run"
+    rc = main(["pretrain", "--data", str(text_files / "train.txt"), "--val-data", str(text_files / "val.txt"),
+               "--out", str(out), "--tokenizer", str(tok_dir), "--max-steps", "8", "--eval-every", "4",
+               "--device", "cuda", *TINY])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    capsys.readouterr()
+    assert main(["eval", "bpb", "--model", str(out), "--text", str(text_files / "val.txt")]) == 0
+    r = json.loads(capsys.readouterr().out)
+    # Evaluated on the CPU here, trained (bf16 autocast, float32 weights) and evaluated on the GPU there.
+    assert r["bpb"] == pytest.approx(summary["val_bpb"], rel=2e-2)

@@ -21,7 +21,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 def _args(text_files, tok_dir, out, *extra):
     return ["pretrain", "--data", str(text_files / "train.txt"), "--val-data", str(text_files / "val.txt"),
             "--out", str(out), "--tokenizer", str(tok_dir), "--preset", "tiny", "--seq-len", "32",
-            "--batch-size", "4", "--no-progress", "--samples", "0", "--threads", "1", *extra]
+            "--batch-size", "4", "--no-progress", "--samples", "0", "--threads", "1",
+            "--device", "cpu", *extra]  # CPU determinism and gloo, also on a machine with a GPU
 
 
 def _losses(run):

@@ -19,7 +19,9 @@ def resolve_device(name: str | torch.device) -> torch.device:
         return name
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+            _check_cuda_index(dev)
+            return dev
         return torch.device("cpu")
     try:
         dev = torch.device(name)
@@ -30,4 +32,13 @@ def resolve_device(name: str | torch.device) -> torch.device:
             raise LlmlabError(f"device {name!r} requested but CUDA is not available")
         if dev.index is None:
             dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        _check_cuda_index(dev)
     return dev
+
+
+def _check_cuda_index(dev: torch.device) -> None:
+    n = torch.cuda.device_count()
+    if dev.index >= n:
+        why = (f" (torchrun's local rank {os.environ['LOCAL_RANK']}: start at most {n} processes per node, or "
+               "use --device cpu)" if "LOCAL_RANK" in os.environ else "")
+        raise LlmlabError(f"device cuda:{dev.index} requested but this machine has {n} GPU(s){why}")
