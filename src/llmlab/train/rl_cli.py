@@ -241,7 +241,7 @@ def _rm(args) -> int:
                                      val_path=args.val, bucket_batches=args.bucket_batches,
                                      shared_prompt=args.shared_prompt, lm_coef=args.lm_coef,
                                      logprob_coef=args.logprob_coef, resume=args.resume,
-                                     progress=not args.no_progress and None))
+                                     progress=False if args.no_progress else None))
 
 
 def _dpo(args) -> int:
@@ -254,7 +254,7 @@ def _dpo(args) -> int:
         raise LlmlabError("--nll-coef must be >= 0")
     return _print(train_dpo(args.model, args.data, args.out, _train_cfg(args, DPO_DEFAULTS), beta=args.beta,
                             nll_coef=args.nll_coef,
-                            val_path=args.val, resume=args.resume, progress=not args.no_progress and None))
+                            val_path=args.val, resume=args.resume, progress=False if args.no_progress else None))
 
 
 def _ppo(args) -> int:
@@ -268,7 +268,7 @@ def _ppo(args) -> int:
                             unfinished_penalty=args.unfinished_penalty, logprob_reward=args.logprob_reward,
                             baseline=args.baseline,
                             resume=args.resume,
-                            progress=not args.no_progress and None))
+                            progress=False if args.no_progress else None))
 
 
 def _grpo(args) -> int:
@@ -289,7 +289,7 @@ def _grpo(args) -> int:
                              temperature=args.temperature, unfinished_reward=args.unfinished_reward,
                              dynamic_sampling=args.dynamic_sampling, max_draws=args.max_draws,
                              advantage=args.advantage, clip_high=args.clip_high,
-                             resume=args.resume, progress=not args.no_progress and None))
+                             resume=args.resume, progress=False if args.no_progress else None))
 
 
 def _eval_rm(args) -> int:
