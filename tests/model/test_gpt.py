@@ -119,3 +119,54 @@ def test_cuda_float32_forward_and_gradients_match_the_cpu_in_float64(no_tf32):
         assert err < 1e-4, (name, err.item())
     # Logits and the KV-cache path too (the engine's decode uses it).
     torch.testing.assert_close(gpu(idx.cuda()).double().cpu(), cpu(idx), rtol=1e-4, atol=1e-4)
+
+
+def _plain_rms_norm(x, w, eps):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+
+
+def _plain_rope(x, cos, sin):
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+
+
+def test_rms_norm_backward_equals_the_plain_formula_in_float64():
+    from llmlab.model.gpt import RMSNorm
+
+    torch.manual_seed(0)
+    norm = RMSNorm(24, 1e-5).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+    x = torch.randn(3, 7, 24, dtype=torch.float64, requires_grad=True)
+    y = norm(x)
+    assert type(y.grad_fn).__name__ == "_RMSNormFnBackward"  # the hand-written backward is the one tested
+    g = torch.randn_like(y)
+    gx, gw = torch.autograd.grad(y, (x, norm.weight), g)
+    ref = _plain_rms_norm(x, norm.weight, 1e-5)
+    rx, rw = torch.autograd.grad(ref, (x, norm.weight), g)
+    torch.testing.assert_close(y, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(gx, rx, atol=1e-12, rtol=0)
+    torch.testing.assert_close(gw, rw, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("per_row_positions", [False, True])
+def test_rope_backward_equals_the_plain_formula_on_strided_inputs(per_row_positions):
+    from llmlab.model.gpt import apply_rope, rope_tables
+
+    torch.manual_seed(0)
+    B, T, H, hd = 2, 9, 3, 8
+    cos, sin = (t.double() for t in rope_tables(hd, 32, 10000.0))
+    pos = torch.stack([torch.arange(T), torch.arange(T) + 5]) if per_row_positions else torch.arange(T)[None]
+    c, s = cos[pos].unsqueeze(1), sin[pos].unsqueeze(1)  # (B or 1, 1, T, hd)
+    base = torch.randn(B, T, H * hd, dtype=torch.float64, requires_grad=True)
+    x = base.view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd), not contiguous: as the attention passes it
+    y = apply_rope(x, c, s)
+    assert type(y.grad_fn).__name__ == "_RopeFnBackward"
+    g = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, base, g)
+    ref = _plain_rope(x, c, s)
+    (rx,) = torch.autograd.grad(ref, base, g)
+    torch.testing.assert_close(y, ref, atol=1e-12, rtol=0)
+    torch.testing.assert_close(gx, rx, atol=1e-12, rtol=0)
+    with torch.no_grad():  # inference takes the plain formula: same numbers
+        torch.testing.assert_close(apply_rope(x, c, s), ref, atol=1e-12, rtol=0)

@@ -32,27 +32,47 @@ class _LinearCrossEntropy(torch.autograd.Function):
         scale = 1.0 / n.clamp(min=1).to(acc)  # mean over scored targets
         w = weight.to(mm_dtype)
         need_h, need_w = want_grad and ctx.needs_input_grad[0], want_grad and ctx.needs_input_grad[1]
-        grad_h = torch.zeros_like(h) if need_h else None
+        # Every row of grad_h is written by its chunk (ignored rows with zeros), so it need not start at zero.
+        grad_h = torch.empty_like(h) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
+        # One logits buffer serves every chunk: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a
+        # CPU (glibc hands such sizes back to the OS on free), which was ~15% of this function's time.
+        buf = torch.empty((min(chunk_rows, N), weight.shape[0]), dtype=acc, device=h.device)
+        wt = w.t()
         loss = torch.zeros((), dtype=acc, device=h.device)
         for r0 in range(0, N, chunk_rows):
             hc = h[r0:r0 + chunk_rows].to(mm_dtype)
             tc, vc = targets[r0:r0 + chunk_rows], valid[r0:r0 + chunk_rows]
-            logits = (hc @ w.t()).to(acc)  # (c, V)
-            lse = torch.logsumexp(logits, dim=-1)  # (c,)
+            logits = buf[: hc.shape[0]]  # (c, V)
+            if mm_dtype == acc:
+                torch.mm(hc, wt, out=logits)
+            else:
+                logits.copy_(hc @ wt)
             safe_t = torch.where(vc, tc, 0).unsqueeze(1)  # (c, 1); ignored rows point at class 0, then masked
             target_logit = logits.gather(1, safe_t).squeeze(1)
+            # log-sum-exp with a single exp pass, in place: p = exp(logits - max) is also the unnormalised
+            # softmax the gradient needs (torch.logsumexp would exp once more and allocate a (c, V) temporary).
+            row_max = logits.amax(dim=1, keepdim=True)  # (c, 1)
+            p = logits.sub_(row_max).exp_()
+            z = p.sum(dim=1, keepdim=True)  # (c, 1)
+            lse = (row_max + z.log()).squeeze(1)  # (c,)
             loss += ((lse - target_logit) * vc).sum()
             if need_h or need_w:
                 # d loss / d logits = (softmax - one_hot) * scale on scored rows, 0 on ignored rows.
-                g = logits.sub_(lse.unsqueeze(1)).exp_()  # softmax, in place of the logits
-                g.scatter_add_(1, safe_t, torch.full_like(target_logit, -1.0).unsqueeze(1))
-                g.mul_((vc.to(g.dtype) * scale).unsqueeze(1))
-                g = g.to(mm_dtype)
+                row_scale = vc.to(acc) * scale  # (c,)
+                p.mul_(row_scale.unsqueeze(1) / z)  # softmax * scale
+                p.scatter_add_(1, safe_t, -row_scale.unsqueeze(1))
+                g = p.to(mm_dtype)
                 if need_h:
-                    grad_h[r0:r0 + chunk_rows] = (g @ w).to(h.dtype)  # (c, d)
+                    if g.dtype == h.dtype:
+                        torch.mm(g, w, out=grad_h[r0:r0 + chunk_rows])  # (c, d)
+                    else:
+                        grad_h[r0:r0 + chunk_rows] = (g @ w).to(h.dtype)
                 if need_w:
-                    grad_w.add_((g.t() @ hc).to(acc))  # (V, d)
+                    if g.dtype == acc:
+                        grad_w.addmm_(g.t(), hc)  # (V, d)
+                    else:
+                        grad_w.add_((g.t() @ hc).to(acc))
         ctx.save_for_backward(grad_h, grad_w)
         ctx.weight_dtype = weight.dtype
         return loss * scale
