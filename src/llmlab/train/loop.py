@@ -239,7 +239,9 @@ def build_optimizers(model: nn.Module, cfg: TrainConfig, device: torch.device, p
                    {"params": [p for p in rest if p.dim() >= 2], "weight_decay": 0.0}]
     opts = [torch.optim.AdamW([g for g in adam_groups if g["params"]], **adam_kw)]
     if muon:
-        opts.append(torch.optim.Muon(muon, lr=cfg.muon_lr, weight_decay=cfg.weight_decay, momentum=0.95))
+        from llmlab.train.muon import Muon  # torch's algorithm; Newton-Schulz in float32 where bf16 is slow
+
+        opts.append(Muon(muon, lr=cfg.muon_lr, weight_decay=cfg.weight_decay, momentum=0.95))
     return opts
 
 
