@@ -287,6 +287,12 @@ def test_rm_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
         assert main(common + extra) == 2
         err = capsys.readouterr().err
         assert err.startswith("llmlab: error: ") and msg in err and "Traceback" not in err
+    for bad in ("none", "0"):  # argparse's own usage error
+        with pytest.raises(SystemExit) as exit_info:
+            main(common + ["--head-layers", bad])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --head-layers: '{bad}' is not a positive number of layers or 'all'" in err
 
 
 def test_head_layers_reads_the_lower_layers_states_too(tmp_path):
@@ -337,3 +343,14 @@ def test_train_with_head_layers_and_frozen_lower_layers(tmp_path):
     assert summary["val_pair_accuracy"] == 1.0
     cfg = json.loads((tmp_path / "rm" / "config.json").read_text())
     assert (cfg["head_layers"], cfg["train_layers"], cfg["backbone_lr_scale"]) == (2, 1, 0.5)
+
+
+def test_head_layers_all_reads_every_layer(tmp_path):
+    from llmlab.cli import main
+    from llmlab.train.rl_common import load_reward_model
+
+    base, data, val = _toy_run(tmp_path)
+    assert main(["rm", "--model", str(base), "--data", str(data), "--out", str(tmp_path / "rm"), "--no-progress",
+                 "--max-steps", "2", "--head-layers", "all"]) == 0
+    rm, _ = load_reward_model(tmp_path / "rm")
+    assert rm.head_layers == 2 and rm.head.in_features == 2 * rm.config.d_model  # the toy model's 2 layers

@@ -45,6 +45,19 @@ def _print(summary: dict) -> int:
     return 0
 
 
+def _layers(value: str) -> int:
+    """A layer count for --head-layers: a positive int, or 'all' (0: every layer of the model)."""
+    if value == "all":
+        return 0
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of layers or 'all'")
+    return n
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from llmlab.train.cli import add_train_flags
 
@@ -101,8 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "frozen (-1 = train everything)")
     p.add_argument("--backbone-lr-scale", type=float, default=1.0,
                    help="the backbone's learning rate as a fraction of --lr (the head's)")
-    p.add_argument("--head-layers", type=int, default=1,
-                   help="the head reads the last token's state at the top N layers (concatenated), not the top one")
+    p.add_argument("--head-layers", type=_layers, default=1,
+                   help="the head reads the last token's state at the top N layers (concatenated), not the top one "
+                   "alone; 'all' = every layer")
     p.add_argument("--dev-frac", type=float, default=0.0,
                    help="hold this fraction of the training pairs out (by prompt) and keep the weights that score "
                    "best on them, checked every --eval-every steps (early stopping; 0 = off)")

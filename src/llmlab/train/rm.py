@@ -243,13 +243,14 @@ def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=No
     (``shared_prompt_batch``). ``lm_coef``: weight of the chosen answers' next-token loss (``rm_loss``).
     ``logprob_coef``: the reward adds that times the answer's log-likelihood (``ScalarHeadModel``).
     ``train_layers`` / ``backbone_lr_scale``: what of the backbone trains, and how fast (``rm_param_groups``).
-    ``head_layers``: how many layers' last-token states the head reads (``ScalarHeadModel``).
+    ``head_layers``: how many layers' last-token states the head reads (``ScalarHeadModel``; 0 = all).
     ``dev_frac`` > 0 keeps that fraction of the training pairs (by prompt) out of training and ends with the
     weights that scored best on them, checked every ``train_cfg.eval_every`` steps (early stopping)."""
     from llmlab.model.checkpoint import load_run
     from llmlab.train.loop import train
 
     backbone, tok = load_run(model_dir)
+    head_layers = head_layers or backbone.config.n_layer  # 0 = every layer
     rm = ScalarHeadModel(backbone, logprob_coef=logprob_coef, head_layers=head_layers)
     groups = None  # the loop's default AdamW groups unless part of the backbone is frozen or slower
     if train_layers is not None or backbone_lr_scale != 1.0:
