@@ -26,6 +26,12 @@ the speedrun's DPO and PPO models below SFT (47% win rate, vs 64-65% under a pla
 DPO trained against it win 47-61% under it (docs/LOG.md, 2026-11-23 sessions 4 and 5). Its score of a whole
 conversation includes log p(prompt); PPO, the win rate and ranked pairs score the answer only
 (``score_sequences(..., answer_starts=...)``).
+
+What the head reads and what trains (docs/LOG.md 2026-12-02, session 7): ``head_layers`` > 1 concatenates the
+last token's state at the top N layers (``--head-layers all`` in the speedrun: +2 points over the top layer
+alone, two seeds); ``train_layers`` (freeze the embedding and lower blocks), ``backbone_lr_scale`` and
+``dev_frac`` (early stopping on held-out training pairs) are there to try and measured no better than training
+everything.
 """
 
 from __future__ import annotations
