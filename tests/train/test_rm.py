@@ -354,3 +354,23 @@ def test_head_layers_all_reads_every_layer(tmp_path):
                  "--max-steps", "2", "--head-layers", "all"]) == 0
     rm, _ = load_reward_model(tmp_path / "rm")
     assert rm.head_layers == 2 and rm.head.in_features == 2 * rm.config.d_model  # the toy model's 2 layers
+
+
+def test_resume_with_another_dev_frac_is_a_clear_error(tmp_path, capsys):
+    """A checkpoint keeps the early-stopping state only when --dev-frac was on: resuming with the option
+    switched is an error naming it, not a KeyError (nor training on the dev pairs); the same options resume."""
+    from llmlab.cli import main
+
+    base, data, val = _toy_run(tmp_path)
+    for first, again in (([], ["--dev-frac", "0.25", "--eval-every", "2"]),
+                         (["--dev-frac", "0.25", "--eval-every", "2"], [])):
+        out = tmp_path / f"rm{len(first)}"
+        common = ["rm", "--model", str(base), "--data", str(data), "--val", str(val), "--out", str(out),
+                  "--no-progress", "--save-every", "2"]
+        assert main(common + first + ["--max-steps", "2"]) == 0
+        capsys.readouterr()
+        assert main(common + again + ["--max-steps", "4", "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("llmlab: error: ") and "resume with the options the run started with" in err
+        assert "Traceback" not in err
+        assert main(common + first + ["--max-steps", "4", "--resume"]) == 0
