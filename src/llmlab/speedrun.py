@@ -126,6 +126,9 @@ class Speedrun:
         stages.append(Stage("rm", "rm", "rm/summary.json",
                             ["rm", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
                              "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "rm"), "--max-steps", "1200",
+                             # the head reads the last token's state at every layer, not the top one alone: on
+                             # the cpu preset (4 layers) 81.0 / 81.5% vs 78.8 / 79.4% over two seeds (LOG session 7)
+                             "--head-layers", "all",
                              "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
                             train=True))
         algos = PREFERENCE.get(c.preference, (c.preference,))

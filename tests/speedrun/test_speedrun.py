@@ -21,6 +21,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     cmd = sr.command(stages["pretrain"])
     assert cmd[1:4] == ["-m", "torch.distributed.run", "--standalone"] and "--nproc_per_node=2" in cmd
     assert "torch.distributed.run" not in sr.command(stages["rm"])  # only the stages that shard data
+    rm_argv = stages["rm"].argv
+    assert rm_argv[rm_argv.index("--head-layers") + 1] == "all"  # the head reads every layer (LOG session 7)
     assert "--resume" not in cmd
     ckpt = tmp_path / "run" / "base" / "checkpoints"
     ckpt.mkdir(parents=True)

@@ -1,5 +1,8 @@
 """The reward model's batching: length buckets and shared-prompt rows score what plain batches score, faster."""
 
+import json
+
+import pytest
 import torch
 
 from llmlab.model.checkpoint import load_run
@@ -179,3 +182,195 @@ def test_answer_start_leaves_the_prompts_log_likelihood_out(tmp_path):
                                atol=1e-3, rtol=1e-4)
     with pytest.raises(ValueError, match="1 answer starts for 2 sequences"):
         score_sequences(rm, seqs, tok.pad_id, answer_starts=[3])
+
+
+def _toy_run(tmp_path, n_train=16):
+    from rl_fixtures import toy_pairs
+
+    base = make_run(tmp_path / "base")
+    data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(n_train))
+    val = write_jsonl(tmp_path / "val.jsonl", toy_pairs(n_train + 8)[n_train:])
+    return base, data, val
+
+
+def _cfg(steps, **kw):
+    from llmlab.train.loop import TrainConfig
+
+    return TrainConfig(lr=3e-3, max_steps=steps, batch_size=8, warmup_steps=1, schedule="constant", seq_len=64,
+                       device="cpu", weight_decay=0.0, **kw)
+
+
+def test_train_layers_freezes_the_embedding_and_lower_blocks(tmp_path):
+    """--train-layers 1 on a 2-layer model: block 0 and the (tied) embedding stay as SFT left them, block 1,
+    the final norm and the head train, and the toy preference is still learned."""
+    from llmlab.train.rl_common import load_reward_model
+    from llmlab.train.rm import train_reward_model
+
+    base, data, val = _toy_run(tmp_path)
+    before, _ = load_run(base)
+    summary = train_reward_model(base, data, tmp_path / "rm", _cfg(25), val_path=val, train_layers=1, progress=False)
+    assert summary["val_pair_accuracy"] == 1.0
+    after = load_reward_model(tmp_path / "rm")[0].backbone.state_dict()
+    for name, w in before.state_dict().items():
+        frozen = name.startswith(("embed_tokens", "lm_head", "layers.0."))
+        assert torch.equal(after[name], w) == frozen, name
+
+
+def test_backbone_lr_scale_sets_the_groups_learning_rates(tmp_path):
+    """The head keeps --lr, the backbone gets lr x scale; weight decay lands where the default groups put it
+    (matrices, not the embedding, norms or biases); --train-layers 0 leaves the head alone to train."""
+    from llmlab.errors import LlmlabError
+    from llmlab.train.rm import rm_param_groups
+
+    rm, _ = _rm(tmp_path)
+    groups = rm_param_groups(rm, 1e-3, weight_decay=0.1, backbone_lr_scale=0.1)
+    head = [g for g in groups if g["lr"] == 1e-3]
+    backbone = [g for g in groups if g["lr"] == pytest.approx(1e-4)]
+    assert len(head) + len(backbone) == len(groups)
+    assert {id(p) for g in head for p in g["params"]} == {id(p) for p in rm.head.parameters()}
+    n_backbone = len({id(p) for p in rm.backbone.parameters()})  # the tied embedding/head counted once
+    assert sum(len(g["params"]) for g in backbone) == n_backbone
+    decayed = {id(p) for g in groups if g["weight_decay"] == 0.1 for p in g["params"]}
+    assert id(rm.head.weight) in decayed and id(rm.backbone.layers[0].self_attn.q_proj.weight) in decayed
+    assert id(rm.backbone.embed_tokens.weight) not in decayed and id(rm.head.bias) not in decayed
+    only_head = rm_param_groups(rm, 1e-3, train_layers=0)  # a linear probe: the head alone
+    assert {id(p) for g in only_head for p in g["params"]} == {id(p) for p in rm.head.parameters()}
+    assert not any(p.requires_grad for p in rm.backbone.parameters())
+    with pytest.raises(LlmlabError, match="--train-layers 3: the model has 2 layers"):
+        rm_param_groups(rm, 1e-3, train_layers=3)
+
+
+def test_dev_split_keeps_the_best_weights(tmp_path, monkeypatch):
+    """--dev-frac: dev pairs are whole prompts kept out of training; the run ends with the weights that scored
+    best on them, even when training goes on past that point."""
+    import llmlab.train.rm as rm_mod
+    from llmlab.train.rl_common import load_reward_model
+
+    base, data, val = _toy_run(tmp_path, n_train=20)
+    _, tok = load_run(base)
+    enc = encode_pairs(read_pairs(data), tok, 64)[0]
+    train, dev = rm_mod.split_dev(enc, 0.25, seed=0)
+    assert len(dev) == 5 and len(train) == 15
+    assert not {tuple(e.chosen[: e.chosen_start]) for e in dev} & {tuple(e.chosen[: e.chosen_start]) for e in train}
+    # A dev score that peaks at the second check (step 4): those are the weights that must be saved.
+    scores = iter([0.2, 0.9, 0.5, 0.4, 0.6])
+    saved = {}
+    real = rm_mod.pair_accuracy
+
+    def fake(model, enc_, pad_id, batch_size=32):
+        res = real(model, enc_, pad_id, batch_size)
+        if len(enc_) == len(dev):
+            res["pair_accuracy"] = next(scores)
+            saved[len(saved)] = {k: v.clone() for k, v in model.state_dict().items()}
+        return res
+
+    monkeypatch.setattr(rm_mod, "pair_accuracy", fake)
+    summary = rm_mod.train_reward_model(base, data, tmp_path / "rm", _cfg(8, eval_every=2), val_path=val,
+                                        dev_frac=0.25, progress=False)
+    assert summary["best_dev_pair_accuracy"] == 0.9 and summary["best_step"] == 4
+    assert json.loads((tmp_path / "rm" / "config.json").read_text())["dev_pairs"] == 5
+    got = load_reward_model(tmp_path / "rm")[0]
+    torch.testing.assert_close(got.head.weight, saved[1]["head.weight"])
+    assert not torch.equal(saved[1]["head.weight"], saved[4]["head.weight"])  # training did move on
+
+
+def test_rm_cli_rejects_bad_options_in_one_line(tmp_path, capsys):
+    from llmlab.cli import main
+
+    base, data, val = _toy_run(tmp_path)
+    common = ["rm", "--model", str(base), "--data", str(data), "--out", str(tmp_path / "o"), "--no-progress",
+              "--max-steps", "2"]
+    for extra, msg in ((["--train-layers", "5"], "--train-layers 5: the model has 2 layers"),
+                       (["--head-layers", "3"], "head_layers=3: the model has 2 layers"),
+                       (["--dev-frac", "0.2"], "--dev-frac needs --eval-every"),
+                       (["--dev-frac", "1.5"], "--dev-frac in [0, 1)")):
+        assert main(common + extra) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("llmlab: error: ") and msg in err and "Traceback" not in err
+    for bad in ("none", "0"):  # argparse's own usage error
+        with pytest.raises(SystemExit) as exit_info:
+            main(common + ["--head-layers", bad])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument --head-layers: '{bad}' is not a positive number of layers or 'all'" in err
+
+
+def test_head_layers_reads_the_lower_layers_states_too(tmp_path):
+    """head_layers=2: the head reads [final normed state, RMS-normalised stream after the block below], in
+    plain and shared-prompt rows alike; the folder is v3 and loads back to the same scores."""
+    import torch.nn.functional as F
+
+    from llmlab.errors import LlmlabError
+    from llmlab.train.rl_common import load_reward_model, save_reward_model
+
+    backbone, tok = load_run(make_run(tmp_path / "base"))
+    torch.manual_seed(0)
+    rm = ScalarHeadModel(backbone, head_layers=2).eval()
+    assert rm.head.in_features == 2 * backbone.config.d_model
+    with torch.no_grad():
+        rm.head.weight.normal_()
+    enc = _pairs(tmp_path, tok, n=6)
+    plain, shared = pair_batch(enc, tok.pad_id), shared_prompt_batch(enc, tok.pad_id)
+    with torch.no_grad():  # the walk written out: embedding, block 0 (kept), block 1, final norm
+        ids = plain["input_ids"]
+        pos = torch.arange(ids.shape[1])
+        cos, sin = backbone.rope_cos[pos][None, None], backbone.rope_sin[pos][None, None]
+        x0 = backbone.layers[0](backbone.embed_tokens(ids), cos, sin, None, None)
+        top = backbone.norm(backbone.layers[1](x0, cos, sin, None, None))
+        want = rm.head(torch.cat([top, F.rms_norm(x0, (x0.shape[-1],), eps=backbone.config.norm_eps)], -1))
+        r = gather_last(rm(ids), plain["last"])
+        s = rm(shared["input_ids"], shared["positions"], shared["attn_mask"])
+    torch.testing.assert_close(r, gather_last(want.squeeze(-1), plain["last"]), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(gather_last(s, shared["last_chosen"]), r[:6], atol=1e-4, rtol=1e-4)
+    save_reward_model(tmp_path / "rm", rm, tok)
+    assert json.loads((tmp_path / "rm" / "reward_head.json").read_text())["version"] == 3
+    again, _ = load_reward_model(tmp_path / "rm")
+    assert again.head_layers == 2
+    with torch.no_grad():
+        torch.testing.assert_close(gather_last(again(ids), plain["last"]), r)
+    with pytest.raises(LlmlabError, match="head_layers=3: the model has 2 layers"):
+        ScalarHeadModel(backbone, head_layers=3)
+
+
+def test_train_with_head_layers_and_frozen_lower_layers(tmp_path):
+    from llmlab.cli import main
+
+    base, data, val = _toy_run(tmp_path)
+    assert main(["rm", "--model", str(base), "--data", str(data), "--val", str(val), "--out", str(tmp_path / "rm"),
+                 "--no-progress", "--max-steps", "25", "--lr", "3e-3", "--batch-size", "8", "--warmup-steps", "1",
+                 "--head-layers", "2", "--train-layers", "1", "--backbone-lr-scale", "0.5"]) == 0
+    summary = json.loads((tmp_path / "rm" / "summary.json").read_text())
+    assert summary["val_pair_accuracy"] == 1.0
+    cfg = json.loads((tmp_path / "rm" / "config.json").read_text())
+    assert (cfg["head_layers"], cfg["train_layers"], cfg["backbone_lr_scale"]) == (2, 1, 0.5)
+
+
+def test_head_layers_all_reads_every_layer(tmp_path):
+    from llmlab.cli import main
+    from llmlab.train.rl_common import load_reward_model
+
+    base, data, val = _toy_run(tmp_path)
+    assert main(["rm", "--model", str(base), "--data", str(data), "--out", str(tmp_path / "rm"), "--no-progress",
+                 "--max-steps", "2", "--head-layers", "all"]) == 0
+    rm, _ = load_reward_model(tmp_path / "rm")
+    assert rm.head_layers == 2 and rm.head.in_features == 2 * rm.config.d_model  # the toy model's 2 layers
+
+
+def test_resume_with_another_dev_frac_is_a_clear_error(tmp_path, capsys):
+    """A checkpoint keeps the early-stopping state only when --dev-frac was on: resuming with the option
+    switched is an error naming it, not a KeyError (nor training on the dev pairs); the same options resume."""
+    from llmlab.cli import main
+
+    base, data, val = _toy_run(tmp_path)
+    for first, again in (([], ["--dev-frac", "0.25", "--eval-every", "2"]),
+                         (["--dev-frac", "0.25", "--eval-every", "2"], [])):
+        out = tmp_path / f"rm{len(first)}"
+        common = ["rm", "--model", str(base), "--data", str(data), "--val", str(val), "--out", str(out),
+                  "--no-progress", "--save-every", "2"]
+        assert main(common + first + ["--max-steps", "2"]) == 0
+        capsys.readouterr()
+        assert main(common + again + ["--max-steps", "4", "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("llmlab: error: ") and "resume with the options the run started with" in err
+        assert "Traceback" not in err
+        assert main(common + first + ["--max-steps", "4", "--resume"]) == 0

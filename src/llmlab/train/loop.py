@@ -473,8 +473,12 @@ class Trainer:
         self.step, self.tokens, self.elapsed = ckpt["step"], ckpt["tokens"], ckpt["elapsed"]
         self.batches.load_state_dict(ckpt["data"][self.rank])
         _set_rng_state(ckpt["rng"][self.rank])
+        saved_extra = ckpt.get("extra", {})
+        if set(saved_extra) != set(self.extra_state):  # e.g. a reward model resumed with another --dev-frac
+            raise LlmlabError(f"{path}: saved with extra state {sorted(saved_extra)}, resuming with "
+                              f"{sorted(self.extra_state)}; resume with the options the run started with")
         for k, v in self.extra_state.items():
-            v.load_state_dict(ckpt["extra"][k])
+            v.load_state_dict(saved_extra[k])
         self._truncate_metrics()
 
     def _truncate_metrics(self) -> None:

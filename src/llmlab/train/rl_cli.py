@@ -45,6 +45,19 @@ def _print(summary: dict) -> int:
     return 0
 
 
+def _layers(value: str) -> int:
+    """A layer count for --head-layers: a positive int, or 'all' (0: every layer of the model)."""
+    if value == "all":
+        return 0
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number of layers or 'all'")
+    return n
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from llmlab.train.cli import add_train_flags
 
@@ -96,6 +109,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add this times the chosen answers' next-token loss (LM regulariser; 0 = off)")
     p.add_argument("--logprob-coef", type=float, default=0.0,
                    help="the reward adds this times the answer's log-likelihood under the model's own LM head")
+    p.add_argument("--train-layers", type=int, default=-1,
+                   help="train only the top N transformer blocks and the head, the embedding and lower blocks "
+                   "frozen (-1 = train everything)")
+    p.add_argument("--backbone-lr-scale", type=float, default=1.0,
+                   help="the backbone's learning rate as a fraction of --lr (the head's)")
+    p.add_argument("--head-layers", type=_layers, default=1,
+                   help="the head reads the last token's state at the top N layers (concatenated), not the top one "
+                   "alone; 'all' = every layer")
+    p.add_argument("--dev-frac", type=float, default=0.0,
+                   help="hold this fraction of the training pairs out (by prompt) and keep the weights that score "
+                   "best on them, checked every --eval-every steps (early stopping; 0 = off)")
     add_train_flags(p)
     p.set_defaults(func=_rm)
 
@@ -237,11 +261,19 @@ def _rm(args) -> int:
 
     if args.bucket_batches < 1 or args.lm_coef < 0 or args.logprob_coef < 0:
         raise LlmlabError("--bucket-batches must be at least 1, --lm-coef and --logprob-coef at least 0")
-    return _print(train_reward_model(args.model, args.data, args.out, _train_cfg(args, RM_DEFAULTS),
+    if args.train_layers < -1 or args.backbone_lr_scale < 0 or not 0 <= args.dev_frac < 1:
+        raise LlmlabError("--train-layers must be -1 or more, --backbone-lr-scale at least 0, --dev-frac in [0, 1)")
+    cfg = _train_cfg(args, RM_DEFAULTS)
+    if args.dev_frac and not cfg.eval_every:
+        raise LlmlabError("--dev-frac needs --eval-every N (how often to check the dev pairs)")
+    return _print(train_reward_model(args.model, args.data, args.out, cfg,
                                      val_path=args.val, bucket_batches=args.bucket_batches,
                                      shared_prompt=args.shared_prompt, lm_coef=args.lm_coef,
-                                     logprob_coef=args.logprob_coef, resume=args.resume,
-                                     progress=False if args.no_progress else None))
+                                     logprob_coef=args.logprob_coef,
+                                     train_layers=None if args.train_layers < 0 else args.train_layers,
+                                     backbone_lr_scale=args.backbone_lr_scale, dev_frac=args.dev_frac,
+                                     head_layers=args.head_layers,
+                                     resume=args.resume, progress=False if args.no_progress else None))
 
 
 def _dpo(args) -> int:

@@ -7,8 +7,8 @@
 
 A reward-model run folder is an ordinary run folder (the backbone's ``model.safetensors``,
 ``model_config.json``, ``tokenizer/``) plus ``reward_head.safetensors`` and ``reward_head.json``
-(format ``llmlab-reward-head`` v1, or v2 when it records a ``logprob_coef``), so the backbone loads with
-``load_run`` like any model.
+(format ``llmlab-reward-head`` v1, v2 when it records a ``logprob_coef``, v3 when it records ``head_layers``), so
+the backbone loads with ``load_run`` like any model.
 
 Hidden states: ``GPT.forward`` returns logits only, so ``hidden_states`` runs the same embedding, blocks and
 final norm here (the blocks are the model's own modules; nothing is re-implemented but the 6-line walk).
@@ -28,12 +28,15 @@ from llmlab.train.losses import token_logprobs
 REWARD_HEAD = "reward_head.safetensors"
 REWARD_HEAD_META = "reward_head.json"
 REWARD_HEAD_FORMAT = "llmlab-reward-head"
-REWARD_HEAD_VERSION = 2  # v2 adds logprob_coef (written only when it is not 0)
+REWARD_HEAD_VERSION = 3  # v2 adds logprob_coef (written only when it is not 0), v3 head_layers (when not 1)
 
 
 def hidden_states(gpt: nn.Module, idx: torch.Tensor, positions: torch.Tensor | None = None,
-                  attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+                  attn_mask: torch.Tensor | None = None, layers: int = 1) -> torch.Tensor:
     """The final normalised hidden state (what ``lm_head`` reads): idx (B, T) -> (B, T, d_model).
+
+    ``layers`` = n > 1 appends the residual streams after the n - 1 blocks below the top one, each RMS-normalised
+    without a learned gain: (B, T, n * d_model), the final state first.
 
     Mirrors ``GPT.forward`` without a KV cache: right-padded batches need no mask (causal attention never
     lets a real token see later padding). ``positions`` (B, T) and ``attn_mask`` (B, 1, T, T; bool, or float
@@ -46,9 +49,16 @@ def hidden_states(gpt: nn.Module, idx: torch.Tensor, positions: torch.Tensor | N
     cos = gpt.rope_cos[positions].unsqueeze(1)  # (B or 1, 1, T, hd)
     sin = gpt.rope_sin[positions].unsqueeze(1)
     x = gpt.embed_tokens(idx)  # (B, T, d_model)
-    for block in gpt.layers:
+    below = []  # residual streams under the top block, top first
+    n = len(gpt.layers)
+    for i, block in enumerate(gpt.layers):
         x = block(x, cos, sin, None, attn_mask)
-    return gpt.norm(x)
+        if n - layers <= i < n - 1:
+            below.insert(0, x)
+    if not below:
+        return gpt.norm(x)
+    eps = gpt.config.norm_eps
+    return torch.cat([gpt.norm(x)] + [nn.functional.rms_norm(b, (b.shape[-1],), eps=eps) for b in below], dim=-1)
 
 
 class ScalarHeadModel(nn.Module):
@@ -63,15 +73,22 @@ class ScalarHeadModel(nn.Module):
     prompt's log-likelihood (a per-prompt offset of ~-170 nats on the default prompts that cancels between
     answers to the same prompt but not in PPO's returns); ``answer_reward_parts`` gives the reward of the answer
     alone. Rows packed with an ``attn_mask`` sum over the tokens each position can see, each token scored from
-    the last position visible before it."""
+    the last position visible before it.
 
-    def __init__(self, backbone: nn.Module, logprob_coef: float = 0.0):
+    ``head_layers`` = n > 1: the head reads the final hidden state concatenated with the residual streams of the
+    n - 1 layers below it (``hidden_states(..., layers=n)``), not the top layer's alone."""
+
+    def __init__(self, backbone: nn.Module, logprob_coef: float = 0.0, head_layers: int = 1):
         super().__init__()
+        if not 1 <= head_layers <= backbone.config.n_layer:
+            raise LlmlabError(f"head_layers={head_layers}: the model has {backbone.config.n_layer} layers")
         self.backbone = backbone
         self.logprob_coef = float(logprob_coef)
-        self.head = nn.Linear(backbone.config.d_model, 1)
+        self.head_layers = int(head_layers)
+        d = backbone.config.d_model
+        self.head = nn.Linear(d * self.head_layers, 1)
         # A small head so the initial scores are ~0 and Bradley-Terry starts at log 2.
-        nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(backbone.config.d_model) * 0.1)
+        nn.init.normal_(self.head.weight, std=1.0 / math.sqrt(d) * 0.1)
         nn.init.zeros_(self.head.bias)
 
     @property
@@ -82,8 +99,9 @@ class ScalarHeadModel(nn.Module):
                 attn_mask: torch.Tensor | None = None, lm_targets: torch.Tensor | None = None):
         """Scores (B, T); with ``lm_targets`` (B, T) token ids (-1 = not scored) also the mean next-token loss
         of the backbone's own output head on them: ``(scores, nll)`` (the reward model's LM regulariser)."""
-        h = hidden_states(self.backbone, idx, positions, attn_mask)
-        scores = self.head(h).squeeze(-1).float()  # (B, T)
+        feats = hidden_states(self.backbone, idx, positions, attn_mask, self.head_layers)
+        scores = self.head(feats).squeeze(-1).float()  # (B, T)
+        h = feats[..., : self.config.d_model]  # what the output head reads
         if self.logprob_coef:
             scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask)
         if lm_targets is None:
@@ -114,8 +132,9 @@ class ScalarHeadModel(nn.Module):
         """The two parts of a log-likelihood reward from one backbone pass over right-padded rows: the head's
         score at every position (B, T), and each token's log-prob under the backbone's own output head
         (B, T-1; entry t scores token t+1). See ``answer_reward_parts``."""
-        h = hidden_states(self.backbone, idx)
-        head = self.head(h).squeeze(-1).float()  # (B, T)
+        feats = hidden_states(self.backbone, idx, layers=self.head_layers)
+        head = self.head(feats).squeeze(-1).float()  # (B, T)
+        h = feats[..., : self.config.d_model]
         return head, token_logprobs(self.backbone.lm_head(h[:, :-1]), idx[:, 1:])
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
@@ -167,6 +186,8 @@ def save_reward_model(run_dir: str | Path, rm: ScalarHeadModel, tokenizer=None) 
     meta = {"format": REWARD_HEAD_FORMAT, "version": 1, "d_model": rm.config.d_model}
     if rm.logprob_coef:  # v2: the score adds the log-likelihood term; a v1 reader must refuse it, not ignore it
         meta.update(version=2, logprob_coef=rm.logprob_coef)
+    if rm.head_layers != 1:  # v3: the head reads several layers; older readers must refuse it
+        meta.update(version=3, head_layers=rm.head_layers)
     with atomic_path(run_dir / REWARD_HEAD) as tmp:
         save_file(head, str(tmp), metadata={"format": REWARD_HEAD_FORMAT, "version": str(meta["version"])})
     write_json(run_dir / REWARD_HEAD_META, meta)
@@ -187,7 +208,8 @@ def load_reward_model(run_dir: str | Path, device="cpu") -> tuple[ScalarHeadMode
         raise LlmlabError(f"{run_dir / REWARD_HEAD_META}: unknown reward head format {meta.get('format')!r} "
                           f"v{meta.get('version')}")
     backbone, tok = load_run(run_dir, device="cpu")
-    rm = ScalarHeadModel(backbone, logprob_coef=float(meta.get("logprob_coef", 0.0)))
+    rm = ScalarHeadModel(backbone, logprob_coef=float(meta.get("logprob_coef", 0.0)),
+                         head_layers=int(meta.get("head_layers", 1)))
     rm.head.load_state_dict(load_file(str(run_dir / REWARD_HEAD)))
     return rm.to(device).eval(), tok
 

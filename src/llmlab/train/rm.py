@@ -26,6 +26,12 @@ the speedrun's DPO and PPO models below SFT (47% win rate, vs 64-65% under a pla
 DPO trained against it win 47-61% under it (docs/LOG.md, 2026-11-23 sessions 4 and 5). Its score of a whole
 conversation includes log p(prompt); PPO, the win rate and ranked pairs score the answer only
 (``score_sequences(..., answer_starts=...)``).
+
+What the head reads and what trains (docs/LOG.md 2026-12-02, session 7): ``head_layers`` > 1 concatenates the
+last token's state at the top N layers (``--head-layers all`` in the speedrun: +2 points over the top layer
+alone, two seeds); ``train_layers`` (freeze the embedding and lower blocks), ``backbone_lr_scale`` and
+``dev_frac`` (early stopping on held-out training pairs) are there to try and measured no better than training
+everything.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from pathlib import Path
 
 import torch
 
+from llmlab.errors import LlmlabError
 from llmlab.train.losses import bradley_terry_loss
 from llmlab.train.pref_data import EncodedPair, PairBatches, encode_pairs, pair_batch, read_pairs
 from llmlab.train.rl_common import ScalarHeadModel, gather_last, save_reward_model
@@ -145,6 +152,40 @@ class LengthBucketedPairs(PairBatches):
         return shared_prompt_batch(enc, self.pad_id) if self.shared_prompt else super()._batch(enc)
 
 
+def rm_param_groups(rm: ScalarHeadModel, lr: float, weight_decay: float = 0.0, train_layers: int | None = None,
+                    backbone_lr_scale: float = 1.0) -> list[dict]:
+    """AdamW groups for a reward model that keeps more of what its SFT backbone knows.
+
+    ``train_layers`` = k trains only the top k transformer blocks (plus the final norm when k > 0) and the head;
+    the embedding (tied to the output head) and the lower blocks are frozen (``requires_grad`` off, so their
+    backward pass is skipped too). None trains everything. ``backbone_lr_scale`` multiplies the learning rate of
+    the trainable backbone parameters; the head keeps ``lr``. Weight decay as ``default_param_groups`` puts it."""
+    from llmlab.train.loop import default_param_groups
+
+    bb = rm.backbone
+    n = len(bb.layers)
+    if train_layers is not None and not 0 <= train_layers <= n:
+        raise LlmlabError(f"--train-layers {train_layers}: the model has {n} layers")
+    if train_layers is not None:
+        for p in bb.parameters():
+            p.requires_grad_(False)
+        for block in list(bb.layers)[n - train_layers :]:
+            for p in block.parameters():
+                p.requires_grad_(True)
+        if train_layers > 0:
+            for p in bb.norm.parameters():
+                p.requires_grad_(True)
+    head_ids = {id(p) for p in rm.head.parameters()}
+    groups = []
+    for is_head in (True, False):
+        for g in default_param_groups(rm, weight_decay):
+            params = [p for p in g["params"] if (id(p) in head_ids) == is_head]
+            if params:
+                groups.append({"params": params, "weight_decay": g["weight_decay"],
+                               "lr": lr if is_head else lr * backbone_lr_scale})
+    return groups
+
+
 @torch.no_grad()
 def pair_accuracy(rm: ScalarHeadModel, enc, pad_id: int, batch_size: int = 32) -> dict:
     """Pairwise accuracy and mean Bradley-Terry loss of ``rm`` on encoded pairs (ties count as wrong)."""
@@ -167,38 +208,96 @@ def pair_accuracy(rm: ScalarHeadModel, enc, pad_id: int, batch_size: int = 32) -
             "n_pairs": len(enc)}
 
 
+class BestWeights:
+    """The weights with the best accuracy on a dev slice so far (early stopping), saved in checkpoints.
+    ``checks`` counts the offers, so a resumed run numbers its checks on."""
+
+    def __init__(self):
+        self.accuracy, self.step, self.weights, self.checks = -1.0, 0, None, 0
+
+    def offer(self, model, accuracy: float, step: int) -> None:
+        self.checks += 1
+        if accuracy > self.accuracy:
+            self.accuracy, self.step = accuracy, step
+            self.weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "step": self.step, "weights": self.weights, "checks": self.checks}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.accuracy, self.step, self.weights = state["accuracy"], state["step"], state["weights"]
+        self.checks = state.get("checks", 0)
+
+
+def split_dev(enc: list[EncodedPair], dev_frac: float, seed: int) -> tuple[list, list]:
+    """(train, dev): a random ``dev_frac`` of the pairs, by prompt, so no dev prompt is trained on."""
+    prompts = sorted({tuple(e.chosen[: e.chosen_start]) for e in enc})
+    random.Random(seed).shuffle(prompts)
+    dev_prompts = set(prompts[: round(dev_frac * len(prompts))])
+    dev = [e for e in enc if tuple(e.chosen[: e.chosen_start]) in dev_prompts]
+    return [e for e in enc if tuple(e.chosen[: e.chosen_start]) not in dev_prompts], dev
+
+
 def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=None, bucket_batches: int = 32,
-                       shared_prompt: bool = True, lm_coef: float = 0.0, logprob_coef: float = 0.0, resume=False,
-                       progress=None) -> dict:
+                       shared_prompt: bool = True, lm_coef: float = 0.0, logprob_coef: float = 0.0,
+                       train_layers: int | None = None, backbone_lr_scale: float = 1.0, dev_frac: float = 0.0,
+                       head_layers: int = 1, resume=False, progress=None) -> dict:
     """Train a reward model from the run ``model_dir`` on pairs in ``train_path``; returns summary.json.
 
     ``bucket_batches``: batches are drawn length-sorted within chunks of this many (``LengthBucketedPairs``;
     1 = plain random batches). ``shared_prompt``: a pair is one row, its prompt run once
     (``shared_prompt_batch``). ``lm_coef``: weight of the chosen answers' next-token loss (``rm_loss``).
-    ``logprob_coef``: the reward adds that times the answer's log-likelihood (``ScalarHeadModel``)."""
+    ``logprob_coef``: the reward adds that times the answer's log-likelihood (``ScalarHeadModel``).
+    ``train_layers`` / ``backbone_lr_scale``: what of the backbone trains, and how fast (``rm_param_groups``).
+    ``head_layers``: how many layers' last-token states the head reads (``ScalarHeadModel``; 0 = all).
+    ``dev_frac`` > 0 keeps that fraction of the training pairs (by prompt) out of training and ends with the
+    weights that scored best on them, checked every ``train_cfg.eval_every`` steps (early stopping)."""
     from llmlab.model.checkpoint import load_run
     from llmlab.train.loop import train
 
     backbone, tok = load_run(model_dir)
-    rm = ScalarHeadModel(backbone, logprob_coef=logprob_coef)
+    head_layers = head_layers or backbone.config.n_layer  # 0 = every layer
+    rm = ScalarHeadModel(backbone, logprob_coef=logprob_coef, head_layers=head_layers)
+    groups = None  # the loop's default AdamW groups unless part of the backbone is frozen or slower
+    if train_layers is not None or backbone_lr_scale != 1.0:
+        if train_cfg.optimizer != "adamw":
+            raise LlmlabError("--train-layers and --backbone-lr-scale need --optimizer adamw")
+        groups = rm_param_groups(rm, train_cfg.lr, train_cfg.weight_decay, train_layers, backbone_lr_scale)
     max_len = backbone.config.max_seq_len
     enc, dropped = encode_pairs(read_pairs(train_path), tok, max_len)
+    dev_enc = []
+    if dev_frac > 0:
+        enc, dev_enc = split_dev(enc, dev_frac, train_cfg.seed)
+        if not dev_enc or not enc:
+            raise LlmlabError(f"--dev-frac {dev_frac} leaves {len(enc)} training and {len(dev_enc)} dev pairs")
     val_enc = encode_pairs(read_pairs(val_path), tok, max_len)[0] if val_path else []
     batches = LengthBucketedPairs(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed,
                                   bucket_batches=bucket_batches, shared_prompt=shared_prompt)
+    best = BestWeights()  # the loop calls eval_fn every eval_every steps, then once at the end
 
     def eval_fn(model, final=True):
-        if not val_enc:
-            return {}
-        res = pair_accuracy(model, val_enc, tok.pad_id)
-        return {"val_pair_accuracy": res["pair_accuracy"], "val_loss": res["bt_loss"]}
+        out = {}
+        if dev_enc:
+            dev = pair_accuracy(model, dev_enc, tok.pad_id)["pair_accuracy"]
+            best.offer(model, dev, -1 if final else (best.checks + 1) * train_cfg.eval_every)  # -1: the end
+            out["dev_pair_accuracy"] = dev
+            if final:
+                model.load_state_dict(best.weights)
+                out.update(best_dev_pair_accuracy=best.accuracy, best_step=best.step)
+        if val_enc and (final or not dev_enc):  # with a dev slice, the held-out pairs are scored once, at the end
+            res = pair_accuracy(model, val_enc, tok.pad_id)
+            out.update(val_pair_accuracy=res["pair_accuracy"], val_loss=res["bt_loss"])
+        return out
 
     run_config = {"stage": "rm", "init": str(model_dir), "data": str(train_path), "val": str(val_path or ""),
                   "pairs": len(enc), "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc),
-                  "bucket_batches": bucket_batches, "shared_prompt": shared_prompt,
-                  "lm_coef": lm_coef, "logprob_coef": logprob_coef}
+                  "dev_pairs": len(dev_enc), "bucket_batches": bucket_batches, "shared_prompt": shared_prompt,
+                  "lm_coef": lm_coef, "logprob_coef": logprob_coef, "train_layers": train_layers,
+                  "backbone_lr_scale": backbone_lr_scale, "dev_frac": dev_frac,
+                  "head_layers": head_layers}
     loss_fn = functools.partial(rm_loss, lm_coef=lm_coef)
     result = train(rm, train_cfg, batches, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,
                    run_config=run_config, save_fn=lambda m, out: save_reward_model(out, m, tok),
+                   extra_state={"best_dev": best} if dev_enc else None, param_groups=groups,
                    resume=resume, progress=progress)
     return result.summary | {"out": str(Path(out_dir))}
