@@ -63,6 +63,23 @@ def test_bf16_autocast_runs_the_matmuls_in_bf16_and_stays_close():
     assert abs(out.item() - ref.item()) < 2e-2
 
 
+def test_cpu_bf16_autocast_gradients_match_the_float64_reference():
+    torch.manual_seed(0)
+    h = torch.randn(300, 64, requires_grad=True)  # 3 chunks of 128 rows, the last partial
+    w = torch.randn(500, 64, requires_grad=True)
+    t = torch.randint(0, 500, (300,))
+    t[::7] = -1
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, ignore_index=-1)
+    gh, gw = torch.autograd.grad(ref, (h, w))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_cross_entropy(h, w, t, chunk_rows=128)
+    fh, fw = torch.autograd.grad(out, (h, w))
+    assert out.dtype == torch.float32 and fh.dtype == torch.float32 and fw.dtype == torch.float32
+    assert abs(out.item() - ref.item()) < 2e-2 * ref.item()  # bf16 matmul inputs: ~3 significant digits
+    assert (fh.double() - gh).norm() / gh.norm() < 2e-2 and (fw.double() - gw).norm() / gw.norm() < 2e-2
+    assert fh[::7].abs().max() == 0
+
+
 @pytest.mark.gpu
 def test_cuda_bf16_autocast_matches_the_float64_reference():
     torch.manual_seed(0)

@@ -14,11 +14,14 @@ over scored targets (F.cross_entropy's "mean" with ignore_index).
 
 Under autocast the matmuls run in the autocast dtype (as ``nn.Linear`` would); softmax, loss and the weight's
 gradient accumulate in float32 (float64 stays float64) and come back in the dtypes of ``h`` and ``weight``.
+Float32 products on a CPU run on oneDNN (``onednn.py``: MKL's sgemm takes its AVX2 path on AMD CPUs).
 """
 
 from __future__ import annotations
 
 import torch
+
+from llmlab.model import onednn
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -35,44 +38,58 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # Every row of grad_h is written by its chunk (ignored rows with zeros), so it need not start at zero.
         grad_h = torch.empty_like(h) if need_h else None
         grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
-        # One logits buffer serves every chunk: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a
-        # CPU (glibc hands such sizes back to the OS on free), which was ~15% of this function's time.
-        buf = torch.empty((min(chunk_rows, N), weight.shape[0]), dtype=acc, device=h.device)
+        # Products: float32 on a CPU through oneDNN (onednn.py: MKL's sgemm is slow on AMD CPUs), else torch.mm.
+        fast = onednn.applies(h, w)
+        # Reused buffers: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a CPU (glibc hands such
+        # sizes back to the OS on free), which was ~15% of this function's time. ``buf`` holds the float32
+        # logits / softmax (oneDNN writes fresh logits, so it needs none); under autocast ``low`` holds the
+        # bf16/fp16 product and then the gradient of the logits in that dtype.
+        rows = min(chunk_rows, N)
+        buf = None if fast else torch.empty((rows, weight.shape[0]), dtype=acc, device=h.device)
+        low = torch.empty((rows, weight.shape[0]), dtype=mm_dtype, device=h.device) if mm_dtype != acc else None
         wt = w.t()
         loss = torch.zeros((), dtype=acc, device=h.device)
         for r0 in range(0, N, chunk_rows):
-            hc = h[r0:r0 + chunk_rows].to(mm_dtype)
+            hc = h[r0:r0 + chunk_rows].to(mm_dtype)  # (c, d)
+            c = hc.shape[0]
             tc, vc = targets[r0:r0 + chunk_rows], valid[r0:r0 + chunk_rows]
-            logits = buf[: hc.shape[0]]  # (c, V)
-            if mm_dtype == acc:
-                torch.mm(hc, wt, out=logits)
-            else:
-                logits.copy_(hc @ wt)
             safe_t = torch.where(vc, tc, 0).unsqueeze(1)  # (c, 1); ignored rows point at class 0, then masked
-            target_logit = logits.gather(1, safe_t).squeeze(1)
-            # log-sum-exp with a single exp pass, in place: p = exp(logits - max) is also the unnormalised
-            # softmax the gradient needs (torch.logsumexp would exp once more and allocate a (c, V) temporary).
+            # log-sum-exp with a single exp pass: p = exp(logits - max) is also the unnormalised softmax the
+            # gradient needs (torch.logsumexp would exp once more and allocate a (c, V) temporary).
+            if fast:
+                logits = onednn.mm_t(hc, w)  # (c, V)
+            elif low is None:
+                logits = torch.mm(hc, wt, out=buf[:c])
+            else:  # a bf16/fp16 product, converted (mixed-dtype elementwise ops take a slow unvectorised path)
+                logits = buf[:c].copy_(torch.mm(hc, wt, out=low[:c]))
             row_max = logits.amax(dim=1, keepdim=True)  # (c, 1)
+            target_logit = logits.gather(1, safe_t).squeeze(1)
             p = logits.sub_(row_max).exp_()
             z = p.sum(dim=1, keepdim=True)  # (c, 1)
             lse = (row_max + z.log()).squeeze(1)  # (c,)
             loss += ((lse - target_logit) * vc).sum()
-            if need_h or need_w:
-                # d loss / d logits = (softmax - one_hot) * scale on scored rows, 0 on ignored rows.
-                row_scale = vc.to(acc) * scale  # (c,)
-                p.mul_(row_scale.unsqueeze(1) / z)  # softmax * scale
-                p.scatter_add_(1, safe_t, -row_scale.unsqueeze(1))
-                g = p.to(mm_dtype)
-                if need_h:
-                    if g.dtype == h.dtype:
-                        torch.mm(g, w, out=grad_h[r0:r0 + chunk_rows])  # (c, d)
-                    else:
-                        grad_h[r0:r0 + chunk_rows] = (g @ w).to(h.dtype)
-                if need_w:
-                    if g.dtype == acc:
-                        grad_w.addmm_(g.t(), hc)  # (V, d)
-                    else:
-                        grad_w.add_((g.t() @ hc).to(acc))
+            if not (need_h or need_w):
+                continue
+            # d loss / d logits = (softmax - one_hot) * scale on scored rows, 0 on ignored rows.
+            row_scale = (vc.to(acc) * scale).unsqueeze(1)  # (c, 1)
+            g = p.mul_(row_scale / z)  # softmax * scale
+            g.scatter_add_(1, safe_t, -row_scale)
+            if low is not None:
+                g = low[:c].copy_(g)
+            if need_h:
+                if fast:
+                    grad_h[r0:r0 + c] = onednn.mm_t(g, wt)  # (c, d) = g @ w
+                elif g.dtype == h.dtype:
+                    torch.mm(g, w, out=grad_h[r0:r0 + c])
+                else:
+                    grad_h[r0:r0 + c] = g @ w
+            if need_w:
+                if fast:
+                    grad_w.add_(onednn.mm_t(g.t(), hc.t()))  # (V, d) += g.T @ hc
+                elif g.dtype == acc:
+                    grad_w.addmm_(g.t(), hc)
+                else:
+                    grad_w.add_(g.t() @ hc)
         ctx.save_for_backward(grad_h, grad_w)
         ctx.weight_dtype = weight.dtype
         return loss * scale

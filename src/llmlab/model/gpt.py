@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab.model import onednn
 from llmlab.model.fused_ce import linear_cross_entropy
 
 MODEL_FORMAT = "llmlab-model"
@@ -106,6 +107,17 @@ class ModelConfig:
 
 # ----------------------------------------------------------------------------------------------------------
 # Building blocks
+
+
+class Linear(nn.Linear):
+    """nn.Linear without bias (same parameter, same state dict) whose float32 CPU training products run on
+    oneDNN: MKL's float32 GEMM takes its AVX2 path on AMD CPUs (``onednn.py``)."""
+
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__(d_in, d_out, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return onednn.linear(x, self.weight)
 
 
 class _RMSNormFn(torch.autograd.Function):
@@ -286,10 +298,10 @@ class Attention(nn.Module):
         self.layer_idx = layer_idx
         self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
         d, kv = config.d_model, config.n_kv_head * config.head_dim
-        self.q_proj = nn.Linear(d, d, bias=False)
-        self.k_proj = nn.Linear(d, kv, bias=False)
-        self.v_proj = nn.Linear(d, kv, bias=False)
-        self.o_proj = nn.Linear(d, d, bias=False)
+        self.q_proj = Linear(d, d)
+        self.k_proj = Linear(d, kv)
+        self.v_proj = Linear(d, kv)
+        self.o_proj = Linear(d, d)
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None, attn_mask: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
@@ -311,9 +323,9 @@ class MLP(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
-        self.up_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
-        self.down_proj = nn.Linear(config.ffn_hidden, config.d_model, bias=False)
+        self.gate_proj = Linear(config.d_model, config.ffn_hidden)
+        self.up_proj = Linear(config.d_model, config.ffn_hidden)
+        self.down_proj = Linear(config.ffn_hidden, config.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -343,7 +355,7 @@ class GPT(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)

@@ -1,0 +1,65 @@
+"""Float32 matrix products of CPU training on oneDNN: ``linear(x, w)`` (x @ w.T, backward included) and ``mm_t``.
+
+    from llmlab.model.onednn import linear
+    y = linear(x, weight)        # == F.linear(x, weight); on oneDNN where ``applies`` says so
+
+Why: PyTorch's float32 CPU ``mm`` calls MKL's sgemm, and MKL picks its code path by CPU vendor: on AMD CPUs it
+runs its AVX2 kernels even where the CPU has AVX-512. On this project's Zen 5 box (AVX-512, 1 thread) that is
+~90 GFLOP/s, where oneDNN's float32 GEMM (the library PyTorch already runs CPU bf16 matmuls on, and the engine
+its batched decode, ``infer/fused.py``) does 150-220 on the training step's shapes, forward and both backward
+products (docs/LOG.md, session 8). The arithmetic is IEEE float32 either way; only the order of the sums
+differs, as between any two GEMMs.
+
+Where: float32 CPU tensors on x86, not under autocast (bf16 matmuls already run on oneDNN) nor torch.compile
+(inductor picks its own kernels). ``linear`` only with autograd on, i.e. for training: at the few rows of a
+decode step oneDNN's ~15 us call overhead loses to MKL (the engine has its own rule for that).
+"""
+
+from __future__ import annotations
+
+import platform
+
+import torch
+import torch.nn.functional as F
+
+AVAILABLE = (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
+             and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+enabled = AVAILABLE  # tests and A/B measurements switch it off to get the MKL path
+
+
+def applies(x: torch.Tensor, w: torch.Tensor) -> bool:
+    """Whether x @ w.T should go to oneDNN: float32 CPU operands, no autocast, not being compiled."""
+    return (enabled and x.device.type == "cpu" and x.dtype == torch.float32 and w.dtype == torch.float32
+            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
+
+
+def mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a (..., k) @ b.T for b (n, k), on oneDNN (call only where ``applies``). Either operand may be a strided
+    view, e.g. ``b = w.t()`` for a @ w, or ``a = g.t(), b = h.t()`` for g.T @ h."""
+    return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
+
+
+class _LinearFn(torch.autograd.Function):
+    """y = x @ w.T with all three products on oneDNN: y, dx = dy @ w, dw = dy.T @ x (over all leading dims)."""
+
+    @staticmethod
+    def forward(ctx, x, w):
+        ctx.save_for_backward(x, w)
+        return mm_t(x, w)  # (..., out)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors  # x (..., in), w (out, in)
+        dx = mm_t(dy, w.t()) if ctx.needs_input_grad[0] else None  # (..., in)
+        dw = None
+        if ctx.needs_input_grad[1]:
+            dy2, x2 = dy.reshape(-1, dy.shape[-1]), x.reshape(-1, x.shape[-1])  # (N, out), (N, in)
+            dw = mm_t(dy2.t(), x2.t())  # (out, in)
+        return dx, dw
+
+
+def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """F.linear(x, w) without bias; through oneDNN when training on a float32 CPU (see the module docstring)."""
+    if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad) and applies(x, w):
+        return _LinearFn.apply(x, w)
+    return F.linear(x, w)
