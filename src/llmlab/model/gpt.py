@@ -162,10 +162,12 @@ class RMSNorm(nn.Module):
 
 
 def _eager_grad(x: torch.Tensor, other: torch.Tensor) -> bool:
-    """Use the hand-written backward functions: eager autograd on a CPU, same dtypes. Under torch.compile the
-    plain formulas are traced (inductor fuses them better); on a GPU each pass is cheap and the plain formulas
-    keep the numerics the GPU tests pin."""
-    return (torch.is_grad_enabled() and x.requires_grad and x.device.type == "cpu" and x.dtype == other.dtype
+    """Use the hand-written backward functions: eager autograd on a CPU, with ``other`` in x's dtype or, under
+    bf16/fp16 autocast, in float32 (the functions then compute in float32, as the plain formulas' type promotion
+    does). Under torch.compile the plain formulas are traced (inductor fuses them better); on a GPU each pass
+    is cheap and the plain formulas keep the numerics the GPU tests pin."""
+    dtypes_ok = x.dtype == other.dtype or (x.dtype in (torch.bfloat16, torch.float16) and other.dtype == torch.float32)
+    return (torch.is_grad_enabled() and x.requires_grad and x.device.type == "cpu" and dtypes_ok
             and not torch.compiler.is_compiling())
 
 
@@ -183,19 +185,23 @@ class _RopeFn(torch.autograd.Function):
     The plain formula (below) builds rotate_half(x) with a slice, a negation and a concatenation, then two
     products and a sum; autograd differentiates each, padding the slices' gradients with zeros. Here, with
     x = [x1, x2] and the halves' shared cos c / sin s: y1 = x1 c - x2 s, y2 = x2 c + x1 s; the backward is the
-    inverse rotation, dx1 = dy1 c + dy2 s, dx2 = dy2 c - dy1 s."""
+    inverse rotation, dx1 = dy1 c + dy2 s, dx2 = dy2 c - dy1 s.
+
+    Under bf16 autocast x is bf16 and cos/sin float32: x is converted to float32 first and the result rounded
+    back once, the plain formula's numbers (its products promote to float32), without its mixed-dtype passes
+    (PyTorch runs elementwise ops on mixed dtypes unvectorised)."""
 
     @staticmethod
     def forward(ctx, x, cos, sin):
         half = x.shape[-1] // 2
         c, s = cos[..., :half], sin[..., :half]
         ctx.save_for_backward(c, s)
-        return _rotate(x, c, s, sign=1.0)
+        return _rotate(x.to(c.dtype), c, s, sign=1.0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, dy):
         c, s = ctx.saved_tensors
-        return _rotate(dy, c, s, sign=-1.0), None, None
+        return _rotate(dy.to(c.dtype), c, s, sign=-1.0).to(dy.dtype), None, None
 
 
 def _rotate(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> torch.Tensor:
