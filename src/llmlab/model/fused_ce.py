@@ -85,7 +85,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     grad_h[r0:r0 + c] = g @ w
             if need_w:
                 if fast:
-                    grad_w.add_(onednn.mm_t(g.t(), hc.t()))  # (V, d) += g.T @ hc
+                    grad_w.add_(onednn.mm_tn(g, hc))  # (V, d) += g.T @ hc
                 elif g.dtype == acc:
                     grad_w.addmm_(g.t(), hc)
                 else:

@@ -1,4 +1,4 @@
-"""Float32 matrix products of CPU training on oneDNN: ``linear(x, w)`` (x @ w.T, backward included) and ``mm_t``.
+"""Float32 matrix products of CPU training on oneDNN: ``linear`` (x @ w.T, backward included), ``mm_t``, ``mm_tn``.
 
     from llmlab.model.onednn import linear
     y = linear(x, weight)        # == F.linear(x, weight); on oneDNN where ``applies`` says so
@@ -39,6 +39,15 @@ def mm_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
 
 
+def mm_tn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a.T @ b for a (N, m), b (N, n): (m, n), e.g. a weight's gradient dy.T @ x, on oneDNN. PyTorch's oneDNN
+    call makes its first operand contiguous (a transposing copy of an (N, k) view) and reads the second in
+    place, so the narrower of a and b is the one copied; the result may be a transposed view."""
+    if a.shape[1] <= b.shape[1]:
+        return mm_t(a.t(), b.t())  # copies a.T (m, N)
+    return mm_t(b.t(), a.t()).t()  # copies b.T (n, N)
+
+
 class _LinearFn(torch.autograd.Function):
     """y = x @ w.T with all three products on oneDNN: y, dx = dy @ w, dw = dy.T @ x (over all leading dims)."""
 
@@ -54,7 +63,7 @@ class _LinearFn(torch.autograd.Function):
         dw = None
         if ctx.needs_input_grad[1]:
             dy2, x2 = dy.reshape(-1, dy.shape[-1]), x.reshape(-1, x.shape[-1])  # (N, out), (N, in)
-            dw = mm_t(dy2.t(), x2.t())  # (out, in)
+            dw = mm_tn(dy2, x2)  # (out, in)
         return dx, dw
 
 
