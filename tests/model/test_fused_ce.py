@@ -27,6 +27,23 @@ def test_loss_and_gradients_equal_the_reference_in_float64(chunk_rows):
     assert fh[[0, 10, 36]].abs().max() == 0  # ignored rows get no gradient
 
 
+def test_a_retained_graph_gives_the_same_gradients_twice():
+    # The backward hands out its stored gradients when the upstream gradient is 1: a second backward through a
+    # retained graph must still see them unchanged.
+    torch.manual_seed(0)
+    h = torch.randn(20, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(30, 8, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 30, (20,))
+    loss = linear_cross_entropy(h, w, t, chunk_rows=8)
+    loss.backward(retain_graph=True)
+    gh, gw = h.grad.clone(), w.grad.clone()
+    loss.backward()
+    assert torch.equal(h.grad, 2 * gh) and torch.equal(w.grad, 2 * gw)
+    ref = F.cross_entropy(h @ w.t(), t)
+    rh, rw = torch.autograd.grad(ref, (h, w))
+    assert torch.allclose(gh, rh, atol=1e-13, rtol=0) and torch.allclose(gw, rw, atol=1e-13, rtol=0)
+
+
 def test_no_grad_gives_the_loss_alone_and_all_ignored_gives_zero():
     h, w = torch.randn(5, 4), torch.randn(7, 4)
     t = torch.tensor([1, 2, 3, -1, 6])

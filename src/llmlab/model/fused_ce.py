@@ -37,16 +37,23 @@ class _LinearCrossEntropy(torch.autograd.Function):
         need_h, need_w = want_grad and ctx.needs_input_grad[0], want_grad and ctx.needs_input_grad[1]
         # Every row of grad_h is written by its chunk (ignored rows with zeros), so it need not start at zero.
         grad_h = torch.empty_like(h) if need_h else None
-        grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
+        # grad_w is written by the first chunk's product, added to by the others (no zero-filled start).
+        grad_w = None
+        if need_w:
+            grad_w = (torch.empty if N else torch.zeros)(weight.shape, dtype=acc, device=weight.device)
         # Products: float32 on a CPU through oneDNN (onednn.py: MKL's sgemm is slow on AMD CPUs), else torch.mm.
         fast = onednn.applies(h, w)
         # Reused buffers: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a CPU (glibc hands such
         # sizes back to the OS on free), which was ~15% of this function's time. ``buf`` holds the float32
         # logits / softmax (oneDNN writes fresh logits, so it needs none); under autocast ``low`` holds the
-        # bf16/fp16 product and then the gradient of the logits in that dtype.
+        # bf16/fp16 product and then the gradient of the logits in that dtype, ``low_w`` the (V, d) product for the
+        # weight's gradient.
         rows = min(chunk_rows, N)
         buf = None if fast else torch.empty((rows, weight.shape[0]), dtype=acc, device=h.device)
-        low = torch.empty((rows, weight.shape[0]), dtype=mm_dtype, device=h.device) if mm_dtype != acc else None
+        low = low_w = None
+        if mm_dtype != acc:
+            low = torch.empty((rows, weight.shape[0]), dtype=mm_dtype, device=h.device)
+            low_w = torch.empty(weight.shape, dtype=mm_dtype, device=h.device) if need_w else None
         wt = w.t()
         loss = torch.zeros((), dtype=acc, device=h.device)
         for r0 in range(0, N, chunk_rows):
@@ -83,13 +90,18 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     torch.mm(g, w, out=grad_h[r0:r0 + c])
                 else:
                     grad_h[r0:r0 + c] = g @ w
-            if need_w:
-                if fast:
-                    grad_w.add_(onednn.mm_tn(g, hc))  # (V, d) += g.T @ hc
-                elif g.dtype == acc:
-                    grad_w.addmm_(g.t(), hc)
-                else:
-                    grad_w.add_(g.t() @ hc)
+            if need_w:  # (V, d) g.T @ hc: the first chunk writes grad_w, the others add to it
+                if g.dtype == acc and not fast:
+                    if r0 == 0:
+                        torch.mm(g.t(), hc, out=grad_w)
+                    else:
+                        grad_w.addmm_(g.t(), hc)
+                else:  # oneDNN's fresh product, or the bf16/fp16 one in its reused buffer
+                    prod = onednn.mm_tn(g, hc) if fast else torch.mm(g.t(), hc, out=low_w)
+                    if r0 == 0:
+                        grad_w.copy_(prod)
+                    else:
+                        grad_w.add_(prod)
         ctx.save_for_backward(grad_h, grad_w)
         ctx.weight_dtype = weight.dtype
         return loss * scale
@@ -97,6 +109,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grad_h, grad_w = ctx.saved_tensors
+        if grad_loss.device.type == "cpu" and grad_loss.item() == 1.0:
+            # loss.backward(): the stored gradients are the answer. Not multiplying saves a fresh (V, d) tensor
+            # (at V = 50304 its page faults alone cost ~70 ms on a CPU) and lets autograd add the tied embedding's
+            # gradient in place. On other devices .item() would wait for the device; there the product is cheap.
+            return grad_h, grad_w.to(ctx.weight_dtype) if grad_w is not None else None, None, None, None, None, None
         gh = grad_h * grad_loss.to(grad_h.dtype) if grad_h is not None else None
         gw = (grad_w * grad_loss).to(ctx.weight_dtype) if grad_w is not None else None
         return gh, gw, None, None, None, None, None
