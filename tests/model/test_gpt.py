@@ -195,3 +195,33 @@ def test_rope_under_bf16_autocast_rounds_once():
     (rx,) = torch.autograd.grad(ref, x64, g.double())
     assert gx.dtype == torch.bfloat16
     assert ((gx.double() - rx).abs() <= rx.abs() * 2**-8 + 1e-6).all()
+
+
+def test_bf16_autocast_training_runs_attention_in_float32_and_matches_float64(monkeypatch):
+    import llmlab.model.gpt as gpt
+
+    monkeypatch.setattr(gpt, "_CPU_HAS_AMX", False)  # the rule under test (on AMX CPUs bf16 attention stays)
+    seen = []
+    real_attend = gpt.attend
+    monkeypatch.setattr(gpt, "attend", lambda q, k, v, *a: seen.append((q.dtype, k.dtype, v.dtype)) or
+                        real_attend(q, k, v, *a))
+    torch.manual_seed(0)
+    ref = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2)).double()
+    m = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2))
+    m.load_state_dict(ref.state_dict())
+    idx = torch.randint(0, 97, (3, 40))
+    tgt = torch.roll(idx, -1, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = m(idx, targets=tgt)
+    loss.backward()
+    assert seen and all(d == (torch.float32,) * 3 for d in seen)
+    r = ref(idx, targets=tgt)
+    r.backward()
+    assert abs(loss.item() - r.item()) < 1e-2 * r.item()
+    for (name, p), q in zip(ref.named_parameters(), m.parameters()):
+        assert (q.grad.double() - p.grad).norm() / p.grad.norm() < 3e-2, name
+    # With a KV cache (the engine) or without autocast, attention keeps its inputs' dtype.
+    seen.clear()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        m(idx[:, :5], kv_cache=KVCache(m.config, 3, 8, "cpu", dtype=torch.bfloat16))
+    assert seen and all(d[0] == torch.bfloat16 for d in seen)
