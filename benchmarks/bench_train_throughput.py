@@ -19,8 +19,9 @@ On a CPU the two models' matmuls are no longer the same kernels: ours run float3
 bf16 autocast our attention runs in float32 on CPUs without AMX (``gpt.float32_attention``).
 
 Measured on a 2-core AMD EPYC Zen 5 VM (AVX-512, AVX512-BF16, no AMX), 1 thread, other core busy, 2026-12-03
-(docs/LOG.md, session 8): fp32 1.68-1.73x, bf16 1.29-1.36x at the default shape; gpt2-small
-(``--preset gpt2-small --batch-size 4 --vocab-size 50304``) fp32 2.04x, bf16 1.19x.
+(docs/LOG.md, session 8), one interleaved run each: default shape fp32 1.61-1.77x (3 runs), bf16 1.37-1.43x
+(3 runs); gpt2-small (``--preset gpt2-small --batch-size 4 --vocab-size 50304 --rounds 3 --steps 2``) fp32
+1.66-2.04x, bf16 1.19-1.22x.
 """
 
 from __future__ import annotations
