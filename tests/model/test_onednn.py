@@ -14,6 +14,12 @@ from llmlab.model.gpt import GPT, ModelConfig
 pytestmark = pytest.mark.skipif(not onednn.AVAILABLE, reason="needs x86 and PyTorch's oneDNN")
 
 
+@pytest.fixture(autouse=True)
+def _onednn_on(monkeypatch):
+    # The path is on by default only on AMD CPUs with AVX-512; these tests check it wherever it can run.
+    monkeypatch.setattr(onednn, "enabled", True)
+
+
 def _rel(a, b):
     return ((a.double() - b).norm() / b.norm()).item()
 
@@ -94,3 +100,13 @@ def test_model_training_step_on_onednn_matches_float64():
     assert abs(loss.item() - r.item()) < 1e-6 * r.item()
     for (name, p), q in zip(ref.named_parameters(), m.parameters()):
         assert _rel(q.grad, p.grad) < 1e-5, name
+
+
+@pytest.mark.parametrize("vendor, flags, on", [("AuthenticAMD", {"avx2", "avx512f"}, True),
+                                               ("AuthenticAMD", {"avx2"}, False),
+                                               ("GenuineIntel", {"avx2", "avx512f"}, False), ("", set(), False)])
+def test_default_is_on_only_where_mkl_takes_its_avx2_path(monkeypatch, vendor, flags, on):
+    import llmlab.utils.device as device
+
+    monkeypatch.setattr(device, "cpu_info", lambda: (vendor, frozenset(flags)))
+    assert onednn._mkl_is_slow_here() is on

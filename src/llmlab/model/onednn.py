@@ -10,9 +10,10 @@ its batched decode, ``infer/fused.py``) does 150-220 on the training step's shap
 products (docs/LOG.md, session 8). The arithmetic is IEEE float32 either way; only the order of the sums
 differs, as between any two GEMMs.
 
-Where: float32 CPU tensors on x86, not under autocast (bf16 matmuls already run on oneDNN) nor torch.compile
-(inductor picks its own kernels). ``linear`` only with autograd on, i.e. for training: at the few rows of a
-decode step oneDNN's ~15 us call overhead loses to MKL (the engine has its own rule for that).
+Where: float32 CPU tensors, by default on x86 AMD CPUs with AVX-512 only (``enabled``); not under autocast
+(bf16 matmuls already run on oneDNN) nor torch.compile (inductor picks its own kernels). ``linear`` only with
+autograd on, i.e. for training: at the few rows of a decode step oneDNN's ~15 us call overhead loses to MKL
+(the engine has its own rule for that).
 """
 
 from __future__ import annotations
@@ -24,7 +25,21 @@ import torch.nn.functional as F
 
 AVAILABLE = (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available()
              and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
-enabled = AVAILABLE  # tests and A/B measurements switch it off to get the MKL path
+
+
+def _mkl_is_slow_here() -> bool:
+    """AMD CPUs with AVX-512: where MKL's sgemm runs its AVX2 kernels and oneDNN its AVX-512 ones (2-2.5x on
+    Zen 5). On Intel CPUs MKL already runs AVX-512, and on AVX2-only CPUs both libraries have the same
+    instructions, so there the default stays MKL (not measured to gain; the engine's batched decode, which
+    prepacks its weights, has its own rule in ``infer/fused.py``)."""
+    from llmlab.utils.device import cpu_info
+
+    vendor, flags = cpu_info()
+    return vendor == "AuthenticAMD" and "avx512f" in flags
+
+
+# On by default where it is measured to win; tests and A/B measurements set it to switch the path on or off.
+enabled = AVAILABLE and _mkl_is_slow_here()
 
 
 def applies(x: torch.Tensor, w: torch.Tensor) -> bool:

@@ -13,6 +13,18 @@ import torch
 from llmlab.errors import LlmlabError
 
 
+def cpu_info() -> tuple[str, frozenset[str]]:
+    """This CPU's vendor (``AuthenticAMD``, ``GenuineIntel``, ...) and feature flags from /proc/cpuinfo; empty
+    where there is no such file (not Linux). Read once per call site's need: kernels are chosen by them."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return "", frozenset()
+    vendor = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("vendor_id")), "")
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    return vendor, frozenset(flags)
+
+
 def resolve_device(name: str | torch.device) -> torch.device:
     """A ``torch.device`` for ``name``; a bad or unavailable device is a one-line ``LlmlabError``."""
     if isinstance(name, torch.device):
