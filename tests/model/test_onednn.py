@@ -110,3 +110,22 @@ def test_default_is_on_only_where_mkl_takes_its_avx2_path(monkeypatch, vendor, f
 
     monkeypatch.setattr(device, "cpu_info", lambda: (vendor, frozenset(flags)))
     assert onednn._mkl_is_slow_here() is on
+
+
+def test_no_grad_calls_take_onednn_from_min_rows(monkeypatch):
+    # Many rows without autograd (evaluation, reference log-probs) go to oneDNN, few (decode) to MKL; both equal
+    # the float64 product. A wrong oneDNN product shows which path ran.
+    torch.manual_seed(0)
+    w = torch.randn(24, 40)
+    for rows in (onednn.MIN_ROWS_NO_GRAD - 1, onednn.MIN_ROWS_NO_GRAD):
+        x = torch.randn(1, rows, 40)
+        with torch.no_grad():
+            y = onednn.linear(x, w)
+        assert _rel(y, x.double() @ w.double().t()) < 1e-6
+    monkeypatch.setattr(onednn, "mm_t", lambda a, b: 2 * (a @ b.t()))
+    with torch.no_grad():
+        few = onednn.linear(torch.ones(onednn.MIN_ROWS_NO_GRAD - 1, 40), w)
+        many = onednn.linear(torch.ones(onednn.MIN_ROWS_NO_GRAD, 40), w)
+    ref = torch.ones(1, 40) @ w.t()
+    torch.testing.assert_close(few[:1], ref)
+    torch.testing.assert_close(many[:1], 2 * ref)
