@@ -12,8 +12,16 @@ Measured on one H100 (2026-11-23, the second command): ours 393k tok/s, 34.0% MF
 "Our step" is exactly what the loop runs: forward with the chunked head + float32 cross-entropy, backward,
 gradient clipping, AdamW.
 The HF model gets the same step with its own loss (``labels=``), SDPA attention, tied embeddings like ours.
-``--profile`` adds each model's time shares: matmuls + attention are the same kernels for both, so
-1 / (their share) bounds what any implementation of the same math can gain over the other.
+``--profile`` adds each model's time shares (matmul, attention, other; ``--top-ops N`` also lists the N
+costliest operators) and 1 / (matmul + attention share): what removing every other operator could gain.
+On a CPU the two models' matmuls are no longer the same kernels: ours run float32 products on oneDNN
+(``model/onednn.py``; MKL's sgemm, which HF's ``torch.mm`` calls, takes its AVX2 path on AMD CPUs), and under
+bf16 autocast our attention runs in float32 on CPUs without AMX (``gpt.float32_attention``).
+
+Measured on a 2-core AMD EPYC Zen 5 VM (AVX-512, AVX512-BF16, no AMX), 1 thread, other core busy, 2026-12-03
+(docs/LOG.md, session 8), one interleaved run each: default shape fp32 1.61-1.77x (3 runs), bf16 1.37-1.43x
+(3 runs); gpt2-small (``--preset gpt2-small --batch-size 4 --vocab-size 50304 --rounds 3 --steps 2``) fp32
+1.66-2.04x, bf16 1.19-1.22x.
 """
 
 from __future__ import annotations
@@ -95,6 +103,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--profile", action="store_true", help="also report each step's time shares (matmul, "
                     "attention, other) and the speed-up bound they imply")
+    ap.add_argument("--top-ops", type=int, default=0, help="with --profile, also list each model's N costliest "
+                    "operators (name, ms per step, share of the step's self CPU time)")
     ap.add_argument("--compile", action="store_true",
                     help="torch.compile both models (as `llmlab pretrain --compile` does ours); the GPU MFU target "
                     "is meant with it. Compile time is spent in the warm-up, not measured")
@@ -147,18 +157,20 @@ def main() -> None:
             res[f"mfu_{name}"] = round(fpt * med[name] / peak, 4) if peak else None
         res["peak_mem_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     if args.profile:
-        res["time_shares"] = {name: op_shares(steps[name], x, y) for name in steps}
+        res["time_shares"] = {name: op_shares(steps[name], x, y, top=args.top_ops) for name in steps}
     print(json.dumps(res))
 
 
-# Operator classes whose cost is the same for any implementation of this math: the matmuls (forward and
-# backward) and the attention kernel. What is left is what an implementation can still win.
-_KERNEL_CLASSES = {"matmul": ("aten::mm", "aten::addmm", "aten::bmm"), "attention": ("scaled_dot_product",)}
+# Operator classes: the matmuls (forward and backward, MKL or oneDNN) and the attention kernel. What is left
+# ("other") is what removing elementwise work, copies and allocations could still win.
+_KERNEL_CLASSES = {"matmul": ("aten::mm", "aten::addmm", "aten::bmm", "mkldnn::_linear_pointwise"),
+                   "attention": ("scaled_dot_product",)}
 
 
-def op_shares(step, x, y, n: int = 3) -> dict:
+def op_shares(step, x, y, n: int = 3, top: int = 0) -> dict:
     """Fraction of a step's self CPU time in matmuls, in attention, and in everything else (torch.profiler).
-    1 / (matmul + attention) bounds the speed-up any implementation with the same kernels can reach."""
+    1 / (matmul + attention) bounds the speed-up removing everything else could reach. With ``top`` also the
+    ``top`` costliest operators: [name, ms per step, share]."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -173,6 +185,10 @@ def op_shares(step, x, y, n: int = 3) -> dict:
     out = {k: round(v / total, 3) for k, v in shares.items()}
     out["other"] = round(1 - sum(out.values()), 3)
     out["max_speedup_same_kernels"] = round(1 / (out["matmul"] + out["attention"]), 2)
+    if top:
+        evs = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:top]
+        out["top_ops"] = [[e.key, round(e.self_cpu_time_total / n / 1e3, 2), round(e.self_cpu_time_total / total, 3)]
+                          for e in evs]
     return out
 
 

@@ -27,6 +27,23 @@ def test_loss_and_gradients_equal_the_reference_in_float64(chunk_rows):
     assert fh[[0, 10, 36]].abs().max() == 0  # ignored rows get no gradient
 
 
+def test_a_retained_graph_gives_the_same_gradients_twice():
+    # The backward hands out its stored gradients when the upstream gradient is 1: a second backward through a
+    # retained graph must still see them unchanged.
+    torch.manual_seed(0)
+    h = torch.randn(20, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(30, 8, dtype=torch.float64, requires_grad=True)
+    t = torch.randint(0, 30, (20,))
+    loss = linear_cross_entropy(h, w, t, chunk_rows=8)
+    loss.backward(retain_graph=True)
+    gh, gw = h.grad.clone(), w.grad.clone()
+    loss.backward()
+    assert torch.equal(h.grad, 2 * gh) and torch.equal(w.grad, 2 * gw)
+    ref = F.cross_entropy(h @ w.t(), t)
+    rh, rw = torch.autograd.grad(ref, (h, w))
+    assert torch.allclose(gh, rh, atol=1e-13, rtol=0) and torch.allclose(gw, rw, atol=1e-13, rtol=0)
+
+
 def test_no_grad_gives_the_loss_alone_and_all_ignored_gives_zero():
     h, w = torch.randn(5, 4), torch.randn(7, 4)
     t = torch.tensor([1, 2, 3, -1, 6])
@@ -61,6 +78,23 @@ def test_bf16_autocast_runs_the_matmuls_in_bf16_and_stays_close():
     gh, gw = torch.autograd.grad(out, (h, w))
     assert gh.dtype == h.dtype and gw.dtype == w.dtype  # gradients come back in the parameters' dtypes
     assert abs(out.item() - ref.item()) < 2e-2
+
+
+def test_cpu_bf16_autocast_gradients_match_the_float64_reference():
+    torch.manual_seed(0)
+    h = torch.randn(300, 64, requires_grad=True)  # 3 chunks of 128 rows, the last partial
+    w = torch.randn(500, 64, requires_grad=True)
+    t = torch.randint(0, 500, (300,))
+    t[::7] = -1
+    ref = F.cross_entropy(h.double() @ w.double().t(), t, ignore_index=-1)
+    gh, gw = torch.autograd.grad(ref, (h, w))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = linear_cross_entropy(h, w, t, chunk_rows=128)
+    fh, fw = torch.autograd.grad(out, (h, w))
+    assert out.dtype == torch.float32 and fh.dtype == torch.float32 and fw.dtype == torch.float32
+    assert abs(out.item() - ref.item()) < 2e-2 * ref.item()  # bf16 matmul inputs: ~3 significant digits
+    assert (fh.double() - gh).norm() / gh.norm() < 2e-2 and (fw.double() - gw).norm() / gw.norm() < 2e-2
+    assert fh[::7].abs().max() == 0
 
 
 @pytest.mark.gpu

@@ -170,3 +170,58 @@ def test_rope_backward_equals_the_plain_formula_on_strided_inputs(per_row_positi
     torch.testing.assert_close(gx, rx, atol=1e-12, rtol=0)
     with torch.no_grad():  # inference takes the plain formula: same numbers
         torch.testing.assert_close(apply_rope(x, c, s), ref, atol=1e-12, rtol=0)
+
+
+def test_rope_under_bf16_autocast_rounds_once():
+    # Autocast's matmuls hand RoPE bf16 q/k and float32 cos/sin. The plain formula promotes to float32 and
+    # rounds once; the hand-written function converts x to float32 and rounds once too: the same numbers.
+    # Its backward also rounds once (autograd on the plain formula rounds each of the two terms to bf16 and
+    # adds them in bf16), so it is within half a bf16 step (2^-8 relative) of the exact gradient.
+    from llmlab.model.gpt import apply_rope, rope_tables
+
+    torch.manual_seed(0)
+    B, T, H, hd = 2, 9, 3, 8
+    cos, sin = rope_tables(hd, 32, 10000.0)
+    c, s = cos[:T][None, None], sin[:T][None, None]  # (1, 1, T, hd) float32
+    base = torch.randn(B, T, H * hd).bfloat16().requires_grad_()
+    x = base.view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd) bf16, strided
+    y = apply_rope(x, c, s)
+    assert type(y.grad_fn).__name__ == "_RopeFnBackward" and y.dtype == torch.bfloat16
+    torch.testing.assert_close(y, _plain_rope(x, c, s).to(torch.bfloat16), atol=0, rtol=0)
+    g = torch.randn(y.shape).bfloat16()
+    (gx,) = torch.autograd.grad(y, base, g)
+    x64 = base.detach().double().requires_grad_()
+    ref = _plain_rope(x64.view(B, T, H, hd).transpose(1, 2), c.double(), s.double())
+    (rx,) = torch.autograd.grad(ref, x64, g.double())
+    assert gx.dtype == torch.bfloat16
+    assert ((gx.double() - rx).abs() <= rx.abs() * 2**-8 + 1e-6).all()
+
+
+def test_bf16_autocast_training_runs_attention_in_float32_and_matches_float64(monkeypatch):
+    import llmlab.model.gpt as gpt
+
+    monkeypatch.setattr(gpt, "_CPU_HAS_AMX", False)  # the rule under test (on AMX CPUs bf16 attention stays)
+    seen = []
+    real_attend = gpt.attend
+    monkeypatch.setattr(gpt, "attend", lambda q, k, v, *a: seen.append((q.dtype, k.dtype, v.dtype)) or
+                        real_attend(q, k, v, *a))
+    torch.manual_seed(0)
+    ref = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2)).double()
+    m = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2))
+    m.load_state_dict(ref.state_dict())
+    idx = torch.randint(0, 97, (3, 40))
+    tgt = torch.roll(idx, -1, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = m(idx, targets=tgt)
+    loss.backward()
+    assert seen and all(d == (torch.float32,) * 3 for d in seen)
+    r = ref(idx, targets=tgt)
+    r.backward()
+    assert abs(loss.item() - r.item()) < 1e-2 * r.item()
+    for (name, p), q in zip(ref.named_parameters(), m.parameters()):
+        assert (q.grad.double() - p.grad).norm() / p.grad.norm() < 3e-2, name
+    # With a KV cache (the engine) or without autocast, attention keeps its inputs' dtype.
+    seen.clear()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        m(idx[:, :5], kv_cache=KVCache(m.config, 3, 8, "cpu", dtype=torch.bfloat16))
+    assert seen and all(d[0] == torch.bfloat16 for d in seen)

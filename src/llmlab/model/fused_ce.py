@@ -14,11 +14,14 @@ over scored targets (F.cross_entropy's "mean" with ignore_index).
 
 Under autocast the matmuls run in the autocast dtype (as ``nn.Linear`` would); softmax, loss and the weight's
 gradient accumulate in float32 (float64 stays float64) and come back in the dtypes of ``h`` and ``weight``.
+Float32 products on a CPU run on oneDNN (``onednn.py``: MKL's sgemm takes its AVX2 path on AMD CPUs).
 """
 
 from __future__ import annotations
 
 import torch
+
+from llmlab.model import onednn
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -34,45 +37,71 @@ class _LinearCrossEntropy(torch.autograd.Function):
         need_h, need_w = want_grad and ctx.needs_input_grad[0], want_grad and ctx.needs_input_grad[1]
         # Every row of grad_h is written by its chunk (ignored rows with zeros), so it need not start at zero.
         grad_h = torch.empty_like(h) if need_h else None
-        grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
-        # One logits buffer serves every chunk: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a
-        # CPU (glibc hands such sizes back to the OS on free), which was ~15% of this function's time.
-        buf = torch.empty((min(chunk_rows, N), weight.shape[0]), dtype=acc, device=h.device)
+        # grad_w is written by the first chunk's product, added to by the others (no zero-filled start).
+        grad_w = None
+        if need_w:
+            grad_w = (torch.empty if N else torch.zeros)(weight.shape, dtype=acc, device=weight.device)
+        # Products: float32 on a CPU through oneDNN (onednn.py: MKL's sgemm is slow on AMD CPUs), else torch.mm.
+        fast = onednn.applies(h, w)
+        # Reused buffers: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a CPU (glibc hands such
+        # sizes back to the OS on free), which was ~15% of this function's time. ``buf`` holds the float32
+        # logits / softmax (oneDNN writes fresh logits, so it needs none); under autocast ``low`` holds the
+        # bf16/fp16 product and then the gradient of the logits in that dtype, ``low_w`` the (V, d) product for the
+        # weight's gradient.
+        rows = min(chunk_rows, N)
+        buf = None if fast else torch.empty((rows, weight.shape[0]), dtype=acc, device=h.device)
+        low = low_w = None
+        if mm_dtype != acc:
+            low = torch.empty((rows, weight.shape[0]), dtype=mm_dtype, device=h.device)
+            low_w = torch.empty(weight.shape, dtype=mm_dtype, device=h.device) if need_w else None
         wt = w.t()
         loss = torch.zeros((), dtype=acc, device=h.device)
         for r0 in range(0, N, chunk_rows):
-            hc = h[r0:r0 + chunk_rows].to(mm_dtype)
+            hc = h[r0:r0 + chunk_rows].to(mm_dtype)  # (c, d)
+            c = hc.shape[0]
             tc, vc = targets[r0:r0 + chunk_rows], valid[r0:r0 + chunk_rows]
-            logits = buf[: hc.shape[0]]  # (c, V)
-            if mm_dtype == acc:
-                torch.mm(hc, wt, out=logits)
-            else:
-                logits.copy_(hc @ wt)
             safe_t = torch.where(vc, tc, 0).unsqueeze(1)  # (c, 1); ignored rows point at class 0, then masked
-            target_logit = logits.gather(1, safe_t).squeeze(1)
-            # log-sum-exp with a single exp pass, in place: p = exp(logits - max) is also the unnormalised
-            # softmax the gradient needs (torch.logsumexp would exp once more and allocate a (c, V) temporary).
+            # log-sum-exp with a single exp pass: p = exp(logits - max) is also the unnormalised softmax the
+            # gradient needs (torch.logsumexp would exp once more and allocate a (c, V) temporary).
+            if fast:
+                logits = onednn.mm_t(hc, w)  # (c, V)
+            elif low is None:
+                logits = torch.mm(hc, wt, out=buf[:c])
+            else:  # a bf16/fp16 product, converted (mixed-dtype elementwise ops take a slow unvectorised path)
+                logits = buf[:c].copy_(torch.mm(hc, wt, out=low[:c]))
             row_max = logits.amax(dim=1, keepdim=True)  # (c, 1)
+            target_logit = logits.gather(1, safe_t).squeeze(1)
             p = logits.sub_(row_max).exp_()
             z = p.sum(dim=1, keepdim=True)  # (c, 1)
             lse = (row_max + z.log()).squeeze(1)  # (c,)
             loss += ((lse - target_logit) * vc).sum()
-            if need_h or need_w:
-                # d loss / d logits = (softmax - one_hot) * scale on scored rows, 0 on ignored rows.
-                row_scale = vc.to(acc) * scale  # (c,)
-                p.mul_(row_scale.unsqueeze(1) / z)  # softmax * scale
-                p.scatter_add_(1, safe_t, -row_scale.unsqueeze(1))
-                g = p.to(mm_dtype)
-                if need_h:
-                    if g.dtype == h.dtype:
-                        torch.mm(g, w, out=grad_h[r0:r0 + chunk_rows])  # (c, d)
+            if not (need_h or need_w):
+                continue
+            # d loss / d logits = (softmax - one_hot) * scale on scored rows, 0 on ignored rows.
+            row_scale = (vc.to(acc) * scale).unsqueeze(1)  # (c, 1)
+            g = p.mul_(row_scale / z)  # softmax * scale
+            g.scatter_add_(1, safe_t, -row_scale)
+            if low is not None:
+                g = low[:c].copy_(g)
+            if need_h:
+                if fast:
+                    grad_h[r0:r0 + c] = onednn.mm_t(g, wt)  # (c, d) = g @ w
+                elif g.dtype == h.dtype:
+                    torch.mm(g, w, out=grad_h[r0:r0 + c])
+                else:
+                    grad_h[r0:r0 + c] = g @ w
+            if need_w:  # (V, d) g.T @ hc: the first chunk writes grad_w, the others add to it
+                if g.dtype == acc and not fast:
+                    if r0 == 0:
+                        torch.mm(g.t(), hc, out=grad_w)
                     else:
-                        grad_h[r0:r0 + chunk_rows] = (g @ w).to(h.dtype)
-                if need_w:
-                    if g.dtype == acc:
-                        grad_w.addmm_(g.t(), hc)  # (V, d)
+                        grad_w.addmm_(g.t(), hc)
+                else:  # oneDNN's fresh product, or the bf16/fp16 one in its reused buffer
+                    prod = onednn.mm_tn(g, hc) if fast else torch.mm(g.t(), hc, out=low_w)
+                    if r0 == 0:
+                        grad_w.copy_(prod)
                     else:
-                        grad_w.add_((g.t() @ hc).to(acc))
+                        grad_w.add_(prod)
         ctx.save_for_backward(grad_h, grad_w)
         ctx.weight_dtype = weight.dtype
         return loss * scale
@@ -80,6 +109,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grad_h, grad_w = ctx.saved_tensors
+        if grad_loss.device.type == "cpu" and grad_loss.item() == 1.0:
+            # loss.backward(): the stored gradients are the answer. Not multiplying saves a fresh (V, d) tensor
+            # (at V = 50304 its page faults alone cost ~70 ms on a CPU) and lets autograd add the tied embedding's
+            # gradient in place. On other devices .item() would wait for the device; there the product is cheap.
+            return grad_h, grad_w.to(ctx.weight_dtype) if grad_w is not None else None, None, None, None, None, None
         gh = grad_h * grad_loss.to(grad_h.dtype) if grad_h is not None else None
         gw = (grad_w * grad_loss).to(ctx.weight_dtype) if grad_w is not None else None
         return gh, gw, None, None, None, None, None

@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from llmlab.model import onednn
 from llmlab.model.fused_ce import linear_cross_entropy
 
 MODEL_FORMAT = "llmlab-model"
@@ -108,6 +109,17 @@ class ModelConfig:
 # Building blocks
 
 
+class Linear(nn.Linear):
+    """nn.Linear without bias (same parameter, same state dict) whose float32 CPU training products run on
+    oneDNN: MKL's float32 GEMM takes its AVX2 path on AMD CPUs (``onednn.py``)."""
+
+    def __init__(self, d_in: int, d_out: int):
+        super().__init__(d_in, d_out, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return onednn.linear(x, self.weight)
+
+
 class _RMSNormFn(torch.autograd.Function):
     """RMSNorm with a hand-written backward: y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row.
 
@@ -150,10 +162,12 @@ class RMSNorm(nn.Module):
 
 
 def _eager_grad(x: torch.Tensor, other: torch.Tensor) -> bool:
-    """Use the hand-written backward functions: eager autograd on a CPU, same dtypes. Under torch.compile the
-    plain formulas are traced (inductor fuses them better); on a GPU each pass is cheap and the plain formulas
-    keep the numerics the GPU tests pin."""
-    return (torch.is_grad_enabled() and x.requires_grad and x.device.type == "cpu" and x.dtype == other.dtype
+    """Use the hand-written backward functions: eager autograd on a CPU, with ``other`` in x's dtype or, under
+    bf16/fp16 autocast, in float32 (the functions then compute in float32, as the plain formulas' type promotion
+    does). Under torch.compile the plain formulas are traced (inductor fuses them better); on a GPU each pass
+    is cheap and the plain formulas keep the numerics the GPU tests pin."""
+    dtypes_ok = x.dtype == other.dtype or (x.dtype in (torch.bfloat16, torch.float16) and other.dtype == torch.float32)
+    return (torch.is_grad_enabled() and x.requires_grad and x.device.type == "cpu" and dtypes_ok
             and not torch.compiler.is_compiling())
 
 
@@ -171,19 +185,25 @@ class _RopeFn(torch.autograd.Function):
     The plain formula (below) builds rotate_half(x) with a slice, a negation and a concatenation, then two
     products and a sum; autograd differentiates each, padding the slices' gradients with zeros. Here, with
     x = [x1, x2] and the halves' shared cos c / sin s: y1 = x1 c - x2 s, y2 = x2 c + x1 s; the backward is the
-    inverse rotation, dx1 = dy1 c + dy2 s, dx2 = dy2 c - dy1 s."""
+    inverse rotation, dx1 = dy1 c + dy2 s, dx2 = dy2 c - dy1 s.
+
+    Under bf16 autocast x is bf16 and cos/sin float32: x is converted to float32 first and the result rounded
+    back once, the plain formula's numbers (its products promote to float32), without its mixed-dtype passes
+    (PyTorch runs elementwise ops on mixed dtypes unvectorised)."""
 
     @staticmethod
-    def forward(ctx, x, cos, sin):
+    def forward(ctx, x, cos, sin, keep_float: bool):
         half = x.shape[-1] // 2
         c, s = cos[..., :half], sin[..., :half]
         ctx.save_for_backward(c, s)
-        return _rotate(x, c, s, sign=1.0)
+        ctx.x_dtype = x.dtype
+        y = _rotate(x.to(c.dtype), c, s, sign=1.0)
+        return y if keep_float else y.to(x.dtype)
 
     @staticmethod
     def backward(ctx, dy):
         c, s = ctx.saved_tensors
-        return _rotate(dy, c, s, sign=-1.0), None, None
+        return _rotate(dy.to(c.dtype), c, s, sign=-1.0).to(ctx.x_dtype), None, None, None
 
 
 def _rotate(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> torch.Tensor:
@@ -197,13 +217,15 @@ def _rotate(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> t
     return y
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x (B, H, T, hd); cos/sin (B, 1, T, hd). Rotate-half RoPE, as in HF Llama."""
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, keep_float: bool = False) -> torch.Tensor:
+    """x (B, H, T, hd); cos/sin (B, 1, T, hd). Rotate-half RoPE, as in HF Llama. The result has x's dtype, or
+    with ``keep_float`` cos's (float32) without the rounding to bf16 (for float32 attention under autocast)."""
     if _eager_grad(x, cos):
-        return _RopeFn.apply(x, cos, sin)
+        return _RopeFn.apply(x, cos, sin, keep_float)
     half = x.shape[-1] // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return (x * cos + rotated * sin).to(x.dtype)
+    y = x * cos + rotated * sin
+    return y if keep_float else y.to(x.dtype)
 
 
 class KVCache:
@@ -264,6 +286,18 @@ def default_positions(idx: torch.Tensor, positions, kv_cache, max_seq_len: int) 
     return torch.arange(past, past + T, device=idx.device)
 
 
+_CPU_HAS_AMX = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+
+
+def float32_attention(q: torch.Tensor, kv_cache: KVCache | None) -> bool:
+    """Run attention in float32 where autocast would run it in bf16/fp16: on CPUs without AMX, whose bf16
+    flash-attention kernel is no faster than the float32 one, and at head_dim 32 slower (Zen 5, 1 thread,
+    forward + backward, B16 H4 T256: 34.5 vs 28 ms; equal at head_dim 64). It is also the more precise.
+    Not with a KV cache (the engine owns the cache's dtype) nor under torch.compile."""
+    return (kv_cache is None and q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
+            and torch.is_autocast_enabled("cpu") and not _CPU_HAS_AMX and not torch.compiler.is_compiling())
+
+
 def attend(q, k, v, past: int, attn_mask: torch.Tensor | None, gqa: bool) -> torch.Tensor:
     """Causal attention of T new queries q (B, H, T, hd) over S = past + T keys/values (B, Hkv, S, hd).
 
@@ -286,22 +320,30 @@ class Attention(nn.Module):
         self.layer_idx = layer_idx
         self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
         d, kv = config.d_model, config.n_kv_head * config.head_dim
-        self.q_proj = nn.Linear(d, d, bias=False)
-        self.k_proj = nn.Linear(d, kv, bias=False)
-        self.v_proj = nn.Linear(d, kv, bias=False)
-        self.o_proj = nn.Linear(d, d, bias=False)
+        self.q_proj = Linear(d, d)
+        self.k_proj = Linear(d, kv)
+        self.v_proj = Linear(d, kv)
+        self.o_proj = Linear(d, d)
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None, attn_mask: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        f32 = float32_attention(q, kv_cache)
+        q, k = apply_rope(q, cos, sin, keep_float=f32), apply_rope(k, cos, sin, keep_float=f32)
         past = 0
         if kv_cache is not None:
             past = kv_cache.length
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, S, hd), S = past + T
-        y = attend(q, k, v, past, attn_mask, gqa=self.n_kv_head != self.n_head)  # (B, H, T, hd)
+        gqa = self.n_kv_head != self.n_head
+        if f32:  # q, k are float32 from RoPE; autocast off, or SDPA would cast them back
+            if attn_mask is not None and attn_mask.is_floating_point():
+                attn_mask = attn_mask.float()
+            with torch.autocast("cpu", enabled=False):
+                y = attend(q, k, v.float(), past, attn_mask, gqa)  # (B, H, T, hd)
+        else:
+            y = attend(q, k, v, past, attn_mask, gqa)  # (B, H, T, hd)
         y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d_model)
         return self.o_proj(y)
 
@@ -311,9 +353,9 @@ class MLP(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.gate_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
-        self.up_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
-        self.down_proj = nn.Linear(config.ffn_hidden, config.d_model, bias=False)
+        self.gate_proj = Linear(config.d_model, config.ffn_hidden)
+        self.up_proj = Linear(config.d_model, config.ffn_hidden)
+        self.down_proj = Linear(config.ffn_hidden, config.d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -343,7 +385,7 @@ class GPT(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size)
         if config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
         cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)

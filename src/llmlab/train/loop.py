@@ -70,7 +70,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
-from llmlab.utils.device import resolve_device  # noqa: F401  (re-exported for the stages)
+from llmlab.utils.device import keep_freed_memory, resolve_device  # noqa: F401  (resolve_device: re-exported)
 from llmlab.utils.config import config_from_dict, config_to_dict
 from llmlab.utils.io import atomic_path, write_json
 
@@ -341,6 +341,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = False
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         self.device = resolve_device(config.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on re-touched activations every step (utils/device.py)
         self.rank, self.world = init_distributed(self.device)
         self.master = self.rank == 0
         self.amp_dtype = resolve_dtype(config.dtype, self.device)

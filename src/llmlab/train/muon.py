@@ -21,6 +21,8 @@ import math
 
 import torch
 
+from llmlab.utils.device import cpu_info
+
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
 
@@ -30,11 +32,7 @@ def fast_bf16_matmul(device: torch.device) -> bool:
         return True
     if device.type != "cpu":
         return False
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
+    return bool(cpu_info()[1] & {"avx512_bf16", "amx_bf16"})
 
 
 def newton_schulz(g: torch.Tensor, steps: int = 5, eps: float = 1e-7, dtype=torch.bfloat16) -> torch.Tensor:
