@@ -184,3 +184,14 @@ def test_pretrain_cli_on_cuda_then_eval_bpb_and_generate(tmp_path, tok_dir, text
     r = json.loads(capsys.readouterr().out)
     # Evaluated on the CPU here, trained (bf16 autocast, float32 weights) and evaluated on the GPU there.
     assert r["bpb"] == pytest.approx(summary["val_bpb"], rel=2e-2)
+
+
+@pytest.mark.parametrize("native, dtype, want", [(True, "auto", "bf16"), (False, "auto", "auto"),
+                                                 (True, "fp32", "fp32"), (True, "bf16", "bf16")])
+def test_pretrain_and_sft_take_bf16_on_cpus_with_native_bf16(monkeypatch, native, dtype, want):
+    import llmlab.train.loop as loop
+
+    monkeypatch.setattr(loop, "fast_bf16_matmul", lambda device: native)
+    cfg = loop.TrainConfig(device="cpu", dtype=dtype)
+    assert loop.prefer_native_bf16(cfg).dtype == want
+    assert loop.resolve_dtype(cfg.dtype, torch.device("cpu")) == torch.float32 or dtype == "bf16"  # loop's own rule

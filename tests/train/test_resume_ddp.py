@@ -22,7 +22,9 @@ def _args(text_files, tok_dir, out, *extra):
     return ["pretrain", "--data", str(text_files / "train.txt"), "--val-data", str(text_files / "val.txt"),
             "--out", str(out), "--tokenizer", str(tok_dir), "--preset", "tiny", "--seq-len", "32",
             "--batch-size", "4", "--no-progress", "--samples", "0", "--threads", "1",
-            "--device", "cpu", *extra]  # CPU determinism and gloo, also on a machine with a GPU
+            "--device", "cpu", "--dtype", "fp32", *extra]  # CPU determinism and gloo, also on a machine with a GPU;
+    # float32 also where "auto" would pick bf16 (a CPU with native bf16): DDP's and accumulation's float32 sums
+    # differ in the last bits, and bf16 rounding of the weights would amplify that past the tolerances below
 
 
 def _losses(run):

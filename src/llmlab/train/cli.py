@@ -40,7 +40,9 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--muon-lr", type=float, help="Muon learning rate (with --optimizer muon)")
     g.add_argument("--seed", type=int, help="random seed (weights, data order)")
     g.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    g.add_argument("--dtype", choices=["auto", "fp32", "bf16"], help="bf16 = autocast; auto = bf16 on GPU, fp32 on CPU")
+    g.add_argument("--dtype", choices=["auto", "fp32", "bf16"],
+                   help="bf16 = autocast; auto = bf16 on GPU (pretrain and sft: also on CPUs with native bf16 "
+                        "matmuls, AVX512-BF16/AMX), else fp32")
     g.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     g.add_argument("--fsdp", action="store_true", default=None, help="FSDP2 instead of DDP under torchrun")
     g.add_argument("--threads", type=int, help="torch CPU threads (0 = default)")

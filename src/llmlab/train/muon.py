@@ -21,18 +21,9 @@ import math
 
 import torch
 
-from llmlab.utils.device import cpu_info
+from llmlab.utils.device import fast_bf16_matmul
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
-
-
-def fast_bf16_matmul(device: torch.device) -> bool:
-    """Whether bfloat16 matmuls run natively here: CUDA, or a CPU with AVX512-BF16 / AMX (what oneDNN uses)."""
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu":
-        return False
-    return bool(cpu_info()[1] & {"avx512_bf16", "amx_bf16"})
 
 
 def newton_schulz(g: torch.Tensor, steps: int = 5, eps: float = 1e-7, dtype=torch.bfloat16) -> torch.Tensor:

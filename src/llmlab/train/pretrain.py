@@ -77,9 +77,10 @@ def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, m
     from llmlab.eval.bpb import bits_per_byte
     from llmlab.model.gpt import GPT, ModelConfig
     from llmlab.train.data import TokenBatches, iter_documents, tokenize_to_shards
-    from llmlab.train.loop import Trainer
+    from llmlab.train.loop import Trainer, prefer_native_bf16
 
     tcfg.validate()
+    tcfg = prefer_native_bf16(tcfg)
     out = Path(pcfg.out)
     device = resolve_device(tcfg.device)
     rank, world = init_distributed(device)

@@ -56,6 +56,15 @@ def _check_cuda_index(dev: torch.device) -> None:
         raise LlmlabError(f"device cuda:{dev.index} requested but this machine has {n} GPU(s){why}")
 
 
+def fast_bf16_matmul(device: torch.device) -> bool:
+    """Whether bfloat16 matmuls run natively here: CUDA, or a CPU with AVX512-BF16 / AMX (what oneDNN uses)."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    return bool(cpu_info()[1] & {"avx512_bf16", "amx_bf16"})
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
 MMAP_THRESHOLD_MAX = 32 * 2**20  # glibc's ceiling for M_MMAP_THRESHOLD on 64-bit systems
 
