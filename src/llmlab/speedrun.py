@@ -161,6 +161,10 @@ class Speedrun:
                                  # signal; answers are a few tokens. lr 3e-4 + dynamic sampling (the CLI defaults)
                                  # are the best measured (docs/LOG.md 2026-11-23, GRPO ceiling).
                                  "--reward", "exact", "--lr", "3e-4", "--dynamic-sampling", "--max-new-tokens", "16",
+                                 # a k3 KL penalty to SFT: from a strong SFT model (39% exact match) 400 steps
+                                 # without it lost 3.5 points, with it gained 0.5; from a weak one (22.5%) +6.5 either
+                                 # way (docs/LOG.md sessions 5 and 8)
+                                 "--kl-coef", "0.1",
                                  # held-out exact match rises to ~400 steps; the time budget binds first
                                  "--max-steps", "400",
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
