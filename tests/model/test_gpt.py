@@ -197,7 +197,7 @@ def test_rope_under_bf16_autocast_rounds_once():
     assert ((gx.double() - rx).abs() <= rx.abs() * 2**-8 + 1e-6).all()
 
 
-def test_bf16_autocast_training_runs_attention_in_float32_and_matches_float64(monkeypatch):
+def test_bf16_autocast_training_runs_attention_in_float32_and_matches_float64(monkeypatch, tiny_twins):
     import llmlab.model.gpt as gpt
 
     monkeypatch.setattr(gpt, "_CPU_HAS_AMX", False)  # the rule under test (on AMX CPUs bf16 attention stays)
@@ -205,12 +205,7 @@ def test_bf16_autocast_training_runs_attention_in_float32_and_matches_float64(mo
     real_attend = gpt.attend
     monkeypatch.setattr(gpt, "attend", lambda q, k, v, *a: seen.append((q.dtype, k.dtype, v.dtype)) or
                         real_attend(q, k, v, *a))
-    torch.manual_seed(0)
-    ref = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2)).double()
-    m = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2))
-    m.load_state_dict(ref.state_dict())
-    idx = torch.randint(0, 97, (3, 40))
-    tgt = torch.roll(idx, -1, 1)
+    ref, m, idx, tgt = tiny_twins
     with torch.autocast("cpu", dtype=torch.bfloat16):
         loss = m(idx, targets=tgt)
     loss.backward()

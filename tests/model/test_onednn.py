@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from llmlab.model import onednn
 from llmlab.model.fused_ce import linear_cross_entropy
-from llmlab.model.gpt import GPT, ModelConfig
 
 pytestmark = pytest.mark.skipif(not onednn.AVAILABLE, reason="needs x86 and PyTorch's oneDNN")
 
@@ -83,13 +82,8 @@ def test_onednn_path_is_the_one_the_chunked_loss_takes(monkeypatch):
     assert not torch.allclose(linear_cross_entropy(h, w, t), good)
 
 
-def test_model_training_step_on_onednn_matches_float64():
-    torch.manual_seed(0)
-    ref = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2)).double()
-    m = GPT(ModelConfig.preset("tiny", vocab_size=97, n_kv_head=2))
-    m.load_state_dict(ref.state_dict())
-    idx = torch.randint(0, 97, (3, 40))
-    tgt = torch.roll(idx, -1, 1)
+def test_model_training_step_on_onednn_matches_float64(tiny_twins):
+    ref, m, idx, tgt = tiny_twins
     tgt[:, -1] = -1
     loss = m(idx, targets=tgt)
     loss.backward()
