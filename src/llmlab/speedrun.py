@@ -58,11 +58,15 @@ BUDGETS = {
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
 EVAL_N = (200, 40)  # held-out conversations scored by the evaluation stage: (default, quick)
-PREF_PAIRS = (6000, 600)  # generated preference pairs / verifiable tasks for training: (default, quick)
+PREF_PAIRS = (6000, 600)  # generated preference pairs for training: (default, quick)
 # Held-out pairs that score the reward model: 1000 put one standard error at ~1.2 points (200 gave ~2.8, and a
 # 600-step RM read 81.0% on the first 200 but 79.7% on 1000; docs/LOG.md 2026-11-23 session 3).
 PREF_VAL_PAIRS = (1000, 200)
-PREF_TASKS = (2000, 400)
+# Verifiable tasks for GRPO: 20,000 so that 400 steps (~19,000 prompt draws) see each about once. From a strong SFT
+# model (50% exact match) 2,000 tasks, drawn ~10 times each, were memorised and lost 1.5-3.5 held-out points;
+# 20,000 gained 3.5 and 7.0 over two seeds (docs/LOG.md session 8). Chat prompts (PPO, DPO's ranked pairs): 2,000.
+PREF_TASKS = (20000, 400)
+PREF_CHAT_PROMPTS = (2000, 400)
 
 
 @dataclass
@@ -122,6 +126,7 @@ class Speedrun:
         stages.append(Stage("prefdata", "prefdata", "prefdata/summary.json",
                             ["rl-data", "--out", str(pref), "--seed", str(c.seed),
                              "--pairs", str(PREF_PAIRS[self.mode]), "--tasks", str(PREF_TASKS[self.mode]),
+                             "--chat-prompts", str(PREF_CHAT_PROMPTS[self.mode]),
                              "--val-pairs", str(PREF_VAL_PAIRS[self.mode]), "--val-tasks", str(EVAL_N[self.mode])]))
         stages.append(Stage("rm", "rm", "rm/summary.json",
                             ["rm", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
@@ -157,7 +162,7 @@ class Speedrun:
             stages.append(Stage("grpo", "grpo", "grpo/summary.json",
                                 ["grpo", "--model", str(r / "sft"), "--prompts", str(pref / "tasks_train.jsonl"),
                                  "--val", str(pref / "tasks_val.jsonl"), "--out", str(r / "grpo"),
-                                 # The SFT model solves ~20% of the tasks, so exact match alone gives groups a
+                                 # The SFT model solves 20-50% of the tasks, so exact match alone gives groups a
                                  # signal; answers are a few tokens. lr 3e-4 + dynamic sampling (the CLI defaults)
                                  # are the best measured (docs/LOG.md 2026-11-23, GRPO ceiling).
                                  "--reward", "exact", "--lr", "3e-4", "--dynamic-sampling", "--max-new-tokens", "16",
@@ -165,7 +170,8 @@ class Speedrun:
                                  # without it lost 3.5 points, with it gained 0.5; from a weak one (22.5%) +6.5 either
                                  # way (docs/LOG.md sessions 5 and 8)
                                  "--kl-coef", "0.1",
-                                 # held-out exact match rises to ~400 steps; the time budget binds first
+                                 # held-out exact match rises to ~400 steps, then stays (800: the same, LOG session
+                                 # 8); 400 steps take ~100 s on a Zen 5's 2 cores, ~300 s on one older core
                                  "--max-steps", "400",
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))

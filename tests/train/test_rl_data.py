@@ -109,3 +109,18 @@ def test_default_generator(tmp_path):
     assert refusal["rejected_is"] == "compliance" and "sorry" in refusal["chosen"].lower()
     tasks = read_prompts(tmp_path / "tasks_val.jsonl")
     assert len(tasks) == 60 and all(t.answer and t.meta["kind"] in VERIFIABLE_KINDS for t in tasks)
+
+
+def test_more_tasks_keep_the_other_files_and_extend_their_own(tmp_path):
+    # The speedrun asks for many GRPO tasks (fresh items) but few chat prompts (each costs DPO's ranked pairs 8
+    # samples): a count extends only its own file, whose first rows stay the same.
+    from llmlab.train.pref_synth import write_pref_data
+
+    small = write_pref_data(tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=40, n_val_tasks=20, seed=0)
+    big = write_pref_data(tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=400, n_val_tasks=20,
+                          n_chat_prompts=40, seed=0)
+    assert (big["n_tasks_train"], big["n_chat_prompts_train"], small["n_chat_prompts_train"]) == (400, 40, 40)
+    for name in ("pairs_train", "pairs_val", "tasks_val", "chat_prompts_train", "chat_prompts_val"):
+        assert (tmp_path / "a" / f"{name}.jsonl").read_text() == (tmp_path / "b" / f"{name}.jsonl").read_text()
+    few, many = ((tmp_path / d / "tasks_train.jsonl").read_text().splitlines() for d in "ab")
+    assert many[:40] == few and len(set(many)) > 390

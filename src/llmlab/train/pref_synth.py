@@ -132,19 +132,22 @@ def make_pairs(convs, facts: dict, seed: int, ramble_frac: float = 0.3) -> list[
 
 
 def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_tasks: int = 2000,
-                    n_val_tasks: int = 300, seed: int = 0) -> dict:
-    """Write the six files into ``out_dir``; returns their paths and counts (also the kinds)."""
+                    n_val_tasks: int = 300, n_chat_prompts: int | None = None, seed: int = 0) -> dict:
+    """Write the six files into ``out_dir``; returns their paths and counts (also the kinds). Training chat prompts:
+    ``n_chat_prompts`` (default ``n_tasks``); held-out tasks and chat prompts: ``n_val_tasks`` each. Each count
+    only extends its own seeded stream, so the first N items of a file are the same for any larger count."""
     from llmlab.chat.synth import corpus_facts
 
     facts = corpus_facts()
     out = Path(out_dir)
     seed_base = 1000 + seed  # a different stream than the SFT data's default seed
     info = {"seed": seed}
-    for split, n_p, n_t in (("train", n_pairs, n_tasks), ("val", n_val_pairs, n_val_tasks)):
-        convs = make_items(max(n_p, n_t), split, seed_base)
+    n_chat = n_tasks if n_chat_prompts is None else n_chat_prompts
+    for split, n_p, n_t, n_c in (("train", n_pairs, n_tasks, n_chat), ("val", n_val_pairs, n_val_tasks, n_val_tasks)):
+        convs = make_items(max(n_p, n_c), split, seed_base)
         pairs = make_pairs(convs[:n_p], facts, seed_base + (split == "val"))
         chat_prompts = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
-                        for c in convs[:n_t]]
+                        for c in convs[:n_c]]
         # Verifiable tasks: only checkable kinds, from a separate draw so there are n_t of them.
         pool = make_items(int(n_t / 0.45) + 50, split, seed_base + 500)  # ~54% of items are verifiable
         tasks = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}

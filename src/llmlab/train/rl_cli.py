@@ -69,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder for pairs_*.jsonl, tasks_*.jsonl, chat_prompts_*.jsonl")
     p.add_argument("--pairs", type=int, default=3000, help="training preference pairs")
     p.add_argument("--val-pairs", type=int, default=300, help="held-out preference pairs")
-    p.add_argument("--tasks", type=int, default=2000, help="training tasks / chat prompts")
+    p.add_argument("--tasks", type=int, default=2000, help="training tasks (GRPO)")
+    p.add_argument("--chat-prompts", type=int, default=None, help="training chat prompts (PPO, DPO's ranked pairs); "
+                   "default: as many as --tasks")
     p.add_argument("--val-tasks", type=int, default=300, help="held-out tasks / chat prompts")
     p.add_argument("--seed", type=int, default=0, help="generator seed")
     p.set_defaults(func=_rl_data)
@@ -240,7 +242,7 @@ def _rl_data(args) -> int:
     from llmlab.train.pref_synth import write_pref_data
 
     return _print(write_pref_data(args.out, n_pairs=args.pairs, n_val_pairs=args.val_pairs, n_tasks=args.tasks,
-                                  n_val_tasks=args.val_tasks, seed=args.seed))
+                                  n_val_tasks=args.val_tasks, n_chat_prompts=args.chat_prompts, seed=args.seed))
 
 
 def _ranked_pairs(args) -> int:
