@@ -206,7 +206,8 @@ def prefer_native_bf16(config: "TrainConfig") -> "TrainConfig":
     so bf16 training passes would add precision noise to every ratio and KL estimate."""
     from dataclasses import replace
 
-    if config.dtype == "auto" and resolve_device(config.device).type == "cpu" and fast_bf16_matmul(torch.device("cpu")):
+    device = resolve_device(config.device)
+    if config.dtype == "auto" and device.type == "cpu" and fast_bf16_matmul(device):
         return replace(config, dtype="bf16")
     return config
 

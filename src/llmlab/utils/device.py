@@ -2,10 +2,14 @@
 
     from llmlab.utils.device import resolve_device
     resolve_device("auto")      # cuda:LOCAL_RANK under torchrun on GPUs, else cpu
+
+Also what the CPU can do (``cpu_info``, ``fast_bf16_matmul``) and ``keep_freed_memory`` (glibc's malloc keeps
+freed blocks, so a CPU training step does not page-fault on its activations every step).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
@@ -13,9 +17,10 @@ import torch
 from llmlab.errors import LlmlabError
 
 
+@functools.cache
 def cpu_info() -> tuple[str, frozenset[str]]:
-    """This CPU's vendor (``AuthenticAMD``, ``GenuineIntel``, ...) and feature flags from /proc/cpuinfo; empty
-    where there is no such file (not Linux). Read once per call site's need: kernels are chosen by them."""
+    """This CPU's vendor (``AuthenticAMD``, ``GenuineIntel``, ...) and feature flags from /proc/cpuinfo (read
+    once); empty where there is no such file (not Linux). Kernel choices (oneDNN vs MKL, bf16) follow them."""
     try:
         text = open("/proc/cpuinfo").read()
     except OSError:
@@ -73,8 +78,9 @@ def keep_freed_memory() -> bool:
     """Ask glibc's malloc to serve blocks up to 32 MB from its heap and keep freed memory instead of handing it
     back to the OS. Why: a CPU training step allocates and frees the same large activations every step; by
     default glibc unmaps blocks above its mmap threshold on free and trims the heap's top once more than 2x that
-    threshold (at most 64 MB) is free, so every step pays a page fault per 4 KiB touched again (89-134 MB of faults per step of the `cpu` preset at 16 x 256, ~10-15% of its time, docs/LOG.md
-    session 8). The process then holds on to its peak heap, as PyTorch's own CUDA caching allocator does.
+    threshold (at most 64 MB) is free, so every step pays a page fault per 4 KiB touched again (89-134 MB of
+    faults per step of the `cpu` preset at 16 x 256, ~10-15% of its time, docs/LOG.md session 8). The process
+    then holds on to its peak heap, as PyTorch's own CUDA caching allocator does.
     Returns whether the setting took (False off glibc, e.g. macOS or musl)."""
     import ctypes
     import ctypes.util
