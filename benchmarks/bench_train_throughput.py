@@ -16,7 +16,9 @@ The HF model gets the same step with its own loss (``labels=``), SDPA attention,
 costliest operators) and 1 / (matmul + attention share): what removing every other operator could gain.
 On a CPU the two models' matmuls are no longer the same kernels: ours run float32 products on oneDNN
 (``model/onednn.py``; MKL's sgemm, which HF's ``torch.mm`` calls, takes its AVX2 path on AMD CPUs), and under
-bf16 autocast our attention runs in float32 on CPUs without AMX (``gpt.float32_attention``).
+bf16 autocast our attention runs in float32 on CPUs without AMX (``gpt.float32_attention``). The loop's
+``keep_freed_memory`` (glibc keeps freed blocks: +18-21% steps for pretraining alone) is process-wide and would
+speed HF's step as well, so this benchmark leaves it off for both.
 
 Measured on a 2-core AMD EPYC Zen 5 VM (AVX-512, AVX512-BF16, no AMX), 1 thread, other core busy, 2026-12-03
 (docs/LOG.md, session 8), one interleaved run each: default shape fp32 1.61-1.77x (3 runs), bf16 1.37-1.43x
