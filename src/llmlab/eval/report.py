@@ -154,8 +154,12 @@ def plot_scores(report: dict, out: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    bars = [("base exact match", report.get("base_exact_match")), ("SFT exact match", report.get("sft_exact_match")),
-            ("GRPO exact match", report.get("grpo_exact_match")), ("SFT format rate", report.get("sft_format_rate")),
+    # Two different question sets: the held-out chat questions (base, SFT) and GRPO's held-out verifiable tasks
+    # (SFT before GRPO, and after); labelled so that bars of different sets are not read as one comparison.
+    bars = [("chat questions: base", report.get("base_exact_match")),
+            ("chat questions: SFT", report.get("sft_exact_match")),
+            ("GRPO tasks: SFT", report.get("grpo_exact_match_before")),
+            ("GRPO tasks: GRPO", report.get("grpo_exact_match")), ("SFT format rate", report.get("sft_format_rate")),
             ("RM pair accuracy", report.get("rm_pair_accuracy")), ("DPO win rate", report.get("dpo_win_rate")),
             ("GRPO win rate", report.get("grpo_win_rate")), ("PPO win rate", report.get("ppo_win_rate"))]
     bars = [(k, v) for k, v in bars if isinstance(v, (int, float)) and not math.isnan(v)]
