@@ -134,6 +134,11 @@ class Speedrun:
                              # the head reads the last token's state at every layer, not the top one alone: on
                              # the cpu preset (4 layers) 81.0 / 81.5% vs 78.8 / 79.4% over two seeds (LOG session 7)
                              "--head-layers", "all",
+                             # the score adds 0.03 x the answer's log-likelihood under the RM's own LM head, kept a
+                             # language model by --lm-coef 1: 87.1 / 87.9% vs 82.1% over two seeds from a 52%-correct
+                             # SFT model; larger coefficients are more accurate (0.1: 91.7%) but nothing tuned
+                             # wins 65% under them (docs/LOG.md session 9)
+                             "--logprob-coef", "0.03", "--lm-coef", "1",
                              "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
                             train=True))
         algos = PREFERENCE.get(c.preference, (c.preference,))
@@ -146,6 +151,9 @@ class Speedrun:
                                 ["ranked-pairs", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
                                  "--prompts", str(pref / "chat_prompts_train.jsonl"),
                                  "--out", str(r / "dpo_pairs" / "pairs.jsonl"), "--samples", "8",
+                                 # the greedy answer is the rejected one whenever a sample beats it: 65.5% win vs
+                                 # 64.7% against the worst sample (docs/LOG.md session 9; +3 in session 5)
+                                 "--against", "greedy",
                                  # quick mode's RM may get only a few steps on a busy machine: any gap makes a pair
                                  "--min-margin", ("0.5", "1e-6")[self.mode],
                                  "--seed", str(c.seed), "--device", c.device]))
@@ -153,8 +161,9 @@ class Speedrun:
                                 ["dpo", "--model", str(r / "sft"), "--data", str(r / "dpo_pairs" / "pairs.jsonl"),
                                  "--nll-coef", "1",  # holds the chosen answers up: KL 17 -> 0.6 nats (LOG 2026-11-23)
                                  # lr 2e-4 (CLI default 5e-5): 66-68% vs 60% win on one SFT model, 75.5 vs 73 on
-                                 # another, at 1.2-1.5 nats of KL, exact match within a point (LOG session 3)
-                                 "--lr", "2e-4",
+                                 # another, at 1.2-1.5 nats of KL, exact match within a point (LOG session 3);
+                                 # 4e-4 under the log-likelihood RM: 64.7 / 62.7% vs 63.2% (LOG session 9)
+                                 "--lr", "4e-4",
                                  "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "dpo"),
                                  "--time-budget", str(self.budget("dpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
@@ -177,12 +186,14 @@ class Speedrun:
                                  "--device", c.device], train=True))
         if "ppo" in algos:
             # PPO against the reward model, per-token KL penalty to SFT; lr 1e-4 / 300 steps are the CLI defaults.
-            # kl_coef 0.2: at 0.05 PPO won 86.5% of held-out prompts by exploiting the judge (KL 5.2 nats, exact
-            # match 24.5% -> 13%); 0.2 won 69.8% at KL 1.05, exact match 21.5% (docs/LOG.md 2026-11-23, PPO).
+            # The KL penalty is what keeps PPO from exploiting the judge: against the plain RM, kl 0.05 won 86.5% at
+            # KL 5.2 nats while exact match fell 24.5% -> 13% (docs/LOG.md 2026-11-23, PPO).
             stages.append(Stage("ppo", "ppo", "ppo/summary.json",
                                 ["ppo", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
                                  "--prompts", str(pref / "chat_prompts_train.jsonl"), "--out", str(r / "ppo"),
-                                 "--kl-coef", "0.2", "--max-new-tokens", "32",
+                                 # Against the log-likelihood RM, kl 0.1: 65.0 / 65.7% over two seeds at KL 2.0-2.4
+                                 # (0.2: 62.7%, KL 1.1; 0.05: 68.0%, KL 3.0, exact match 52 -> 35%; LOG session 9)
+                                 "--kl-coef", "0.1", "--max-new-tokens", "32",
                                  "--time-budget", str(self.budget("ppo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
