@@ -124,3 +124,33 @@ def test_more_tasks_keep_the_other_files_and_extend_their_own(tmp_path):
         assert (tmp_path / "a" / f"{name}.jsonl").read_text() == (tmp_path / "b" / f"{name}.jsonl").read_text()
     few, many = ((tmp_path / d / "tasks_train.jsonl").read_text().splitlines() for d in "ab")
     assert many[:40] == few and len(set(many)) > 390
+
+
+def test_task_shares_reweight_training_tasks_only(tmp_path):
+    # GRPO's training mix can favour a kind (the speedrun: arithmetic, the one this model can learn by RL); the
+    # held-out tasks, and every other file, stay exactly those of the generator's mix.
+    from collections import Counter
+
+    from llmlab.train.pref_synth import write_pref_data
+
+    plain = write_pref_data(tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0)
+    shared = write_pref_data(tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0,
+                             task_shares={"arithmetic": 0.55, "parity": 0.1})
+    kinds = Counter(t.meta["kind"] for t in read_prompts(tmp_path / "b" / "tasks_train.jsonl"))
+    assert (kinds["arithmetic"], kinds["parity"], sum(kinds.values())) == (110, 20, 200)
+    assert plain["task_kinds_train"]["arithmetic"] < 80 and len(kinds) == len(plain["task_kinds_train"])
+    for name in ("pairs_train", "pairs_val", "tasks_val", "chat_prompts_train", "chat_prompts_val"):
+        assert (tmp_path / "a" / f"{name}.jsonl").read_text() == (tmp_path / "b" / f"{name}.jsonl").read_text()
+    for bad, msg in (({"spell": 0.5}, "unknown kind"), ({"arithmetic": 0.8, "parity": 0.3}, "summing to at most 1")):
+        with pytest.raises(ValueError, match=msg):
+            write_pref_data(tmp_path / "c", n_pairs=5, n_val_pairs=5, n_tasks=20, n_val_tasks=5, task_shares=bad)
+
+
+@pytest.mark.parametrize("share, msg", [("arithmetic", "expected KIND=FRACTION"), ("spell=0.5", "unknown kind"),
+                                        ("arithmetic=x", "expected KIND=FRACTION")])
+def test_rl_data_cli_bad_task_share_is_one_line(tmp_path, capsys, share, msg):
+    from llmlab.cli import main
+
+    assert main(["rl-data", "--out", str(tmp_path), "--task-share", share]) == 2
+    err = capsys.readouterr().err
+    assert msg in err and "Traceback" not in err and not list(tmp_path.iterdir())

@@ -287,6 +287,46 @@ def test_ranked_pairs_pick_best_and_worst_finished_answers(tmp_path, monkeypatch
     assert ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6) == []
 
 
+def test_ranked_pairs_check_answers_puts_a_right_answer_above_any_wrong_one(tmp_path, monkeypatch):
+    """check_answers: on a checkable prompt the right answer is chosen whatever the judge's scores and without
+    a margin, against the worst-scored wrong answer; free-text kinds and prompts whose answers are all right make
+    no such pair."""
+    import llmlab.train.rollout as rollout
+    from llmlab.chat.template import render_prompt
+    from llmlab.train.ranked_pairs import ranked_pairs
+    from llmlab.train.rl_common import load_reward_model, score_sequences
+    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rollout import Completion
+
+    base = make_run(tmp_path / "base")
+    train_reward_model(base, write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), tmp_path / "rm",
+                       tiny_cfg(25, 3e-3), progress=False)
+    _, tok = load_run(base)
+    q = "What is 3 plus 3?"
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [
+        {"prompt": q, "answer": "6", "kind": "arithmetic"},
+        {"prompt": q, "answer": "6", "kind": "identity"},  # free text: exact match does not judge it
+        {"prompt": q, "answer": "7", "kind": "arithmetic"},  # both "7" and "7." are right
+    ])
+    answers = [["6", "7", "5"], ["6", "7", "5"], ["7", "7."]]
+
+    def done(text):
+        return Completion(tok.encode(text) + [tok.end_id], text, True)
+
+    rm, _ = load_reward_model(tmp_path / "rm")
+    scores = score_sequences(rm, [render_prompt([{"role": "user", "content": q}], tok) + done(t).ids
+                                  for t in answers[0]], tok.pad_id).tolist()
+    worst_wrong = answers[0][1] if scores[1] < scores[2] else answers[0][2]
+
+    def fake_samples(policy, tok_, prompt_ids, *, n, **kw):
+        return [[done(t) for t in group] for group in answers]
+
+    monkeypatch.setattr(rollout, "sample_completions", fake_samples)
+    rows = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6, check_answers=True)
+    assert [(r["chosen"], r["rejected"], r["rejected_is"]) for r in rows] == [("6", worst_wrong, "wrong")]
+    assert ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6) == []  # unchecked: margin rules
+
+
 def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path, monkeypatch):
     """PPO's reward from a ``--logprob-coef`` reward model is head + coef * log p(answer | prompt): two prompts
     whose own log-likelihoods differ by many nats, answered alike, get the rewards of their answers (log
@@ -367,6 +407,42 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     for b in range(2):
         torch.testing.assert_close(batch["returns"][b][m[b]], (want[b] - g_score[b]).expand(int(m[b].sum())),
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_ppo_check_coef_rewards_right_answers_and_penalises_wrong_ones(tmp_path, monkeypatch):
+    """check_coef: on a checkable prompt the answer's return moves by +coef when it is exactly right and -coef
+    when wrong; free-text kinds and prompts without an answer are left to the reward model."""
+    import llmlab.train.ppo as ppo
+    from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rl_common import ScalarHeadModel, frozen_copy, value_model_from
+    from llmlab.train.rollout import Completion, encode_prompts
+
+    policy, tok = load_run(make_run(tmp_path / "base"))
+    backbone, _ = load_run(make_run(tmp_path / "rm_base", seed=1))
+    rm = ScalarHeadModel(backbone).eval()
+    rows = [{"prompt": "What is 3 plus 4?", "answer": "7", "kind": "arithmetic"},
+            {"prompt": "What is 3 plus 5?", "answer": "8", "kind": "arithmetic"},
+            {"prompt": "Who are you?", "answer": "7", "kind": "identity"},
+            {"prompt": "What is 3 plus 4?"}]
+    prompts, _ = encode_prompts(read_prompts(write_jsonl(tmp_path / "p.jsonl", rows)), tok, 64)
+    assert [ppo.check_sign(r, "7.") for _, r in prompts] == [1.0, -1.0, 0.0, 0.0]
+    answer = tok.encode("7.") + [tok.end_id]
+    monkeypatch.setattr(ppo, "sample_completions",
+                        lambda *a, **k: [[Completion(list(answer), "7.", True)] for _ in prompts])
+    value = value_model_from(rm)
+
+    def returns(check_coef):
+        src = ppo.PPOSource(ppo.PolicyAndValue(policy, value), frozen_copy(policy), rm, tok, prompts,
+                            rollout_prompts=4, epochs=1, minibatch=4, max_new_tokens=16, temperature=1.0,
+                            kl_coef=0.0, kl_estimator="k1", gamma=1.0, lam=1.0, unfinished_penalty=0.0,
+                            check_coef=check_coef)
+        batch, stats = src.make_rollout(prompts)
+        return batch["returns"] * batch["mask"][:, :-1], batch["mask"][:, :-1], stats
+
+    plain, m, _ = returns(0.0)
+    checked, _, stats = returns(2.0)
+    torch.testing.assert_close(checked - plain, torch.tensor([[2.0], [-2.0], [0.0], [0.0]]) * m)
+    assert float(stats["checked_right"]) == 0.5
 
 
 def test_ranked_pairs_against_greedy_reject_the_greedy_answer_when_a_sample_beats_it(tmp_path, monkeypatch):

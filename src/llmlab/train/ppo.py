@@ -15,7 +15,10 @@ its own log-prob when it is generated, like the KL penalty, and the last token t
 total, with credit where each term arises ("answer": all of it on the last token). The value model (initialised from the reward
 model's backbone and head, as InstructGPT did, without its log-likelihood term: ``value_model_from``)
 estimates the return at every position; GAE turns rewards and values into advantages, whitened over the
-rollout. Then ``epochs`` passes of minibatches, each one step of the shared loop on the clipped policy loss
+rollout. With ``check_coef`` > 0, where an answer can be checked (the prompt has a reference answer and a
+checkable kind, ``ranked_pairs.checkable``) the final reward also gets +check_coef when it is exactly right and
+-check_coef when not: the judge alone lets the policy drift to answers it likes that are wrong (docs/LOG.md
+session 10). Then ``epochs`` passes of minibatches, each one step of the shared loop on the clipped policy loss
 + vf_coef * the clipped value loss. Logged: the reward model's score (mean/std), the KL to the reference,
 response length, stop rate, clip fractions. The run folder holds the tuned policy (``llmlab chat --model runs/ppo``).
 """
@@ -32,6 +35,16 @@ from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo
 from llmlab.train.rl_common import (ScalarHeadModel, answer_reward_parts, check_same_tokenizer, frozen_copy,
                                     gather_last, response_token_logprobs, value_model_from)
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
+
+
+def check_sign(prompt, text: str) -> float:
+    """+1 for an exactly right answer to a checkable prompt, -1 for a wrong one, 0 when it cannot be checked."""
+    from llmlab.train.ranked_pairs import checkable
+    from llmlab.train.rewards import answer_matches
+
+    if not checkable(prompt):
+        return 0.0
+    return 1.0 if answer_matches(text, prompt.answer) else -1.0
 
 
 # Where a log-likelihood reward model's coef x log p(answer) is paid: token by token, or at the last token.
@@ -62,8 +75,9 @@ class PolicyAndValue(nn.Module):
 class PPOSource(RolloutSource):
     def __init__(self, model: PolicyAndValue, ref, rm, tok, prompts, *, rollout_prompts, epochs, minibatch,
                  max_new_tokens, temperature, kl_coef, kl_estimator, gamma, lam, unfinished_penalty,
-                 logprob_reward="token", baseline="none", seed=0):
+                 logprob_reward="token", baseline="none", check_coef=0.0, seed=0):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
+        self.check_coef = check_coef
         self.model, self.ref, self.rm, self.tok = model, ref, rm, tok
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.kl_coef, self.kl_estimator, self.gamma, self.lam = kl_coef, kl_estimator, gamma, lam
@@ -125,6 +139,10 @@ class PPOSource(RolloutSource):
         if dense:
             rewards = rewards + token_score
         final = (heads if dense else scores) - self.unfinished_penalty * (1.0 - finished)
+        if self.check_coef:
+            check = torch.tensor([check_sign(r, c.text) for (_, r), c in zip(prompts, comps)])  # +1 / -1 / 0
+            final = final + self.check_coef * check
+            stats["checked_right"] = (check > 0).float().sum() / (check != 0).float().sum().clamp(min=1)
         if self.baseline == "greedy":
             # A per-prompt constant: the expected gradient is unchanged, the spread of scores from prompt to
             # prompt (how long and how predictable an answer must be) leaves the returns.
@@ -158,7 +176,7 @@ def make_ppo_loss(clip: float, value_clip: float, vf_coef: float):
 def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_prompts=32, epochs=2, minibatch=16,
               clip=0.2, value_clip=0.2, vf_coef=0.1, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95,
               max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, logprob_reward="token", baseline="none",
-              resume=False, progress=None) -> dict:
+              check_coef=0.0, resume=False, progress=None) -> dict:
     """PPO from the run ``model_dir`` (also the reference) against the reward model ``rm_dir``."""
     from llmlab.model.checkpoint import load_run, save_run_model
     from llmlab.train.loop import resolve_device, train
@@ -179,14 +197,14 @@ def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_pr
                        minibatch=minibatch, max_new_tokens=max_new_tokens, temperature=temperature,
                        kl_coef=kl_coef, kl_estimator=kl_estimator, gamma=gamma, lam=lam,
                        unfinished_penalty=unfinished_penalty, logprob_reward=logprob_reward, baseline=baseline,
-                       seed=train_cfg.seed)
+                       check_coef=check_coef, seed=train_cfg.seed)
     run_config = {"stage": "ppo", "init": str(model_dir), "reference": str(model_dir), "reward_model": str(rm_dir),
                   "prompts": str(prompts_path), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
                   "rollout_prompts": rollout_prompts, "epochs": epochs, "minibatch": minibatch, "clip": clip,
                   "value_clip": value_clip, "vf_coef": vf_coef, "kl_coef": kl_coef, "kl_estimator": kl_estimator,
                   "gamma": gamma, "lam": lam, "max_new_tokens": max_new_tokens, "temperature": temperature,
                   "unfinished_penalty": unfinished_penalty, "rm_logprob_coef": rm.logprob_coef,
-                  "logprob_reward": logprob_reward, "baseline": baseline}
+                  "logprob_reward": logprob_reward, "baseline": baseline, "check_coef": check_coef}
     result = train(model, train_cfg, source, make_ppo_loss(clip, value_clip, vf_coef), out_dir, tokenizer=tok,
                    run_config=run_config, save_fn=lambda m, out: save_run_model(out, m.policy, tok),
                    resume=resume, progress=progress)

@@ -131,11 +131,42 @@ def make_pairs(convs, facts: dict, seed: int, ramble_frac: float = 0.3) -> list[
     return pairs
 
 
+def pick_tasks(split: str, n: int, seed: int, shares: dict[str, float] | None = None) -> list[dict]:
+    """``n`` verifiable tasks of ``split``, in the generator's mix of ``VERIFIABLE_KINDS``, or with each kind
+    named in ``shares`` making that fraction of them (the other kinds fill the rest in their usual proportions)."""
+    shares = shares or {}
+    unknown = sorted(set(shares) - set(VERIFIABLE_KINDS))
+    if unknown:
+        raise ValueError(f"task shares: unknown kind(s) {', '.join(unknown)}; verifiable kinds: {', '.join(VERIFIABLE_KINDS)}")
+    if any(not 0 <= v <= 1 for v in shares.values()) or sum(shares.values()) > 1:
+        raise ValueError(f"task shares must be fractions in [0, 1] summing to at most 1, got {shares}")
+    quota = {k: round(v * n) for k, v in shares.items()}
+    rest = n - sum(quota.values())  # for the kinds not named
+    size = int(n / 0.45) + 50  # ~54% of items are verifiable
+    while True:
+        pool = make_items(size, split, seed)  # a longer pool extends the same stream
+        taken, tasks = Counter(), []
+        for c in pool:
+            kind = c.meta["kind"]
+            if kind not in VERIFIABLE_KINDS:
+                continue
+            key = kind if kind in quota else None
+            if taken[key] < (quota[key] if key else rest):
+                taken[key] += 1
+                tasks.append({"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": kind})
+        if len(tasks) == n:
+            return tasks
+        size *= 2
+
+
 def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_tasks: int = 2000,
-                    n_val_tasks: int = 300, n_chat_prompts: int | None = None, seed: int = 0) -> dict:
+                    n_val_tasks: int = 300, n_chat_prompts: int | None = None, seed: int = 0,
+                    task_shares: dict[str, float] | None = None) -> dict:
     """Write the six files into ``out_dir``; returns their paths and counts (also the kinds). Training chat prompts:
     ``n_chat_prompts`` (default ``n_tasks``); held-out tasks and chat prompts: ``n_val_tasks`` each. Each count
-    only extends its own seeded stream, so the first N items of a file are the same for any larger count."""
+    only extends its own seeded stream, so the first N items of a file are the same for any larger count.
+    ``task_shares`` (``{"arithmetic": 0.55}``) reweights the *training* tasks' kinds (``pick_tasks``); held-out
+    tasks keep the generator's mix, so exact match on them means the same with or without it."""
     from llmlab.chat.synth import corpus_facts
 
     facts = corpus_facts()
@@ -149,9 +180,7 @@ def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_task
         chat_prompts = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
                         for c in convs[:n_c]]
         # Verifiable tasks: only checkable kinds, from a separate draw so there are n_t of them.
-        pool = make_items(int(n_t / 0.45) + 50, split, seed_base + 500)  # ~54% of items are verifiable
-        tasks = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}
-                 for c in pool if c.meta["kind"] in VERIFIABLE_KINDS][:n_t]
+        tasks = pick_tasks(split, n_t, seed_base + 500, task_shares if split == "train" else None)
         for name, rows in (("pairs", pairs), ("tasks", tasks), ("chat_prompts", chat_prompts)):
             path = out / f"{name}_{split}.jsonl"
             write_jsonl(path, rows)

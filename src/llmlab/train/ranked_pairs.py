@@ -12,7 +12,10 @@ reward model scores each whole conversation; the best-scored answer becomes ``ch
 ``rejected`` when their scores differ by at least ``min_margin``. With ``against="greedy"`` the policy's
 greedy answer joins the candidates and is the one rejected whenever another answer scores above it (else the
 worst is, as before): the pairs then say "move your greedy answer to this better one", which is what a win
-rate of greedy answers measures. Answers that did not end their turn with
+rate of greedy answers measures. With ``check_answers`` a prompt whose answer can be checked (it has an
+``answer`` and its ``kind``, if given, is one of ``CHECKABLE_KINDS``: numbers, letters, counts, attributions)
+ranks answers by exact match first and the reward model's score second: a right answer always beats a wrong
+one, whatever the judge says, and such a pair needs no score margin. Answers that did not end their turn with
 ``<|end|>`` (cut by the token limit, or breaking into another role) are left out: written as a pair they
 would read as finished answers.
 
@@ -33,6 +36,15 @@ import torch
 from llmlab.utils.device import resolve_device
 
 
+def checkable(prompt) -> bool:
+    """Whether exact match can judge answers to this prompt: it has a reference answer and no free-text kind
+    (identity, refusal, greeting, continuing a line: many right answers, so exact match would mislead)."""
+    from llmlab.chat.synth import CHECKABLE_KINDS
+
+    kind = prompt.meta.get("kind")
+    return prompt.answer is not None and (kind is None or kind in CHECKABLE_KINDS)
+
+
 # Which answer a pair rejects: the worst-scored sample, or the policy's greedy answer when a sample beats it.
 AGAINST = ("worst", "greedy")
 
@@ -40,9 +52,11 @@ AGAINST = ("worst", "greedy")
 @torch.no_grad()
 def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = None, samples: int = 4,
                  temperature: float = 1.0, max_new_tokens: int = 64, min_margin: float = 0.5, seed: int = 0,
-                 against: str = "worst", device: str = "cpu") -> list[dict]:
-    """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is": "rm_ranked", "margin"}`` from the
-    policy's own samples (see the module docstring)."""
+                 against: str = "worst", check_answers: bool = False, device: str = "cpu") -> list[dict]:
+    """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is", "margin"}`` from the policy's own samples
+    (see the module docstring); ``rejected_is`` is "rm_ranked", or "wrong" for a checked pair whose rejected
+    answer is wrong and chosen one right."""
+    from llmlab.chat.synth import exact_match
     from llmlab.model.checkpoint import load_run
     from llmlab.train.pref_data import read_prompts
     from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
@@ -78,14 +92,19 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
             texts = list(answers)
             scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id,
                                      answer_starts=[len(pid)] * len(texts))  # the answers' scores, not log p(prompt)
-            best, worst = int(scores.argmax()), int(scores.argmin())
+            right = ([exact_match(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
+                     else [False] * len(texts))
+            keys = [(r, float(s)) for r, s in zip(right, scores)]  # right answers first, then the judge's score
+            best = max(range(len(texts)), key=keys.__getitem__)
+            worst = min(range(len(texts)), key=keys.__getitem__)
             if against == "greedy" and usable[0] is group[0] and best != 0:  # texts[0] is the greedy answer
                 worst = 0  # a better answer than the greedy one exists: reject the greedy one
             margin = float(scores[best] - scores[worst])
-            if margin < min_margin:
-                continue
+            checked = right[best] and not right[worst]
+            if not checked and (right[worst] or margin < min_margin):
+                continue  # two right answers (no reason to prefer one), or too close to call
             rows.append({"prompt": prompt.prompt, "chosen": texts[best], "rejected": texts[worst],
-                         "kind": prompt.meta.get("kind", "unknown"), "rejected_is": "rm_ranked",
+                         "kind": prompt.meta.get("kind", "unknown"), "rejected_is": "wrong" if checked else "rm_ranked",
                          "margin": round(margin, 4)})
     return rows
 
@@ -99,4 +118,5 @@ def write_ranked_pairs(out_path, model_dir, rm_dir, prompts_path, **kw) -> dict:
     rows = ranked_pairs(model_dir, rm_dir, prompts_path, **kw)
     write_jsonl(out_path, rows)
     return {"out": str(out_path), "n_pairs": len(rows), "kinds": dict(sorted(Counter(r["kind"] for r in rows).items())),
+            "rejected_is": dict(sorted(Counter(r["rejected_is"] for r in rows).items())),
             "margin_mean": sum(r["margin"] for r in rows) / max(1, len(rows))}

@@ -73,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chat-prompts", type=int, default=None, help="training chat prompts (PPO, DPO's ranked pairs); "
                    "default: as many as --tasks")
     p.add_argument("--val-tasks", type=int, default=300, help="held-out tasks / chat prompts")
+    p.add_argument("--task-share", action="append", default=[], metavar="KIND=FRACTION",
+                   help="make this fraction of the training tasks of this kind (repeatable; the other kinds fill "
+                   "the rest in the generator's proportions; held-out tasks keep the generator's mix)")
     p.add_argument("--seed", type=int, default=0, help="generator seed")
     p.set_defaults(func=_rl_data)
 
@@ -92,6 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--against", choices=["worst", "greedy"], default="worst",
                    help="reject the worst-scored sample, or (greedy) the model's greedy answer whenever a sample "
                    "scores above it")
+    p.add_argument("--check-answers", action="store_true",
+                   help="prompts with a checkable answer: a right answer (exact match) beats a wrong one whatever "
+                   "the reward model says; the judge ranks within each")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.set_defaults(func=_ranked_pairs)
@@ -164,6 +170,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--baseline", choices=["none", "greedy"], default="none",
                    help="greedy: subtract the score of the policy's greedy answer to the same prompt from each "
                    "answer's reward (ReMax; a per-prompt constant, one more generation per rollout)")
+    p.add_argument("--check-coef", type=float, default=0.0,
+                   help="prompts with a checkable answer: add this to the reward of an exactly right answer and "
+                   "subtract it from a wrong one (0 = the reward model alone)")
     add_train_flags(p)
     p.set_defaults(func=_ppo)
 
@@ -239,10 +248,24 @@ def add_eval_commands(esub: argparse._SubParsersAction) -> None:
 
 
 def _rl_data(args) -> int:
+    from llmlab.errors import LlmlabError
     from llmlab.train.pref_synth import write_pref_data
 
-    return _print(write_pref_data(args.out, n_pairs=args.pairs, n_val_pairs=args.val_pairs, n_tasks=args.tasks,
-                                  n_val_tasks=args.val_tasks, n_chat_prompts=args.chat_prompts, seed=args.seed))
+    shares = {}
+    for item in args.task_share:
+        kind, sep, frac = item.partition("=")
+        try:
+            shares[kind.strip()] = float(frac)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise LlmlabError(f"--task-share: expected KIND=FRACTION (e.g. arithmetic=0.5), got {item!r}")
+    try:
+        return _print(write_pref_data(args.out, n_pairs=args.pairs, n_val_pairs=args.val_pairs, n_tasks=args.tasks,
+                                      n_val_tasks=args.val_tasks, n_chat_prompts=args.chat_prompts, seed=args.seed,
+                                      task_shares=shares))
+    except ValueError as e:  # a bad share: unknown kind, or fractions that do not fit
+        raise LlmlabError(f"--task-share: {e}") from None
 
 
 def _ranked_pairs(args) -> int:
@@ -254,7 +277,8 @@ def _ranked_pairs(args) -> int:
     return _print(write_ranked_pairs(args.out, args.model, args.reward_model, args.prompts, n_prompts=args.n,
                                      samples=args.samples, temperature=args.temperature,
                                      max_new_tokens=args.max_new_tokens, min_margin=args.min_margin,
-                                     seed=args.seed, against=args.against, device=args.device))
+                                     seed=args.seed, against=args.against, check_answers=args.check_answers,
+                                     device=args.device))
 
 
 def _rm(args) -> int:
@@ -300,7 +324,7 @@ def _ppo(args) -> int:
                             kl_estimator=args.kl_estimator, gamma=args.gamma, lam=args.lam,
                             max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                             unfinished_penalty=args.unfinished_penalty, logprob_reward=args.logprob_reward,
-                            baseline=args.baseline,
+                            baseline=args.baseline, check_coef=args.check_coef,
                             resume=args.resume,
                             progress=False if args.no_progress else None))
 
