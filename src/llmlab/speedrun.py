@@ -45,15 +45,16 @@ class SpeedrunConfig:
     seed: int = 0
 
 
-# Seconds of training per stage: (default, quick). The whole default run fits in 20 minutes on 2 CPU cores.
+# Seconds of training per stage: (default, quick). The whole default run takes ~20 minutes on 2 CPU cores
+# (1239 s of stage time in session 10).
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
     "rm": (160.0, 15.0),  # a cap: 1200 steps (3 passes over 6000 pairs) bind, ~155 s on 1 thread since shared-prompt
                           # rows and length buckets (~450 s before); 80-82% on 1000 held-out pairs (LOG 2026-11-23 s3, s4)
     "dpo": (90.0, 15.0),
-    "grpo": (330.0, 20.0),  # 800 steps of 32 prompts x 4 answers (its cap): ~460 s on 1 busy thread; held-out exact
-                            # match climbs all the way (59 / 59.5 / 61.5 / 67% at 200 / 400 / 600 / 800, LOG session 10)
+    "grpo": (330.0, 20.0),  # 800 steps of 32 prompts x 4 answers (its cap): 328 s on the Zen 5's 2 cores, ~400-460 s
+                            # on 1 busy thread; held-out exact match climbs to ~800 steps (LOG session 10)
     "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
