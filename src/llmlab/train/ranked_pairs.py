@@ -56,9 +56,9 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
     """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is", "margin"}`` from the policy's own samples
     (see the module docstring); ``rejected_is`` is "rm_ranked", or "wrong" for a checked pair whose rejected
     answer is wrong and chosen one right."""
-    from llmlab.chat.synth import exact_match
     from llmlab.model.checkpoint import load_run
     from llmlab.train.pref_data import read_prompts
+    from llmlab.train.rewards import answer_matches
     from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
     from llmlab.train.rollout import encode_prompts, sample_completions
 
@@ -92,7 +92,7 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
             texts = list(answers)
             scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id,
                                      answer_starts=[len(pid)] * len(texts))  # the answers' scores, not log p(prompt)
-            right = ([exact_match(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
+            right = ([answer_matches(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
                      else [False] * len(texts))
             keys = [(r, float(s)) for r, s in zip(right, scores)]  # right answers first, then the judge's score
             best = max(range(len(texts)), key=keys.__getitem__)
