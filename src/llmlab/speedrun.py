@@ -63,6 +63,10 @@ PREF_PAIRS = (6000, 600)  # generated preference pairs for training: (default, q
 # Held-out pairs that score the reward model: 1000 put one standard error at ~1.2 points (200 gave ~2.8, and a
 # 600-step RM read 81.0% on the first 200 but 79.7% on 1000; docs/LOG.md 2026-11-23 session 3).
 PREF_VAL_PAIRS = (1000, 200)
+# Held-out verifiable tasks (GRPO's before/after exact match) and chat prompts (the win rates read the first
+# EVAL_N): 1000 put one standard error of exact match at ~1.5 points; on 200, a model's score moved by 3-6
+# points against the 1000 (docs/LOG.md session 10).
+PREF_VAL_TASKS = (1000, 40)
 # Verifiable tasks for GRPO: 20,000 so that 400 steps (~19,000 prompt draws) see each about once. From a strong SFT
 # model (50% exact match) 2,000 tasks, drawn ~10 times each, were memorised and lost 1.5-3.5 held-out points;
 # 20,000 gained 3.5 and 7.0 over two seeds (docs/LOG.md session 8). Chat prompts (PPO, DPO's ranked pairs): 2,000.
@@ -133,7 +137,8 @@ class Speedrun:
                              # model can learn by RL; held-out tasks keep the generator's mix. From a 54.5% SFT
                              # model: 70.0 / 68.5% over two seeds vs 67.0 / 61.5% (docs/LOG.md session 10)
                              "--task-share", f"arithmetic={GRPO_ARITHMETIC_SHARE}",
-                             "--val-pairs", str(PREF_VAL_PAIRS[self.mode]), "--val-tasks", str(EVAL_N[self.mode])]))
+                             "--val-pairs", str(PREF_VAL_PAIRS[self.mode]),
+                             "--val-tasks", str(PREF_VAL_TASKS[self.mode])]))
         stages.append(Stage("rm", "rm", "rm/summary.json",
                             ["rm", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
                              "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "rm"), "--max-steps", "1200",
