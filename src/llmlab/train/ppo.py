@@ -16,7 +16,7 @@ total, with credit where each term arises ("answer": all of it on the last token
 model's backbone and head, as InstructGPT did, without its log-likelihood term: ``value_model_from``)
 estimates the return at every position; GAE turns rewards and values into advantages, whitened over the
 rollout. With ``check_coef`` > 0, where an answer can be checked (the prompt has a reference answer and a
-checkable kind, ``ranked_pairs.checkable``) the final reward also gets +check_coef when it is exactly right and
+checkable kind, ``rewards.checkable``) the final reward also gets +check_coef when it is exactly right and
 -check_coef when not: the judge alone lets the policy drift to answers it likes that are wrong (docs/LOG.md
 session 10). Then ``epochs`` passes of minibatches, each one step of the shared loop on the clipped policy loss
 + vf_coef * the clipped value loss. Logged: the reward model's score (mean/std), the KL to the reference,
@@ -39,8 +39,7 @@ from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_com
 
 def check_sign(prompt, text: str) -> float:
     """+1 for an exactly right answer to a checkable prompt, -1 for a wrong one, 0 when it cannot be checked."""
-    from llmlab.train.ranked_pairs import checkable
-    from llmlab.train.rewards import answer_matches
+    from llmlab.train.rewards import answer_matches, checkable
 
     if not checkable(prompt):
         return 0.0

@@ -36,15 +36,6 @@ import torch
 from llmlab.utils.device import resolve_device
 
 
-def checkable(prompt) -> bool:
-    """Whether exact match can judge answers to this prompt: it has a reference answer and no free-text kind
-    (identity, refusal, greeting, continuing a line: many right answers, so exact match would mislead)."""
-    from llmlab.chat.synth import CHECKABLE_KINDS
-
-    kind = prompt.meta.get("kind")
-    return prompt.answer is not None and (kind is None or kind in CHECKABLE_KINDS)
-
-
 # Which answer a pair rejects: the worst-scored sample, or the policy's greedy answer when a sample beats it.
 AGAINST = ("worst", "greedy")
 
@@ -58,7 +49,7 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
     answer is wrong and chosen one right."""
     from llmlab.model.checkpoint import load_run
     from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rewards import answer_matches
+    from llmlab.train.rewards import answer_matches, checkable
     from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
     from llmlab.train.rollout import encode_prompts, sample_completions
 

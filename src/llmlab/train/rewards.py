@@ -23,6 +23,16 @@ def answer_matches(response: str, answer: str) -> bool:
     return exact_match(response, answer)
 
 
+def checkable(prompt) -> bool:
+    """Whether exact match can judge answers to this prompt: it has a reference answer and no free-text kind
+    (identity, refusal, greeting, continuing a line: many right answers, so exact match would mislead). Used
+    by ``ranked-pairs --check-answers`` and ``ppo --check-coef``."""
+    from llmlab.chat.synth import CHECKABLE_KINDS
+
+    kind = prompt.meta.get("kind")
+    return prompt.answer is not None and (kind is None or kind in CHECKABLE_KINDS)
+
+
 def exact_match_reward(prompt, response: str) -> float:
     """1.0 when the response is exactly the prompt's answer, else 0.0 (prompts without an answer: 0.0)."""
     if prompt.answer is None:
