@@ -46,7 +46,7 @@ class SpeedrunConfig:
 
 
 # Seconds of training per stage: (default, quick). The whole default run takes ~20 minutes on 2 CPU cores
-# (1239 s of stage time in session 10).
+# (1158 and 1239 s of stage time in session 10's two fresh runs).
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
@@ -67,9 +67,11 @@ PREF_VAL_PAIRS = (1000, 200)
 # EVAL_N): 1000 put one standard error of exact match at ~1.5 points; on 200, a model's score moved by 3-6
 # points against the 1000 (docs/LOG.md session 10).
 PREF_VAL_TASKS = (1000, 40)
-# Verifiable tasks for GRPO: 20,000 so that 400 steps (~19,000 prompt draws) see each about once. From a strong SFT
-# model (50% exact match) 2,000 tasks, drawn ~10 times each, were memorised and lost 1.5-3.5 held-out points;
-# 20,000 gained 3.5 and 7.0 over two seeds (docs/LOG.md session 8). Chat prompts (PPO, DPO's ranked pairs): 2,000.
+# Verifiable tasks for GRPO: 20,000. From a strong SFT model (50% exact match) 2,000 tasks, drawn ~10 times each by
+# the old 16 x 8 stage, were memorised and lost 1.5-3.5 held-out points; 20,000 gained 3.5 and 7.0 over two seeds
+# (docs/LOG.md session 8). The 32 x 4 stage samples ~128 prompts a step to keep ~32 informative ones, so its 800
+# steps draw each task ~5 times, mostly ones it already answers alike every time; held-out exact match still
+# rose through step 800 (LOG session 10). Chat prompts (PPO, DPO's ranked pairs): 2,000.
 PREF_TASKS = (20000, 400)
 GRPO_ARITHMETIC_SHARE = 0.55
 PREF_CHAT_PROMPTS = (2000, 400)
