@@ -56,6 +56,8 @@ def test_keep_freed_memory_stops_page_faults_on_reallocated_blocks():
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     step()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    touched = 6 * 16 * 2**20 // resource.getpagesize()  # 24,576 pages of 4 KiB
     # By default glibc hands the freed 96 MB back to the OS (its trim threshold is at most 64 MB) and the next
-    # step faults in ~24,000 pages again.
-    assert faults < 2000, faults
+    # step faults in every page again. Late in the suite the heap is fragmented by earlier tests, and CI once saw
+    # one 16 MB block (4,096 pages) land in fresh memory; allow up to a quarter of the pages for that.
+    assert faults < touched // 4, (faults, touched)
