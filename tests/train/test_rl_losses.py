@@ -187,3 +187,18 @@ def test_reward_functions():
     assert partial_match_reward(p, "s-t-o-n-e-s") == 0.5
     assert 0.0 < partial_match_reward(p, "s-t-o-n-e") < 0.5
     assert exact_match_reward(RLPrompt([], None), "x") == 0.0
+
+
+def test_digit_reward_credits_digits_in_place():
+    from llmlab.train.pref_data import RLPrompt
+    from llmlab.train.rewards import REWARD_FUNCTIONS, digit_match_reward, partial_match_reward
+
+    p = RLPrompt([{"role": "user", "content": "88 - 31 = ?"}], "57")
+    assert digit_match_reward(p, "57.") == 0.5 and digit_match_reward(p, "56") == 0.25
+    assert digit_match_reward(p, "75") == 0.0  # both digits there, neither in place: difflib gives it credit
+    assert partial_match_reward(p, "75") == partial_match_reward(p, "56") > 0.0
+    assert digit_match_reward(p, "5") == 0.0 and digit_match_reward(p, "057") == 0.0  # wrong length
+    assert digit_match_reward(p, "57 apples") == 0.0 and digit_match_reward(p, "٥٧") == 0.0  # not plain digits
+    assert digit_match_reward(RLPrompt(p.prompt, "odd"), "odd") == 0.0  # not a number answer
+    assert digit_match_reward(RLPrompt(p.prompt, None), "57") == 0.0
+    assert REWARD_FUNCTIONS["digits"] is digit_match_reward

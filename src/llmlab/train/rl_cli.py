@@ -183,7 +183,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_out(p)
     p.add_argument("--prompts", required=True, help="tasks JSONL {prompt, answer}")
     p.add_argument("--val", default=None, help="held-out tasks JSONL (exact match before/after)")
-    p.add_argument("--reward", default="exact", help="comma-separated reward functions (summed): exact, partial, brevity")
+    p.add_argument("--reward", default="exact", help="comma-separated reward functions (summed): exact, partial, digits, brevity")
     p.add_argument("--group-size", type=int, default=8, help="samples per prompt (G)")
     p.add_argument("--rollout-prompts", type=int, default=16, help="prompts per rollout")
     p.add_argument("--epochs", type=int, default=1, help="passes over each rollout")
