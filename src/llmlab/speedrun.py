@@ -45,16 +45,17 @@ class SpeedrunConfig:
     seed: int = 0
 
 
-# Seconds of training per stage: (default, quick). The whole default run takes ~20 minutes on 2 CPU cores
-# (1158 and 1239 s of stage time in session 10's two fresh runs).
+# Seconds of training per stage: (default, quick). The whole default run takes ~20-23 minutes on 2 CPU cores
+# (1158 and 1239 s of stage time in session 10's two fresh runs, 1148 s in session 11's with an 800-step GRPO).
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
     "rm": (160.0, 15.0),  # a cap: 1200 steps (3 passes over 6000 pairs) bind, ~155 s on 1 thread since shared-prompt
                           # rows and length buckets (~450 s before); 80-82% on 1000 held-out pairs (LOG 2026-11-23 s3, s4)
     "dpo": (90.0, 15.0),
-    "grpo": (330.0, 20.0),  # 800 steps of 32 prompts x 4 answers (its cap): 328 s on the Zen 5's 2 cores, ~400-460 s
-                            # on 1 busy thread; held-out exact match climbs to ~800 steps (LOG session 10)
+    "grpo": (480.0, 20.0),  # 1200 steps of 32 prompts x 4 answers (its cap): 800 took 281-335 s on the Zen 5's 2 cores
+                            # (~400-460 s on 1 busy thread); held-out exact match climbs through 1200 with the lr
+                            # cooldown (LOG session 11)
     "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
@@ -69,9 +70,9 @@ PREF_VAL_PAIRS = (1000, 200)
 PREF_VAL_TASKS = (1000, 40)
 # Verifiable tasks for GRPO: 20,000. From a strong SFT model (50% exact match) 2,000 tasks, drawn ~10 times each by
 # the old 16 x 8 stage, were memorised and lost 1.5-3.5 held-out points; 20,000 gained 3.5 and 7.0 over two seeds
-# (docs/LOG.md session 8). The 32 x 4 stage samples ~128 prompts a step to keep ~32 informative ones, so its 800
-# steps draw each task ~5 times, mostly ones it already answers alike every time; held-out exact match still
-# rose through step 800 (LOG session 10). Chat prompts (PPO, DPO's ranked pairs): 2,000.
+# (docs/LOG.md session 8). The 32 x 4 stage samples ~128 prompts a step to keep ~32 informative ones, so its 1200
+# steps draw each task ~7 times, mostly ones it already answers alike every time; held-out exact match still
+# rose through step 1200 (LOG session 11). Chat prompts (PPO, DPO's ranked pairs): 2,000.
 PREF_TASKS = (20000, 400)
 # GRPO's training tasks by kind (the rest in the generator's proportions); held-out tasks keep the generator's mix.
 # Arithmetic 55% (the generator's: 26%), the kind this model can learn by RL: from a 54.5% SFT model 70.0 / 68.5%
@@ -201,8 +202,9 @@ class Speedrun:
                                  # without it lost 3.5 points, with it gained 0.5; from a weak one (22.5%) +6.5 either
                                  # way (docs/LOG.md sessions 5 and 8)
                                  "--kl-coef", "0.1",
-                                 # with 32 x 4 held-out exact match still rose from 600 to 800 steps (LOG session 10)
-                                 "--max-steps", "800",
+                                 # 1200 steps, not 800: from runs/s11's SFT model +15.7 vs +14.7 and +12.9 (two
+                                 # seeds); from runs/s9's +19.2 vs +11.5 at lr 3e-4 (LOG session 11)
+                                 "--max-steps", "1200",
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         if "ppo" in algos:

@@ -30,9 +30,10 @@ DPO_DEFAULTS = dict(lr=5e-5, max_steps=200, batch_size=16, warmup_steps=10, sche
 # independently trained judges, where 2e-5 / 120 steps tied (docs/LOG.md 2026-11-23).
 PPO_DEFAULTS = dict(lr=1e-4, max_steps=300, batch_size=16, warmup_steps=5, schedule="constant", weight_decay=0.0)
 # GRPO (with 32 prompts x 4 answers, dynamic sampling, kl 0.1): lr 5e-4 decaying to 0 over the last 30% of 800
-# steps gained +15.3 to +17.3 points of held-out exact match over three SFT models, a constant 3e-4 +11.9 to +15.2,
-# a constant 5e-4 less (docs/LOG.md session 11; the constant-lr history: 2026-11-23 GRPO ceiling, session 10).
-GRPO_DEFAULTS = dict(lr=5e-4, max_steps=800, batch_size=16, warmup_steps=5, schedule="wsd", cooldown_frac=0.3,
+# steps gained +10.8 to +17.3 points of held-out exact match over four SFT models, a constant 3e-4 +11.9 to +15.2,
+# a constant 5e-4 less; 1200 steps gained 1-3 more (docs/LOG.md session 11; the constant-lr history: 2026-11-23
+# GRPO ceiling, session 10).
+GRPO_DEFAULTS = dict(lr=5e-4, max_steps=1200, batch_size=16, warmup_steps=5, schedule="wsd", cooldown_frac=0.3,
                      weight_decay=0.0)
 
 
