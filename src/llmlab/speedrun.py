@@ -191,8 +191,9 @@ class Speedrun:
                                  # signal; answers are a few tokens. Dynamic sampling: docs/LOG.md 2026-11-23.
                                  "--reward", "exact", "--dynamic-sampling", "--max-new-tokens", "16",
                                  # lr 5e-4 decaying to 0 over the last 30% of steps: the policy settles before the
-                                 # end. Over three SFT models, +15.3 to +17.3 on 1000 held-out tasks where a constant
-                                 # 3e-4 gave +11.9 to +15.2; a constant 5e-4 lost points (LOG session 11)
+                                 # end. From three SFT models, +15.3 to +17.3 on 1000 held-out tasks (seed 0) where a
+                                 # constant 3e-4 gave +11.9 to +15.2; one seed-1 run gave +10.8 with parity collapsed,
+                                 # which GRPO_TASK_SHARES fixed; a constant 5e-4 lost points (LOG session 11)
                                  "--lr", "5e-4", "--schedule", "wsd", "--cooldown-frac", "0.3",
                                  # 32 prompts x 4 answers, not 16 x 8: twice the prompts per step for the same
                                  # answers trained. From a 54.5% SFT model, 800 steps: 67.0% vs 61.0% after 1000
