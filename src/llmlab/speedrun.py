@@ -56,7 +56,7 @@ BUDGETS = {
     "grpo": (480.0, 20.0),  # 1200 steps of 32 prompts x 4 answers (its cap): 800 took 281-335 s on the Zen 5's 2 cores
                             # (~400-460 s on 1 busy thread); held-out exact match climbs through 1200 with the lr
                             # cooldown (LOG session 11)
-    "ppo": (150.0, 20.0),  # 300 steps take ~100-150 s on 2 cores (docs/LOG.md 2026-11-23, PPO)
+    "ppo": (150.0, 20.0),  # 400 steps of 64 prompts: ~150 s on 1 busy thread (300 of 32: 38 s on 2 cores; LOG s. 12)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
 EVAL_N = (200, 40)  # held-out conversations scored by the evaluation stage: (default, quick)
@@ -64,8 +64,8 @@ PREF_PAIRS = (6000, 600)  # generated preference pairs for training: (default, q
 # Held-out pairs that score the reward model: 1000 put one standard error at ~1.2 points (200 gave ~2.8, and a
 # 600-step RM read 81.0% on the first 200 but 79.7% on 1000; docs/LOG.md 2026-11-23 session 3).
 PREF_VAL_PAIRS = (1000, 200)
-# Held-out verifiable tasks (GRPO's before/after exact match) and chat prompts (the win rates read the first
-# EVAL_N): 1000 put one standard error of exact match at ~1.5 points; on 200, a model's score moved by 3-6
+# Held-out verifiable tasks (GRPO's before/after exact match) and chat prompts (the win rates read them all):
+# 1000 put one standard error of exact match at ~1.5 points; on 200, a model's score moved by 3-6
 # points against the 1000 (docs/LOG.md session 10).
 PREF_VAL_TASKS = (1000, 40)
 # Verifiable tasks for GRPO: 20,000. From a strong SFT model (50% exact match) 2,000 tasks, drawn ~10 times each by
@@ -209,25 +209,34 @@ class Speedrun:
                                  "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         if "ppo" in algos:
-            # PPO against the reward model, per-token KL penalty to SFT; lr 1e-4 / 300 steps are the CLI defaults.
-            # The KL penalty is what keeps PPO from exploiting the judge: against the plain RM, kl 0.05 won 86.5% at
-            # KL 5.2 nats while exact match fell 24.5% -> 13% (docs/LOG.md 2026-11-23, PPO).
+            # PPO against the reward model, per-token KL penalty to SFT; lr 1e-4 and 64 prompts a rollout in
+            # minibatches of 32 are the CLI defaults. The KL penalty is what keeps PPO from exploiting the judge:
+            # against the plain RM, kl 0.05 won 86.5% at KL 5.2 nats while exact match fell 24.5% -> 13% (docs/LOG.md
+            # 2026-11-23, PPO).
             stages.append(Stage("ppo", "ppo", "ppo/summary.json",
                                 ["ppo", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
                                  "--prompts", str(pref / "chat_prompts_train.jsonl"), "--out", str(r / "ppo"),
                                  # Against the log-likelihood RM, kl 0.1: 65.0 / 65.7% over two seeds at KL 2.0-2.4
                                  # (0.2: 62.7%, KL 1.1; 0.05: 68.0%, KL 3.0, exact match 52 -> 35%; LOG session 9)
                                  "--kl-coef", "0.1", "--max-new-tokens", "32",
+                                 # From runs/s11b's SFT model and RM, 1000 held-out prompts, seeds 0 / 1: 32 prompts
+                                 # a rollout, 300 steps won 64.9 / 66.6%; 64 prompts 73.4 / 71.9% but exact match
+                                 # 48 -> 35%; with +-0.5 for right / wrong checkable answers 69.4 / 69.1% at 41%;
+                                 # and 400 steps of that 70.5 / 71.4%, KL 1.9, 41% (LOG session 12)
+                                 "--rollout-prompts", "64", "--minibatch", "32", "--check-coef", "0.5",
+                                 "--max-steps", "400",
                                  "--time-budget", str(self.budget("ppo")), "--seed", str(c.seed),
                                  "--device", c.device], train=True))
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
                             ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
                              "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))
         for algo in algos:
+            # Every held-out chat prompt (1000, ~5 s per 200 on 2 cores): on the first 200 alone one standard error
+            # of a win rate is ~2.5 points, about the gap between two seeds of one PPO stage (LOG session 12).
             stages.append(Stage(f"{algo}-winrate", "eval", f"eval/{algo}_winrate.json",
                                 ["eval", "winrate", "--model", str(r / algo), "--baseline", str(r / "sft"),
                                  "--judge", str(r / "rm"), "--prompts", str(pref / "chat_prompts_val.jsonl"),
-                                 "-n", str(EVAL_N[self.mode]), "--samples", "4", "--seed", str(c.seed),
+                                 "-n", str(PREF_VAL_TASKS[self.mode]), "--samples", "4", "--seed", str(c.seed),
                                  "--device", c.device]))
         return stages
 

@@ -173,12 +173,10 @@ def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
 
 
 @pytest.mark.slow
-def test_ppo_raises_reward_model_score(tmp_path):
-    """PPO against a fixed reward model raises that model's score (a bandit over the answer's one token)."""
-    from llmlab.train.ppo import train_ppo
+def _bandit_rm(tmp_path):
+    """A reward model whose score is a fixed random function of the answer's last token, saved to tmp/rm."""
     from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
 
-    base = make_run(tmp_path / "base")
     backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
     rm = ScalarHeadModel(backbone)
     with torch.no_grad():
@@ -189,6 +187,15 @@ def test_ppo_raises_reward_model_score(tmp_path):
                 p.zero_()
         rm.head.weight.mul_(30.0)  # scores spread over a few units
     save_reward_model(tmp_path / "rm", rm, tok)
+    return tmp_path / "rm"
+
+
+def test_ppo_raises_reward_model_score(tmp_path):
+    """PPO against a fixed reward model raises that model's score (a bandit over the answer's one token)."""
+    from llmlab.train.ppo import train_ppo
+
+    base = make_run(tmp_path / "base")
+    _bandit_rm(tmp_path)
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"What is {i} plus {i}?"} for i in range(32)])
     train_ppo(base, tmp_path / "rm", prompts, tmp_path / "ppo", tiny_cfg(24, 1e-2), rollout_prompts=32, epochs=2,
               minibatch=16, max_new_tokens=1, kl_coef=0.01, progress=False)
@@ -199,6 +206,57 @@ def test_ppo_raises_reward_model_score(tmp_path):
     for key in ("reward_std", "kl_ref_seq", "response_len", "clip_frac", "value_clip_frac", "vf_loss", "stop_rate"):
         assert key in hist[-1]
     load_run(tmp_path / "ppo")  # the policy alone, as an ordinary run
+
+
+def test_adaptive_kl_follows_the_proportional_rule():
+    """coef *= 1 + clip(kl / target - 1, +-0.2) * n / horizon, by hand."""
+    from llmlab.errors import LlmlabError
+    from llmlab.train.ppo import AdaptiveKL
+
+    c = AdaptiveKL(0.1, target=2.0, horizon=100)
+    assert c.update(3.0, 32) == pytest.approx(0.1 * (1 + 0.2 * 0.32))  # 50% over the target: clipped to 20%
+    assert c.update(1.9, 32) == pytest.approx(0.1 * 1.064 * (1 - 0.05 * 0.32))
+    assert c.update(0.0, 50) == pytest.approx(0.1 * 1.064 * 0.984 * 0.9)  # far under: clipped to -20%
+    assert c.update(2.0, 32) == pytest.approx(0.1 * 1.064 * 0.984 * 0.9)  # on target: unchanged
+    for bad in ((0.0, 2.0, 100), (0.1, -1.0, 100), (0.1, 2.0, 0)):
+        with pytest.raises(LlmlabError, match="adaptive KL needs a positive"):
+            AdaptiveKL(*bad)
+
+
+def test_ppo_kl_target_steers_the_coefficient_each_rollout(tmp_path):
+    """With kl_target, each rollout's KL coefficient is the controller applied to the previous rollout's KL,
+    logged as kl_coef; a target far above the KL the run reaches drives the coefficient down."""
+    from llmlab.train.ppo import AdaptiveKL, train_ppo
+
+    base = make_run(tmp_path / "base")
+    _bandit_rm(tmp_path)
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"What is {i} plus {i}?"} for i in range(16)])
+    summary = train_ppo(base, tmp_path / "rm", prompts, tmp_path / "ppo", tiny_cfg(8, 1e-2), rollout_prompts=16,
+                        epochs=1, minibatch=8, max_new_tokens=2, kl_coef=0.2, kl_target=50.0, kl_horizon=40,
+                        progress=False)
+    hist = [json.loads(l) for l in (tmp_path / "ppo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
+    rollouts = hist[::2]  # two optimizer steps per rollout of 16 answers
+    assert len(rollouts) == 4
+    control = AdaptiveKL(0.2, 50.0, 40)
+    for r in rollouts:
+        assert r["kl_coef"] == pytest.approx(control.coef, rel=1e-5)
+        control.update(r["kl_ref_seq"], 16)
+    assert rollouts[-1]["kl_coef"] == pytest.approx(0.2 * 0.92 ** 3, rel=1e-5)  # every rollout 20% under
+    assert summary["last_rollout_kl_coef"] == pytest.approx(rollouts[-1]["kl_coef"], rel=1e-5)
+    assert json.loads((tmp_path / "ppo" / "config.json").read_text())["kl_target"] == 50.0
+
+    # A resumed run continues from the coefficient it had reached, not the starting one.
+    from llmlab.train.ppo import PPOSource
+
+    def source():
+        return PPOSource(None, None, None, None, [([1, 2], None)], rollout_prompts=1, epochs=1, minibatch=1,
+                         max_new_tokens=2, temperature=1.0, kl_coef=0.2, kl_estimator="k1", gamma=1.0, lam=1.0,
+                         unfinished_penalty=0.0, kl_target=50.0, kl_horizon=40)
+
+    first, resumed = source(), source()
+    first.kl_coef = first.kl_control.coef = 0.05
+    resumed.load_state_dict(first.state_dict())
+    assert resumed.kl_coef == resumed.kl_control.coef == 0.05
 
 
 def test_win_rate_of_a_model_against_itself_is_half_with_zero_kl(tmp_path, capsys):

@@ -153,11 +153,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_out(p)
     p.add_argument("--reward-model", required=True, help="run folder from llmlab rm")
     p.add_argument("--prompts", required=True, help="prompts JSONL {prompt}")
-    p.add_argument("--rollout-prompts", type=int, default=32, help="prompts answered per rollout")
+    # 64 rather than 32: the same steps from twice the answers won 73.4 / 71.9% vs 64.9 / 66.6% (LOG session 12)
+    p.add_argument("--rollout-prompts", type=int, default=64, help="prompts answered per rollout")
     p.add_argument("--epochs", type=int, default=2, help="passes over each rollout")
-    p.add_argument("--minibatch", type=int, default=16, help="answers per optimizer step")
+    p.add_argument("--minibatch", type=int, default=32, help="answers per optimizer step")
     p.add_argument("--kl-coef", type=float, default=0.05, help="per-token KL penalty coefficient")
     p.add_argument("--kl-estimator", choices=["k1", "k3"], default="k1", help="per-token KL estimator")
+    p.add_argument("--kl-target", type=float, default=None,
+                   help="steer the KL coefficient (starting at --kl-coef) after each rollout toward this KL to the "
+                   "reference, nats per answer (adaptive KL controller; default: a fixed coefficient)")
+    p.add_argument("--kl-horizon", type=float, default=500.0,
+                   help="with --kl-target: answers over which the coefficient moves by at most ~20%%")
     p.add_argument("--clip", type=float, default=0.2, help="policy ratio clip")
     p.add_argument("--value-clip", type=float, default=0.2, help="value clip")
     p.add_argument("--vf-coef", type=float, default=0.1, help="value loss weight")
@@ -329,8 +335,8 @@ def _ppo(args) -> int:
                             kl_estimator=args.kl_estimator, gamma=args.gamma, lam=args.lam,
                             max_new_tokens=args.max_new_tokens, temperature=args.temperature,
                             unfinished_penalty=args.unfinished_penalty, logprob_reward=args.logprob_reward,
-                            baseline=args.baseline, check_coef=args.check_coef,
-                            resume=args.resume,
+                            baseline=args.baseline, check_coef=args.check_coef, kl_target=args.kl_target,
+                            kl_horizon=args.kl_horizon, resume=args.resume,
                             progress=False if args.no_progress else None))
 
 
