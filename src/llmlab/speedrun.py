@@ -1,6 +1,6 @@
 """The main job: one command from raw text to a chatting assistant, with a report card.
 
-    scripts/speedrun.sh                  # = llmlab speedrun: the bundled corpus, CPU, ~20 minutes
+    scripts/speedrun.sh                  # = llmlab speedrun: the bundled corpus, CPU, ~23 minutes
     llmlab speedrun --quick              # a ~3-minute first look
     llmlab speedrun --fresh              # start over instead of resuming finished stages
     llmlab speedrun --data my_corpus/ --out runs/mine       # your own text
@@ -45,13 +45,15 @@ class SpeedrunConfig:
     seed: int = 0
 
 
-# Seconds of training per stage: (default, quick). The whole default run takes ~20-23 minutes on 2 CPU cores
-# (1158 and 1239 s of stage time in session 10's two fresh runs, 1148 s in session 11's with an 800-step GRPO).
+# Seconds of training per stage: (default, quick). The whole default run takes ~23 minutes on 2 CPU cores
+# (1148 and 1193 s of stage time in session 11's fresh runs; 1366 s in session 12's, with 400 PPO steps of 64 prompts
+# and the win rates on 1000 prompts).
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
     "rm": (160.0, 15.0),  # a cap: 1200 steps (3 passes over 6000 pairs) bind, ~155 s on 1 thread since shared-prompt
-                          # rows and length buckets (~450 s before); 80-82% on 1000 held-out pairs (LOG 2026-11-23 s3, s4)
+                          # rows and length buckets (~450 s before); 80-82% on 1000 held-out pairs as a plain RM (LOG
+                          # 2026-11-23 s3, s4), 85.7-88.0% with the stage's flags below (fresh runs, sessions 9-12)
     "dpo": (90.0, 15.0),
     "grpo": (480.0, 20.0),  # 1200 steps of 32 prompts x 4 answers (its cap): 800 took 281-335 s on the Zen 5's 2 cores
                             # (~400-460 s on 1 busy thread); held-out exact match climbs through 1200 with the lr
