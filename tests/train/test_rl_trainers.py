@@ -213,13 +213,13 @@ def test_adaptive_kl_follows_the_proportional_rule():
     from llmlab.errors import LlmlabError
     from llmlab.train.ppo import AdaptiveKL
 
-    c = AdaptiveKL(0.1, target=2.0, horizon=100)
-    assert c.update(3.0, 32) == pytest.approx(0.1 * (1 + 0.2 * 0.32))  # 50% over the target: clipped to 20%
-    assert c.update(1.9, 32) == pytest.approx(0.1 * 1.064 * (1 - 0.05 * 0.32))
-    assert c.update(0.0, 50) == pytest.approx(0.1 * 1.064 * 0.984 * 0.9)  # far under: clipped to -20%
-    assert c.update(2.0, 32) == pytest.approx(0.1 * 1.064 * 0.984 * 0.9)  # on target: unchanged
-    for bad in ((0.0, 2.0, 100), (0.1, -1.0, 100), (0.1, 2.0, 0)):
-        with pytest.raises(LlmlabError, match="adaptive KL needs a positive"):
+    c = AdaptiveKL(target=2.0, horizon=100)
+    assert c.next_coef(0.1, 3.0, 32) == pytest.approx(0.1 * (1 + 0.2 * 0.32))  # 50% over the target: clipped to 20%
+    assert c.next_coef(0.1, 1.9, 32) == pytest.approx(0.1 * (1 - 0.05 * 0.32))
+    assert c.next_coef(0.1, 0.0, 50) == pytest.approx(0.1 * 0.9)  # far under: clipped to -20%
+    assert c.next_coef(0.1, 2.0, 32) == pytest.approx(0.1)  # on target: unchanged
+    for bad in ((-1.0, 100), (2.0, 0)):
+        with pytest.raises(LlmlabError, match="adaptive KL needs a positive target and horizon"):
             AdaptiveKL(*bad)
 
 
@@ -237,26 +237,29 @@ def test_ppo_kl_target_steers_the_coefficient_each_rollout(tmp_path):
     hist = [json.loads(l) for l in (tmp_path / "ppo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
     rollouts = hist[::2]  # two optimizer steps per rollout of 16 answers
     assert len(rollouts) == 4
-    control = AdaptiveKL(0.2, 50.0, 40)
+    control, coef = AdaptiveKL(50.0, 40), 0.2
     for r in rollouts:
-        assert r["kl_coef"] == pytest.approx(control.coef, rel=1e-5)
-        control.update(r["kl_ref_seq"], 16)
+        assert r["kl_coef"] == pytest.approx(coef, rel=1e-5)
+        coef = control.next_coef(coef, r["kl_ref_seq"], 16)
     assert rollouts[-1]["kl_coef"] == pytest.approx(0.2 * 0.92 ** 3, rel=1e-5)  # every rollout 20% under
     assert summary["last_rollout_kl_coef"] == pytest.approx(rollouts[-1]["kl_coef"], rel=1e-5)
     assert json.loads((tmp_path / "ppo" / "config.json").read_text())["kl_target"] == 50.0
 
     # A resumed run continues from the coefficient it had reached, not the starting one.
+    from llmlab.errors import LlmlabError
     from llmlab.train.ppo import PPOSource
 
-    def source():
+    def source(kl_coef=0.2):
         return PPOSource(None, None, None, None, [([1, 2], None)], rollout_prompts=1, epochs=1, minibatch=1,
-                         max_new_tokens=2, temperature=1.0, kl_coef=0.2, kl_estimator="k1", gamma=1.0, lam=1.0,
+                         max_new_tokens=2, temperature=1.0, kl_coef=kl_coef, kl_estimator="k1", gamma=1.0, lam=1.0,
                          unfinished_penalty=0.0, kl_target=50.0, kl_horizon=40)
 
     first, resumed = source(), source()
-    first.kl_coef = first.kl_control.coef = 0.05
+    first.kl_coef = 0.05
     resumed.load_state_dict(first.state_dict())
-    assert resumed.kl_coef == resumed.kl_control.coef == 0.05
+    assert resumed.kl_coef == 0.05
+    with pytest.raises(LlmlabError, match="a KL target needs a positive KL coefficient"):
+        source(kl_coef=0.0)
 
 
 def test_win_rate_of_a_model_against_itself_is_half_with_zero_kl(tmp_path, capsys):

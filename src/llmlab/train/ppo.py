@@ -17,8 +17,8 @@ model's backbone and head, as InstructGPT did, without its log-likelihood term: 
 estimates the return at every position; GAE turns rewards and values into advantages, whitened over the
 rollout. With ``kl_target`` set, the KL coefficient is not fixed but steered after every rollout toward that
 KL per answer (``AdaptiveKL``, Ziegler et al. 2019's controller; it lags: from a start below the target it
-lowers the coefficient, and the KL overshoots before it rises again). With ``check_coef`` > 0, where an answer can be checked (the prompt has a reference answer and a
-checkable kind, ``rewards.checkable``) the final reward also gets +check_coef when it is exactly right and
+lowers the coefficient, and the KL overshoots before it rises again). With ``check_coef`` > 0, where an answer
+can be checked (the prompt has a reference answer and a checkable kind, ``rewards.checkable``) the final reward also gets +check_coef when it is exactly right and
 -check_coef when not: the judge alone lets the policy drift to answers it likes that are wrong (docs/LOG.md
 session 10). Then ``epochs`` passes of minibatches, each one step of the shared loop on the clipped policy loss
 + vf_coef * the clipped value loss. Logged: the reward model's score (mean/std), the KL to the reference,
@@ -63,16 +63,14 @@ class AdaptiveKL:
     noisy rollout's pull. Opt-in: on the speedrun's PPO (target 1.5 from 0.1, horizon 500) the KL ended at
     3.9 and 2.3 nats over two seeds, where the fixed 0.1 ended at 2.5 and 2.2 (LOG session 12)."""
 
-    def __init__(self, coef: float, target: float, horizon: float):
-        if coef <= 0 or target <= 0 or horizon <= 0:
-            raise LlmlabError(f"adaptive KL needs a positive coefficient, target and horizon, got {coef}, {target}, "
-                              f"{horizon}")
-        self.coef, self.target, self.horizon = float(coef), float(target), float(horizon)
+    def __init__(self, target: float, horizon: float):
+        if target <= 0 or horizon <= 0:
+            raise LlmlabError(f"adaptive KL needs a positive target and horizon, got {target} and {horizon}")
+        self.target, self.horizon = float(target), float(horizon)
 
-    def update(self, kl: float, n: int) -> float:
+    def next_coef(self, coef: float, kl: float, n: int) -> float:
         error = min(max(kl / self.target - 1.0, -0.2), 0.2)
-        self.coef *= 1.0 + error * n / self.horizon
-        return self.coef
+        return coef * (1.0 + error * n / self.horizon)
 
 
 class PolicyAndValue(nn.Module):
@@ -100,7 +98,9 @@ class PPOSource(RolloutSource):
                  logprob_reward="token", baseline="none", check_coef=0.0, kl_target=None, kl_horizon=500.0, seed=0):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
         self.check_coef = check_coef
-        self.kl_control = AdaptiveKL(kl_coef, kl_target, kl_horizon) if kl_target is not None else None
+        if kl_target is not None and kl_coef <= 0:  # a multiplicative controller cannot move a zero coefficient
+            raise LlmlabError(f"a KL target needs a positive KL coefficient to start from, got {kl_coef}")
+        self.kl_control = AdaptiveKL(kl_target, kl_horizon) if kl_target is not None else None
         self.model, self.ref, self.rm, self.tok = model, ref, rm, tok
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.kl_coef, self.kl_estimator, self.gamma, self.lam = kl_coef, kl_estimator, gamma, lam
@@ -182,7 +182,7 @@ class PPOSource(RolloutSource):
                       "kl_ref_seq": kl_seq, "response_len": lengths.mean(), "stop_rate": finished.mean(),
                       "value_mean": masked_mean(values, m), "kl_coef": self.kl_coef})
         if self.kl_control is not None:  # this rollout's rewards used the old coefficient; the next uses the new
-            self.kl_coef = self.kl_control.update(float(kl_seq), len(comps))
+            self.kl_coef = self.kl_control.next_coef(self.kl_coef, float(kl_seq), len(comps))
         return rows, stats
 
     def state_dict(self) -> dict:
@@ -191,8 +191,6 @@ class PPOSource(RolloutSource):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.kl_coef = float(state.get("kl_coef", self.kl_coef))
-        if self.kl_control is not None:
-            self.kl_control.coef = self.kl_coef
 
 
 def make_ppo_loss(clip: float, value_clip: float, vf_coef: float):
