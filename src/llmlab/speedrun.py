@@ -152,11 +152,13 @@ class Speedrun:
                              # the head reads the last token's state at every layer, not the top one alone: on
                              # the cpu preset (4 layers) 81.0 / 81.5% vs 78.8 / 79.4% over two seeds (LOG session 7)
                              "--head-layers", "all",
-                             # the score adds 0.03 x the answer's log-likelihood under the RM's own LM head, kept a
-                             # language model by --lm-coef 1: 87.1 / 87.9% vs 82.1% over two seeds from a 52%-correct
-                             # SFT model; larger coefficients are more accurate (0.1: 91.7%) but nothing tuned
-                             # wins 65% under them (docs/LOG.md session 9)
-                             "--logprob-coef", "0.03", "--lm-coef", "1",
+                             # the score adds 0.04 x the answer's log-likelihood under the RM's own LM head, kept a
+                             # language model by --lm-coef 1: 0.03 gave 87.1 / 87.9% vs 82.1% over two seeds from a
+                             # 52%-correct SFT model; larger coefficients are more accurate (0.1: 91.7%) but harder
+                             # to win under (docs/LOG.md session 9). From runs/s12's SFT model, seeds 0 / 1: 0.03
+                             # 85.7% (DPO 70.2%, PPO 72.5%); 0.04 88.1 / 88.4% (DPO 69.1 / 68.6%, PPO 71.4 / 70.6%);
+                             # 0.05 88.7 / 88.8% (DPO 66.9 / 64.5%, PPO 70.3 / 70.0%) (LOG session 12)
+                             "--logprob-coef", "0.04", "--lm-coef", "1",
                              "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
                             train=True))
         algos = PREFERENCE.get(c.preference, (c.preference,))
