@@ -1,0 +1,2 @@
+"""The safety guard: decoding obfuscations, classifying harmful asks and instruction-like text in untrusted
+content, and the red-team suite that measures it."""

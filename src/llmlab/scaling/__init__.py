@@ -1,0 +1,1 @@
+"""Scaling laws: sweeps of model size x compute, IsoFLOP and parametric L(N, D) fits, and predictions."""
