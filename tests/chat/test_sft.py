@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from llmlab.chat.data import Conversation
-from llmlab.model.checkpoint import load_run, save_run_model
 from llmlab.model.gpt import GPT, ModelConfig
+from llmlab.runs import load_run, save_run_model
 from llmlab.train.loop import TrainConfig
 from llmlab.train.sft import ConversationBatches, SFTConfig, render_examples, sft, sft_loss
 

@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
-
-from llmlab.errors import LlmlabError
-from llmlab.train.pref_data import PairBatches, encode_pairs, pad_sequences, read_pairs, read_prompts
 from rl_fixtures import TEXT, write_jsonl
+
+from llmlab.chat.pref_data import PairBatches, encode_pairs, read_pairs, read_prompts
+from llmlab.errors import LlmlabError
+from llmlab.model.sequences import pad_sequences
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +91,7 @@ def test_pair_batches_resume_exactly(tmp_path, small_tok):
 
 @pytest.mark.slow
 def test_default_generator(tmp_path):
-    from llmlab.train.pref_synth import VERIFIABLE_KINDS, _check_no_overlap, write_pref_data
+    from llmlab.tasks.pref_synth import VERIFIABLE_KINDS, _check_no_overlap, write_pref_data
 
     info = write_pref_data(tmp_path, n_pairs=300, n_val_pairs=60, n_tasks=200, n_val_tasks=60, seed=0)
     again = write_pref_data(tmp_path / "again", n_pairs=300, n_val_pairs=60, n_tasks=200, n_val_tasks=60, seed=0)
@@ -114,7 +115,7 @@ def test_default_generator(tmp_path):
 def test_more_tasks_keep_the_other_files_and_extend_their_own(tmp_path):
     # The speedrun asks for many GRPO tasks (fresh items) but few chat prompts (each costs DPO's ranked pairs 8
     # samples): a count extends only its own file, whose first rows stay the same.
-    from llmlab.train.pref_synth import write_pref_data
+    from llmlab.tasks.pref_synth import write_pref_data
 
     small = write_pref_data(tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=40, n_val_tasks=20, seed=0)
     big = write_pref_data(tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=400, n_val_tasks=20,
@@ -131,7 +132,7 @@ def test_task_shares_reweight_training_tasks_only(tmp_path):
     # held-out tasks, and every other file, stay exactly those of the generator's mix.
     from collections import Counter
 
-    from llmlab.train.pref_synth import write_pref_data
+    from llmlab.tasks.pref_synth import write_pref_data
 
     plain = write_pref_data(tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0)
     shared = write_pref_data(tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0,

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
-
-from llmlab.model.checkpoint import load_run
-from llmlab.train.loop import TrainConfig
-from llmlab.train.rl_common import hidden_states, load_reward_model, response_token_logprobs
 from rl_fixtures import make_run, toy_pairs, write_jsonl
+
+from llmlab.model.sequences import response_token_logprobs
+from llmlab.runs import load_reward_model, load_run
+from llmlab.train.loop import TrainConfig
 
 
 def tiny_cfg(steps, lr, batch_size=8):
@@ -17,10 +17,10 @@ def tiny_cfg(steps, lr, batch_size=8):
                        seq_len=64, device="cpu", weight_decay=0.0)
 
 
-def test_hidden_states_feed_lm_head(tmp_path):
+def test_trunk_feeds_lm_head(tmp_path):
     model, _ = load_run(make_run(tmp_path / "base"))
     idx = torch.randint(0, model.config.vocab_size, (2, 10))
-    torch.testing.assert_close(model.lm_head(hidden_states(model, idx)), model(idx))
+    torch.testing.assert_close(model.lm_head(model.trunk(idx)), model(idx))
 
 
 def test_kl_zero_for_identical_models(tmp_path):
@@ -71,8 +71,8 @@ def _tasks(n, offset=0):
 
 def test_grpo_raises_reward(tmp_path):
     """A few GRPO steps must raise a reward that an untrained model already earns sometimes (digits)."""
+    from llmlab.tasks.rewards import exact_match_reward
     from llmlab.train.grpo import train_grpo
-    from llmlab.train.rewards import exact_match_reward
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "tasks.jsonl", _tasks(8))
@@ -95,8 +95,8 @@ def test_grpo_raises_reward(tmp_path):
 def test_grpo_dynamic_sampling_trains_only_mixed_groups(tmp_path):
     """Prompts answered "same" always score 0 (zero-variance groups); with dynamic sampling the rollout holds
     only the other prompts' groups, refilled from further draws, each with rewards that differ."""
+    from llmlab.chat.pref_data import read_prompts
     from llmlab.train.grpo import GRPOSource
-    from llmlab.train.pref_data import read_prompts
     from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import encode_prompts
 
@@ -130,8 +130,8 @@ def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
     """With one optimizer step per rollout the sampling weights are the step's weights: the rollout skips the
     old-log-prob forward, and the loss (ratio 1, detached) and its gradient equal those with the explicit
     old log-probs. With two minibatches per rollout the old log-probs are computed as before."""
+    from llmlab.chat.pref_data import read_prompts
     from llmlab.train.grpo import GRPOSource, make_grpo_loss, sequence_kl
-    from llmlab.train.pref_data import read_prompts
     from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import encode_prompts
 
@@ -175,7 +175,8 @@ def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
 @pytest.mark.slow
 def _bandit_rm(tmp_path):
     """A reward model whose score is a fixed random function of the answer's last token, saved to tmp/rm."""
-    from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
+    from llmlab.model.heads import ScalarHeadModel
+    from llmlab.runs import save_reward_model
 
     backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
     rm = ScalarHeadModel(backbone)
@@ -264,7 +265,8 @@ def test_ppo_kl_target_steers_the_coefficient_each_rollout(tmp_path):
 
 def test_win_rate_of_a_model_against_itself_is_half_with_zero_kl(tmp_path, capsys):
     from llmlab.cli import main
-    from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
+    from llmlab.model.heads import ScalarHeadModel
+    from llmlab.runs import save_reward_model
 
     base = make_run(tmp_path / "base")
     backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
@@ -292,8 +294,8 @@ def test_cli_bad_data_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_dpo_reference_cache_is_computed_once_per_pair(tmp_path):
+    from llmlab.chat.pref_data import PairBatches, encode_pairs, read_pairs
     from llmlab.train.dpo import RefCachedPairs, reference_logprobs
-    from llmlab.train.pref_data import PairBatches, encode_pairs, read_pairs
 
     model, tok = load_run(make_run(tmp_path / "base"))
     enc, _ = encode_pairs(read_pairs(write_jsonl(tmp_path / "p.jsonl", toy_pairs(6))), tok, 64)
@@ -354,8 +356,9 @@ def test_ranked_pairs_check_answers_puts_a_right_answer_above_any_wrong_one(tmp_
     no such pair."""
     import llmlab.train.rollout as rollout
     from llmlab.chat.template import render_prompt
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import load_reward_model
     from llmlab.train.ranked_pairs import ranked_pairs
-    from llmlab.train.rl_common import load_reward_model, score_sequences
     from llmlab.train.rm import train_reward_model
     from llmlab.train.rollout import Completion
 
@@ -397,10 +400,11 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     backbone and head without the log-prob term, and its values are what the rollout stores. With the greedy
     baseline the reward is measured against the score of the policy's greedy answer to the same prompt."""
     import llmlab.train.ppo as ppo
+    from llmlab.chat.pref_data import read_prompts
     from llmlab.errors import LlmlabError
-    from llmlab.train.pref_data import pad_sequences, read_prompts
-    from llmlab.train.rl_common import (ScalarHeadModel, frozen_copy, gather_last, sequence_logprobs,
-                                        value_model_from)
+    from llmlab.model.heads import ScalarHeadModel, value_model_from
+    from llmlab.model.sequences import gather_last, pad_sequences, sequence_logprobs
+    from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import Completion, encode_prompts
 
     policy, tok = load_run(make_run(tmp_path / "base"))
@@ -474,8 +478,9 @@ def test_ppo_check_coef_rewards_right_answers_and_penalises_wrong_ones(tmp_path,
     """check_coef: on a checkable prompt the answer's return moves by +coef when it is exactly right and -coef
     when wrong; free-text kinds and prompts without an answer are left to the reward model."""
     import llmlab.train.ppo as ppo
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rl_common import ScalarHeadModel, frozen_copy, value_model_from
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.model.heads import ScalarHeadModel, value_model_from
+    from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import Completion, encode_prompts
 
     policy, tok = load_run(make_run(tmp_path / "base"))
@@ -511,8 +516,9 @@ def test_ranked_pairs_against_greedy_reject_the_greedy_answer_when_a_sample_beat
     (not the worst sample); when it is the best, the pair is greedy vs worst."""
     import llmlab.train.rollout as rollout
     from llmlab.chat.template import render_prompt
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import load_reward_model
     from llmlab.train.ranked_pairs import ranked_pairs
-    from llmlab.train.rl_common import load_reward_model, score_sequences
     from llmlab.train.rm import train_reward_model
     from llmlab.train.rollout import Completion
 

@@ -4,12 +4,13 @@ import json
 
 import pytest
 import torch
-
-from llmlab.model.checkpoint import load_run
-from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
-from llmlab.train.rl_common import ScalarHeadModel, gather_last
-from llmlab.train.rm import LengthBucketedPairs, pair_accuracy, rm_loss, shared_prompt_batch
 from rl_fixtures import make_run, write_jsonl
+
+from llmlab.chat.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
+from llmlab.model.heads import ScalarHeadModel
+from llmlab.model.sequences import gather_last
+from llmlab.runs import load_run
+from llmlab.train.rm import LengthBucketedPairs, pair_accuracy, rm_loss, shared_prompt_batch
 
 
 def _pairs(tmp_path, tok, n=40):
@@ -108,7 +109,8 @@ def test_lm_term_is_the_chosen_answers_next_token_loss(tmp_path):
 def test_logprob_term_adds_the_answers_log_likelihood(tmp_path):
     """With logprob_coef, a pair's margin gains coef * (log p(chosen | prompt) - log p(rejected | prompt)), the
     same in separate and shared-prompt rows; the coefficient survives saving and loading."""
-    from llmlab.train.rl_common import load_reward_model, save_reward_model, sequence_logprobs
+    from llmlab.model.sequences import sequence_logprobs
+    from llmlab.runs import load_reward_model, save_reward_model
 
     rm, tok = _rm(tmp_path)
     enc = _pairs(tmp_path, tok, n=8)
@@ -135,10 +137,11 @@ def test_train_with_logprob_and_lm_terms(tmp_path):
     import json
     import math
 
-    from llmlab.train.loop import TrainConfig
-    from llmlab.train.rl_common import load_reward_model
-    from llmlab.train.rm import train_reward_model
     from rl_fixtures import toy_pairs
+
+    from llmlab.runs import load_reward_model
+    from llmlab.train.loop import TrainConfig
+    from llmlab.train.rm import train_reward_model
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16))
@@ -160,8 +163,8 @@ def test_answer_start_leaves_the_prompts_log_likelihood_out(tmp_path):
     say, not by the prompts' own log-likelihoods (which differ by many nats here)."""
     import pytest
 
-    from llmlab.train.pref_data import pad_sequences
-    from llmlab.train.rl_common import hidden_states, score_sequences, sequence_logprobs
+    from llmlab.model.heads import score_sequences
+    from llmlab.model.sequences import pad_sequences, sequence_logprobs
 
     rm, tok = _rm(tmp_path)
     rm.logprob_coef = 1.0
@@ -171,7 +174,7 @@ def test_answer_start_leaves_the_prompts_log_likelihood_out(tmp_path):
     ids, mask, last = pad_sequences(seqs, [len(p) for p in prompts], tok.pad_id)
     _, whole, _ = pad_sequences(seqs, [1, 1], tok.pad_id)  # every token after the first
     with torch.no_grad():
-        head = gather_last(rm.head(hidden_states(rm.backbone, ids)).squeeze(-1), last)
+        head = gather_last(rm.head(rm.backbone.trunk(ids)).squeeze(-1), last)
         answer_lp = sequence_logprobs(rm.backbone, ids, mask)
         prompt_lp = sequence_logprobs(rm.backbone, ids, whole) - answer_lp
     assert abs(prompt_lp[0] - prompt_lp[1]) > 5.0  # the two prompts' likelihoods really differ
@@ -203,7 +206,7 @@ def _cfg(steps, **kw):
 def test_train_layers_freezes_the_embedding_and_lower_blocks(tmp_path):
     """--train-layers 1 on a 2-layer model: block 0 and the (tied) embedding stay as SFT left them, block 1,
     the final norm and the head train, and the toy preference is still learned."""
-    from llmlab.train.rl_common import load_reward_model
+    from llmlab.runs import load_reward_model
     from llmlab.train.rm import train_reward_model
 
     base, data, val = _toy_run(tmp_path)
@@ -244,7 +247,7 @@ def test_dev_split_keeps_the_best_weights(tmp_path, monkeypatch):
     """--dev-frac: dev pairs are whole prompts kept out of training; the run ends with the weights that scored
     best on them, even when training goes on past that point."""
     import llmlab.train.rm as rm_mod
-    from llmlab.train.rl_common import load_reward_model
+    from llmlab.runs import load_reward_model
 
     base, data, val = _toy_run(tmp_path, n_train=20)
     _, tok = load_run(base)
@@ -301,7 +304,7 @@ def test_head_layers_reads_the_lower_layers_states_too(tmp_path):
     import torch.nn.functional as F
 
     from llmlab.errors import LlmlabError
-    from llmlab.train.rl_common import load_reward_model, save_reward_model
+    from llmlab.runs import load_reward_model, save_reward_model
 
     backbone, tok = load_run(make_run(tmp_path / "base"))
     torch.manual_seed(0)
@@ -347,7 +350,7 @@ def test_train_with_head_layers_and_frozen_lower_layers(tmp_path):
 
 def test_head_layers_all_reads_every_layer(tmp_path):
     from llmlab.cli import main
-    from llmlab.train.rl_common import load_reward_model
+    from llmlab.runs import load_reward_model
 
     base, data, val = _toy_run(tmp_path)
     assert main(["rm", "--model", str(base), "--data", str(data), "--out", str(tmp_path / "rm"), "--no-progress",

@@ -2,8 +2,13 @@
 
     llmlab eval bpb --model RUN --text FILE      # {"bpb": ..., "bytes": ..., "tokens": ...}
     llmlab eval bpb --model RUN --text bundled:val
-    llmlab eval chat --model RUN [--base BASE]    # format rate, exact match (llmlab.chat.cli)
-    llmlab eval rm | winrate | exact ...          # preference evaluations (llmlab.train.rl_cli)
+    llmlab eval chat --model RUN [--base BASE]    # format rate and exact match on held-out conversations
+    llmlab eval rm --reward-model RUN --pairs FILE
+    llmlab eval winrate --model RUN --baseline SFT --judge RM --prompts FILE
+    llmlab eval exact --model RUN --prompts FILE  # exact match on verifiable tasks
+
+Every evaluation prints JSON; the library functions are ``eval/bpb.py``, ``eval/chat_eval.py`` and
+``eval/rl_eval.py``.
 """
 
 from __future__ import annotations
@@ -24,21 +29,102 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--batch-size", type=int, default=16, help="windows per forward pass")
     q.add_argument("--device", default="cpu", help="cpu | cuda")
     q.set_defaults(func=_bpb)
-    # The other evaluations are defined beside the stages they judge.
-    from llmlab.chat.cli import add_eval_commands as add_chat_evals
-    from llmlab.train.rl_cli import add_eval_commands as add_rl_evals
+    _add_chat_eval(esub)
+    _add_preference_evals(esub)
 
-    add_chat_evals(esub)
-    add_rl_evals(esub)
+
+def _print(result: dict) -> int:
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
 
 
 def _bpb(args) -> int:
+    from llmlab.data.ingest import iter_texts
     from llmlab.eval.bpb import bits_per_byte
-    from llmlab.model.checkpoint import load_run
-    from llmlab.train.data import iter_documents
+    from llmlab.runs import load_run
 
     model, tok = load_run(args.model, device=args.device)
-    texts = list(iter_documents(args.text))
+    texts = list(iter_texts(args.text))
     r = bits_per_byte(model, tok, texts, context=args.context, batch_size=args.batch_size)
     print(json.dumps({"bpb": round(r["bpb"], 6), "bytes": r["bytes"], "tokens": r["tokens"], "loss": round(r["loss"], 6)}))
     return 0
+
+
+def _add_chat_eval(esub: argparse._SubParsersAction) -> None:
+    q = esub.add_parser("chat", help="format rate and exact match on held-out conversations (base vs SFT)",
+                        description="Generate greedy answers to held-out conversations and report the format rate "
+                        "(answers that end their turn) and exact match on checkable questions, for the model and "
+                        "optionally its base (few-shot). Prints JSON.")
+    q.add_argument("--model", required=True, help="chat run folder (from llmlab sft)")
+    q.add_argument("--base", default=None, help="base run folder to compare with")
+    q.add_argument("--data", default="bundled", help="held-out JSONL, or 'bundled' (the generator's held-out set)")
+    q.add_argument("-n", "--n", type=int, default=200, help="held-out conversations to use")
+    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
+    q.add_argument("--samples", action="store_true", help="include sample answers in the JSON")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_chat)
+
+
+def _add_preference_evals(esub: argparse._SubParsersAction) -> None:
+    q = esub.add_parser("rm", help="pairwise accuracy of a reward model on preference pairs",
+                        description="Pairwise accuracy (share of pairs scored chosen > rejected). Prints JSON.")
+    q.add_argument("--reward-model", required=True, help="run folder from llmlab rm")
+    q.add_argument("--pairs", required=True, help="preference pairs JSONL")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_rm)
+    q = esub.add_parser("winrate", help="win rate of a tuned model over a baseline, judged by a reward model",
+                        description="Both models answer held-out prompts; the judge scores each; wins (ties = 1/2) "
+                        "and the KL from the model to the baseline. Prints JSON.")
+    q.add_argument("--model", required=True, help="tuned run folder")
+    q.add_argument("--baseline", required=True, help="baseline run folder (the SFT model)")
+    q.add_argument("--judge", required=True, help="reward-model run folder")
+    q.add_argument("--prompts", required=True, help="held-out prompts JSONL")
+    q.add_argument("-n", "--n", type=int, default=None, help="use the first N prompts")
+    q.add_argument("--temperature", type=float, default=0.0, help="answer sampling temperature (0 = greedy)")
+    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
+    q.add_argument("--samples", type=int, default=0, help="include this many sample answers in the JSON")
+    q.add_argument("--seed", type=int, default=0, help="sampling seed")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_winrate)
+    q = esub.add_parser("exact", help="exact match on verifiable tasks (greedy)",
+                        description="Greedy answers to {prompt, answer} tasks, strict exact match. Prints JSON.")
+    q.add_argument("--model", required=True, help="run folder")
+    q.add_argument("--prompts", required=True, help="tasks JSONL {prompt, answer}")
+    q.add_argument("-n", "--n", type=int, default=None, help="use the first N tasks")
+    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_exact)
+
+
+def _eval_chat(args) -> int:
+    from llmlab.eval.chat_eval import chat_report
+
+    rep = chat_report(args.model, base_run=args.base, n=args.n, data=args.data, max_new_tokens=args.max_new_tokens,
+                      device=args.device)
+    if not args.samples:
+        for key in ("sft", "base"):
+            if key in rep:
+                rep[key] = {k: v for k, v in rep[key].items() if k != "samples"}
+    print(json.dumps(rep, indent=1))
+    return 0
+
+
+def _eval_rm(args) -> int:
+    from llmlab.eval.rl_eval import rm_accuracy
+
+    return _print(rm_accuracy(args.reward_model, args.pairs, device=args.device))
+
+
+def _eval_winrate(args) -> int:
+    from llmlab.eval.rl_eval import win_rate
+
+    return _print(win_rate(args.model, args.baseline, args.judge, args.prompts, n=args.n,
+                           temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                           device=args.device, samples=args.samples))
+
+
+def _eval_exact(args) -> int:
+    from llmlab.eval.rl_eval import exact_match
+
+    return _print(exact_match(args.model, args.prompts, n=args.n, max_new_tokens=args.max_new_tokens,
+                              device=args.device))

@@ -71,7 +71,7 @@ def hf_config(config, tokenizer) -> dict:
 
 def hf_state_dict(model) -> dict:
     """Our weights under HF names (``model.`` prefix; ``lm_head.weight`` only when untied), CPU contiguous."""
-    from llmlab.model.checkpoint import model_state_dict
+    from llmlab.runs import model_state_dict
 
     out = {}
     for name, t in model_state_dict(model).items():
@@ -105,7 +105,7 @@ def export_hf(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write a ``LlamaForCausalLM`` folder for the run in ``run_dir``; returns ``out_dir``."""
     from safetensors.torch import save_file
 
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     model, tokenizer = load_run(run_dir)
     out_dir = Path(out_dir)
@@ -127,7 +127,7 @@ def to_hf_model(gpt):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llmlab.model.checkpoint import unwrap
+    from llmlab.runs import unwrap
 
     gpt = unwrap(gpt)
     cfg = {k: v for k, v in hf_config(gpt.config, None).items() if k not in ("architectures", "model_type")}
@@ -289,8 +289,8 @@ def import_hf(path: str | Path, out_run: str | Path, tokenizer_dir: str | Path |
     """Load a local ``LlamaForCausalLM`` folder into our model and write it as the run folder ``out_run``."""
     import torch
 
-    from llmlab.model.checkpoint import save_run_model
     from llmlab.model.gpt import GPT, rope_tables
+    from llmlab.runs import save_run_model
 
     path = Path(path)
     if not path.is_dir():

@@ -74,7 +74,7 @@ def _load(args):
     import torch
 
     from llmlab.errors import LlmlabError
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -50,32 +50,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_inputs(paths: list[str]) -> list[str]:
-    """The texts of ``paths`` (``bundled`` = the bundled corpus's train split; a folder or a ``.jsonl`` file =
-    its documents, as ``llmlab pretrain`` reads them, e.g. the shards of ``llmlab data prepare``); unreadable
-    files are user errors."""
-    from pathlib import Path
-
-    from llmlab.errors import LlmlabError
+    """The texts of ``paths`` through the one document reader (``llmlab.data.ingest``): ``bundled`` = the bundled
+    corpus's train split as one text; a file or folder = its documents, as ``llmlab pretrain`` reads them (text,
+    .gz/.zst, JSONL, Parquet, the shards of ``llmlab data prepare``); unreadable files are user errors."""
+    from llmlab.data.ingest import iter_texts, read_text
 
     texts = []
     for path in paths:
         if path == "bundled":
-            from llmlab.data.corpus import standard_split
-
-            texts.append(standard_split()[0])
-            continue
-        if Path(path).is_dir() or path.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")):
-            from llmlab.train.data import iter_documents
-
-            texts.extend(iter_documents(path))
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                texts.append(f.read())
-        except UnicodeDecodeError as e:
-            raise LlmlabError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
-        except OSError as e:
-            raise LlmlabError(f"{path}: cannot read ({e.strerror})") from None
+            texts.append(read_text(path))
+        else:
+            texts.extend(iter_texts(path))
     return texts
 
 

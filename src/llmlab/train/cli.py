@@ -97,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _pretrain(args) -> int:
     from llmlab.errors import LlmlabError
     from llmlab.train.pretrain import PretrainConfig, pretrain
-    from llmlab.train.loop import dist_info
+    from llmlab.utils.dist import dist_info
 
     if args.tokenizer and args.vocab_size:
         from llmlab.tokenizer import Tokenizer

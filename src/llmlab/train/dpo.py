@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
+from llmlab.chat.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
 from llmlab.train.losses import dpo_loss
-from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
 from llmlab.train.rl_common import frozen_copy
 from llmlab.train.shared_prefix import shared_prompt_logprobs
 
@@ -102,7 +102,7 @@ def dpo_eval(model, enc, ref_cache: torch.Tensor, beta: float, pad_id: int, batc
 def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, nll_coef: float = 0.0,
               val_path=None, resume=False, progress=None) -> dict:
     """DPO from the run ``model_dir`` (also the reference) on pairs in ``train_path``; returns summary.json."""
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
     from llmlab.train.loop import resolve_device, train
 
     policy, tok = load_run(model_dir)

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from llmlab.train.losses import group_advantages, grpo_loss, informative_groups, kl_penalty
-from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 from llmlab.train.rl_common import frozen_copy
+from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 from llmlab.train.shared_prefix import shared_prompt_logprobs
 
 
@@ -148,29 +148,6 @@ def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, 
     return loss_fn
 
 
-@torch.no_grad()
-def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0, batch=64) -> dict:
-    """Exact match of the policy's answers (greedy by default) on ``[(prompt_ids, RLPrompt)]``."""
-    from llmlab.train.rewards import exact_match_reward
-
-    hits, stops, by_kind = 0, 0, {}
-    for i in range(0, len(prompts), batch):
-        chunk = prompts[i : i + batch]
-        groups = sample_completions(policy, tok, [p for p, _ in chunk], n=1, max_new_tokens=max_new_tokens,
-                                    temperature=temperature, seed=0)
-        for (_, prompt), (c,) in zip(chunk, groups):
-            ok = exact_match_reward(prompt, c.text) > 0
-            hits += ok
-            stops += c.finished
-            kind = prompt.meta.get("kind", "all")
-            k = by_kind.setdefault(kind, [0, 0])
-            k[0] += ok
-            k[1] += 1
-    n = max(1, len(prompts))
-    return {"exact_match": hits / n, "stop_rate": stops / n, "n": len(prompts),
-            "by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())}}
-
-
 def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
                rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
                temperature=1.0, unfinished_reward=None, dynamic_sampling=True, max_draws=4, advantage="grpo",
@@ -182,10 +159,11 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
     ``clip_high``: DAPO's asymmetric upper clip (only matters with several updates per rollout)."""
     if advantage not in ("grpo", "drgrpo"):
         raise ValueError(f"advantage must be 'grpo' or 'drgrpo', not {advantage!r}")
-    from llmlab.model.checkpoint import load_run
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.eval.rl_eval import exact_match_eval
+    from llmlab.runs import load_run
+    from llmlab.tasks.rewards import exact_match_reward
     from llmlab.train.loop import resolve_device, train
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rewards import exact_match_reward
     from llmlab.utils.io import write_json
 
     reward_fns = reward_fns or [exact_match_reward]

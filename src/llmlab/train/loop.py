@@ -60,7 +60,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -70,9 +70,9 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
-# resolve_device is re-exported for the stages
-from llmlab.utils.device import fast_bf16_matmul, keep_freed_memory, resolve_device  # noqa: F401
 from llmlab.utils.config import config_from_dict, config_to_dict
+from llmlab.utils.device import fast_bf16_matmul, keep_freed_memory, resolve_device  # noqa: F401 (stages use it)
+from llmlab.utils.dist import all_reduce_sum, dist_info, init_distributed
 from llmlab.utils.io import atomic_path, write_json
 
 CHECKPOINT_FORMAT = "llmlab-train-checkpoint"
@@ -159,35 +159,6 @@ class TrainResult:
     out_dir: Path | None = None
     model: nn.Module | None = None  # unwrapped, trained
     history: list[dict] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) of this process: from torch.distributed if initialised, else from torchrun's env."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """Join the process group torchrun describes (gloo on CPU, NCCL on GPU); a no-op for one process."""
-    rank, world = dist_info()
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
-    return dist_info()
-
-
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over ranks (in place; identity for one process)."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -753,7 +724,7 @@ class Trainer:
             if self.save_fn is not None:
                 self.save_fn(self.raw_model, self.out)
             else:
-                from llmlab.model.checkpoint import save_run_model
+                from llmlab.runs import save_run_model
 
                 save_run_model(self.out, self.raw_model, self.tokenizer)
             write_json(self.out / "summary.json", summary)

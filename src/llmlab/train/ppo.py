@@ -34,19 +34,21 @@ import torch
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
-from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, token_logprobs
-from llmlab.train.rl_common import (ScalarHeadModel, answer_reward_parts, check_same_tokenizer, frozen_copy,
-                                    gather_last, response_token_logprobs, value_model_from)
+from llmlab.model.heads import ScalarHeadModel, answer_reward_parts, value_model_from
+from llmlab.model.sequences import gather_last, response_token_logprobs, token_logprobs
+from llmlab.runs import check_same_tokenizer
+from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss
+from llmlab.train.rl_common import frozen_copy
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 
 
 def check_sign(prompt, text: str) -> float:
     """+1 for an exactly right answer to a checkable prompt, -1 for a wrong one, 0 when it cannot be checked."""
-    from llmlab.train.rewards import answer_matches, checkable
+    from llmlab.tasks.check import checkable, exact_match
 
     if not checkable(prompt):
         return 0.0
-    return 1.0 if answer_matches(text, prompt.answer) else -1.0
+    return 1.0 if exact_match(text, prompt.answer) else -1.0
 
 
 # Where a log-likelihood reward model's coef x log p(answer) is paid: token by token, or at the last token.
@@ -211,10 +213,9 @@ def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_pr
               max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, logprob_reward="token", baseline="none",
               check_coef=0.0, kl_target=None, kl_horizon=500.0, resume=False, progress=None) -> dict:
     """PPO from the run ``model_dir`` (also the reference) against the reward model ``rm_dir``."""
-    from llmlab.model.checkpoint import load_run, save_run_model
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.runs import load_reward_model, load_run, save_run_model
     from llmlab.train.loop import resolve_device, train
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rl_common import load_reward_model
 
     policy, tok = load_run(model_dir)
     device = resolve_device(train_cfg.device)

@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 from llmlab.errors import LlmlabError
-from llmlab.train.loop import TrainConfig, TrainResult, cross_entropy_loss, dist_info, init_distributed, resolve_device
+from llmlab.train.loop import TrainConfig, TrainResult, cross_entropy_loss, resolve_device
 from llmlab.utils.config import config_to_dict
+from llmlab.utils.dist import init_distributed
 from llmlab.utils.io import read_json, write_text
 
 
@@ -54,11 +55,11 @@ def _get_tokenizer(pcfg: PretrainConfig, out: Path, resume: bool, master: bool):
         return Tokenizer.load(pcfg.tokenizer), f"loaded from {pcfg.tokenizer}"
     if saved.is_dir() and any(saved.iterdir()):  # a resumed (or repeated) run keeps its tokenizer
         return Tokenizer.load(saved), f"reused {saved}"
-    from llmlab.train.data import iter_documents
+    from llmlab.data.ingest import iter_texts
 
     t0 = time.perf_counter()
     texts, n = [], 0
-    for doc in iter_documents(pcfg.data):
+    for doc in iter_texts(pcfg.data):
         texts.append(doc[: max(0, pcfg.tokenizer_train_bytes - n)])
         n += len(texts[-1])
         if n >= pcfg.tokenizer_train_bytes:
@@ -74,9 +75,10 @@ def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, m
     """Run pretraining and return the loop's result (summary also written to RUN/summary.json)."""
     import torch.distributed as dist
 
+    from llmlab.data.ingest import iter_texts
     from llmlab.eval.bpb import bits_per_byte
     from llmlab.model.gpt import GPT, ModelConfig
-    from llmlab.train.data import TokenBatches, iter_documents, tokenize_to_shards
+    from llmlab.train.data import TokenBatches, tokenize_to_shards
     from llmlab.train.loop import Trainer, prefer_native_bf16
 
     tcfg.validate()
@@ -136,7 +138,7 @@ def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, m
                            world_size=world, sampling=pcfg.sampling, bos_windows=pcfg.bos_windows, source=pcfg.data)
 
     val_source = pcfg.val_data or ("bundled:val" if pcfg.data in ("bundled", "bundled:train") else "")
-    val_texts = list(iter_documents(val_source)) if val_source else []
+    val_texts = list(iter_texts(val_source)) if val_source else []
 
     def eval_fn(m, final: bool):
         if not val_texts:

@@ -35,7 +35,6 @@ import torch
 
 from llmlab.utils.device import resolve_device
 
-
 # Which answer a pair rejects: the worst-scored sample, or the policy's greedy answer when a sample beats it.
 AGAINST = ("worst", "greedy")
 
@@ -47,10 +46,10 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
     """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is", "margin"}`` from the policy's own samples
     (see the module docstring); ``rejected_is`` is "rm_ranked", or "wrong" for a checked pair whose rejected
     answer is wrong and chosen one right."""
-    from llmlab.model.checkpoint import load_run
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rewards import answer_matches, checkable
-    from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import check_same_tokenizer, load_reward_model, load_run
+    from llmlab.tasks.check import checkable, exact_match
     from llmlab.train.rollout import encode_prompts, sample_completions
 
     if samples < 2:
@@ -83,7 +82,7 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
             texts = list(answers)
             scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id,
                                      answer_starts=[len(pid)] * len(texts))  # the answers' scores, not log p(prompt)
-            right = ([answer_matches(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
+            right = ([exact_match(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
                      else [False] * len(texts))
             keys = [(r, float(s)) for r, s in zip(right, scores)]  # right answers first, then the judge's score
             best = max(range(len(texts)), key=keys.__getitem__)
@@ -104,7 +103,7 @@ def write_ranked_pairs(out_path, model_dir, rm_dir, prompts_path, **kw) -> dict:
     """Write ``ranked_pairs(...)`` as JSONL; returns a summary (counts, kinds, mean margin)."""
     from collections import Counter
 
-    from llmlab.train.pref_data import write_jsonl
+    from llmlab.chat.pref_data import write_jsonl
 
     rows = ranked_pairs(model_dir, rm_dir, prompts_path, **kw)
     write_jsonl(out_path, rows)

@@ -1,5 +1,5 @@
-"""CLI wiring for preference learning and RL: ``llmlab rl-data | rm | dpo | ppo | grpo`` and
-``llmlab eval rm | winrate | exact``.
+"""CLI wiring for preference learning and RL: ``llmlab rl-data | ranked-pairs | rm | dpo | ppo | grpo`` (their
+evaluations, ``llmlab eval rm | winrate | exact``, are in ``llmlab.eval.cli``).
 
     llmlab rl-data --out data/pref                       # default pairs, verifiable tasks, chat prompts
     llmlab ranked-pairs --model runs/sft --reward-model runs/rm --prompts data/pref/chat_prompts_train.jsonl --out p.jsonl
@@ -222,45 +222,13 @@ def _model_out(p) -> None:
     p.add_argument("--out", required=True, help="run folder to write")
 
 
-def add_eval_commands(esub: argparse._SubParsersAction) -> None:
-    """``llmlab eval rm | winrate | exact`` (called by llmlab.eval.cli, so all evaluations live under one command)."""
-    q = esub.add_parser("rm", help="pairwise accuracy of a reward model on preference pairs",
-                        description="Pairwise accuracy (share of pairs scored chosen > rejected). Prints JSON.")
-    q.add_argument("--reward-model", required=True, help="run folder from llmlab rm")
-    q.add_argument("--pairs", required=True, help="preference pairs JSONL")
-    q.add_argument("--device", default="cpu", help="cpu | cuda")
-    q.set_defaults(func=_eval_rm)
-    q = esub.add_parser("winrate", help="win rate of a tuned model over a baseline, judged by a reward model",
-                        description="Both models answer held-out prompts; the judge scores each; wins (ties = 1/2) "
-                        "and the KL from the model to the baseline. Prints JSON.")
-    q.add_argument("--model", required=True, help="tuned run folder")
-    q.add_argument("--baseline", required=True, help="baseline run folder (the SFT model)")
-    q.add_argument("--judge", required=True, help="reward-model run folder")
-    q.add_argument("--prompts", required=True, help="held-out prompts JSONL")
-    q.add_argument("-n", "--n", type=int, default=None, help="use the first N prompts")
-    q.add_argument("--temperature", type=float, default=0.0, help="answer sampling temperature (0 = greedy)")
-    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
-    q.add_argument("--samples", type=int, default=0, help="include this many sample answers in the JSON")
-    q.add_argument("--seed", type=int, default=0, help="sampling seed")
-    q.add_argument("--device", default="cpu", help="cpu | cuda")
-    q.set_defaults(func=_eval_winrate)
-    q = esub.add_parser("exact", help="exact match on verifiable tasks (greedy)",
-                        description="Greedy answers to {prompt, answer} tasks, strict exact match. Prints JSON.")
-    q.add_argument("--model", required=True, help="run folder")
-    q.add_argument("--prompts", required=True, help="tasks JSONL {prompt, answer}")
-    q.add_argument("-n", "--n", type=int, default=None, help="use the first N tasks")
-    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
-    q.add_argument("--device", default="cpu", help="cpu | cuda")
-    q.set_defaults(func=_eval_exact)
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Handlers
 
 
 def _rl_data(args) -> int:
     from llmlab.errors import LlmlabError
-    from llmlab.train.pref_synth import write_pref_data
+    from llmlab.tasks.pref_synth import write_pref_data
 
     shares = {}
     for item in args.task_share:
@@ -342,8 +310,8 @@ def _ppo(args) -> int:
 
 def _grpo(args) -> int:
     from llmlab.errors import LlmlabError
+    from llmlab.tasks.rewards import REWARD_FUNCTIONS
     from llmlab.train.grpo import train_grpo
-    from llmlab.train.rewards import REWARD_FUNCTIONS
 
     names = [n.strip() for n in args.reward.split(",") if n.strip()]
     unknown = [n for n in names if n not in REWARD_FUNCTIONS]
@@ -359,24 +327,3 @@ def _grpo(args) -> int:
                              dynamic_sampling=args.dynamic_sampling, max_draws=args.max_draws,
                              advantage=args.advantage, clip_high=args.clip_high,
                              resume=args.resume, progress=False if args.no_progress else None))
-
-
-def _eval_rm(args) -> int:
-    from llmlab.eval.rl_eval import rm_accuracy
-
-    return _print(rm_accuracy(args.reward_model, args.pairs, device=args.device))
-
-
-def _eval_winrate(args) -> int:
-    from llmlab.eval.rl_eval import win_rate
-
-    return _print(win_rate(args.model, args.baseline, args.judge, args.prompts, n=args.n,
-                           temperature=args.temperature, max_new_tokens=args.max_new_tokens, seed=args.seed,
-                           device=args.device, samples=args.samples))
-
-
-def _eval_exact(args) -> int:
-    from llmlab.eval.rl_eval import exact_match
-
-    return _print(exact_match(args.model, args.prompts, n=args.n, max_new_tokens=args.max_new_tokens,
-                              device=args.device))

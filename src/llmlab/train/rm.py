@@ -42,10 +42,13 @@ from pathlib import Path
 
 import torch
 
+from llmlab.chat.pref_data import EncodedPair, PairBatches, encode_pairs, read_pairs
 from llmlab.errors import LlmlabError
+from llmlab.eval.rl_eval import pair_accuracy  # noqa: F401  (the dev/val evaluations; tests patch it here)
+from llmlab.model.heads import ScalarHeadModel
+from llmlab.model.sequences import gather_last
+from llmlab.runs import save_reward_model
 from llmlab.train.losses import bradley_terry_loss
-from llmlab.train.pref_data import EncodedPair, PairBatches, encode_pairs, pair_batch, read_pairs
-from llmlab.train.rl_common import ScalarHeadModel, gather_last, save_reward_model
 
 
 def rm_loss(model, batch: dict, lm_coef: float = 0.0) -> tuple[torch.Tensor, dict]:
@@ -186,28 +189,6 @@ def rm_param_groups(rm: ScalarHeadModel, lr: float, weight_decay: float = 0.0, t
     return groups
 
 
-@torch.no_grad()
-def pair_accuracy(rm: ScalarHeadModel, enc, pad_id: int, batch_size: int = 32) -> dict:
-    """Pairwise accuracy and mean Bradley-Terry loss of ``rm`` on encoded pairs (ties count as wrong)."""
-    device = next(rm.parameters()).device
-    was_training = rm.training
-    rm.eval()
-    correct, loss_sum, margins = 0, 0.0, []
-    enc = sorted(enc, key=_pair_len)  # batches of similar length pad less; the pairs are scored independently
-    for i in range(0, len(enc), batch_size):
-        b = pair_batch(enc[i : i + batch_size], pad_id)
-        r = gather_last(rm(b["input_ids"].to(device)), b["last"].to(device))
-        n = r.shape[0] // 2
-        loss, acc = bradley_terry_loss(r[:n], r[n:])
-        correct += int(round(acc.item() * n))
-        loss_sum += loss.item() * n
-        margins.append(r[:n] - r[n:])
-    rm.train(was_training)
-    m = torch.cat(margins)
-    return {"pair_accuracy": correct / len(enc), "bt_loss": loss_sum / len(enc), "margin_mean": m.mean().item(),
-            "n_pairs": len(enc)}
-
-
 class BestWeights:
     """The weights with the best accuracy on a dev slice so far (early stopping), saved in checkpoints.
     ``checks`` counts the offers, so a resumed run numbers its checks on."""
@@ -252,7 +233,7 @@ def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=No
     ``head_layers``: how many layers' last-token states the head reads (``ScalarHeadModel``; 0 = all).
     ``dev_frac`` > 0 keeps that fraction of the training pairs (by prompt) out of training and ends with the
     weights that scored best on them, checked every ``train_cfg.eval_every`` steps (early stopping)."""
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
     from llmlab.train.loop import train
 
     backbone, tok = load_run(model_dir)

@@ -35,14 +35,15 @@ import torch
 import torch.nn.functional as F
 
 from llmlab.errors import LlmlabError
-from llmlab.train.loop import TrainConfig, TrainResult, all_reduce_sum, init_distributed, resolve_device
+from llmlab.train.loop import TrainConfig, TrainResult, resolve_device
 from llmlab.utils.config import config_to_dict
+from llmlab.utils.dist import all_reduce_sum, init_distributed
 
 
 @dataclass
 class SFTConfig:
     model: str = ""  # the base run folder (weights + tokenizer)
-    data: str = "bundled"  # JSONL file, or "bundled" (llmlab.chat.synth's generated conversations)
+    data: str = "bundled"  # JSONL file, or "bundled" (llmlab.tasks.synth's generated conversations)
     val_data: str = ""  # JSONL of held-out conversations; "" = the generator's held-out set, or a split of data
     out: str = "runs/sft"
     packing: bool = True
@@ -229,10 +230,10 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
 
     info: dict = {"data": scfg.data}
     if scfg.data == "bundled":
-        from llmlab.chat.synth import generate
+        from llmlab.tasks.synth import generate
 
         train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed)
-        info.update(source="llmlab.chat.synth", seed=scfg.synth_seed)
+        info.update(source="llmlab.tasks.synth", seed=scfg.synth_seed)
     else:
         train, bad = load_conversations(scfg.data, skip_bad=scfg.skip_bad)
         info["skipped_bad_lines"] = bad
@@ -254,7 +255,7 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
 
 def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
     """Run supervised fine-tuning; returns the loop's result (summary also in RUN/summary.json)."""
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
     from llmlab.train.loop import Trainer, prefer_native_bf16
     from llmlab.utils.io import write_json
 

@@ -49,9 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sft(args) -> int:
-    from llmlab.model.checkpoint import load_model_config
-    from llmlab.train.loop import dist_info
+    from llmlab.runs import load_model_config
     from llmlab.train.sft import SFTConfig, sft
+    from llmlab.utils.dist import dist_info
 
     defaults = dict(SFT_DEFAULTS)
     # The context is the base model's unless --seq-len asks for less.

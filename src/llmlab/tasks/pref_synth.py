@@ -2,10 +2,10 @@
 
     llmlab rl-data --out data/pref          # pairs_{train,val}.jsonl, tasks_{train,val}.jsonl, chat_prompts_{train,val}.jsonl
 
-    from llmlab.train.pref_synth import write_pref_data
+    from llmlab.tasks.pref_synth import write_pref_data
     info = write_pref_data("data/pref", n_pairs=3000, seed=0)
 
-Everything starts from ``llmlab.chat.synth.generate``: its conversations are single questions with a known
+Everything starts from ``llmlab.tasks.synth.generate``: its conversations are single questions with a known
 correct reply (``answer``) and a train/held-out split by *item* (a number pair, a word, a quoted line, a
 harmful request), so held-out pairs and tasks ask about things training never saw. From each item:
 
@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from llmlab.train.pref_data import write_jsonl
+from llmlab.chat.pref_data import write_jsonl
 
 # The GRPO task mix: kinds the SFT model partly solves (pass@8 well above pass@1, docs/LOG.md 2026-11-23).
 # Spelling, reversing and quotation attribution stay in the SFT data and the preference pairs, but a ~1M-parameter
@@ -103,7 +103,7 @@ def _ramble(rng: random.Random, answer: str, facts: dict) -> str:
 
 def make_items(n: int, split: str, seed: int):
     """``n`` single-question conversations of one split from the SFT generator (multi-turn ones skipped)."""
-    from llmlab.chat.synth import generate
+    from llmlab.tasks.synth import generate
 
     # The SFT generator draws each split from its own stream; ask for a margin to cover skipped multi-turns.
     train, val = generate(n_train=int(n * 1.3) + 10 if split == "train" else 0,
@@ -167,7 +167,7 @@ def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_task
     only extends its own seeded stream, so the first N items of a file are the same for any larger count.
     ``task_shares`` (``{"arithmetic": 0.55}``) reweights the *training* tasks' kinds (``pick_tasks``); held-out
     tasks keep the generator's mix, so exact match on them means the same with or without it."""
-    from llmlab.chat.synth import corpus_facts
+    from llmlab.tasks.synth import corpus_facts
 
     facts = corpus_facts()
     out = Path(out_dir)

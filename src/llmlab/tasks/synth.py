@@ -1,6 +1,6 @@
 """The default assistant's conversations: a seeded generator over the bundled corpus and checkable facts.
 
-    from llmlab.chat.synth import generate
+    from llmlab.tasks.synth import generate
     train, val = generate(n_train=4000, n_val=400, seed=0)     # lists of Conversation, deterministic
 
     llmlab chat synth --out data/chat.jsonl                    # writes chat.jsonl and chat.val.jsonl
@@ -23,7 +23,7 @@ needs conversations; this module builds them, with short answers a ~4M-parameter
 * a share of conversations with a system prompt, and of two-exchange conversations.
 
 Every conversation carries ``kind`` and, for single-question ones, ``answer``: the assistant's reply is
-exactly ``answer``, so exact match is a string comparison (``exact_match`` below). The train/validation split
+exactly ``answer``, so exact match is a string comparison (``llmlab.tasks.check.exact_match``). The train/validation split
 is by *item*, never by conversation: each fact (a number pair, a word, a quoted line, a play, a sonnet, a
 harmful request) is assigned to one side by a hash of its key, so a held-out question is never seen in
 training under another phrasing.
@@ -39,10 +39,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from llmlab.chat.data import Conversation
+from llmlab.tasks.check import CHECKABLE_KINDS  # noqa: F401  (the kinds exact match judges)
 
 VAL_FRACTION = 0.1
-CHECKABLE_KINDS = ("arithmetic", "next_number", "parity", "compare", "spell", "reverse", "count_letters", "count_words",
-                   "first_letter", "last_letter", "who_said", "which_play")
 
 IDENTITY = "I am llmlab's assistant, a small language model trained on the works of Shakespeare."
 MADE_BY = "I was built with llmlab, which trains language models from scratch: tokenizer, pretraining and fine-tuning."
@@ -66,17 +65,6 @@ def split_of(key: str, val_fraction: float = VAL_FRACTION) -> str:
     """``"val"`` or ``"train"`` for an item key: a stable hash (not Python's salted ``hash``)."""
     h = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
     return "val" if h / 2**64 < val_fraction else "train"
-
-
-def normalize_answer(text: str) -> str:
-    """What exact match compares: case-folded, whitespace collapsed, outer quotes and final period dropped."""
-    t = " ".join(text.strip().split()).casefold()
-    t = t.strip("'\"")
-    return t[:-1].rstrip() if t.endswith(".") else t
-
-
-def exact_match(prediction: str, answer: str) -> bool:
-    return normalize_answer(prediction) == normalize_answer(answer)
 
 
 # ----------------------------------------------------------------------------------------------------------
