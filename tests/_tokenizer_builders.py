@@ -22,6 +22,7 @@ TRAIN = ([
     "def f(x):\n    return x * 2  # comment\n\n\tclass A:\n        pass\n",
     "The quick brown fox jumps over the lazy dog. To be, or not to be, that is the question.",
     "What is 12 plus 7? It is 19. Who are you? I am a helpful assistant.",
+    "Symbols: x < y | z_w > 0; [INST] {a: 1} @#$%^&*=+~`\\/\" SYS Sure ok.",
 ] * 30 + ["中文分词测试，大型语言模型是如何工作的？你好世界。"] * 6)
 
 # English, code, Chinese (partly outside the vocabularies), emoji (outside them), whitespace, special-token text.
