@@ -317,11 +317,11 @@ class Tokenizer:
 
         return hf_tokens_and_merges(self)
 
-    def export_hf(self, path: str | os.PathLike) -> Path:
+    def export_hf(self, path: str | os.PathLike, add_bos: bool = False) -> Path:
         """Write a Hugging Face ``tokenizer.json`` (a file path, or a folder to put it in); see ``hf.py``."""
         from llmlab.tokenizer.hf import export_hf
 
-        return export_hf(self, path)
+        return export_hf(self, path, add_bos=add_bos)
 
     to_hf_tokenizer_json = export_hf
 
