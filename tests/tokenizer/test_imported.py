@@ -234,3 +234,16 @@ def test_bad_gguf_files(gguf_files, tmp_path):
     w.close()
     with pytest.raises(LlmlabError, match="tokenizer model 'bert' is not supported"):
         ImportedTokenizer.from_gguf(tmp_path / "bert.gguf")
+
+
+def test_cli_import_then_encode_and_show(folders, tmp_path, capsys):
+    from llmlab.cli import main
+
+    assert main(["tokenizer", "import", "--hf", str(folders["sp"]), "--out", str(tmp_path / "tok")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] == "sp_bpe" and summary["add_bos"] and summary["fast_path"]
+    assert main(["tokenizer", "encode", "--tokenizer", str(tmp_path / "tok"), "--text", "Hello world"]) == 0
+    hf = tokenizers.Tokenizer.from_file(str(folders["sp"] / "tokenizer.json"))
+    assert capsys.readouterr().out.split() == [str(i) for i in hf.encode("Hello world", add_special_tokens=False).ids]
+    assert main(["tokenizer", "show", "--tokenizer", str(tmp_path / "tok"), "--text", "Hi 🎉"]) == 0
+    assert "<0xF0>" not in capsys.readouterr().out  # shown as bytes, not names
