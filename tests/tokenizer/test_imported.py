@@ -247,3 +247,36 @@ def test_cli_import_then_encode_and_show(folders, tmp_path, capsys):
     assert capsys.readouterr().out.split() == [str(i) for i in hf.encode("Hello world", add_special_tokens=False).ids]
     assert main(["tokenizer", "show", "--tokenizer", str(tmp_path / "tok"), "--text", "Hi 🎉"]) == 0
     assert "<0xF0>" not in capsys.readouterr().out  # shown as bytes, not names
+
+
+def test_tiktoken_style_vocabulary_with_all_split_merges(tmp_path):
+    """A vocabulary converted from tiktoken ranks, as Llama-3's tokenizer.json is: every split of a token into
+    two tokens listed as a merge, ``ignore_merges``. Same ids as HF, through the fast path."""
+    from _tokenizer_builders import LLAMA3_PATTERN, TRAIN
+    from llmlab.tokenizer import Tokenizer
+    from llmlab.tokenizer.hf import hf_tokenizer_dict
+    from llmlab.tokenizer.imported import ImportedTokenizer
+
+    # Without runs of one repeated character (whitespace runs "   "), whose tokens' overlapping splits
+    # (" " + "  " and "  " + " ") the fast-path check cannot rule out, and which then take our own loop.
+    import re
+
+    text = [re.sub(r"(\s)\1+", r"\1", t) for t in TRAIN]
+    native = Tokenizer.train(text, vocab_size=256 + 16 + 200, pattern=LLAMA3_PATTERN)
+    data = hf_tokenizer_dict(native)
+    vocab = data["model"]["vocab"]
+    merges = []
+    for s, i in sorted(vocab.items(), key=lambda kv: kv[1]):
+        if i >= 256:
+            merges += sorted(((s[:k], s[k:]) for k in range(1, len(s)) if s[:k] in vocab and s[k:] in vocab),
+                             key=lambda p: (vocab[p[0]], vocab[p[1]]))
+    data["model"].update(merges=[list(m) for m in merges], ignore_merges=True)
+    assert len(merges) > len(native.merges)  # several merges per token
+    (tmp_path / "tokenizer.json").write_text(json.dumps(data))
+    tok = ImportedTokenizer.from_hf(tmp_path)
+    hf = tokenizers.Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    assert tok.uses_fast_path, tok.spec["fast_path"]
+    for text in TEXTS:
+        want = hf.encode(text, add_special_tokens=False).ids
+        assert tok.encode(text, "all") == want == tok.encode_reference(text, "all"), text
+        assert want == native.encode(text, allowed_special="all")

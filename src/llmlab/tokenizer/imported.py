@@ -36,7 +36,7 @@ Fast path. Encoding runs in tiktoken (Rust) when the scheme allows it: one split
 tiktoken's rule ("merge the adjacent pair whose *concatenation* has the lowest rank") provably makes the same
 choices as the pair-ranked rule. ``plan_fast_path`` checks, once at import, that (a) every merge's parts were
 made by earlier merges, (b) all merges that make one token sit together in rank order, (c) every token's own
-characters merge back into that token, (d) no token is made by two overlapping pairs in an order the two rules
+characters merge back into that token (or every split of it into two tokens is one of its merges), (d) no token is made by two overlapping pairs in an order the two rules
 break differently, and (e) with ``ignore_merges`` no token outside the merges can be formed from two tokens.
 Under (a)-(c) the symbols of any stretch of text evolve as that stretch alone would, so two adjacent symbols
 whose concatenation is a token are that token's merge pair and both rules pick the same pair at every step.
@@ -912,10 +912,18 @@ def plan_fast_path(tok: ImportedTokenizer) -> dict:
     order, reason = _merge_order(tok)
     if reason:
         return {"reason": reason}
-    # Every token must be what its own characters merge into (the argument in the module docstring).
+    # Every token must be what its own characters merge into (the argument in the module docstring), unless
+    # every split of it into two tokens is one of its own merges (vocabularies converted from tiktoken, such as
+    # Llama-3's, list all of them): then two adjacent symbols that spell it always are its merge pair.
+    vocab = tok._bpe_vocab if tok.merge_by != "score" else tok._token_to_id
     for i in order:
-        if tok._merge_word(tok.tokens[i], shortcut=False) != [i]:
-            return {"reason": f"token {tok.tokens[i]!r} is not what its own characters merge into"}
+        s = tok.tokens[i]
+        if tok.merge_by != "score" and all(
+                tok._ranks.get((vocab[s[:k]], vocab[s[k:]]), (0, -1))[1] == i
+                for k in range(1, len(s)) if s[:k] in vocab and s[k:] in vocab):
+            continue
+        if tok._merge_word(s, shortcut=False) != [i]:
+            return {"reason": f"token {s!r} is not what its own characters merge into"}
     if tok.ignore_merges:
         made = set(order)
         for s, i in tok._bpe_vocab.items():
