@@ -834,7 +834,6 @@ def _model_bytes(tok: ImportedTokenizer, i: int) -> bytes:
 
 def _merge_order(tok: ImportedTokenizer) -> tuple[list[int], str | None]:
     """Multi-symbol tokens in the order the merge rule makes them, or a reason tiktoken cannot follow it."""
-    n = tok.vocab_size
     if tok.merge_by == "score":
         bpe = [i for i in tok._token_to_id.values() if len(tok.tokens[i]) > 1 and tok.types[i] not in (BYTE,)]
         reachable = [i for i in bpe if any(tok.tokens[i][:k] in tok._token_to_id and tok.tokens[i][k:] in
@@ -874,7 +873,6 @@ def _merge_order(tok: ImportedTokenizer) -> tuple[list[int], str | None]:
         for r1, p, q in prods:
             if q in lefts and lefts[q][0] < r1:
                 return [], f"token {tok.tokens[t]!r} is made by overlapping pairs in conflicting orders"
-    del n
     return order, None
 
 
@@ -903,8 +901,6 @@ def plan_fast_path(tok: ImportedTokenizer) -> dict:
                 return {"reason": "a token has a ▁ after another character, so words cannot be split at spaces"}
         else:
             return {"reason": f"pre-tokenizer {steps} is not supported by the fast path"}
-        if tok.unk_id is not None and not tok.byte_fallback:
-            pass  # texts with unknown characters fall back per piece (see _ranks_to_ids)
     try:
         import tiktoken  # noqa: F401
     except ImportError:
