@@ -130,12 +130,14 @@ def model_state_dict_keys(model: GPT) -> list[str]:
 
 
 def load_tokenizer(run_dir: str | Path):
-    from llmlab.tokenizer import Tokenizer
+    """The run's tokenizer: llmlab's own ``Tokenizer``, or the ``ImportedTokenizer`` of an imported model
+    (chosen by the format marker in ``tokenizer/tokenizer.json``)."""
+    from llmlab.tokenizer import load_tokenizer_dir
 
     tok_dir = Path(run_dir) / TOKENIZER_DIR
     if not tok_dir.is_dir():
         raise LlmlabError(f"{tok_dir}: tokenizer not found in run folder {run_dir}")
-    return Tokenizer.load(tok_dir)
+    return load_tokenizer_dir(tok_dir)
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):

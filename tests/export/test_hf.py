@@ -289,3 +289,27 @@ def test_import_converts_a_gpt2_style_byte_level_tokenizer(exported, tmp_path):
     hf = tokenizers.Tokenizer.from_file(str(src / "tokenizer.json"))
     for text in PROMPTS + ["  spaces\r\n\r\n  x", "I'LL WE'VE they'd 12345"]:
         assert back_tok.encode(text) == hf.encode(text, add_special_tokens=False).ids, text
+
+
+def test_same_prompt_text_same_greedy_ids(exported):
+    """transformers' tokenizer puts <|bos|> in front as `llmlab generate` does, so the same prompt *text* gives
+    the same ids and the same greedy continuation in both (the engine, not a reference loop)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmlab.infer.sampling import SamplingParams
+    from llmlab.infer.text import encode_prompt, generate_text
+
+    _, model, tok, out = exported
+    hft = AutoTokenizer.from_pretrained(str(out))
+    hf = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    prompt = PROMPTS[0]
+    enc = hft(prompt, return_tensors="pt")
+    assert enc["input_ids"][0].tolist() == encode_prompt(tok, prompt) and enc["input_ids"][0, 0] == tok.bos_id
+    ours = generate_text(model, tok, prompt, SamplingParams(temperature=0.0, max_new_tokens=32, ignore_eos=True))
+    with torch.no_grad():
+        theirs = hf.generate(**enc, do_sample=False, max_new_tokens=32, eos_token_id=None)[0, enc["input_ids"].shape[1]:]
+    assert ours.completions[0].token_ids == theirs.tolist()
+    # A chat still gets one <|bos|>: the template writes it and apply_chat_template adds no special tokens.
+    ids = hft.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=True, add_generation_prompt=True)
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    assert ids.count(tok.bos_id) == 1
