@@ -19,9 +19,10 @@ What holds the code in (every backend):
   no-new-privileges, so no setuid binary gives anything back;
 * **rlimits** -- CPU seconds, address space (memory), file size, open files, processes (threads count),
   no core dumps, no locked memory, no POSIX message queues;
-* **wall clock** -- past ``timeout_s`` the host SIGKILLs the sandbox's outermost process; the pid namespace
-  takes every descendant with it, and the host drains the pipes until they close, which proves nothing that
-  could still write is left;
+* **wall clock** -- past ``timeout_s`` the host SIGKILLs the first process of the sandbox's pid namespace;
+  the kernel kills every other process inside; the host then waits until that init is gone, which the
+  kernel allows only once every process inside has been reaped: when ``run_python`` returns, nothing of the
+  run is left;
 * **environment** -- exactly ``PATH HOME TMPDIR LANG LC_ALL USER``: nothing of the host's reaches the code;
   Python runs isolated (``-I``: no user site, no ``PYTHON*`` variables, no cwd on ``sys.path``);
 * **output** -- stdout and stderr are capped at ``max_output_bytes`` each; past the cap the run is stopped.
@@ -265,10 +266,53 @@ def _limit_from_stderr(stderr: str) -> str | None:
     return None
 
 
-def _drain(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[dict[int, bytearray], dict[int, bool], str | None]:
-    """Read stdout and stderr until both close. Past ``deadline`` or ``cap`` bytes, SIGKILL the process group
-    (the sandbox's outermost process; the pid namespace takes the rest) and keep reading until the pipes
-    close, which happens only once no process inside is left."""
+def _kill_sandbox(proc: subprocess.Popen, isolated: bool, killed: list[int]) -> None:
+    """SIGKILL the first process of the sandbox's pid namespace (the outer bwrap/unshare's child): the kernel
+    then kills every process inside. Its host pid goes to ``killed`` so ``_wait_gone`` can wait for the
+    teardown. Without a namespace (backend none), or if the kernel does not list children, kill the
+    process group."""
+    kids: list[int] = []
+    if isolated:
+        try:
+            with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            pass
+    for k in kids:
+        try:
+            os.kill(k, signal.SIGKILL)
+            killed.append(k)
+        except ProcessLookupError:
+            pass
+    if not kids:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _wait_gone(pids: list[int], timeout: float) -> None:
+    """Wait until each pid (the init of a sandbox's pid namespace) is gone or a zombie. The kernel makes a
+    namespace's init a zombie only after every other process inside has been reaped, so afterwards nothing
+    of the run is left -- bwrap's outer process exits as soon as it learns the code's exit status, while
+    the namespace may still be tearing down."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                break
+            if state in ("Z", "X"):
+                break
+            time.sleep(0.002)
+
+
+def _drain(proc: subprocess.Popen, deadline: float, cap: int, isolated: bool,
+           killed: list[int]) -> tuple[dict[int, bytearray], dict[int, bool], str | None]:
+    """Read stdout and stderr until both close. Past ``deadline`` or ``cap`` bytes, kill the sandbox
+    (``_kill_sandbox``) and keep reading until the pipes close."""
     sel = selectors.DefaultSelector()
     fds = [proc.stdout.fileno(), proc.stderr.fileno()]
     for fd in fds:
@@ -283,10 +327,7 @@ def _drain(proc: subprocess.Popen, deadline: float, cap: int) -> tuple[dict[int,
         if stopped is None:
             stopped = reason
             deadline = time.monotonic() + DRAIN_S
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _kill_sandbox(proc, isolated, killed)
 
     try:
         while sel.get_map():
@@ -328,9 +369,14 @@ def _run(code: str, cfg: SandboxConfig, backend: str) -> SandboxResult:
             "env": _env(), "scratch_bytes": cfg.scratch_mb << 20, "scratch_files": cfg.scratch_files,
             "uid": (1 << 30) + secrets.randbelow((1 << 30) - 2) if root_host and backend != "none" else None,
             "clear_caps": not root_host and backend != "none", "mount_scratch": backend != "none"}
+    info_r = info_w = None
+    pass_fds = [status_w, code_fd]
     if backend == "bwrap":
         spec["remount_ro"] = ["/dev"]
+        info_r, info_w = os.pipe()  # bwrap writes {"child-pid": host pid of the namespace's init} here
+        pass_fds.append(info_w)
         cmd = _bwrap_command(cfg, exe, prefix, spec, code_fd)
+        cmd[1:1] = ["--info-fd", str(info_w)]
     elif backend == "unshare":
         new_root = tempfile.mkdtemp(prefix="llmlab-sandbox-root-")  # a mount point, only inside the namespace
         tmp_dirs.append(new_root)
@@ -348,24 +394,37 @@ def _run(code: str, cfg: SandboxConfig, backend: str) -> SandboxResult:
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                pass_fds=(status_w, code_fd), env={}, cwd="/", start_new_session=True)
+                                pass_fds=pass_fds, env={}, cwd="/", start_new_session=True)
     except OSError as e:
-        for fd in (status_r, status_w, code_fd):
-            os.close(fd)
+        for fd in [status_r, info_r] + pass_fds:
+            if fd is not None:
+                os.close(fd)
         raise SandboxError(f"could not start the {backend} sandbox: {e}") from None
-    os.close(status_w)
-    os.close(code_fd)
+    for fd in pass_fds:
+        os.close(fd)
+    isolated, killed = backend != "none", []
     try:
-        bufs, truncated, stopped = _drain(proc, t0 + cfg.timeout_s, cfg.max_output_bytes)
+        bufs, truncated, stopped = _drain(proc, t0 + cfg.timeout_s, cfg.max_output_bytes, isolated, killed)
         try:
             proc.wait(timeout=DRAIN_S)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill_sandbox(proc, isolated, killed)
+            try:
+                proc.wait(timeout=DRAIN_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if info_r is not None:
+            info = _read_status(info_r) or {}
+            if isinstance(info.get("child-pid"), int):
+                killed.append(info["child-pid"])
+        _wait_gone(killed, DRAIN_S)
         duration = time.monotonic() - t0
         report = _read_status(status_r)
     finally:
         os.close(status_r)
+        if info_r is not None:
+            os.close(info_r)
         for fd in (proc.stdout, proc.stderr):
             fd.close()
         for d in tmp_dirs:
