@@ -6,7 +6,6 @@ sandbox survived and that the host canary file is intact.
 """
 
 import os
-import signal
 import socket
 import subprocess
 import sys
