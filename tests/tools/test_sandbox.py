@@ -534,6 +534,12 @@ def test_sleeping_forever_hits_the_wall_clock(backend, host):
     assert r.limit == "wall_time" and r.signal == "SIGKILL" and r.stdout == "start\n", r
 
 
+def test_closing_the_pipes_does_not_dodge_the_wall_clock(backend, host):
+    r = run("import os, time\nprint('bye', flush=True)\nos.close(1)\nos.close(2)\ntime.sleep(1000)\n", backend,
+            timeout_s=1)
+    assert r.limit == "wall_time" and r.signal == "SIGKILL" and r.stdout == "bye\n", r
+
+
 def test_cpu_spinning_children_all_die(backend, host):
     marker = "llmlab-spin-" + uuid.uuid4().hex
     r = run(f"""

@@ -405,6 +405,14 @@ def _run(code: str, cfg: SandboxConfig, backend: str) -> SandboxResult:
     isolated, killed = backend != "none", []
     try:
         bufs, truncated, stopped = _drain(proc, t0 + cfg.timeout_s, cfg.max_output_bytes, isolated, killed)
+        if stopped is None:
+            # Both pipes closed, but code that closed its stdout and stderr may still be running: the wall
+            # clock still holds.
+            try:
+                proc.wait(timeout=max(0.0, t0 + cfg.timeout_s - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                stopped = "wall_time"
+                _kill_sandbox(proc, isolated, killed)
         try:
             proc.wait(timeout=DRAIN_S)
         except subprocess.TimeoutExpired:
