@@ -7,16 +7,17 @@
 
 What holds the code in (every backend):
 
-* **namespaces** -- network (only a loopback that is down: no TCP, UDP, DNS or abstract unix sockets), pid
+* **namespaces** -- network (only the sandbox's own loopback: no TCP, UDP, DNS or abstract unix sockets), pid
   (the code sees only its own processes and cannot signal anything outside; when the sandbox's first process
   dies the kernel kills every process left inside, so nothing survives a run), mount, IPC, UTS;
 * **filesystem** -- a new root holding read-only views of ``/usr``, ``/lib*``, ``/bin`` and the interpreter's
   own prefix, a fresh ``/proc`` of the sandbox's pid namespace and a minimal ``/dev``; the only writable place
-  is ``/scratch`` (cwd, ``$HOME``, ``$TMPDIR``, and ``/tmp`` links to it), a fresh tmpfs of ``scratch_mb`` with at most
-  ``scratch_files`` entries, gone when the run ends; the code itself is a read-only ``/sandbox/main.py``;
+  is ``/scratch`` (cwd, ``$HOME``, ``$TMPDIR``; ``/tmp`` links to it), a fresh tmpfs of ``scratch_mb`` with at
+  most ``scratch_files`` entries, gone when the run ends; the code itself is a read-only ``/sandbox/main.py``;
 * **identity** -- run by root, the code runs as a fresh unprivileged uid (one per run, so no other process
   shares its files or its process count); run by a user, the user namespace holds no capability; always
-  no-new-privileges, so no setuid binary gives anything back;
+  no-new-privileges, so no setuid binary gives anything back; a seccomp filter refuses new namespaces,
+  mounts, ptrace, keyrings, BPF, io_uring and the like (``sandbox_boot.install_seccomp``; x86_64, aarch64);
 * **rlimits** -- CPU seconds, address space (memory), file size, open files, processes (threads count),
   no core dumps, no locked memory, no POSIX message queues;
 * **wall clock** -- past ``timeout_s`` the host SIGKILLs the first process of the sandbox's pid namespace;
