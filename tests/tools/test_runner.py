@@ -141,8 +141,8 @@ def test_openai_tools_field():
 def test_pending_call():
     assert pending_call("Let me add.<|tool_call|>calc 2+3<|/tool_call|>") == "calc 2+3"
     assert pending_call("x<|tool_call|>calc 1<|/tool_call|>\n ") == "calc 1"
-    assert pending_call("<|tool_call|>a<|/tool_call|><|tool_result|>1<|/tool_result|><|tool_call|>calc 2<|/tool_call|>") \
-        == "calc 2"
+    two = "<|tool_call|>a<|/tool_call|><|tool_result|>1<|/tool_result|><|tool_call|>calc 2<|/tool_call|>"
+    assert pending_call(two) == "calc 2"
     assert pending_call("<|tool_call|>calc 2+3") is None  # not finished
     assert pending_call("<|tool_call|>calc 1<|/tool_call|><|tool_result|>1<|/tool_result|>") is None  # answered
     assert pending_call("no call here") is None

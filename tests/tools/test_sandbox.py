@@ -111,7 +111,8 @@ def test_exceptions_and_exit_codes_are_reported(backend, host):
 
 
 def test_scratch_is_writable_and_fresh_each_run(backend, host):
-    code = "import os\nprint(sorted(os.listdir('.')))\nopen('note.txt', 'w').write('x')\nprint(open('/tmp/note.txt').read())\n"
+    code = ("import os\nprint(sorted(os.listdir('.')))\nopen('note.txt', 'w').write('x')\n"
+            "print(open('/tmp/note.txt').read())\n")
     contained(run(code, backend), stdout="[]\nx\n")
     contained(run(code, backend), stdout="[]\nx\n")  # the note of the first run is gone
 
@@ -382,8 +383,8 @@ def test_no_process_outlives_the_run(backend, host):
 def test_subprocesses_run_inside_the_same_walls(backend, host):
     r = run(f"""
         import subprocess
-        out = subprocess.run(["/bin/sh", "-c", "cat /etc/shadow {str(host['canary'])} 2>&1; id -u; echo $LLMLAB_FAKE_SECRET"],
-                             capture_output=True, text=True)
+        script = "cat /etc/shadow {str(host['canary'])} 2>&1; id -u; echo $LLMLAB_FAKE_SECRET"
+        out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True)
         print(out.stdout)
         """, backend)
     contained(r)
