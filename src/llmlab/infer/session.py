@@ -9,6 +9,11 @@ loading. The library under ``llmlab chat``'s REPL and one-shot mode (``chat/cli.
 
 Long conversations follow the chat template's overflow policy (``llmlab.chat.template``): the oldest
 exchanges are dropped to fit the context, the system prompt and the latest question are kept.
+
+Tools: ``ChatSession(..., tools=loop)`` answers through a tool loop (``llmlab.tools.loop.ToolLoop``; this layer
+only calls it: ``loop.run(engine, [ids], params)`` events, ``loop.messages(answer)`` for the history,
+``loop.template_kwargs()`` for a model's own template). The streamed text then includes the calls and their
+results; ``Reply.text`` is the answer after the last result and ``Reply.tool_calls`` lists the calls.
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ class Reply:
     prompt_tokens: int = 0
     dropped_messages: int = 0  # older messages left out to fit the context
     explain: list[dict] = field(default_factory=list)  # with explain: per token {token, prob, top}
+    tool_calls: list[dict] = field(default_factory=list)  # with tools: {"call", "result", "ok"} per call
 
 
 class ChatSession:
     """A conversation with one model: system prompt, history, sampling settings, streaming replies."""
 
     def __init__(self, model, tokenizer, *, system: str = "", temperature: float = 0.7, top_p: float = 0.9,
-                 top_k: int = 0, max_new_tokens: int = 128, seed: int | None = None, compile: bool = False):
+                 top_k: int = 0, max_new_tokens: int = 128, seed: int | None = None, compile: bool = False,
+                 tools=None):
         from llmlab.chat.template import stop_token_ids
         from llmlab.infer.engine import Engine
 
@@ -45,6 +52,7 @@ class ChatSession:
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.max_new_tokens, self.seed = max_new_tokens, seed
         self.explain = False
+        self.tools = tools  # a tool loop (see the module doc), or None
         self._turn = 0
 
     def messages(self) -> list[dict]:
@@ -61,8 +69,9 @@ class ChatSession:
         ctx = self.model.config.max_seq_len
         # Leave the answer at least a quarter of the context (or max_new_tokens, if smaller).
         room = max(8, ctx - min(self.max_new_tokens, ctx // 4))
-        kept = fit_messages(messages, self.tok, room, add_generation_prompt=True)
-        return render_prompt(messages, self.tok, max_len=room), len(messages) - len(kept)
+        kw = self.tools.template_kwargs() if self.tools is not None else {}
+        kept = fit_messages(messages, self.tok, room, add_generation_prompt=True, **kw)
+        return render_prompt(messages, self.tok, max_len=room, **kw), len(messages) - len(kept)
 
     def reply(self, user_text: str, on_text=None) -> Reply:
         """Add the user's message, generate (streaming pieces of text to ``on_text``), add the answer.
@@ -77,6 +86,8 @@ class ChatSession:
         self._turn += 1
         params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
                                 top_k=self.top_k, seed=seed, logprobs=3 if self.explain else None)
+        if self.tools is not None:
+            return self._reply_with_tools(ids, dropped, params, on_text)
         stops = set(self.engine.eos_token_ids)
         out_ids: list[int] = []
         parts: list[str] = []
@@ -102,6 +113,30 @@ class ChatSession:
         text = "".join(parts)
         self.history.append({"role": "assistant", "content": text})
         return Reply(text, finish, out_ids, len(ids), dropped, explain)
+
+    def _reply_with_tools(self, ids: list[int], dropped: int, params, on_text) -> Reply:
+        shown: list[str] = []
+        answer = None
+        finish = "length"
+        try:
+            for ev in self.tools.run(self.engine, [ids], params):
+                if ev.kind in ("token", "call") and ev.text:
+                    if on_text:
+                        on_text(ev.text)
+                    shown.append(ev.text)
+                elif ev.kind == "finish":
+                    answer = ev.answer
+        except KeyboardInterrupt:
+            finish = "interrupted"
+        if answer is None:  # interrupted: keep what was shown, as text
+            self.history.append({"role": "assistant", "content": "".join(shown)})
+            return Reply("".join(shown), finish, [], len(ids), dropped)
+        self.history += self.tools.messages(answer)
+        stops = set(self.engine.eos_token_ids)
+        out = [t for t in answer.token_ids if t not in stops]
+        calls = [{"call": c.body, "result": c.result, "ok": c.ok} for c in answer.calls]
+        finish = "stop" if answer.finish_reason == "stop" else "length"
+        return Reply(answer.final_text, finish, out, len(ids), dropped, tool_calls=calls)
 
     # -- files ----------------------------------------------------------------------------------------------
 
