@@ -31,6 +31,8 @@ STAGE_MODULES = [
     "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
+    "llmlab.tools.index_cli",  # index, index search
+    "llmlab.tools.assistant_cli",  # assistant create/list/show/update/delete
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 

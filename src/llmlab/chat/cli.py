@@ -5,6 +5,9 @@
     llmlab chat --model runs/sft --system "Be brief." --prompt "Who are you?"
     echo -e "Hello\\n/reset\\nWho are you?" | llmlab chat --model runs/sft   # stdin works line by line
     llmlab chat synth --out data/chat.jsonl                        # the generated default conversations
+    llmlab chat --model runs/sft --tools calc --prompt "What is 347 times 28?"     # tools inside generation
+    llmlab chat --model runs/sft --tools search --index my_index --prompt "Who founded Brindle Works?"
+    llmlab chat --assistant helper                                 # a saved assistant (llmlab assistant create)
 
 REPL commands: ``/system TEXT`` (``/system`` alone clears it), ``/reset`` (forget the conversation, keep
 the system prompt), ``/temperature X``, ``/top-p X``, ``/explain`` (toggle: after each answer, show every
@@ -12,7 +15,13 @@ token with the model's probability and its strongest alternatives), ``/save FILE
 conversation as JSON), ``/help``, ``/quit`` (or Ctrl-D). Ctrl-C stops the answer being generated and keeps
 the session (the partial answer stays in the history).
 
-``--json`` prints ``{"text", "finish_reason", "prompt_tokens", "completion_tokens", "model"}``;
+``--tools calc,python,search`` lets the model call tools while it answers (``llmlab.tools.loop``): the calls and
+their results are shown as they happen, and an answer that cites retrieved passages ([1], [2]) is followed by
+its source list. ``search`` needs ``--index`` (``llmlab index``); ``--assistant N`` brings a saved profile's
+model, system prompt, tools, index and sampling settings (flags given explicitly override them).
+
+``--json`` prints ``{"text", "finish_reason", "prompt_tokens", "completion_tokens", "model"}`` (with tools also
+``tool_calls`` and ``sources``);
 ``finish_reason`` is ``"stop"`` when the model ended its turn (``<|end|>``, or a token that would start
 another role) and ``"length"`` when the token limit or the context did.
 
@@ -89,6 +98,8 @@ def run_repl(session: ChatSession, stdin=None, console=None) -> int:
         r = session.reply(line, on_text=lambda s: console.print(s, style=ROLE_STYLE["assistant"], end="",
                                                                  markup=False, highlight=False, soft_wrap=True))
         console.print()
+        if r.sources:
+            console.print(r.sources, style=ROLE_STYLE["info"], markup=False)
         if r.finish_reason == "interrupted":
             console.print("(stopped)", style=ROLE_STYLE["info"])
         elif r.finish_reason == "length":
@@ -175,6 +186,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Chat with a fine-tuned run: a streaming REPL, or one answer with --prompt.",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", help="run folder (from llmlab sft)")
+    p.add_argument("--assistant", metavar="NAME", help="a saved assistant (llmlab assistant create): its model, "
+                   "system prompt, tools, index and sampling defaults")
     p.add_argument("--prompt", help="one-shot: answer this message and exit")
     p.add_argument("--system", default="", help="system prompt")
     p.add_argument("--json", action="store_true", help="one-shot: print a JSON object (text, finish_reason, ...)")
@@ -189,6 +202,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="decode with the ahead-of-time compiled step (2-4x faster per token on a CPU; the first use "
                    "of a model shape compiles it, ~30-60 s, then it is cached)")
+    p.add_argument("--tools", default=None, metavar="LIST",
+                   help="tools the model may call while answering: calc, python, search (comma-separated)")
+    p.add_argument("--index", default=None, metavar="INDEX", help="the document index the search tool reads")
+    p.add_argument("--max-tool-calls", type=int, default=4, help="tool calls allowed in one answer")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -201,10 +218,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_synth)
 
 
+_CHAT_DEFAULTS = {"system": "", "temperature": 0.7, "top_p": 0.9, "top_k": 0, "max_new_tokens": 128}
+
+
 def _chat(args) -> int:
     from llmlab.errors import LlmlabError
     from llmlab.runs import load_run
+    from llmlab.tools.toolset import make_tool_loop, parse_tools
 
+    tools, index, search = parse_tools(args.tools), args.index, None
+    if args.assistant:
+        from llmlab.tools.assistants import load_assistant
+
+        a = load_assistant(args.assistant)
+        args.model = args.model or a.model
+        for key, default in _CHAT_DEFAULTS.items():  # the profile's value unless the flag was given
+            if getattr(args, key) == default:
+                setattr(args, key, a.system if key == "system" else a.sampling.get(key, default))
+        tools, index, search = tools or tuple(a.tools), index or a.index_path(), a.search_config()
+        if not args.model:
+            raise LlmlabError(f"assistant {a.name!r} names no model; give --model RUN")
     if not args.model:
         raise LlmlabError("chat needs --model RUN (or 'llmlab chat synth --out FILE' for the SFT data)")
     if args.temperature < 0 or not 0 < args.top_p <= 1:
@@ -214,19 +247,26 @@ def _chat(args) -> int:
 
         torch.set_num_threads(args.threads)
     model, tok = load_run(args.model, device=args.device)
+    loop = make_tool_loop(tok, tools, index=index, search=search, max_calls=args.max_tool_calls) if tools else None
     session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
-                          top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed, compile=args.compile)
+                          top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed, compile=args.compile,
+                          tools=loop)
     if args.prompt is None:
         if args.json:
             raise LlmlabError("--json needs --prompt (one-shot mode)")
         return run_repl(session)
     if args.json:
         r = session.reply(args.prompt)
-        print(json.dumps({"text": r.text, "finish_reason": r.finish_reason, "prompt_tokens": r.prompt_tokens,
-                          "completion_tokens": len(r.token_ids), "model": str(args.model)}, ensure_ascii=False))
+        out = {"text": r.text, "finish_reason": r.finish_reason, "prompt_tokens": r.prompt_tokens,
+               "completion_tokens": len(r.token_ids), "model": str(args.model)}
+        if loop is not None:
+            out.update(tool_calls=r.tool_calls, sources=r.sources)
+        print(json.dumps(out, ensure_ascii=False))
     else:
         r = session.reply(args.prompt, on_text=lambda s: print(s, end="", flush=True))
         print()
+        if r.sources:
+            print(r.sources)
     return 0
 
 

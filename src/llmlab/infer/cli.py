@@ -4,6 +4,8 @@
     llmlab generate --model runs/base --prompt "ROMEO:" --n 4 --seed 0 --logprobs 3 --json
     llmlab generate --model runs/base --prompt "The cat sat on a" --greedy --explain --plot dist.png
     llmlab next --model runs/base --prompt "The cat sat on a" --top 10 [--plot next.png] [--json]
+    llmlab generate --model runs/sft --prompt "<|user|>What is 347 times 28?<|end|><|assistant|>" --special \
+        --tools calc --greedy       # tool calls inside generation (llmlab.tools.loop)
 
 The handlers parse nothing themselves: they build ``SamplingParams`` and call ``llmlab.infer.text`` /
 ``llmlab.infer.explain``, which a test can call too.
@@ -32,6 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate text from a trained model (every decoding strategy)",
                        description="Generate a continuation of --prompt with a trained model.")
     _add_model_args(p)
+    p.add_argument("--tools", default=None, metavar="LIST",
+                   help="tools the model may call while generating: calc, python, search (comma-separated); calls "
+                   "and results appear in the text")
+    p.add_argument("--index", default=None, metavar="INDEX", help="the document index the search tool reads")
+    p.add_argument("--special", action="store_true",
+                   help="special-token text in --prompt (<|user|>, <|assistant|>...) becomes those tokens")
     p.add_argument("--compile", action="store_true",
                    help="decode with the ahead-of-time compiled step (infer/compiled.py: 2-4x faster per token on a "
                    "CPU; the first use of a model shape compiles it, ~30-60 s, then it is cached)")
@@ -140,6 +148,8 @@ def _generate(args) -> int:
     model, tokenizer = _load(args)
     engine = Engine(model, eos_token_ids=stop_ids_for(tokenizer), compile=args.compile)
     add_bos = not args.no_bos
+    if args.tools or args.special:
+        return _generate_ids(args, engine, tokenizer, params, add_bos)
 
     if args.stream:
         holder: dict = {}
@@ -210,6 +220,52 @@ def _generate(args) -> int:
     _print_speed(st)
     if args.plot:
         print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _generate_ids(args, engine, tokenizer, params, add_bos: bool) -> int:
+    """``--tools`` / ``--special``: the prompt as ids (special tokens allowed with --special), generated through
+    the tool loop when there are tools."""
+    from llmlab.errors import LlmlabError
+    from llmlab.infer.text import generate_text
+    from llmlab.tools.toolset import make_tool_loop, parse_tools
+
+    if args.explain or params.stop:
+        raise LlmlabError("--tools and --special don't combine with --explain or --stop")
+    ids = tokenizer.encode(args.prompt, allowed_special="all" if args.special else ())
+    if add_bos and getattr(tokenizer, "add_bos", True) and tokenizer.bos_id is not None and ids[:1] != [tokenizer.bos_id]:
+        ids = [tokenizer.bos_id] + ids
+    names = parse_tools(args.tools)
+    if not names:
+        out = generate_text(engine, tokenizer, ids, params, truncate=args.truncate)
+        print(json.dumps({"text": out.text, "token_ids": out.completions[0].token_ids}) if args.json else out.text)
+        return 0
+    loop = make_tool_loop(tokenizer, names, index=args.index)
+    if args.stream:
+        answer = None
+        for ev in loop.run(engine, [ids], params):
+            if ev.kind in ("token", "call"):
+                print(ev.text, end="", flush=True)
+            elif ev.kind == "finish":
+                answer = ev.answer
+        print()
+        if loop.sources and answer is not None and loop.sources(answer):
+            print(loop.sources(answer))
+        return 0
+    answers = loop.generate(engine, [ids], params)[0]
+    if args.json:
+        print(json.dumps({"prompt": args.prompt, "choices": [
+            {"index": a.sample_index, "text": a.text, "final_text": a.final_text, "token_ids": a.token_ids,
+             "sampled": a.sampled, "finish_reason": a.finish_reason,
+             "tool_calls": [{"call": c.body, "tool": c.name, "result": c.result, "ok": c.ok} for c in a.calls],
+             **({"sources": loop.sources(a)} if loop.sources else {})} for a in answers]}, ensure_ascii=False))
+        return 0
+    for a in answers:
+        if len(answers) > 1:
+            print(f"--- sample {a.sample_index} ({a.finish_reason}) ---")
+        print(a.text)
+        if loop.sources and loop.sources(a):
+            print(loop.sources(a))
     return 0
 
 

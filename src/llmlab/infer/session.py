@@ -34,6 +34,7 @@ class Reply:
     dropped_messages: int = 0  # older messages left out to fit the context
     explain: list[dict] = field(default_factory=list)  # with explain: per token {token, prob, top}
     tool_calls: list[dict] = field(default_factory=list)  # with tools: {"call", "result", "ok"} per call
+    sources: str = ""  # with a search tool: the "Sources:" lines of the passages the answer cites
 
 
 class ChatSession:
@@ -136,7 +137,9 @@ class ChatSession:
         out = [t for t in answer.token_ids if t not in stops]
         calls = [{"call": c.body, "result": c.result, "ok": c.ok} for c in answer.calls]
         finish = "stop" if answer.finish_reason == "stop" else "length"
-        return Reply(answer.final_text, finish, out, len(ids), dropped, tool_calls=calls)
+        cite = getattr(self.tools, "sources", None)
+        return Reply(answer.final_text, finish, out, len(ids), dropped, tool_calls=calls,
+                     sources=cite(answer) if cite else "")
 
     # -- files ----------------------------------------------------------------------------------------------
 

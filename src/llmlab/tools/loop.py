@@ -256,6 +256,7 @@ class ToolLoop:
                               "it cannot use tools")
         self._pieces = template_result_pieces(tokenizer, self.fmt, self.tools_schema) \
             if self.fmt.kind == "template" else None
+        self.sources = None  # answer -> "Sources: ..." text, set when a search tool can cite (tools/toolset.py)
 
     @property
     def tools_schema(self) -> list[dict]:

@@ -57,6 +57,10 @@ class SFTConfig:
     # 9.0 -> 12.8%, reward model 77.8 -> 80.7% from the SFT model; docs/LOG.md session 8). Generating them takes ~2 s.
     n_train: int = 40000
     n_val: int = 400
+    # bundled data: conversations that teach the tools, mixed into the training conversations (llmlab.tools.teach):
+    # 2-3 digit arithmetic through the calculator, questions about made-up documents through search with citations
+    calc_conversations: int = 4000
+    docqa_conversations: int = 4000
     synth_seed: int = 0
     eval_samples: int = 200  # held-out conversations generated with the engine at the end (format rate, exact
     # match); 0 = off
@@ -234,6 +238,13 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
 
         train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed)
         info.update(source="llmlab.tasks.synth", seed=scfg.synth_seed)
+        if scfg.calc_conversations or scfg.docqa_conversations:
+            from llmlab.tools.teach import ToolDataConfig, tool_conversations
+
+            tools = tool_conversations(ToolDataConfig(calc=scfg.calc_conversations, docqa=scfg.docqa_conversations),
+                                       "train", scfg.synth_seed)
+            train = train + tools  # ConversationBatches visits them in a seeded random order
+            info.update(calc_conversations=scfg.calc_conversations, docqa_conversations=scfg.docqa_conversations)
     else:
         train, bad = load_conversations(scfg.data, skip_bad=scfg.skip_bad)
         info["skipped_bad_lines"] = bad

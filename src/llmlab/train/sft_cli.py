@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--data bundled: conversations generated for training")
     p.add_argument("--n-val", type=int, default=400, help="--data bundled: held-out conversations")
     p.add_argument("--synth-seed", type=int, default=0, help="--data bundled: generator seed")
+    p.add_argument("--calc-conversations", type=int, default=4000,  # = SFTConfig.calc_conversations
+                   help="--data bundled: add this many arithmetic conversations answered through the calculator")
+    p.add_argument("--docqa-conversations", type=int, default=4000,
+                   help="--data bundled: add this many questions about documents answered through search, with "
+                   "citations")
     p.add_argument("--eval-samples", type=int, default=200,
                    help="held-out conversations generated at the end for format rate / exact match (0 = off)")
     add_train_flags(p)
@@ -60,6 +65,7 @@ def _sft(args) -> int:
     scfg = SFTConfig(model=args.model, data=args.data, val_data=args.val_data or "", out=args.out,
                      packing=args.packing, skip_bad=args.skip_bad, epochs=args.epochs, val_fraction=args.val_fraction,
                      n_train=args.n_train, n_val=args.n_val, synth_seed=args.synth_seed,
+                     calc_conversations=args.calc_conversations, docqa_conversations=args.docqa_conversations,
                      eval_samples=args.eval_samples)
     result = sft(scfg, tcfg, resume=args.resume, progress=False if args.no_progress else None)
     if result.interrupted:
