@@ -11,7 +11,7 @@ import json
 import pytest
 import torch
 
-from _scripted_model import ScriptedModel
+from _scripted_model import ScriptedModel, native_script, searcher
 from llmlab.cli import main
 from llmlab.errors import LlmlabError
 from llmlab.model.gpt import GPT, ModelConfig
@@ -50,32 +50,6 @@ def docs(tmp_path):
     (d / "quellport.md").write_text("Quellport was founded in 1643.\n\nThe mayor of Quellport is Talia Brunsk.\n")
     (d / "works.txt").write_text("Brindle Works makes lanterns.\n")
     return d
-
-
-def searcher(tok):
-    """Calls ``search QUESTION``, then answers with the first word of passage [1] and cites it, or says it does
-    not know when the search found nothing."""
-    TC, TCE, TR, TRE, END = (tok.special_id(n) for n in ("tool_call", "/tool_call", "tool_result", "/tool_result",
-                                                         "end"))
-    A, U = tok.special_id("assistant"), tok.special_id("user")
-
-    def script(hist):
-        u = len(hist) - 1 - hist[::-1].index(U)
-        a = len(hist) - 1 - hist[::-1].index(A)
-        q = tok.decode(hist[u + 1: hist.index(END, u)])
-        ans = hist[a + 1:]
-        if TRE not in ans:
-            target = [TC] + tok.encode(f"search {q}") + [TCE]
-            done = ans
-        else:
-            r = ans.index(TR)
-            result = tok.decode(ans[r + 1: ans.index(TRE)])
-            reply = IDK if result == NO_RESULTS else result.split("] ", 1)[1].split()[-1].rstrip(".") + " [1]"
-            target = tok.encode(reply) + [END]
-            done = ans[ans.index(TRE) + 1:]
-        return target[len(done)] if len(done) < len(target) else END
-
-    return script
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -160,8 +134,6 @@ def test_chat_with_an_assistant_searches_cites_and_admits_ignorance(docs, run_di
 
 def test_chat_and_generate_with_tools_flag(run_dir, tok, monkeypatch, capsys, tmp_path):
     import llmlab.runs
-    from test_loop import native_script
-
     monkeypatch.setattr(llmlab.runs, "load_run", lambda *a, **k: (ScriptedModel(tok.vocab_size, native_script(tok)), tok))
     assert main(["chat", "--model", str(run_dir), "--tools", "calc", "--temperature", "0", "--max-new-tokens", "100",
                  "--prompt", "123*45", "--json"]) == 0

@@ -6,9 +6,10 @@
     llmlab eval rm --reward-model RUN --pairs FILE
     llmlab eval winrate --model RUN --baseline SFT --judge RM --prompts FILE
     llmlab eval exact --model RUN --prompts FILE  # exact match on verifiable tasks
+    llmlab eval tools --model RUN --out DIR       # arithmetic with/without the calculator; QA with/without retrieval
 
 Every evaluation prints JSON; the library functions are ``eval/bpb.py``, ``eval/chat_eval.py`` and
-``eval/rl_eval.py``.
+``eval/rl_eval.py`` and ``eval/tools_eval.py``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_bpb)
     _add_chat_eval(esub)
     _add_preference_evals(esub)
+    _add_tools_eval(esub)
+
+
+def _add_tools_eval(esub: argparse._SubParsersAction) -> None:
+    q = esub.add_parser("tools", help="tool use: arithmetic with/without the calculator, document QA with/without "
+                        "retrieval (recall@5, citations, I-don't-know rate)",
+                        description="Held-out 2-3 digit arithmetic answered with and without the calculator, and "
+                        "questions about freshly generated documents (made-up facts) answered with and without the "
+                        "search tool. Writes OUT/tools.json (and the documents and their index under OUT); prints it.")
+    q.add_argument("--model", required=True, help="run folder")
+    q.add_argument("--out", required=True, help="folder for the documents, their index and tools.json")
+    q.add_argument("--n-calc", type=int, default=300, help="arithmetic questions")
+    q.add_argument("--n-qa", type=int, default=300, help="document questions (a quarter unanswerable)")
+    q.add_argument("--entities", type=int, default=90, help="made-up towns, companies and people in the documents")
+    q.add_argument("--seed", type=int, default=0, help="which documents and questions")
+    q.add_argument("--samples", action="store_true", help="include sample answers in the JSON")
+    q.add_argument("--device", default="cpu", help="cpu | cuda")
+    q.set_defaults(func=_eval_tools)
+
+
+def _eval_tools(args) -> int:
+    from llmlab.eval.tools_eval import tools_report
+
+    rep = tools_report(args.model, args.out, n_calc=args.n_calc, n_entities=args.entities, n_qa=args.n_qa,
+                       seed=args.seed, device=args.device)
+    if not args.samples:
+        for key in ("arithmetic", "grounded"):
+            rep[key] = {k: v for k, v in rep[key].items() if k != "samples"}
+    print(json.dumps(rep, indent=1))
+    return 0
 
 
 def _print(result: dict) -> int:

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from _scripted_model import ScriptedModel
+from _scripted_model import ScriptedModel, native_script
 from llmlab.chat.template import render, render_prompt
 from llmlab.errors import LlmlabError
 from llmlab.infer import Engine, SamplingParams
@@ -31,32 +31,6 @@ def _one_thread(one_torch_thread):
 @pytest.fixture(scope="module")
 def tok():
     return Tokenizer([])  # bytes only: every character is one token
-
-
-def native_script(tok, calls_per_answer=1, body=None):
-    """The assistant answers a user message "Q" by calling ``calc Q`` (``calls_per_answer`` times, each after
-    the previous result), then writes "= RESULT" and ends its turn. ``body(q, k)`` overrides the k-th call."""
-    TC, TCE, TR, TRE, END = (tok.special_id(n) for n in ("tool_call", "/tool_call", "tool_result", "/tool_result",
-                                                         "end"))
-    A, U = tok.special_id("assistant"), tok.special_id("user")
-
-    def script(hist):
-        a = len(hist) - 1 - hist[::-1].index(A)
-        u = len(hist) - 1 - hist[::-1].index(U)
-        q = tok.decode(hist[u + 1: hist.index(END, u)])
-        ans = hist[a + 1:]
-        k = ans.count(TRE)  # results so far
-        since = ans[len(ans) - 1 - ans[::-1].index(TRE) + 1:] if k else ans
-        if k < calls_per_answer:
-            target = ([] if k else tok.encode("Let me use the calculator.")) + [TC] + \
-                tok.encode(body(q, k) if body else f"calc {q}") + [TCE]
-        else:
-            r = ans.index(TR, len(ans) - 1 - ans[::-1].index(TR))
-            result = tok.decode(ans[r + 1: ans.index(TRE, r)])
-            target = tok.encode(f" = {result}") + [END]
-        return target[len(since)] if len(since) < len(target) else END
-
-    return script
 
 
 def prompt(tok, q):
