@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import torch
 
-from llmlab.model.gpt import GPT, ModelConfig
+from llmlab.model.gpt import GPT, KVCache, ModelConfig
 from llmlab.tasks.docqa import IDK
 from llmlab.tools.retrieval import NO_RESULTS
 
 
 
 class ScriptedModel(GPT):
-    """``script(history ids) -> next id``. Greedy sampling picks it (its logit is 0, every other -inf... -30)."""
+    """``script(history ids) -> next id`` inside the engine (its logit 0, every other -30: sampling picks it too).
+    Outside the engine (a loss's log-probs) it is the tiny GPT it also is."""
 
     def __init__(self, vocab_size: int, script, max_seq_len: int = 512):
         super().__init__(ModelConfig.preset("tiny", vocab_size=vocab_size, max_seq_len=max_seq_len))
@@ -25,8 +26,10 @@ class ScriptedModel(GPT):
         self.eval()
 
     def forward(self, idx, *, positions=None, kv_cache=None, attn_mask=None, logits_to_keep=0, targets=None):
+        if not isinstance(kv_cache, KVCache):  # outside the engine (log-probs for a loss): the tiny GPT it is
+            return super().forward(idx, positions=positions, kv_cache=kv_cache, attn_mask=attn_mask,
+                                   logits_to_keep=logits_to_keep, targets=targets)
         B, T = idx.shape
-        assert kv_cache is not None, "the scripted model only runs inside the engine"
         t0 = kv_cache.length
         kv_cache.k[0, :, 0, t0:t0 + T, 0] = idx.to(kv_cache.k.dtype)
         kv_cache.length += T

@@ -26,3 +26,27 @@ def test_the_most_preferred_model_that_is_not_less_correct_is_chosen():
     assert _final_model(run, {"stages": {}}) == str(run / "sft")
     # No exact-match figures (older runs): the win rate alone decides.
     assert _final_model(run, _report(dpo=(0.6, None, None))) == str(run / "dpo")
+
+
+def test_tool_figures_reach_the_report_card(tmp_path):
+    from llmlab.eval.report import write_report
+    from llmlab.utils.io import write_json
+
+    write_json(tmp_path / "eval" / "tools" / "tools.json", {
+        "model": "r/sft",
+        "arithmetic": {"n": 300, "with_tool": 0.953, "without_tool": 0.12, "called_tool": 0.99,
+                       "by_op": {"*": {"n": 100, "with_tool": 0.94, "without_tool": 0.0}}, "samples": [{"x": 1}]},
+        "grounded": {"n": 300, "n_answerable": 225, "n_unanswerable": 75, "chunks": 150, "documents": 82,
+                     "recall_at_5": 1.0, "accuracy_with_retrieval": 0.8, "accuracy_without_retrieval": 0.01,
+                     "accuracy_ratio": 80.0, "cited_answers": 200, "citation_validity": 0.97,
+                     "idk_rate_unanswerable": 0.9, "idk_rate_answerable": 0.05}})
+    write_json(tmp_path / "grpo_tools" / "summary.json", {"exact_match_before": 0.9, "exact_match_after": 0.96,
+                                                          "steps": 120})
+    report = write_report(tmp_path, timings={"tools-eval": 60.0})
+    assert report["arith_with_calculator"] == 0.953 and report["citation_validity"] == 0.97
+    assert report["grpo_tools_arith_after"] == 0.96 and "samples" not in report["stages"]["tools"]["arithmetic"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| 2-3 digit arithmetic, SFT model with the calculator | 95.3% |" in md
+    assert "## 7. Tools: the calculator and retrieval" in md
+    assert "with retrieval **80.0%** (80.0x)" in md and "retrieval recall@5 **100.0%**" in md
+    assert "held-out calculator tasks with the tool: 90.0% -> 96.0% in 120 steps" in md

@@ -5,7 +5,8 @@
 
 Every number is read from the stage's own summary file (never recomputed), so the report and the stages can't
 disagree: data/report.json, tokenizer/summary.json, base/summary.json, sft/summary.json, rm/summary.json,
-dpo/summary.json, grpo/summary.json, ppo/summary.json, eval/*.json.
+dpo/summary.json, grpo/summary.json, ppo/summary.json, eval/*.json, and for tool use eval/tools/tools.json
+(``llmlab eval tools``) and grpo_tools/summary.json (GRPO through the tool loop).
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def collect(run: Path) -> dict:
     judged = {a: {k: v for k, v in _load(run, f"eval/{a}_winrate.json").items() if k != "samples"} for a in ALGOS}
     winrate, grpo_winrate, ppo_winrate = judged["dpo"], judged["grpo"], judged["ppo"]
     timings = _load(run, "timings.json").get("stages", {})
+    tools = _load(run, "eval/tools/tools.json")
+    arith, grounded = tools.get("arithmetic") or {}, tools.get("grounded") or {}
+    grpo_tools = _load(run, "grpo_tools/summary.json")
     report = {
         "format": "llmlab-report",
         "version": 1,
@@ -88,12 +92,24 @@ def collect(run: Path) -> dict:
         "grpo_exact_match_before": grpo.get("exact_match_before"),
         "ppo_win_rate": ppo_winrate.get("win_rate"),
         "ppo_kl": ppo_winrate.get("kl_to_baseline"),
+        "arith_with_calculator": arith.get("with_tool"),
+        "arith_without_calculator": arith.get("without_tool"),
+        "grpo_tools_arith_before": grpo_tools.get("exact_match_before"),
+        "grpo_tools_arith_after": grpo_tools.get("exact_match_after"),
+        "retrieval_recall_at_5": grounded.get("recall_at_5"),
+        "grounded_accuracy_with_retrieval": grounded.get("accuracy_with_retrieval"),
+        "grounded_accuracy_without_retrieval": grounded.get("accuracy_without_retrieval"),
+        "citation_validity": grounded.get("citation_validity"),
+        "idk_rate_unanswerable": grounded.get("idk_rate_unanswerable"),
         "seconds_total": round(sum(timings.values()), 1),
         "stage_seconds": timings,
         "hardware": hardware(),
         "stages": {"data": data, "tokenizer": tok, "pretrain": base, "sft": sft, "rm": rm, "dpo": dpo, "grpo": grpo,
                    "chat_eval": {k: v for k, v in chat_eval.items() if k not in ("sft", "base")},
-                   "dpo_winrate": winrate, "grpo_winrate": grpo_winrate, "ppo": ppo, "ppo_winrate": ppo_winrate},
+                   "dpo_winrate": winrate, "grpo_winrate": grpo_winrate, "ppo": ppo, "ppo_winrate": ppo_winrate,
+                   "tools": {k: ({kk: vv for kk, vv in v.items() if kk != "samples"} if isinstance(v, dict) else v)
+                             for k, v in tools.items()},
+                   "grpo_tools": grpo_tools},
     }
     report["chat_model"] = _final_model(run, report)
     return report
@@ -209,7 +225,14 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
                             ("grpo_win_rate", "GRPO win rate vs SFT (judged by the reward model)", True),
                             ("ppo_win_rate", "PPO win rate vs SFT (judged by the reward model)", True),
                             ("grpo_exact_match_before", "verifiable tasks exact match before GRPO", True),
-                            ("grpo_exact_match", "verifiable tasks exact match after GRPO", True)]:
+                            ("grpo_exact_match", "verifiable tasks exact match after GRPO", True),
+                            ("arith_without_calculator", "2-3 digit arithmetic, SFT model without tools", True),
+                            ("arith_with_calculator", "2-3 digit arithmetic, SFT model with the calculator", True),
+                            ("grpo_tools_arith_after", "2-3 digit arithmetic with the calculator after tool GRPO", True),
+                            ("grounded_accuracy_without_retrieval", "questions about new documents, no retrieval", True),
+                            ("grounded_accuracy_with_retrieval", "questions about new documents, with retrieval", True),
+                            ("citation_validity", "cited passages that hold the answer", True),
+                            ("idk_rate_unanswerable", "\"I don't know\" on questions the documents can't answer", True)]:
         if report.get(key) is not None:
             lines.append(f"| {label} | {_fmt(report[key], pct)} |")
     lines.append(f"| total stage time | {report['seconds_total']:.0f} s |")
@@ -271,6 +294,7 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
         if ppo:
             lines.append(f"- PPO: {_judged_line(pwr, 'the judge is the reward model PPO optimised')}.")
         lines.append("")
+    lines += _tools_section(s.get("tools") or {}, s.get("grpo_tools") or {})
     lines += ["## Timings and hardware", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
     hw = report["hardware"]
@@ -280,6 +304,38 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
         cfg = asdict(config) if is_dataclass(config) else config
         lines += ["Speedrun config: `" + json.dumps(cfg) + "`", ""]
     return "\n".join(lines)
+
+
+def _tools_section(tools: dict, grpo_tools: dict) -> list[str]:
+    """Section 7: the calculator and retrieval, measured by ``llmlab eval tools`` (eval/tools_eval.py)."""
+    arith, g = tools.get("arithmetic") or {}, tools.get("grounded") or {}
+    if not arith and not g:
+        return []
+    lines = ["## 7. Tools: the calculator and retrieval", ""]
+    if arith:
+        ops = ", ".join(f"{op} {_fmt(v.get('without_tool'), True)} -> {_fmt(v.get('with_tool'), True)}"
+                        for op, v in (arith.get("by_op") or {}).items())
+        lines.append(f"- Arithmetic ({arith.get('n')} held-out sums, differences and products of 2-3 digit numbers, "
+                     f"greedy): exact match without tools {_fmt(arith.get('without_tool'), True)}, with the calculator "
+                     f"**{_fmt(arith.get('with_tool'), True)}** (by operation: {ops}); the model called it on "
+                     f"{_fmt(arith.get('called_tool'), True)} of the questions.")
+    if grpo_tools:
+        lines.append(f"- GRPO through the tool loop (the model emits the calls; tool results masked out of the loss), "
+                     f"held-out calculator tasks with the tool: {_fmt(grpo_tools.get('exact_match_before'), True)} -> "
+                     f"{_fmt(grpo_tools.get('exact_match_after'), True)} in {grpo_tools.get('steps')} steps.")
+    if g:
+        ratio = g.get("accuracy_ratio")
+        lines.append(f"- Questions about documents no model here was trained on ({g.get('documents')} files of made-up "
+                     f"towns, companies and people, {g.get('chunks')} chunks; {g.get('n_answerable')} answerable and "
+                     f"{g.get('n_unanswerable')} unanswerable questions): retrieval recall@5 "
+                     f"**{_fmt(g.get('recall_at_5'), True)}**; exact match without retrieval "
+                     f"{_fmt(g.get('accuracy_without_retrieval'), True)}, with retrieval "
+                     f"**{_fmt(g.get('accuracy_with_retrieval'), True)}**"
+                     + (f" ({ratio:.1f}x)" if ratio else "") + f"; citation validity "
+                     f"**{_fmt(g.get('citation_validity'), True)}** of {g.get('cited_answers')} cited answers; "
+                     f"\"I don't know\" on {_fmt(g.get('idk_rate_unanswerable'), True)} of the unanswerable questions "
+                     f"(and {_fmt(g.get('idk_rate_answerable'), True)} of the answerable ones).")
+    return lines + [""]
 
 
 def write_report(run_dir, *, timings: dict | None = None, config=None, seconds_this_run: float | None = None) -> dict:

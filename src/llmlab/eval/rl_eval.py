@@ -173,10 +173,19 @@ def pair_accuracy(rm, enc, pad_id: int, batch_size: int = 32) -> dict:
 
 
 @torch.no_grad()
-def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0, batch=64) -> dict:
-    """Exact match of the policy's answers (greedy by default) on ``[(prompt_ids, RLPrompt)]``."""
+def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0, batch=64, tool_loop=None) -> dict:
+    """Exact match of the policy's answers (greedy by default) on ``[(prompt_ids, RLPrompt)]``; with
+    ``tool_loop`` (``tools.loop.ToolLoop``) the answers are generated with its tools (the text after the last
+    tool result is checked)."""
+    import functools
+
     from llmlab.infer.completions import sample_completions
     from llmlab.tasks.rewards import exact_match_reward
+
+    if tool_loop is not None:
+        from llmlab.tools.loop import sample_tool_completions
+
+        sample_completions = functools.partial(sample_tool_completions, loop=tool_loop)
 
     hits, stops, by_kind = 0, 0, {}
     for i in range(0, len(prompts), batch):

@@ -23,6 +23,7 @@ class Completion:
     ids: list[int]  # the generated tokens (including the stop token if the answer stopped)
     text: str  # decoded answer without the stop token
     finished: bool  # True when a stop token ended it (False: it hit the token limit)
+    sampled: list[int] | None = None  # per id: 1 if the policy sampled it, 0 if a tool wrote it (None: all sampled)
 
 
 @torch.no_grad()
@@ -61,14 +62,21 @@ def sample_completions(policy, tok, prompts: list[list[int]], *, n: int = 1, max
     return out
 
 
-def pack(prompts: list[list[int]], completions: list[list[int]], pad_id: int):
+def pack(prompts: list[list[int]], completions: list[list[int]], pad_id: int, sampled: list | None = None):
     """Right-padded (prompt + answer) rows: ids (B, T), response-target mask (B, T), last index (B,).
-    An empty answer (the engine returned nothing) keeps one pad token so every row scores something."""
+    An empty answer (the engine returned nothing) keeps one pad token so every row scores something.
+    ``sampled`` (per row: None, or 1/0 per answer token): tokens a tool wrote into the answer (0) are not
+    targets -- the policy did not choose them."""
     seqs, starts = [], []
     for p, c in zip(prompts, completions):
         seqs.append(p + (c if c else [pad_id]))
         starts.append(len(p))
-    return pad_sequences(seqs, starts, pad_id)
+    ids, mask, last = pad_sequences(seqs, starts, pad_id)
+    for b, (p, s) in enumerate(zip(prompts, sampled or [])):
+        if s is not None and 0 in s:
+            # mask[b, t] scores token t + 1: answer token i sits at len(p) + i
+            mask[b, len(p) - 1: len(p) - 1 + len(s)] *= torch.tensor(s, dtype=mask.dtype)
+    return ids, mask, last
 
 
 def encode_prompts(prompts: list[RLPrompt], tok, max_len: int, min_answer_room: int = 8):

@@ -435,6 +435,37 @@ def _call_name(registry: ToolRegistry, body: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# RL rollouts
+
+
+def sample_tool_completions(policy, tok, prompts: list[list[int]], loop: ToolLoop, *, n: int = 1,
+                            max_new_tokens: int = 64, temperature: float = 1.0, top_k: int = 0,
+                            seed: int | None = None):
+    """``infer.completions.sample_completions`` through a tool loop: ``n`` answers per prompt as ``Completion``s
+    whose ``ids`` include the results the tools wrote (``sampled`` marks them 0, so RL leaves them out of the
+    policy loss) and whose ``text`` is the answer after the last result (what a reward checks)."""
+    import torch
+
+    from llmlab.chat.template import stop_token_ids
+    from llmlab.infer.completions import Completion
+    from llmlab.infer.engine import Engine
+
+    was_training = policy.training
+    policy.eval()
+    stops = stop_token_ids(tok)
+    try:
+        with torch.no_grad():
+            engine = Engine(policy, eos_token_ids=stops)
+            params = [SamplingParams(n=n, temperature=temperature, top_k=top_k, max_new_tokens=max_new_tokens,
+                                     stop_token_ids=tuple(stops), seed=None if seed is None else seed * 100003 + i)
+                      for i in range(len(prompts))]
+            groups = loop.generate(engine, prompts, params)
+    finally:
+        policy.train(was_training)
+    return [[Completion(a.token_ids, a.final_text, a.finish_reason == "stop", a.sampled) for a in g] for g in groups]
+
+
+# ----------------------------------------------------------------------------------------------------------
 # Conversations
 
 

@@ -21,6 +21,7 @@ in summary.json, ``exact_match_before`` beside it), and by kind at every ``--eva
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -41,12 +42,19 @@ class GRPOSource(RolloutSource):
 
     def __init__(self, policy, ref, tok, prompts, reward_fns, *, group_size, rollout_prompts, epochs, minibatch,
                  max_new_tokens, temperature, unfinished_reward=None, dynamic_sampling=False, max_draws=4,
-                 scale_advantages=True, seed=0):
+                 scale_advantages=True, seed=0, tool_loop=None):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
         self.policy, self.ref, self.tok, self.reward_fns = policy, ref, tok, reward_fns
         self.G, self.max_new_tokens, self.temperature = group_size, max_new_tokens, temperature
         self.unfinished_reward = unfinished_reward
         self.dynamic_sampling, self.max_draws, self.scale_advantages = dynamic_sampling, max_draws, scale_advantages
+        # With tools the answers come from the tool loop; the results it wrote are not the policy's tokens and are
+        # left out of the loss (pack's ``sampled``).
+        self.sample = sample_completions
+        if tool_loop is not None:
+            from llmlab.tools.loop import sample_tool_completions
+
+            self.sample = functools.partial(sample_tool_completions, loop=tool_loop)
         # One optimizer step per rollout (the default): the step's weights are the ones that sampled, so the old
         # log-probs are the step's own (detached, ratio exactly 1) and their separate forward pass is skipped.
         self.one_update = epochs == 1 and minibatch >= group_size * self.rollout_prompts
@@ -55,7 +63,7 @@ class GRPOSource(RolloutSource):
     def _sample_and_score(self, prompts, draw: int = 0) -> list[dict]:
         """One group per prompt: its G answers' ids, rewards and whether each stopped. ``draw``: the how-manieth
         batch of prompts of this rollout (dynamic sampling), so every draw gets its own random numbers."""
-        groups = sample_completions(self.policy, self.tok, [p for p, _ in prompts], n=self.G,
+        groups = self.sample(self.policy, self.tok, [p for p, _ in prompts], n=self.G,
                                     max_new_tokens=self.max_new_tokens, temperature=self.temperature,
                                     seed=self.seed * 7919 + self.rollouts + 1_000_003 * draw)
         out = []
@@ -67,7 +75,7 @@ class GRPOSource(RolloutSource):
                     r = self.unfinished_reward
                 rewards.append(float(r))
             out.append({"pid": pid, "ids": [c.ids for c in group], "rewards": rewards,
-                        "finished": [float(c.finished) for c in group]})
+                        "finished": [float(c.finished) for c in group], "sampled": [c.sampled for c in group]})
         informative = informative_groups(torch.tensor([r for g in out for r in g["rewards"]]), self.G).tolist()
         for g, ok in zip(out, informative):
             g["informative"] = ok  # rewards not all equal: the group has a nonzero advantage
@@ -87,11 +95,12 @@ class GRPOSource(RolloutSource):
                 groups += [g for g in more if g["informative"]]
                 draws += 1
             groups = groups[: self.rollout_prompts] or sampled[: self.rollout_prompts]  # none informative: a no-op step
-        p_ids, c_ids = [], []
+        p_ids, c_ids, own = [], [], []
         for g in groups:  # the G samples of one prompt stay adjacent: group_advantages relies on it
             p_ids += [g["pid"]] * G
             c_ids += g["ids"]
-        ids, mask, last = pack(p_ids, c_ids, tok.pad_id)
+            own += g["sampled"]
+        ids, mask, last = pack(p_ids, c_ids, tok.pad_id, own)
         rewards_t = torch.tensor([r for g in groups for r in g["rewards"]])
         adv, _ = group_advantages(rewards_t, G, scale=self.scale_advantages)  # (P*G,)
         all_rewards = torch.tensor([r for g in sampled for r in g["rewards"]])  # what the policy scored
@@ -151,12 +160,14 @@ def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, 
 def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
                rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
                temperature=1.0, unfinished_reward=None, dynamic_sampling=True, max_draws=4, advantage="grpo",
-               clip_high=None, resume=False, progress=None) -> dict:
+               clip_high=None, tools=(), resume=False, progress=None) -> dict:
     """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json.
 
     ``advantage``: "grpo" ((r - mean) / std, token-mean loss) or "drgrpo" (r - mean, loss summed over tokens
     and divided by rows x ``max_new_tokens``). ``dynamic_sampling``/``max_draws``: see GRPOSource;
-    ``clip_high``: DAPO's asymmetric upper clip (only matters with several updates per rollout)."""
+    ``clip_high``: DAPO's asymmetric upper clip (only matters with several updates per rollout). ``tools``
+    (names, e.g. ``("calc",)``): rollouts and evaluations go through the tool loop, the model emitting the calls
+    itself; the tool results in an answer are masked out of the policy loss."""
     if advantage not in ("grpo", "drgrpo"):
         raise ValueError(f"advantage must be 'grpo' or 'drgrpo', not {advantage!r}")
     from llmlab.chat.pref_data import read_prompts
@@ -174,20 +185,26 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
     ctx = policy.config.max_seq_len
     prompts, dropped = encode_prompts(read_prompts(prompts_path), tok, ctx)
     val = encode_prompts(read_prompts(val_path), tok, ctx)[0] if val_path else []
-    before = exact_match_eval(policy, tok, val, max_new_tokens=max_new_tokens) if val else None
+    loop = None
+    if tools:
+        from llmlab.tools.toolset import make_tool_loop
+
+        loop = make_tool_loop(tok, list(tools), max_calls=2)
+    before = exact_match_eval(policy, tok, val, max_new_tokens=max_new_tokens, tool_loop=loop) if val else None
     minibatch = minibatch or rollout_prompts * group_size  # default: one step per rollout per epoch
     source = GRPOSource(policy, ref, tok, prompts, reward_fns, group_size=group_size,
                         rollout_prompts=rollout_prompts, epochs=epochs, minibatch=minibatch,
                         max_new_tokens=max_new_tokens, temperature=temperature,
                         unfinished_reward=unfinished_reward, dynamic_sampling=dynamic_sampling,
-                        max_draws=max_draws, scale_advantages=advantage == "grpo", seed=train_cfg.seed)
+                        max_draws=max_draws, scale_advantages=advantage == "grpo", seed=train_cfg.seed,
+                        tool_loop=loop)
 
     last_eval: dict = {}
 
     def eval_fn(model, final=True):
         if not val:
             return {}
-        last_eval.update(exact_match_eval(model, tok, val, max_new_tokens=max_new_tokens))
+        last_eval.update(exact_match_eval(model, tok, val, max_new_tokens=max_new_tokens, tool_loop=loop))
         by_kind = {f"val_em_{k}": v for k, v in last_eval["by_kind"].items()}  # in metrics.jsonl at every eval
         return {"val_exact_match": last_eval["exact_match"], "val_stop_rate": last_eval["stop_rate"], **by_kind}
 
@@ -197,7 +214,7 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
                   "minibatch": minibatch, "clip": clip, "kl_coef": kl_coef, "max_new_tokens": max_new_tokens,
                   "temperature": temperature, "unfinished_reward": unfinished_reward,
                   "dynamic_sampling": dynamic_sampling, "max_draws": max_draws, "advantage": advantage,
-                  "clip_high": clip_high,
+                  "clip_high": clip_high, "tools": list(tools),
                   "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
     loss_fn = make_grpo_loss(clip, kl_coef, clip_high, max_new_tokens if advantage == "drgrpo" else None)
     result = train(policy, train_cfg, source, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,

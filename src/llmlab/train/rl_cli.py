@@ -213,6 +213,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="grpo: (r - mean) / std, token-mean loss; drgrpo: r - mean, loss / (rows x max-new-tokens)")
     p.add_argument("--clip-high", type=float, default=None,
                    help="upper ratio clip (DAPO clip-higher; default = --clip); matters with epochs/minibatches")
+    p.add_argument("--tools", default=None, metavar="LIST",
+                   help="roll out through the tool loop with these tools (e.g. calc): the model emits the calls, the "
+                   "results are masked out of the loss")
     add_train_flags(p)
     p.set_defaults(func=_grpo)
 
@@ -311,6 +314,7 @@ def _ppo(args) -> int:
 def _grpo(args) -> int:
     from llmlab.errors import LlmlabError
     from llmlab.tasks.rewards import REWARD_FUNCTIONS
+    from llmlab.tools.toolset import parse_tools
     from llmlab.train.grpo import train_grpo
 
     names = [n.strip() for n in args.reward.split(",") if n.strip()]
@@ -326,4 +330,5 @@ def _grpo(args) -> int:
                              temperature=args.temperature, unfinished_reward=args.unfinished_reward,
                              dynamic_sampling=args.dynamic_sampling, max_draws=args.max_draws,
                              advantage=args.advantage, clip_high=args.clip_high,
+                             tools=parse_tools(args.tools),
                              resume=args.resume, progress=False if args.no_progress else None))
