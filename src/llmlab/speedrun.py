@@ -58,7 +58,8 @@ BUDGETS = {
     "grpo": (480.0, 20.0),  # 1200 steps of 32 prompts x 4 answers (its cap): 800 took 281-335 s on the Zen 5's 2 cores
                             # (~400-460 s on 1 busy thread); held-out exact match climbs through 1200 with the lr
                             # cooldown (LOG session 11)
-    "ppo": (150.0, 20.0),  # 400 steps of 64 prompts: ~150 s on 1 busy thread (300 of 32: 38 s on 2 cores; LOG s. 12)
+    "ppo": (150.0, 20.0),
+    "grpo-tools": (120.0, 15.0),  # GRPO on calculator tasks through the tool loop (docs/LOG.md, tools)  # 400 steps of 64 prompts: ~150 s on 1 busy thread (300 of 32: 38 s on 2 cores; LOG s. 12)
 }
 PREFERENCE = {"both": ("dpo", "grpo"), "all": ("dpo", "grpo", "ppo")}  # else the one algorithm named
 EVAL_N = (200, 40)  # held-out conversations scored by the evaluation stage: (default, quick)
@@ -83,6 +84,10 @@ PREF_TASKS = (20000, 400)
 # from one eval to the next and ended at 40% in one seed; at 8% it ended at 91% in both (LOG session 11).
 GRPO_TASK_SHARES = {"arithmetic": 0.55, "parity": 0.08, "compare": 0.07}
 PREF_CHAT_PROMPTS = (2000, 400)
+# Tools (issues 28, 29): calculator tasks for GRPO through the tool loop (train, held out), and what `eval tools`
+# scores: held-out arithmetic questions, document questions (a quarter unanswerable) over made-up documents.
+TOOL_TASKS = ((10000, 300), (400, 40))
+TOOL_EVAL = ((300, 300), (40, 40))
 
 
 @dataclass
@@ -234,6 +239,7 @@ class Speedrun:
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
                             ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
                              "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))
+        stages += self.tool_stages()
         for algo in algos:
             # Every held-out chat prompt (1000, ~5 s per 200 on 2 cores): on the first 200 alone one standard error
             # of a win rate is ~2.5 points, about the gap between two seeds of one PPO stage (LOG session 12).
@@ -243,6 +249,29 @@ class Speedrun:
                                  "-n", str(PREF_VAL_TASKS[self.mode]), "--samples", "4", "--seed", str(c.seed),
                                  "--device", c.device]))
         return stages
+
+    def tool_stages(self) -> list[Stage]:
+        """Tools (issues 28, 29): calculator tasks -> GRPO through the tool loop from SFT (the model emits the calls;
+        results masked out of the loss); tool use of the SFT model measured by `eval tools` (the report's section 7)."""
+        c, r = self.cfg, self.run
+        n_tasks, n_val = TOOL_TASKS[self.mode]
+        n_calc, n_qa = TOOL_EVAL[self.mode]
+        data = r / "tooldata"
+        return [
+            Stage("tool-data", "tooldata", "tooldata/summary.json",
+                  ["tool", "tasks", "--out", str(data), "--n-train", str(n_tasks), "--n-val", str(n_val),
+                   "--seed", str(c.seed)]),
+            Stage("grpo-tools", "grpo_tools", "grpo_tools/summary.json",
+                  ["grpo", "--model", str(r / "sft"), "--prompts", str(data / "calc_train.jsonl"),
+                   "--val", str(data / "calc_val.jsonl"), "--tools", "calc", "--out", str(r / "grpo_tools"),
+                   "--reward", "exact", "--max-new-tokens", "32", "--group-size", "4", "--rollout-prompts", "32",
+                   "--kl-coef", "0.1", "--lr", "3e-4", "--max-steps", "200",
+                   "--time-budget", str(self.budget("grpo-tools")), "--seed", str(c.seed), "--device", c.device],
+                  train=True),
+            Stage("tools-eval", "eval", "eval/tools/tools.json",
+                  ["eval", "tools", "--model", str(r / "sft"), "--out", str(r / "eval" / "tools"),
+                   "--n-calc", str(n_calc), "--n-qa", str(n_qa), "--seed", str(c.seed), "--device", c.device]),
+        ]
 
     # --------------------------------------------------------------------------------------------------------
     def nproc(self) -> int:
@@ -290,7 +319,7 @@ class Speedrun:
         if proc.returncode != 0:
             raise LlmlabError(f"stage {stage.name!r} failed (exit {proc.returncode}); its output is in "
                               f"{logs / (stage.name + '.out')}; fix the cause and re-run to resume")
-        if stage.name in ("tokenizer", "prefdata", "dpo-pairs", "eval") or stage.name.endswith("winrate"):
+        if stage.name in ("tokenizer", "prefdata", "dpo-pairs", "eval", "tool-data") or stage.name.endswith("winrate"):
             self.capture_json(logs / f"{stage.name}.out", done)  # these print their summary as JSON
         if not done.is_file():
             raise LlmlabError(f"stage {stage.name!r} finished but wrote no {done}")
@@ -344,10 +373,18 @@ class Speedrun:
             "ppo": lambda d: f"reward-model score of its answers {d.get('last_rollout_reward_mean', float('nan')):.2f}, "
             f"{d.get('steps')} steps",
             "ppo-winrate": winrate,
+            "tool-data": lambda d: f"{d.get('n_train')} calculator tasks, {d.get('n_val')} held out",
+            "grpo-tools": lambda d: f"arithmetic with the calculator {_pct(d.get('exact_match_before'))} -> "
+            f"{_pct(d.get('exact_match_after'))}",
+            "tools-eval": lambda d: f"arithmetic without tools {_pct(d['arithmetic'].get('without_tool'))}, with the "
+            f"calculator {_pct(d['arithmetic'].get('with_tool'))}; document QA recall@5 "
+            f"{_pct(d['grounded'].get('recall_at_5'))}, accuracy {_pct(d['grounded'].get('accuracy_without_retrieval'))}"
+            f" -> {_pct(d['grounded'].get('accuracy_with_retrieval'))} with retrieval, citations valid "
+            f"{_pct(d['grounded'].get('citation_validity'))}, IDK {_pct(d['grounded'].get('idk_rate_unanswerable'))}",
         }[stage.name]
         try:
             return fmt(self.load(stage.done_file))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, KeyError):
             return "(summary unreadable)"
 
     # --------------------------------------------------------------------------------------------------------

@@ -12,7 +12,12 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
     stages = {s.name: s for s in sr.stages()}
     assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo-pairs", "dpo", "grpo",
-                            "ppo", "eval", "dpo-winrate", "grpo-winrate", "ppo-winrate"]
+                            "ppo", "eval", "tool-data", "grpo-tools", "tools-eval", "dpo-winrate", "grpo-winrate",
+                            "ppo-winrate"]
+    # GRPO through the tool loop on the calculator tasks the tool-data stage writes; eval tools scores SFT.
+    gt = stages["grpo-tools"].argv
+    assert gt[gt.index("--tools") + 1] == "calc" and gt[gt.index("--prompts") + 1].endswith("tooldata/calc_train.jsonl")
+    assert stages["tools-eval"].argv[:2] == ["eval", "tools"] and stages["tools-eval"].done_file == "eval/tools/tools.json"
     assert stages["ppo"].argv[stages["ppo"].argv.index("--reward-model") + 1].endswith("rm")
     # DPO trains on the SFT model's own answers ranked by the reward model (written by the dpo-pairs stage).
     assert stages["dpo-pairs"].argv[0] == "ranked-pairs" and "--reward-model" in stages["dpo-pairs"].argv
@@ -61,6 +66,10 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     assert report["ppo_win_rate"] == summary("eval/ppo_winrate.json")["win_rate"]
     assert summary("dpo/config.json")["data"].endswith("dpo_pairs/pairs.jsonl")
     assert report["grpo_exact_match"] == summary("grpo/summary.json")["exact_match_after"]
+    tools = summary("eval/tools/tools.json")
+    assert report["arith_with_calculator"] == tools["arithmetic"]["with_tool"]
+    assert report["retrieval_recall_at_5"] == tools["grounded"]["recall_at_5"] >= 0.95  # BM25 alone, no model
+    assert report["grpo_tools_arith_after"] == summary("grpo_tools/summary.json")["exact_match_after"]
     assert report["seconds_total"] > 0
     assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
     md = (out / "report.md").read_text()
@@ -71,5 +80,5 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 14
+    assert printed.count("already done") == 17
     assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]

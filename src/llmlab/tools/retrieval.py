@@ -21,10 +21,15 @@ Chunks. Each document is cut at blank lines into paragraphs, which are packed in
 JSONL records. ``position``: ``chunk`` (its number within the file), ``start``/``end`` (character offsets in the
 page's or record's text), ``line`` (1-based, of its start), and ``page`` (PDF) or ``record`` (JSONL line).
 
-Search. Terms are lower-cased words of two or more letters or digits, without English stop words, and every
-CJK character pair (Chinese has no spaces), scored by BM25 (bm25s's Lucene variant, k1 1.5, b 0.75). A hit must
-score at least ``min_score`` to count as relevant; with nothing relevant the ``search`` tool says so, and the
-assistant is taught to answer that it does not know.
+Search. Terms are lower-cased words of two or more letters or digits (and single digits), without English stop
+words, and every CJK character pair (Chinese has no spaces), scored by BM25 (bm25s's Lucene variant, k1 1.5,
+b 0.75). BM25 ranks; whether a chunk is *relevant* is ``Index.relevance``: the share of the query's information
+(the IDF of its terms) the chunk contains, where a term the collection never saw counts fully if it is a name
+(capitalised inside the query, or not a common English word) and not at all if it is a plain-English
+paraphrase. A question about something the documents never mention then scores below 0.6 even when its common
+words match, while one about what they do mention scores 1.0 (docs/LOG.md). The ``search`` tool keeps the hits
+at or above ``SearchConfig.min_relevance`` and says "no results" when none are; the assistant is taught to
+answer that it does not know then.
 
 The index folder. ``index.json`` (``"format": "llmlab-index"``, ``"version"``, the chunking settings, every
 file's SHA-256, size and chunk count, the unreadable and skipped files), ``chunks.jsonl`` and ``bm25/`` (bm25s's
