@@ -22,7 +22,9 @@ from llmlab.tools.retrieval import IndexConfig, SearchConfig
 class ToolDataConfig:
     calc: int = 4000  # conversations answered through the calculator
     docqa: int = 4000  # questions about documents answered through search
-    docqa_entities: int = 600  # made-up towns, companies and people in the training documents
+    # made-up towns, companies and people in the training documents: about one per question, so that remembering
+    # the facts does not pay and reading them from the search result does (docs/LOG.md, tools)
+    docqa_entities: int = 4000
     unanswerable: float = 0.2  # share of document questions about things the documents never mention
     system_share: float = 0.3  # share of document questions with a system prompt about the documents
     chunk_chars: int = 160  # the training documents' chunks (one paragraph each)
