@@ -121,42 +121,57 @@ def result_ids(tokenizer, fmt: ToolFormat, text: str, pieces: tuple[str, str] | 
 
 
 class Continuation(Protocol):
-    """Puts a tool's result into a row and lets it go on. ``pauses_rows``: the row must stop at the call's
-    end (its end id joins the stop ids). ``resume`` returns the row's (possibly new) engine key, the events
-    of tokens the model sampled after the result, and a finish reason when the row could not go on."""
+    """Puts tools' results into rows and lets them go on. ``pauses_rows``: a row must stop at its call's end (the
+    end id joins its stop ids). ``resume`` takes every row whose call finished in one step, ``[(engine key,
+    row ids so far, forced ids, params)]``, and returns per row its (possibly new) engine key and a finish reason
+    when it could not go on (else None), plus the events of the tokens sampled after the results."""
 
     pauses_rows: bool
 
-    def resume(self, gen, key: tuple[int, int], row_ids: list[int], forced: list[int],
-               params: SamplingParams) -> tuple[tuple[int, int], list, str | None]: ...
+    def resume(self, gen, items: list[tuple[tuple[int, int], list[int], list[int], SamplingParams]]
+               ) -> tuple[list[tuple[tuple[int, int], str | None]], list]: ...
 
 
 class Reprefill:
-    """Today's engine: the row has stopped at its call's end; prompt + output + result join the running
-    generation as a new request of one sample (``Generation.add``), prefilled between steps."""
+    """Today's engine: the rows have stopped at their calls' ends; each one's prompt + output + result joins the
+    running generation as a new request of one sample, all of one step in one ``Generation.add`` (one prefill,
+    one merge of the caches: adding them one by one would copy the batch's cache once per row)."""
 
     pauses_rows = True
 
-    def resume(self, gen, key, row_ids, forced, params):
+    def resume(self, gen, items):
         ctx = gen.engine.config.max_seq_len
-        if len(row_ids) + len(forced) >= ctx:
-            return key, [], "length"
-        new_index = len(gen.outputs())
-        events = gen.add([row_ids + forced], params)
-        return (new_index, 0), events, None
+        out, go = [], []
+        for key, row_ids, forced, params in items:
+            if len(row_ids) + len(forced) >= ctx:
+                out.append((key, "length"))
+            else:
+                out.append(None)
+                go.append((row_ids + forced, params))
+        events = []
+        if go:
+            base = len(gen.outputs())
+            events = gen.add([ids for ids, _ in go], [p for _, p in go])
+            new = iter(range(base, base + len(go)))
+            out = [o if o is not None else ((next(new), 0), None) for o in out]
+        return out, events
 
 
 class ForceTokens:
-    """An engine with ``Generation.force(prompt_index, sample_index, ids)``: the result is written into the
-    live row in one pass and the token after it is sampled at once; the row keeps its key."""
+    """An engine with ``Generation.force(prompt_index, sample_index, ids)``: each result is written into its live
+    row in one pass and the token after it is sampled at once; the rows keep their keys."""
 
     pauses_rows = False
 
-    def resume(self, gen, key, row_ids, forced, params):
-        events = gen.force(key[0], key[1], forced)
-        own = [e for e in events if not getattr(e, "forced", False)]
-        done = [e.finish_reason for e in events if getattr(e, "forced", False) and e.finish_reason]
-        return key, own, (done[0] if done and not own else None)
+    def resume(self, gen, items):
+        out, events = [], []
+        for key, _, forced, _ in items:
+            evs = gen.force(key[0], key[1], forced)
+            own = [e for e in evs if not getattr(e, "forced", False)]
+            done = [e.finish_reason for e in evs if getattr(e, "forced", False) and e.finish_reason]
+            out.append((key, done[0] if done and not own else None))
+            events += own
+        return out, events
 
 
 def default_continuation(engine=None) -> Continuation:
@@ -332,6 +347,7 @@ class ToolLoop:
                 if ev.finish_reason is not None:
                     yield self._finish(row, ev.finish_reason)
             if calls:
+                items, owners = [], []
                 for rk, ekey, record in self._run_calls(rows, calls):
                     row = rows[rk]
                     forced = result_ids(self.tok, fmt, record.result, self._pieces)
@@ -349,11 +365,14 @@ class ToolLoop:
                     a.sampled += [0] * len(forced)
                     a.logprobs += [None] * len(forced)
                     yield LoopEvent("call", *rk, text=self.tok.decode(forced), token_ids=forced, call=record)
-                    p = self._continue_params(row, left, cont.pauses_rows)
-                    new_key, evs, done = cont.resume(gen, ekey, row_ids, forced, p)
-                    keys[new_key] = rk
-                    if done is not None:
-                        yield self._finish(row, done)
+                    items.append((ekey, row_ids, forced, self._continue_params(row, left, cont.pauses_rows)))
+                    owners.append(rk)
+                if items:
+                    resumed, evs = cont.resume(gen, items)
+                    for rk, (new_key, done) in zip(owners, resumed):
+                        keys[new_key] = rk
+                        if done is not None:
+                            yield self._finish(rows[rk], done)
                     pending += evs
 
     # ------------------------------------------------------------------------------------------------------
