@@ -86,7 +86,7 @@ GRPO_TASK_SHARES = {"arithmetic": 0.55, "parity": 0.08, "compare": 0.07}
 PREF_CHAT_PROMPTS = (2000, 400)
 # Tools (issues 28, 29): calculator tasks for GRPO through the tool loop (train, held out), and what `eval tools`
 # scores: held-out arithmetic questions, document questions (a quarter unanswerable) over made-up documents.
-TOOL_TASKS = ((10000, 300), (400, 40))
+TOOL_TASKS = ((10000, 4000, 300), (400, 100, 40))  # calculator tasks, document tasks, held out of each
 TOOL_EVAL = ((300, 300), (40, 40))
 
 
@@ -254,17 +254,18 @@ class Speedrun:
         """Tools (issues 28, 29): calculator tasks -> GRPO through the tool loop from SFT (the model emits the calls;
         results masked out of the loss); tool use of the SFT model measured by `eval tools` (the report's section 7)."""
         c, r = self.cfg, self.run
-        n_tasks, n_val = TOOL_TASKS[self.mode]
+        n_tasks, n_docqa, n_val = TOOL_TASKS[self.mode]
         n_calc, n_qa = TOOL_EVAL[self.mode]
         data = r / "tooldata"
         return [
             Stage("tool-data", "tooldata", "tooldata/summary.json",
-                  ["tool", "tasks", "--out", str(data), "--n-train", str(n_tasks), "--n-val", str(n_val),
-                   "--seed", str(c.seed)]),
+                  ["tool", "tasks", "--out", str(data), "--n-train", str(n_tasks), "--docqa", str(n_docqa),
+                   "--n-val", str(n_val), "--seed", str(c.seed)]),
             Stage("grpo-tools", "grpo_tools", "grpo_tools/summary.json",
-                  ["grpo", "--model", str(r / "sft"), "--prompts", str(data / "calc_train.jsonl"),
-                   "--val", str(data / "calc_val.jsonl"), "--tools", "calc", "--out", str(r / "grpo_tools"),
-                   "--reward", "exact", "--max-new-tokens", "32", "--group-size", "4", "--rollout-prompts", "32",
+                  ["grpo", "--model", str(r / "sft"), "--prompts", str(data / "tools_train.jsonl"),
+                   "--val", str(data / "tools_val.jsonl"), "--tools", "calc,search", "--index", str(data / "index"),
+                   "--out", str(r / "grpo_tools"), "--reward", "exact", "--max-new-tokens", "32", "--group-size", "4",
+                   "--rollout-prompts", "32", "--max-draws", "2",
                    "--kl-coef", "0.1", "--lr", "3e-4", "--max-steps", "200",
                    "--time-budget", str(self.budget("grpo-tools")), "--seed", str(c.seed), "--device", c.device],
                   train=True),
@@ -373,9 +374,11 @@ class Speedrun:
             "ppo": lambda d: f"reward-model score of its answers {d.get('last_rollout_reward_mean', float('nan')):.2f}, "
             f"{d.get('steps')} steps",
             "ppo-winrate": winrate,
-            "tool-data": lambda d: f"{d.get('n_train')} calculator tasks, {d.get('n_val')} held out",
-            "grpo-tools": lambda d: f"arithmetic with the calculator {_pct(d.get('exact_match_before'))} -> "
-            f"{_pct(d.get('exact_match_after'))}",
+            "tool-data": lambda d: f"{d.get('n_train')} calculator and {d.get('n_docqa_train')} document tasks "
+            f"({d.get('documents')} documents), {d.get('n_val')} of each held out",
+            "grpo-tools": lambda d: f"tool tasks exact match {_pct(d.get('exact_match_before'))} -> "
+            f"{_pct(d.get('exact_match_after'))} (calculator {_pct((d.get('exact_match_after_by_kind') or {}).get('calc'))}, "
+            f"documents {_pct((d.get('exact_match_after_by_kind') or {}).get('docqa'))})",
             "tools-eval": lambda d: f"arithmetic without tools {_pct(d['arithmetic'].get('without_tool'))}, with the "
             f"calculator {_pct(d['arithmetic'].get('with_tool'))}; document QA recall@5 "
             f"{_pct(d['grounded'].get('recall_at_5'))}, accuracy {_pct(d['grounded'].get('accuracy_without_retrieval'))}"

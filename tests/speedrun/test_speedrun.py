@@ -16,7 +16,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
                             "ppo-winrate"]
     # GRPO through the tool loop on the calculator tasks the tool-data stage writes; eval tools scores SFT.
     gt = stages["grpo-tools"].argv
-    assert gt[gt.index("--tools") + 1] == "calc" and gt[gt.index("--prompts") + 1].endswith("tooldata/calc_train.jsonl")
+    assert gt[gt.index("--tools") + 1] == "calc,search" and gt[gt.index("--index") + 1].endswith("tooldata/index")
+    assert gt[gt.index("--prompts") + 1].endswith("tooldata/tools_train.jsonl")
     assert stages["tools-eval"].argv[:2] == ["eval", "tools"] and stages["tools-eval"].done_file == "eval/tools/tools.json"
     assert stages["ppo"].argv[stages["ppo"].argv.index("--reward-model") + 1].endswith("rm")
     # DPO trains on the SFT model's own answers ranked by the reward model (written by the dpo-pairs stage).

@@ -107,3 +107,24 @@ def test_tool_conversations_use_the_real_retriever():
     answerable = [c for c in dq if c.meta["answerable"]]
     assert sum(c.meta["cited"] is not None for c in answerable) >= 0.95 * len(answerable)  # retrieval finds them
     assert all(c.meta["answer"] == IDK for c in dq if not c.meta["answerable"])
+
+
+def test_grpo_tool_tasks_are_written_with_their_index(tmp_path):
+    import json
+
+    from llmlab.tools.retrieval import Index, search_text
+    from llmlab.tools.teach import write_tool_tasks
+
+    info = write_tool_tasks(tmp_path, n_calc=20, n_docqa=30, n_val=10, entities=24)
+    assert (info["n_docqa_train"], info["n_docqa_val"]) == (30, 10)
+    read = lambda name: [json.loads(x) for x in (tmp_path / name).read_text().splitlines()]  # noqa: E731
+    assert len(read("tools_train.jsonl")) == 50 and len(read("tools_val.jsonl")) == 20
+    index = Index.load(tmp_path / "index")
+    for t in read("docqa_train.jsonl"):
+        result = search_text(index, t["prompt"])
+        if t["answerable"] and t["answer"] != IDK:
+            fact, n = t["answer"].rsplit(" [", 1)
+            assert answer_passage(result, fact) == int(n[:-1])  # the reply cites the passage holding the fact
+        else:
+            assert t["answer"] == IDK
+    assert sum(t["answer"] != IDK for t in read("docqa_train.jsonl")) > 15

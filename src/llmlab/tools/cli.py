@@ -4,7 +4,7 @@
     echo 'print(6*7)' | llmlab tool python --timeout 5 --memory 256    # JSON: stdout, stderr, exit_code, limit...
     llmlab tool call "calc 12*7"                       # one tool call as the model writes it -> the result text
     llmlab tool list                                   # the tools as OpenAI's `tools` field (JSON)
-    llmlab tool tasks --out data/tools                 # calculator tasks for `llmlab grpo --tools calc` (JSONL)
+    llmlab tool tasks --out data/tools                 # GRPO tasks for `llmlab grpo --tools calc,search` (JSONL)
 
 ``tool python`` exits 0 whenever the sandbox itself worked, whatever the code did (its exit status and the
 limit that stopped it are in the JSON), and 2 with one line when no sandbox works here -- unless
@@ -44,12 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = tsub.add_parser("list", help="print the tools as OpenAI's `tools` field (JSON)")
     q.set_defaults(func=_list)
 
-    q = tsub.add_parser("tasks", help="write calculator tasks (2-3 digit arithmetic) for GRPO with --tools calc",
-                        description="Write OUT/calc_train.jsonl and OUT/calc_val.jsonl: {prompt, answer, kind, op} "
-                        "tasks from the two sides of the item split (tasks/calc_tasks.py). Prints a JSON summary.")
+    q = tsub.add_parser("tasks", help="write tool tasks (calculator, document questions) for GRPO with --tools",
+                        description="Write OUT/calc_{train,val}.jsonl (2-3 digit arithmetic, split by item) and, with "
+                        "--docqa, made-up documents (OUT/docs), their index (OUT/index), questions about them "
+                        "(OUT/docqa_{train,val}.jsonl) and the mixes OUT/tools_{train,val}.jsonl (tools/teach.py). "
+                        "Prints a JSON summary.")
     q.add_argument("--out", required=True, help="folder to write")
-    q.add_argument("--n-train", type=int, default=10000, help="training tasks")
-    q.add_argument("--n-val", type=int, default=300, help="held-out tasks")
+    q.add_argument("--n-train", type=int, default=10000, help="calculator training tasks")
+    q.add_argument("--docqa", type=int, default=0, help="document-question training tasks (0 = none)")
+    q.add_argument("--n-val", type=int, default=300, help="held-out tasks of each kind")
     q.add_argument("--seed", type=int, default=0, help="generator seed")
     q.set_defaults(func=_tasks)
 
@@ -111,14 +114,7 @@ def _list(args) -> int:
 
 
 def _tasks(args) -> int:
-    from pathlib import Path
+    from llmlab.tools.teach import write_tool_tasks
 
-    from llmlab.chat.pref_data import write_jsonl
-    from llmlab.tasks.calc_tasks import calc_tasks
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_jsonl(out / "calc_train.jsonl", calc_tasks(args.n_train, "train", args.seed))
-    write_jsonl(out / "calc_val.jsonl", calc_tasks(args.n_val, "val", args.seed))
-    print(json.dumps({"out": str(out), "n_train": args.n_train, "n_val": args.n_val, "seed": args.seed}))
+    print(json.dumps(write_tool_tasks(args.out, args.n_train, args.docqa, args.n_val, args.seed)))
     return 0

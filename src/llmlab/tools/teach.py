@@ -7,7 +7,10 @@ read is exactly what ``search`` returns at run time.
     convs = tool_conversations(ToolDataConfig(calc=4000, docqa=4000), split="train", seed=0)
 
 ``llmlab sft --data bundled`` mixes these into the generated default conversations (``train/sft.py``); the
-held-out side of the same generators scores the result (``eval/tools_eval.py``).
+held-out side of the same generators scores the result (``eval/tools_eval.py``). ``write_tool_tasks`` (``llmlab
+tool tasks``) writes verifiable tasks for GRPO through the tool loop: calculator questions, and questions about a
+fresh world of made-up documents (written and indexed beside them) whose expected reply is the fact with the
+number of the passage that holds it, or "I don't know".
 """
 
 from __future__ import annotations
@@ -56,3 +59,50 @@ def tool_conversations(cfg: ToolDataConfig | None = None, split: str = "train", 
     convs = calc_conversations(cfg.calc, split, seed) + (docqa_conversations(cfg, split, seed) if cfg.docqa else [])
     random.Random(f"llmlab-tool-mix:{seed}:{split}").shuffle(convs)
     return convs
+
+
+def write_tool_tasks(out, n_calc: int = 10000, n_docqa: int = 4000, n_val: int = 300, seed: int = 0,
+                     entities: int = 1000, cfg: ToolDataConfig | None = None) -> dict:
+    """Write GRPO tasks under ``out``: ``calc_{train,val}.jsonl``, and with ``n_docqa`` a world's documents
+    (``docs/``), their index (``index/``), ``docqa_{train,val}.jsonl`` and the mixes ``tools_{train,val}.jsonl``.
+    A document task's ``answer`` is the whole expected reply (``FACT [n]`` or ``IDK``), so exact match checks the
+    citation too; ``entities`` made-up things are asked about (each file written is fsynced: keep it modest).
+    Returns counts."""
+    from pathlib import Path
+
+    from llmlab.chat.pref_data import write_jsonl
+    from llmlab.tasks.calc_tasks import calc_tasks
+    from llmlab.tasks.docqa import IDK, answer_passage, make_world, questions, write_documents
+    from llmlab.tools.retrieval import Index, build_index, search_text
+
+    cfg = cfg or ToolDataConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    calc_train, calc_val = calc_tasks(n_calc, "train", seed), calc_tasks(n_val, "val", seed)
+    write_jsonl(out / "calc_train.jsonl", calc_train)
+    write_jsonl(out / "calc_val.jsonl", calc_val)
+    info = {"out": str(out), "n_train": n_calc, "n_val": n_val, "seed": seed}
+    if not n_docqa:
+        return info
+    # Training-side names, another seed than SFT's conversations: new documents for the policy to read.
+    n_ent = min(entities, n_docqa + n_val)
+    world = make_world(n_ent, "train", seed + 50_000)
+    absent = make_world(max(10, n_ent // 3), "train", seed + 60_000, taken={e.name for e in world})
+    write_documents(world, out / "docs")
+    summary = build_index(out / "docs", out / "index", IndexConfig(chunk_chars=cfg.chunk_chars), rebuild=True)
+    index = Index.load(out / "index")
+    tasks = []
+    for q in questions(world, n_docqa + n_val, seed=seed + 70_000, unanswerable=cfg.unanswerable, absent=absent):
+        result = search_text(index, q["question"], cfg.search)
+        n = answer_passage(result, q["answer"]) if q["answer"] is not None else None
+        tasks.append({"prompt": q["question"], "answer": f"{q['answer']} [{n}]" if n is not None else IDK,
+                      "kind": "docqa", "answerable": q["answer"] is not None})
+    dq_train, dq_val = tasks[:n_docqa], tasks[n_docqa:]
+    write_jsonl(out / "docqa_train.jsonl", dq_train)
+    write_jsonl(out / "docqa_val.jsonl", dq_val)
+    mix = calc_train + dq_train
+    random.Random(f"llmlab-tool-tasks:{seed}").shuffle(mix)
+    write_jsonl(out / "tools_train.jsonl", mix)
+    write_jsonl(out / "tools_val.jsonl", calc_val + dq_val)
+    return info | {"n_docqa_train": len(dq_train), "n_docqa_val": len(dq_val), "documents": summary["files"],
+                   "chunks": summary["chunks"]}

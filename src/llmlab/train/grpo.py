@@ -160,14 +160,15 @@ def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, 
 def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
                rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
                temperature=1.0, unfinished_reward=None, dynamic_sampling=True, max_draws=4, advantage="grpo",
-               clip_high=None, tools=(), resume=False, progress=None) -> dict:
+               clip_high=None, tools=(), index=None, resume=False, progress=None) -> dict:
     """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json.
 
     ``advantage``: "grpo" ((r - mean) / std, token-mean loss) or "drgrpo" (r - mean, loss summed over tokens
     and divided by rows x ``max_new_tokens``). ``dynamic_sampling``/``max_draws``: see GRPOSource;
     ``clip_high``: DAPO's asymmetric upper clip (only matters with several updates per rollout). ``tools``
     (names, e.g. ``("calc",)``): rollouts and evaluations go through the tool loop, the model emitting the calls
-    itself; the tool results in an answer are masked out of the policy loss."""
+    itself; the tool results in an answer are masked out of the policy loss; ``index``: the folder the ``search``
+    tool reads."""
     if advantage not in ("grpo", "drgrpo"):
         raise ValueError(f"advantage must be 'grpo' or 'drgrpo', not {advantage!r}")
     from llmlab.chat.pref_data import read_prompts
@@ -189,7 +190,7 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
     if tools:
         from llmlab.tools.toolset import make_tool_loop
 
-        loop = make_tool_loop(tok, list(tools), max_calls=2)
+        loop = make_tool_loop(tok, list(tools), index=index, max_calls=2)
     before = exact_match_eval(policy, tok, val, max_new_tokens=max_new_tokens, tool_loop=loop) if val else None
     minibatch = minibatch or rollout_prompts * group_size  # default: one step per rollout per epoch
     source = GRPOSource(policy, ref, tok, prompts, reward_fns, group_size=group_size,
@@ -214,7 +215,7 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
                   "minibatch": minibatch, "clip": clip, "kl_coef": kl_coef, "max_new_tokens": max_new_tokens,
                   "temperature": temperature, "unfinished_reward": unfinished_reward,
                   "dynamic_sampling": dynamic_sampling, "max_draws": max_draws, "advantage": advantage,
-                  "clip_high": clip_high, "tools": list(tools),
+                  "clip_high": clip_high, "tools": list(tools), "index": str(index or ""),
                   "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
     loss_fn = make_grpo_loss(clip, kl_coef, clip_high, max_new_tokens if advantage == "drgrpo" else None)
     result = train(policy, train_cfg, source, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,

@@ -216,6 +216,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tools", default=None, metavar="LIST",
                    help="roll out through the tool loop with these tools (e.g. calc): the model emits the calls, the "
                    "results are masked out of the loss")
+    p.add_argument("--index", default=None, metavar="INDEX", help="with --tools search: the document index it reads")
     add_train_flags(p)
     p.set_defaults(func=_grpo)
 
@@ -330,5 +331,5 @@ def _grpo(args) -> int:
                              temperature=args.temperature, unfinished_reward=args.unfinished_reward,
                              dynamic_sampling=args.dynamic_sampling, max_draws=args.max_draws,
                              advantage=args.advantage, clip_high=args.clip_high,
-                             tools=parse_tools(args.tools),
+                             tools=parse_tools(args.tools), index=args.index,
                              resume=args.resume, progress=False if args.no_progress else None))
