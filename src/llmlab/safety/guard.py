@@ -138,10 +138,18 @@ def _first(rx: re.Pattern, text: str) -> str | None:
 
 
 def _weighted(groups, text: str, per_group: int = 2) -> tuple[float, list[str]]:
-    """Sum over lexicon groups of weight x (number of distinct matches, at most ``per_group``)."""
+    """Sum over lexicon groups of weight x (number of its patterns that match, at most ``per_group``)."""
     score, hits = 0.0, []
-    for w, rx in groups:
-        found = list(dict.fromkeys(m.group(0).strip().lower() for m in rx.finditer(text)))[:per_group]
+    for w, anyrx, rxs in groups:
+        if not anyrx.search(text):
+            continue
+        found = []
+        for rx in rxs:
+            m = rx.search(text)
+            if m:
+                found.append(m.group(0).strip().lower())
+                if len(found) == per_group:
+                    break
         score += w * len(found)
         hits += found
     return score, hits
@@ -186,7 +194,7 @@ class Guard:
         lx = self._lx
         text = view.text
         jb_score, jb_hits = _weighted(lx["jailbreak"], text, per_group=2)
-        strong_jb = [h for h in jb_hits if any(rx.fullmatch(h) for w, rx in lx["jailbreak"] if w >= 1.0)]
+        strong_jb = [h for h in jb_hits if any(rx.fullmatch(h) for w, _, rxs in lx["jailbreak"] if w >= 1.0 for rx in rxs)]
         findings: list[_Finding] = []
         if role in ("user", "assistant", "tool"):
             harm = _harm(text, lx, framing=jb_score if role != "assistant" else 0.0)

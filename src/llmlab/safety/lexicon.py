@@ -32,7 +32,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"nuclear (?:bombs?|weapons?|devices?)", r"atomic bombs?", r"enrich\w* uranium",
                r"weapons? grade (?:uranium|plutonium)", r"ghost guns?", r"untraceable (?:guns?|firearms?|weapons?)",
                r"3d print\w* (?:guns?|firearms?|rifles?|pistols?)", r"auto sears?", r"bump stocks?",
-               r"full(?:y)? auto(?:matic)? conversion", r"convert\w* (?:\w+ ){0,3}(?:to|into) (?:full(?:y)? )?auto\w*",
+               r"full(?:y)? auto(?:matic)? conversion", r"convert\w* (?:\S+ ){0,3}(?:to|into) (?:full(?:y)? )?auto\w*",
                r"zip guns?", r"poison gas", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
                r"fertili[sz]er bombs?", r"ammonium nitrate bombs?", r"black powder bombs?", r"smoke bombs?"]),
         (0.9, [r"explosives?", r"explosive devices?", r"incendiary (?:devices?|bombs?)", r"bombs?", r"silencers?",
@@ -46,21 +46,21 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"info ?stealers?", r"password stealers?", r"credential stuff\w*", r"zero days?", r"0 ?days?",
                r"ddos\w*", r"denial of service", r"phishing (?:kits?|pages?|sites?|websites?)",
                r"self ?replicating (?:code|program|script)", r"polymorphic (?:code|virus|malware)",
-               r"brute ?forc\w* (?:\w+ ){0,3}(?:passwords?|logins?|accounts?)",
-               r"hack\w* (?:into )?(?:\w+ ){0,3}(?:accounts?|e ?mails?|inbox|phones?|wi ?fi|networks?|computers?|"
+               r"brute ?forc\w* (?:\S+ ){0,3}(?:passwords?|logins?|accounts?)",
+               r"hack\w* (?:into )?(?:\S+ ){0,3}(?:accounts?|e ?mails?|inbox|phones?|wi ?fi|networks?|computers?|"
                r"servers?|websites?|databases?|cameras?|webcams?|instagram|facebook|snapchat|twitter|icloud|gmail|"
                r"bank\w*|systems?|routers?|laptops?|devices?|grid)",
-               r"break into (?:\w+ ){0,3}(?:accounts?|e ?mails?|inbox|phones?|networks?|computers?|servers?|"
+               r"break into (?:\S+ ){0,3}(?:accounts?|e ?mails?|inbox|phones?|networks?|computers?|servers?|"
                r"websites?|databases?|wi ?fi)",
-               r"crack\w* (?:\w+ ){0,3}(?:passwords?|wi ?fi|wpa2?|accounts?|licen[cs]e keys?)",
-               r"steal\w* (?:\w+ ){0,3}(?:passwords?|credentials?|cookies|session tokens?|logins?|api keys?|"
+               r"crack\w* (?:\S+ ){0,3}(?:passwords?|wi ?fi|wpa2?|accounts?|licen[cs]e keys?)",
+               r"steal\w* (?:\S+ ){0,3}(?:passwords?|credentials?|cookies|session tokens?|logins?|api keys?|"
                r"private keys?|crypto wallets?)",
-               r"bypass\w* (?:\w+ ){0,3}(?:2fa|two factor|authentication|antivirus|anti ?virus|edr|firewalls?|"
+               r"bypass\w* (?:\S+ ){0,3}(?:2fa|two factor|authentication|antivirus|anti ?virus|edr|firewalls?|"
                r"logins?|security)",
-               r"exploit\w* (?:\w+ ){0,3}(?:vulnerabilit\w+|cves?|servers?|systems?)",
+               r"exploit\w* (?:\S+ ){0,3}(?:vulnerabilit\w+|cves?|servers?|systems?)",
                r"sql injection attacks?", r"reverse shells?", r"(?:command and control|c2) servers?",
-               r"undetectable (?:by |to )?(?:\w+ ){0,2}(?:antivirus|anti ?virus|edr)", r"worms? that spreads?",
-               r"exfiltrat\w+ (?:\w+ ){0,3}(?:data|files|passwords|credentials)"]),
+               r"undetectable (?:by |to )?(?:\S+ ){0,2}(?:antivirus|anti ?virus|edr)", r"worms? that spreads?",
+               r"exfiltrat\w+ (?:\S+ ){0,3}(?:data|files|passwords|credentials)"]),
         (0.6, [r"virus(?:es)?", r"worms?", r"exploits?", r"backdoors?", r"payloads?", r"shellcode", r"hacking",
                r"hack\w*", r"sql injection", r"xss", r"cross site scripting", r"buffer overflows?", r"phishing",
                r"malicious (?:code|scripts?|macros?|software)"]),
@@ -72,8 +72,8 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"mephedrone", r"ketamine", r"opium", r"synthetic cannabinoids?", r"spice drug",
                r"illegal drugs?", r"illicit drugs?", r"controlled substances?", r"narcotics",
                r"drug (?:lab|precursors?)", r"precursor chemicals?", r"pseudoephedrine", r"p2p method",
-               r"spike\w* (?:\w+ ){0,3}drinks?", r"lace\w* (?:\w+ ){0,3}(?:drinks?|food|joints?)",
-               r"smuggl\w* (?:\w+ ){0,3}(?:drugs?|cocaine|heroin|pills)", r"sell\w* (?:\w+ ){0,2}drugs?",
+               r"spike\w* (?:\S+ ){0,3}drinks?", r"lace\w* (?:\S+ ){0,3}(?:drinks?|food|joints?)",
+               r"smuggl\w* (?:\S+ ){0,3}(?:drugs?|cocaine|heroin|pills)", r"sell\w* (?:\S+ ){0,2}drugs?",
                r"drug (?:dealing|trafficking|smuggling)", r"deal(?:ing)? drugs?"]),
         (0.6, [r"opioids?", r"oxycodone", r"oxycontin", r"morphine", r"amphetamines?", r"psilocybin",
                r"magic mushrooms?", r"drugs?", r"get high", r"xanax", r"adderall"]),
@@ -81,13 +81,13 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
     "violence": [
         (1.0, [r"(?:kill|murder|assassinat|strangl|stab|shoot|shot|poison|drown|suffocat|smother|behead|"
                r"tortur|kidnap|abduct|maim|disfigur|dismember|execut|lynch|mutilat|beat|hurt|harm|injur|attack|"
-               r"assault|punch|choke|bludgeon|bash|run over|burn|push|throw acid at|acid attack)\w* (?:\w+ ){0,3}?"
+               r"assault|punch|choke|bludgeon|bash|run over|burn|push|throw acid at|acid attack)\w* (?:\S+ ){0,3}?"
                r"(?:someone|somebody|a person|people|persons|anyone|everyone|a human|humans|him|her|them|"
-               r"my (?:\w+ )?(?:wife|husband|spouse|partner|girlfriend|boyfriend|ex|mother|mom|father|dad|brother|"
+               r"my (?:\S+ )?(?:wife|husband|spouse|partner|girlfriend|boyfriend|ex|mother|mom|father|dad|brother|"
                r"sister|son|daughter|child|kid|baby|neighbou?r|boss|manager|coworker|co ?worker|colleague|teacher|"
                r"classmate|roommate|landlord|friend|family|parents|grandmother|grandfather|uncle|aunt|cousin|"
                r"stepfather|stepmother|in ?laws?)|"
-               r"(?:a|the|this|that|some) (?:\w+ )?(?:child|kid|baby|man|woman|girl|boy|toddler|student|teacher|cop|"
+               r"(?:a|the|this|that|some) (?:\S+ )?(?:child|kid|baby|man|woman|girl|boy|toddler|student|teacher|cop|"
                r"police ?(?:officer|man)|officer|judge|politician|senator|president|mayor|journalist|witness|"
                r"neighbou?r|stranger|homeless (?:man|person)|guard|doctor|nurse|priest|crowd|family|couple)s?|"
                r"the (?:president|prime minister|king|queen|pope|governor|ceo)|"
@@ -97,8 +97,8 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"hid\w* (?:a |the )?(?:dead )?bod(?:y|ies)", r"mass (?:shooting|murder|killing|stabbing)s?",
                r"school shootings?", r"hire (?:a )?(?:hit ?man|assassin|contract killer)", r"hit ?man",
                r"contract killers?", r"look like an accident", r"untraceable poisons?", r"undetectable poisons?",
-               r"pois\w* (?:\w+ ){0,2}(?:food|drink|coffee|tea|water supply|reservoir)",
-               r"stalk\w* (?:\w+ ){0,2}(?:my|her|him|someone|an? |the )", r"swatting", r"vehicle ramming",
+               r"pois\w* (?:\S+ ){0,2}(?:food|drink|coffee|tea|water supply|reservoir)",
+               r"stalk\w* (?:\S+ ){0,2}(?:my|her|him|someone|an? |the )", r"swatting", r"vehicle ramming",
                r"terror(?:ist)? attacks?", r"massacre", r"genocide", r"ethnic cleansing", r"torture (?:methods|techniques)"]),
         (0.5, [r"kill\w*", r"murder\w*", r"poison\w*", r"stab\w*", r"strangl\w*", r"kidnap\w*", r"tortur\w*",
                r"assault\w*", r"violen\w+", r"revenge", r"hurt\w*", r"maim\w*", r"bloodshed", r"attack\w*"]),
@@ -108,33 +108,33 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"commit(?:ting)? suicide", r"suicide (?:methods?|notes?|plans?)", r"(?:hang|cut|burn|starve|shoot|drown|"
                r"hurt|harm|poison|overdose) (?:my ?self|me)", r"self ?harm\w*", r"self ?injur\w*",
                r"want(?:ed)? to die", r"wish i (?:was|were) dead", r"(?:painless|easiest|quickest|quietest|best) "
-               r"(?:way|method|ways|methods) to (?:die|end it|go)", r"how many (?:\w+ ){0,2}(?:pills|tablets|"
+               r"(?:way|method|ways|methods) to (?:die|end it|go)", r"how many (?:\S+ ){0,2}(?:pills|tablets|"
                r"sleeping pills|paracetamol|tylenol|ibuprofen|aspirin)(?: \w+){0,4} (?:die|kill|fatal|lethal|overdose)",
-               r"lethal dose", r"fatal dose", r"overdos\w+ on", r"jump(?:ing)? off (?:a |the )?(?:\w+ )?"
+               r"lethal dose", r"fatal dose", r"overdos\w+ on", r"jump(?:ing)? off (?:a |the )?(?:\S+ )?"
                r"(?:bridge|building|roof|cliff)", r"slit(?:ting)? my wrists?", r"pro ?ana", r"thinspo\w*",
                r"starve myself", r"purg\w+ after eating", r"not (?:want|wanting) to (?:live|be alive)"]),
         (0.6, [r"suicid\w*", r"overdos\w*", r"cutting", r"self destruct\w*"]),
     ],
     "fraud": [
-        (1.0, [r"launder\w* (?:\w+ ){0,2}money", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
+        (1.0, [r"launder\w* (?:\S+ ){0,2}money", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
                r"driver'?s licen[cs]es?|diplomas?|degrees?|documents?|invoices?|reviews?|doctor'?s notes?|"
                r"prescriptions?|social security cards?|vaccination cards?|bank statements?|pay ?stubs?)",
-               r"forg\w* (?:\w+ ){0,2}(?:signatures?|checks?|cheques?|documents?|passports?|ids?|prescriptions?|"
-               r"certificates?|wills?)", r"identity theft", r"steal\w* (?:\w+ ){0,2}identit\w+",
+               r"forg\w* (?:\S+ ){0,2}(?:signatures?|checks?|cheques?|documents?|passports?|ids?|prescriptions?|"
+               r"certificates?|wills?)", r"identity theft", r"steal\w* (?:\S+ ){0,2}identit\w+",
                r"(?:stolen|someone'?s|other people'?s) (?:credit cards?|card numbers?|identit\w+|social security)",
                r"credit card (?:fraud|numbers?|skimm\w+|dumps?)", r"card skimm\w+", r"skimmers?", r"carding",
-               r"scam\w* (?:\w+ ){0,3}(?:people|elderly|old people|seniors|grandparents|customers|victims|"
+               r"scam\w* (?:\S+ ){0,3}(?:people|elderly|old people|seniors|grandparents|customers|victims|"
                r"investors|tourists|someone|retirees|widows?|immigrants)", r"ponzi schemes?", r"pyramid schemes?",
-               r"insurance fraud", r"tax (?:evasion|fraud)", r"evade (?:\w+ ){0,2}taxes", r"embezzl\w+",
-               r"blackmail\w*", r"extort\w*", r"sextort\w*", r"bribe\w* (?:\w+ ){0,2}(?:officials?|judges?|"
+               r"insurance fraud", r"tax (?:evasion|fraud)", r"evade (?:\S+ ){0,2}taxes", r"embezzl\w+",
+               r"blackmail\w*", r"extort\w*", r"sextort\w*", r"bribe\w* (?:\S+ ){0,2}(?:officials?|judges?|"
                r"police|inspectors?|officers?)", r"phishing e ?mails?", r"shoplift\w*", r"pickpocket\w*",
-               r"hot ?wir\w+", r"steal\w* (?:\w+ ){0,3}(?:cars?|money|wallets?|packages?|from|catalytic converters?|"
-               r"jewelry|cash|bikes?|identities)", r"rob\w* (?:\w+ ){0,2}(?:banks?|stores?|house|houses|homes?|"
-               r"gas stations?|someone|people|atms?)", r"break into (?:\w+ ){0,3}(?:houses?|homes?|cars?|"
-               r"apartments?|stores?|safes?|buildings?)", r"burglar\w+", r"pick\w* (?:\w+ ){0,2}locks? (?:\w+ ){0,3}"
+               r"hot ?wir\w+", r"steal\w* (?:\S+ ){0,3}(?:cars?|money|wallets?|packages?|from|catalytic converters?|"
+               r"jewelry|cash|bikes?|identities)", r"rob\w* (?:\S+ ){0,2}(?:banks?|stores?|house|houses|homes?|"
+               r"gas stations?|someone|people|atms?)", r"break into (?:\S+ ){0,3}(?:houses?|homes?|cars?|"
+               r"apartments?|stores?|safes?|buildings?)", r"burglar\w+", r"pick\w* (?:\S+ ){0,2}locks? (?:\S+ ){0,3}"
                r"(?:break|house|home|apartment|without)", r"insider trading", r"pump and dump",
                r"rug ?pull", r"wire fraud", r"check kiting", r"romance scams?", r"tech support scams?",
-               r"impersonat\w+ (?:\w+ ){0,2}(?:police|officers?|irs|bank|government|someone)",
+               r"impersonat\w+ (?:\S+ ){0,2}(?:police|officers?|irs|bank|government|someone)",
                r"fake charity", r"social engineer\w*", r"fraud\w*", r"scam\w*"]),
         (0.5, [r"steal\w*", r"stolen", r"cheat\w*", r"rob\w*", r"con (?:people|someone)", r"heist"]),
     ],
@@ -241,7 +241,7 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
            r"mom|dad|mother|father)", r"is it (?:illegal|legal|a crime)", r"(?:penalt\w+|sentence|punishment|"
            r"jail time|prison time) for", r"laws? (?:on|about|against)", r"legislation", r"regulat\w+"]),
     (0.7, [r"history of", r"historical\w*", r"historian\w*", r"in history", r"invented", r"who invented",
-           r"in (?:the )?(?:\d{2,4}s|\d+(?:st|nd|rd|th) century|ancient|medieval|world war \w+|the war|the civil war|"
+           r"in (?:the )?(?:\d{2,4}s|\d{4}|\d+(?:st|nd|rd|th) century|ancient|medieval|world war \w+|the war|the civil war|"
            r"the cold war)", r"archaeolog\w*", r"museum\w*", r"documentar\w*", r"mining", r"quarry\w*", r"quarries",
            r"demolition\w*", r"controlled (?:demolition|burn)",
            r"statistics", r"rates? of", r"(?:why|how) (?:is|are|was|were) (?:\w+ ){0,3}(?:banned|illegal|"
@@ -254,8 +254,8 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
            r"safe storage", r"penetration test\w* (?:certification|course|career)", r"ctf", r"capture the flag",
            r"bug bounty", r"(?:my own|our own|our company'?s|my company'?s) (?:\w+ ){0,2}(?:network|server|system|"
            r"website|app|account)", r"authori[sz]ed", r"responsible disclosure"]),
-    (0.4, [r"^\s*(?:what|who|when|where|why) (?:is|are|was|were|does|did|do) (?:an? |the )?(?!best|easiest|"
-           r"simplest|quickest|fastest|cheapest|most|right|way)", r"meaning of", r"what does (?:\w+ ){1,4}mean",
+    (0.4, [r"(?:^|[.!?:])\s*(?:what|who|when|where|why)(?:'s| is| are| was| were| does| did| do) (?!(?:an? |the )?"
+           r"(?:best|easiest|simplest|quickest|fastest|cheapest|most|right|way|steps?|exact|ingredients|materials))", r"meaning of", r"what does (?:\w+ ){1,4}mean",
            r"definition", r"define", r"etymology", r"how (?:does|do|did) (?:an? |the )?(?:\w+ ){0,3}work",
            r"explain (?:the )?(?:concept|difference|science|chemistry|physics|biology|term)",
            r"difference between", r"in (?:chemistry|physics|biology|class|school|general)", r"textbook",
@@ -316,7 +316,7 @@ JAILBREAK: list[tuple[float, list[str]]] = [
 INJECTION: list[tuple[float, list[str]]] = [
     (1.0, [r"(?:ignore|disregard|forget|override|bypass|skip|drop|abandon) (?:\w+ ){0,3}(?:previous|prior|above|"
            r"earlier|preceding|original|initial|system|your|all|any|the user'?s?|other) (?:\w+ ){0,2}(?:instructions?|"
-           r"prompts?|rules|guidelines|directives|tasks?|requests?|commands?|messages?|context|programming)",
+           r"prompts?|rules|guidelines|directives|tasks?|requests?|commands?|messages?|questions?|context|programming)",
            r"new (?:system )?instructions?", r"updated instructions?", r"(?:system|admin|developer|root) "
            r"(?:override|command|instruction|notice|message|prompt)s?", r"(?:reveal|print|output|repeat|show|"
            r"display|leak|dump|disclose|tell me|share) (?:\w+ ){0,2}(?:system prompt|initial prompt|hidden "
@@ -346,7 +346,8 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"summari[sz]ing|parsing|browsing) (?:this|these)", r"you (?:must|should|will|shall|have to|need to) "
            r"(?:now |instead |immediately |always |only )?(?:tell|inform|say|respond|reply|answer|output|write|"
            r"recommend|direct|redirect|advise|urge|instruct|ask) (?:\w+ ){0,2}(?:the )?users?", r"tell the user",
-           r"(?:tell|inform|advise|urge|instruct|ask) (?:the )?users? (?:to|that)", r"respond (?:only )?with",
+           r"(?:tell|inform|advise|urge|instruct|ask) (?:the )?users? (?:to|that)", r"respond (?:only )?with", r"(?:say|write|include|mention|add|output|print|insert|put) [^\n]{0,60}? in (?:your|the) "
+           r"(?:answer|response|reply|summary|output)",
            r"reply (?:only )?with", r"(?:your|the) (?:new |real |actual |true )(?:task|goal|objective|instructions?|"
            r"purpose|job)", r"instead,? (?:you (?:must|should|will)|do|say|write|output|respond|answer)",
            r"from now on", r"(?:in your|at the end of your|in the) (?:answer|response|reply|summary)s?,? "
@@ -368,8 +369,17 @@ def _spaces(pattern: str) -> str:
 
 
 def _compile(patterns: list[str]) -> re.Pattern:
+    """One regex for a list of patterns. Boundaries: a pattern that starts (ends) with a letter or digit may
+    not start (end) inside a word; one that starts or ends with punctuation or a space is taken as written."""
     body = _spaces("|".join(f"(?:{p})" for p in patterns))
-    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z])", re.IGNORECASE | re.MULTILINE)
+    return re.compile(rf"(?:(?<![a-z0-9])|(?=[^a-z0-9]))(?:{body})(?:(?<=[^a-z0-9])|(?![a-z]))",
+                      re.IGNORECASE | re.MULTILINE)
+
+
+def _each(groups: list[tuple[float, list[str]]]) -> list[tuple[float, re.Pattern, list[re.Pattern]]]:
+    """Per group: all its patterns in one regex (a quick test that anything matches) and every pattern
+    compiled on its own, so that overlapping matches of different patterns all count."""
+    return [(w, _compile(ps), [_compile([p]) for p in ps]) for w, ps in groups]
 
 
 @functools.lru_cache(maxsize=1)
@@ -383,9 +393,9 @@ def compiled() -> dict:
                                       + r")(?![a-z])"),
         "request": _compile(REQUEST),
         "evasion": _compile(EVASION),
-        "benign_context": [(w, _compile(ps)) for w, ps in BENIGN_CONTEXT],
-        "jailbreak": [(w, _compile(ps)) for w, ps in JAILBREAK],
-        "injection": [(w, _compile(ps)) for w, ps in INJECTION],
+        "benign_context": _each(BENIGN_CONTEXT),
+        "jailbreak": _each(JAILBREAK),
+        "injection": _each(INJECTION),
     }
 
 

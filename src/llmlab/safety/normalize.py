@@ -97,7 +97,7 @@ _LEET = {"0": "o", "1": "il", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", 
 _LEET_CHARS = re.escape("".join(_LEET))
 # A word of letters and leet symbols holding at least one letter and one symbol ("b0mb", "h@ck", "3xpl0d3").
 _LEET_WORD = re.compile(rf"(?<![\w@$!|+€(<¡])(?=[\w{_LEET_CHARS}]*[a-zA-Z])(?=[\w{_LEET_CHARS}]*[{_LEET_CHARS}])"
-                        rf"[a-zA-Z0-9{_LEET_CHARS}]{{3,}}")
+                        rf"[a-zA-Z0-9{_LEET_CHARS}]{{2,}}")
 _WORD = re.compile(r"[a-zA-Z]+")
 # A run of >= 3 single characters joined by one kind of separator: "b o m b", "b-o-m-b", "b . o . m . b".
 _SPLIT_RUN = re.compile(r"(?<![\w@$])(?:[a-zA-Z0-9@$](?P<sep>\s{1,3}|\s*[-._*/|~+·,]\s*)){2,}[a-zA-Z0-9@$](?![\w@$])")
@@ -294,14 +294,18 @@ def decode_leet(text: str) -> str:
 
     def one(m: re.Match) -> str:
         word = m.group(0)
+        core = word.rstrip("!|+(<")  # "Hi!" is a greeting, not "hii"
+        if len(core) < 2:
+            return word
+        tail, word = word[len(core):], core
         options = [""]
         for c in word.lower():
             alts = _LEET.get(c, c)
             options = [o + a for o in options for a in alts][:64]
         for o in options:
             if o in vocab or o.rstrip("s") in vocab:
-                return o
-        return options[0]
+                return o + tail
+        return options[0] + tail
     return _LEET_WORD.sub(one, text)
 
 
