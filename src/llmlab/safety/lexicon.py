@@ -60,7 +60,9 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"exploit\w* (?:\S+ ){0,3}(?:vulnerabilit\w+|cves?|servers?|systems?)",
                r"sql injection attacks?", r"reverse shells?", r"(?:command and control|c2) servers?",
                r"undetectable (?:by |to )?(?:\S+ ){0,2}(?:antivirus|anti ?virus|edr)", r"worms? that spreads?",
-               r"exfiltrat\w+ (?:\S+ ){0,3}(?:data|files|passwords|credentials)"]),
+               r"exfiltrat\w+ (?:\S+ ){0,3}(?:data|files|passwords|credentials)",
+               r"encrypt\w* (?:\S+ ){0,5}(?:files?|drives?|disks?|computers?) (?:\S+ ){0,8}(?:ransom|bitcoin|pay(?:ment)?|"
+               r"monero|crypto)", r"(?:log|record|capture)\w* (?:\S+ ){0,3}keystrokes"]),
         (0.6, [r"virus(?:es)?", r"worms?", r"exploits?", r"backdoors?", r"payloads?", r"shellcode", r"hacking",
                r"hack\w*", r"sql injection", r"xss", r"cross site scripting", r"buffer overflows?", r"phishing",
                r"malicious (?:code|scripts?|macros?|software)"]),
@@ -76,7 +78,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"smuggl\w* (?:\S+ ){0,3}(?:drugs?|cocaine|heroin|pills)", r"sell\w* (?:\S+ ){0,2}drugs?",
                r"drug (?:dealing|trafficking|smuggling)", r"deal(?:ing)? drugs?"]),
         (0.6, [r"opioids?", r"oxycodone", r"oxycontin", r"morphine", r"amphetamines?", r"psilocybin",
-               r"magic mushrooms?", r"drugs?", r"get high", r"xanax", r"adderall"]),
+               r"magic mushrooms?", r"drugs?", r"get high(?! (?:marks|grades|scores|ratings|quality))", r"xanax", r"adderall"]),
     ],
     "violence": [
         (1.0, [r"(?:kill|murder|assassinat|strangl|stab|shoot|shot|poison|drown|suffocat|smother|behead|"
@@ -91,6 +93,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"police ?(?:officer|man)|officer|judge|politician|senator|president|mayor|journalist|witness|"
                r"neighbou?r|stranger|homeless (?:man|person)|guard|doctor|nurse|priest|crowd|family|couple)s?|"
                r"the (?:president|prime minister|king|queen|pope|governor|ceo)|"
+               r"(?:a|the|my|our|his|her|their|neighbou?r'?s|someone'?s) (?:\S+ )?(?:dog|cat|horse|pet|puppy|kitten)s?|"
                r"(?:children|kids|babies|women|men|students|teachers|cops|police officers|worshippers|protesters|"
                r"immigrants|refugees|jews|muslims|christians|gays?|black people|asians|a crowd|crowds))",
                r"get away with (?:murder|killing)", r"dispos\w* of (?:a |the )?(?:dead )?bod(?:y|ies)",
@@ -99,7 +102,10 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"contract killers?", r"look like an accident", r"untraceable poisons?", r"undetectable poisons?",
                r"pois\w* (?:\S+ ){0,2}(?:food|drink|coffee|tea|water supply|reservoir)",
                r"stalk\w* (?:\S+ ){0,2}(?:my|her|him|someone|an? |the )", r"swatting", r"vehicle ramming",
-               r"terror(?:ist)? attacks?", r"massacre", r"genocide", r"ethnic cleansing", r"torture (?:methods|techniques)"]),
+               r"terror(?:ist)? attacks?", r"massacre", r"make (?:\S+ ){1,3}disappear (?:permanently|forever|for good)",
+               r"(?:secretly |covertly )?(?:track|monitor|spy on|read|follow)\w* (?:\S+ ){0,2}(?:wife|husband|girlfriend|"
+               r"boyfriend|partner|ex|spouse|crush|coworker|neighbou?r)'?s? (?:\S+ ){0,2}(?:location|phone|messages|"
+               r"texts|whatsapp|e ?mails?|every move)", r"genocide", r"ethnic cleansing", r"torture (?:methods|techniques)"]),
         (0.5, [r"kill\w*", r"murder\w*", r"poison\w*", r"stab\w*", r"strangl\w*", r"kidnap\w*", r"tortur\w*",
                r"assault\w*", r"violen\w+", r"revenge", r"hurt\w*", r"maim\w*", r"bloodshed", r"attack\w*"]),
     ],
@@ -135,7 +141,11 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"(?:break|house|home|apartment|without)", r"insider trading", r"pump and dump",
                r"rug ?pull", r"wire fraud", r"check kiting", r"romance scams?", r"tech support scams?",
                r"impersonat\w+ (?:\S+ ){0,2}(?:police|officers?|irs|bank|government|someone)",
-               r"fake charity", r"social engineer\w*", r"fraud\w*", r"scam\w*"]),
+               r"fake charity", r"social engineer\w*",
+               r"(?:pretend\w*|impersonat\w*|posing|pose) (?:to be |as )?(?:\S+ ){0,2}(?:paypal|amazon|an? bank|the bank|"
+               r"microsoft|apple|the irs|irs|google|netflix|your bank|their bank|the police|tax office)",
+               r"(?:ask\w*|request\w*|trick\w*) (?:\S+ ){0,4}(?:for |into (?:giving|sharing|entering) )?(?:their |the user'?s |"
+               r"your |his |her )?(?:passwords?|logins?|credentials|bank details|card details|pin|social security number)", r"fraud\w*", r"scam\w*"]),
         (0.5, [r"steal\w*", r"stolen", r"cheat\w*", r"rob\w*", r"con (?:people|someone)", r"heist"]),
     ],
 }
@@ -228,10 +238,13 @@ EVASION = [
 BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
     (1.0, [r"(?:prevent|prevention|preventing|protect|protecting|"
            r"protection|defend|defending|defense|defence|detect|detecting|detection|recogni[sz]e|spot|identify|"
-           r"report|reporting|mitigat\w+|patch|patching|secure|securing|harden\w*|safeguard\w*) (?:\w+ ){0,4}"
+           r"report|reporting|mitigat\w+|patch|patching|secure|securing|harden\w*|safeguard\w*|remove|removing|"
+           r"get rid of|clean|cleaning|scan|scanning|check|checking) (?:\w+ ){0,4}"
            r"(?:against|from|it|them|my|our|your|a|an|the|if|when|that|this|these|signs|attacks?|scams?|fraud|"
-           r"phishing|malware|ransomware|abuse|injection|theft|overdose|suicide|poisoning|violence|shootings?)",
-           r"warning signs", r"signs (?:of|that)", r"how to tell (?:if|whether)", r"safety (?:tips|rules|precautions|"
+           r"phishing|malware|ransomware|abuse|injection|theft|overdose|suicide|poisoning|violence|shootings?|virus|"
+           r"viruses|spyware|stalkerware|keyloggers?|trojans?)",
+           r"warning signs", r"signs (?:of|that)", r"(?:how to|how (?:can|do|would) (?:i|you|we)) (?:tell|know|check|find out) (?:if|whether)",
+           r"(?:explain|describe|tell me) what (?:\S+ ){0,4}(?:is|are|means?)\b", r"safety (?:tips|rules|precautions|"
            r"training|guidelines|measures|data sheet)", r"safely dispose", r"dispose of (?:\w+ ){0,3}(?:safely|"
            r"properly)", r"what should i do if", r"treatment", r"treat\w* (?:\w+ ){0,3}(?:overdose|poisoning|"
            r"wounds?|burns?|addiction|injur\w+)", r"first aid", r"recover\w*", r"rehab\w*", r"quit\w*",
