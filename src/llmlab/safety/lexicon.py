@@ -22,7 +22,7 @@ CATEGORIES = ("weapons", "malware", "drugs", "violence", "self_harm", "fraud")
 # (weight, patterns) per category: the topic of a harmful ask.
 TOPICS: dict[str, list[tuple[float, list[str]]]] = {
     "weapons": [
-        (1.0, [r"pipe bombs?", r"nail bombs?", r"car bombs?", r"dirty bombs?", r"pressure cooker bombs?",
+        (0.9, [r"pipe bombs?", r"nail bombs?", r"car bombs?", r"dirty bombs?", r"pressure cooker bombs?",
                r"suicide vests?", r"explosive vests?", r"improvised explosive devices?", r"ieds?", r"tatp",
                r"acetone peroxide", r"petn", r"rdx", r"semtex", r"c ?4 explosives?", r"nitroglycerine?",
                r"blasting caps?", r"detonators?", r"molotov(?: cocktails?)?", r"napalm", r"thermite",
@@ -35,13 +35,13 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"full(?:y)? auto(?:matic)? conversion", r"convert\w* (?:\S+ ){0,3}(?:to|into) (?:full(?:y)? )?auto\w*",
                r"zip guns?", r"poison gas", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
                r"fertili[sz]er bombs?", r"ammonium nitrate bombs?", r"black powder bombs?", r"smoke bombs?"]),
-        (0.9, [r"explosives?", r"explosive devices?", r"incendiary (?:devices?|bombs?)", r"bombs?", r"silencers?",
+        (0.8, [r"explosives?", r"explosive devices?", r"incendiary (?:devices?|bombs?)", r"bombs?", r"silencers?",
                r"suppressors?", r"gunpowder", r"mass casualt\w+", r"dangerous pathogens?", r"radiological"]),
         (0.5, [r"firearms?", r"guns?", r"rifles?", r"pistols?", r"weapons?", r"ammunition", r"ammo", r"shrapnel",
                r"toxins?", r"blow up"]),
     ],
     "malware": [
-        (1.0, [r"ransomware", r"keyloggers?", r"key ?loggers?", r"rootkits?", r"botnets?", r"spyware", r"stalkerware",
+        (0.9, [r"ransomware", r"keyloggers?", r"key ?loggers?", r"rootkits?", r"botnets?", r"spyware", r"stalkerware",
                r"trojans?", r"remote access trojans?", r"computer virus(?:es)?", r"malware", r"crypt(?:o)?jack\w*",
                r"info ?stealers?", r"password stealers?", r"credential stuff\w*", r"zero days?", r"0 ?days?",
                r"ddos\w*", r"denial of service", r"phishing (?:kits?|pages?|sites?|websites?)",
@@ -68,7 +68,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"malicious (?:code|scripts?|macros?|software)"]),
     ],
     "drugs": [
-        (1.0, [r"methamphetamines?", r"crystal meth", r"meth", r"fentanyl", r"carfentanil", r"heroin",
+        (0.9, [r"methamphetamines?", r"crystal meth", r"meth", r"fentanyl", r"carfentanil", r"heroin",
                r"cocaine", r"crack cocaine", r"freebase", r"lsd", r"mdma", r"ecstasy pills?", r"ghb",
                r"date rape drugs?", r"roofies", r"rohypnol", r"pcp", r"angel dust", r"dmt", r"bath salts",
                r"mephedrone", r"ketamine", r"opium", r"synthetic cannabinoids?", r"spice drug",
@@ -81,7 +81,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"magic mushrooms?", r"drugs?", r"get high(?! (?:marks|grades|scores|ratings|quality))", r"xanax", r"adderall"]),
     ],
     "violence": [
-        (1.0, [r"(?:kill|murder|assassinat|strangl|stab|shoot|shot|poison|drown|suffocat|smother|behead|"
+        (0.9, [r"(?:kill|murder|assassinat|strangl|stab|shoot|shot|poison|drown|suffocat|smother|behead|"
                r"tortur|kidnap|abduct|maim|disfigur|dismember|execut|lynch|mutilat|beat|hurt|harm|injur|attack|"
                r"assault|punch|choke|bludgeon|bash|run over|burn|push|throw acid at|acid attack)\w* (?:\S+ ){0,3}?"
                r"(?:someone|somebody|a person|people|persons|anyone|everyone|a human|humans|him|her|them|"
@@ -91,14 +91,20 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"stepfather|stepmother|in ?laws?)|"
                r"(?:a|the|this|that|some) (?:\S+ )?(?:child|kid|baby|man|woman|girl|boy|toddler|student|teacher|cop|"
                r"police ?(?:officer|man)|officer|judge|politician|senator|president|mayor|journalist|witness|"
-               r"neighbou?r|stranger|homeless (?:man|person)|guard|doctor|nurse|priest|crowd|family|couple)s?|"
+               r"neighbou?r|stranger|homeless (?:man|person)|guard|doctor|nurse|priest|crowd|family|couple|cyclist|"
+               r"pedestrian|jogger|driver|passenger|prisoner|hostage|inmate|worker|employee|customer|voter|"
+               r"protester|tourist|patient|victim|target|rival|enemy|boss|coworker|classmate|person|human|"
+               r"individual|guy|lady|old man|old woman|elderly (?:man|woman|person))s?|"
                r"the (?:president|prime minister|king|queen|pope|governor|ceo)|"
                r"(?:a|the|my|our|his|her|their|neighbou?r'?s|someone'?s) (?:\S+ )?(?:dog|cat|horse|pet|puppy|kitten)s?|"
                r"(?:children|kids|babies|women|men|students|teachers|cops|police officers|worshippers|protesters|"
                r"immigrants|refugees|jews|muslims|christians|gays?|black people|asians|a crowd|crowds))",
                r"get away with (?:murder|killing)", r"dispos\w* of (?:a |the )?(?:dead )?bod(?:y|ies)",
                r"hid\w* (?:a |the )?(?:dead )?bod(?:y|ies)", r"mass (?:shooting|murder|killing|stabbing)s?",
-               r"school shootings?", r"hire (?:a )?(?:hit ?man|assassin|contract killer)", r"hit ?man",
+               r"school shootings?", r"shoot(?:ing)? up (?:a |the |my |our |his |her |their )?(?:\S+ )?(?:school|church|mosque|"
+               r"synagogue|temple|mall|office|workplace|class|classroom|concert|club|party|campus|hospital|store)",
+               r"blow(?:ing)? up (?:a |the |my |our |his |her |their )?(?:\S+ )?(?:school|church|mosque|synagogue|temple|"
+               r"mall|office|building|bridge|plane|train|bus|stadium|embassy|car|house|crowd)", r"hire (?:a )?(?:hit ?man|assassin|contract killer)", r"hit ?man",
                r"contract killers?", r"look like an accident", r"untraceable poisons?", r"undetectable poisons?",
                r"pois\w* (?:\S+ ){0,2}(?:food|drink|coffee|tea|water supply|reservoir)",
                r"stalk\w* (?:\S+ ){0,2}(?:my|her|him|someone|an? |the )", r"swatting", r"vehicle ramming",
@@ -110,7 +116,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"assault\w*", r"violen\w+", r"revenge", r"hurt\w*", r"maim\w*", r"bloodshed", r"attack\w*"]),
     ],
     "self_harm": [
-        (1.0, [r"kill (?:my ?self|me)", r"end (?:my (?:own )?life|it all|my suffering)", r"take my (?:own )?life",
+        (0.9, [r"kill (?:my ?self|me)", r"end (?:my (?:own )?life|it all|my suffering)", r"take my (?:own )?life",
                r"commit(?:ting)? suicide", r"suicide (?:methods?|notes?|plans?)", r"(?:hang|cut|burn|starve|shoot|drown|"
                r"hurt|harm|poison|overdose) (?:my ?self|me)", r"self ?harm\w*", r"self ?injur\w*",
                r"want(?:ed)? to die", r"wish i (?:was|were) dead", r"(?:painless|easiest|quickest|quietest|best) "
@@ -122,13 +128,13 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
         (0.6, [r"suicid\w*", r"overdos\w*", r"cutting", r"self destruct\w*"]),
     ],
     "fraud": [
-        (1.0, [r"launder\w* (?:\S+ ){0,2}money", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
+        (0.9, [r"launder\w* (?:\S+ ){0,2}money", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
                r"driver'?s licen[cs]es?|diplomas?|degrees?|documents?|invoices?|reviews?|doctor'?s notes?|"
                r"prescriptions?|social security cards?|vaccination cards?|bank statements?|pay ?stubs?)",
                r"forg\w* (?:\S+ ){0,2}(?:signatures?|checks?|cheques?|documents?|passports?|ids?|prescriptions?|"
                r"certificates?|wills?)", r"identity theft", r"steal\w* (?:\S+ ){0,2}identit\w+",
                r"(?:stolen|someone'?s|other people'?s) (?:credit cards?|card numbers?|identit\w+|social security)",
-               r"credit card (?:fraud|numbers?|skimm\w+|dumps?)", r"card skimm\w+", r"skimmers?", r"carding",
+               r"credit card (?:fraud|numbers?|skimm\w+|dumps?)", r"skim\w* (?:\S+ ){0,2}(?:credit |debit |bank )?cards?", r"card skimm\w+", r"skimmers?", r"carding",
                r"scam\w* (?:\S+ ){0,3}(?:people|elderly|old people|seniors|grandparents|customers|victims|"
                r"investors|tourists|someone|retirees|widows?|immigrants)", r"ponzi schemes?", r"pyramid schemes?",
                r"insurance fraud", r"tax (?:evasion|fraud)", r"evade (?:\S+ ){0,2}taxes", r"embezzl\w+",
@@ -141,12 +147,12 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"(?:break|house|home|apartment|without)", r"insider trading", r"pump and dump",
                r"rug ?pull", r"wire fraud", r"check kiting", r"romance scams?", r"tech support scams?",
                r"impersonat\w+ (?:\S+ ){0,2}(?:police|officers?|irs|bank|government|someone)",
-               r"fake charity", r"social engineer\w*",
+               r"fake charit\w+", r"social engineer\w*",
                r"(?:pretend\w*|impersonat\w*|posing|pose) (?:to be |as )?(?:\S+ ){0,2}(?:paypal|amazon|an? bank|the bank|"
                r"microsoft|apple|the irs|irs|google|netflix|your bank|their bank|the police|tax office)",
                r"(?:ask\w*|request\w*|trick\w*) (?:\S+ ){0,4}(?:for |into (?:giving|sharing|entering) )?(?:their |the user'?s |"
-               r"your |his |her )?(?:passwords?|logins?|credentials|bank details|card details|pin|social security number)", r"fraud\w*", r"scam\w*"]),
-        (0.5, [r"steal\w*", r"stolen", r"cheat\w*", r"rob\w*", r"con (?:people|someone)", r"heist"]),
+               r"your |his |her )?(?:passwords?|logins?|credentials|bank details|card details|pin|social security number)"]),
+        (0.5, [r"fraud\w*", r"scam\w*", r"steal\w*", r"stolen", r"cheat\w*", r"rob\w*", r"con (?:people|someone)", r"heist"]),
     ],
 }
 
@@ -196,7 +202,7 @@ PROCEDURAL = [
     r"trigger\w*", r"use", r"using", r"launch\w*", r"carry out", r"hide", r"hiding", r"conceal\w*", r"transport\w*",
     r"3d print\w*", r"print\w*", r"convert\w*", r"modify\w*", r"weaponi[sz]\w*", r"release\w*", r"dispers\w*",
     r"aerosoli[sz]\w*", r"culture", r"cultivat\w*", r"inject\w*", r"dose", r"commit\w*",
-    r"pull off", r"perform\w*", r"design\w*", r"craft\w*", r"rig\w*", r"fashion\w*", r"improvis\w*", r"put together",
+    r"pull off", r"perform\w*", r"design\w*", r"craft\w*", r"rig\w*", r"fashion\w*", r"improvis\w*", r"put together", r"turn\w*", r"traffic\w*",
 ]
 
 # Nouns that, right after a topic, ask for the procedure ("bomb recipe", "meth synthesis route").
@@ -212,10 +218,10 @@ REQUEST = [
     r"how (?:do|can|could|would|should|might|will) (?:i|we|you|one|someone|a person|people|somebody)",
     r"how to", r"how'?d i", r"what(?:'s| is| are) (?:the )?(?:best|easiest|simplest|quickest|fastest|cheapest|safest|"
     r"most effective|right) (?:way|ways|method|methods|steps?)", r"(?:give|tell|show|teach|explain to|send|provide|"
-    r"write|list|describe|detail|outline) (?:me|us)\b", r"tell me how", r"show me how", r"teach me", r"walk me through",
+    r"write|list|describe|detail|outline) (?:me|us)\b", r"tell me how", r"show me how", r"(?:explain|describe|show|detail)\w* (?:\S+ ){0,2}how (?!(?:\S+ ){0,4}works?\b)", r"teach me", r"walk me through",
     r"step by step", r"steps? (?:to|for|on)", r"instructions? (?:to|for|on)", r"guide (?:to|for|on|me)",
     r"i (?:want|need|plan|intend|am going|'m going|am trying|'m trying|wanna|gotta) to", r"i want you to",
-    r"help me", r"can you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
+    r"help me", r"how (?:much|many) (?:\S+ ){0,4}(?:would|will|to|does it take|do i need|do you need)", r"can you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"could you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"please (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"^\s*(?:make|build|create|write|synthesi[sz]e|produce|list|describe|explain|detail|provide|give|tell|show|"
@@ -239,11 +245,12 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
     (1.0, [r"(?:prevent|prevention|preventing|protect|protecting|"
            r"protection|defend|defending|defense|defence|detect|detecting|detection|recogni[sz]e|spot|identify|"
            r"report|reporting|mitigat\w+|patch|patching|secure|securing|harden\w*|safeguard\w*|remove|removing|"
-           r"get rid of|clean|cleaning|scan|scanning|check|checking) (?:\w+ ){0,4}"
+           r"get rid of|clean|cleaning|scan|scanning|stop|stopping) (?:\w+ ){0,4}"
            r"(?:against|from|it|them|my|our|your|a|an|the|if|when|that|this|these|signs|attacks?|scams?|fraud|"
            r"phishing|malware|ransomware|abuse|injection|theft|overdose|suicide|poisoning|violence|shootings?|virus|"
            r"viruses|spyware|stalkerware|keyloggers?|trojans?)",
-           r"warning signs", r"signs (?:of|that)", r"(?:how to|how (?:can|do|would) (?:i|you|we)) (?:tell|know|check|find out) (?:if|whether)",
+           r"check\w* (?:\S+ )?(?:if|whether|for) ", r"is (?:it|this|that) (?:a |an )?(?:scam|fraud|legit|safe|real|"
+           r"virus|phishing)", r"warning signs", r"signs (?:of|that)", r"(?:how to|how (?:can|do|would) (?:i|you|we)) (?:tell|know|check|find out) (?:if|whether)",
            r"(?:explain|describe|tell me) what (?:\S+ ){0,4}(?:is|are|means?)\b", r"safety (?:tips|rules|precautions|"
            r"training|guidelines|measures|data sheet)", r"safely dispose", r"dispose of (?:\w+ ){0,3}(?:safely|"
            r"properly)", r"what should i do if", r"treatment", r"treat\w* (?:\w+ ){0,3}(?:overdose|poisoning|"
@@ -259,7 +266,8 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
            r"demolition\w*", r"controlled (?:demolition|burn)",
            r"statistics", r"rates? of", r"(?:why|how) (?:is|are|was|were) (?:\w+ ){0,3}(?:banned|illegal|"
            r"regulated|dangerous|harmful|addictive)", r"dangers of", r"risks of", r"effects? of",
-           r"side effects", r"awareness", r"vaccin\w+", r"cure", r"antidote", r"naloxone", r"narcan", r"ethics of",
+           r"side effects", r"awareness", r"hospitals?", r"doctors?", r"prescri\w+", r"medical\w*", r"medicine",
+           r"an(?:a)?esthe\w+", r"clinical\w*", r"patients?", r"pharmac\w+", r"vaccin\w+", r"cure", r"antidote", r"naloxone", r"narcan", r"ethics of",
            r"the plot", r"in the (?:novel|book|movie|film|play|show|series|poem|game)", r"themes? of",
            r"character (?:analysis|arc)", r"review of", r"news", r"reported", r"journalis\w+", r"court case",
            r"trial of", r"convicted", r"victims? of", r"survivors? of", r"survive", r"escape from",
@@ -267,13 +275,13 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
            r"safe storage", r"penetration test\w* (?:certification|course|career)", r"ctf", r"capture the flag",
            r"bug bounty", r"(?:my own|our own|our company'?s|my company'?s) (?:\w+ ){0,2}(?:network|server|system|"
            r"website|app|account)", r"authori[sz]ed", r"responsible disclosure"]),
-    (0.4, [r"(?:^|[.!?:])\s*(?:what|who|when|where|why)(?:'s| is| are| was| were| does| did| do) (?!(?:an? |the )?"
+    (0.4, [r"(?:^|[.!?:])\s*(?:what|who|when|where|why)(?:'s| is| are| was| were) (?!(?:an? |the )?"
            r"(?:best|easiest|simplest|quickest|fastest|cheapest|most|right|way|steps?|exact|ingredients|materials))", r"meaning of", r"what does (?:\w+ ){1,4}mean",
            r"definition", r"define", r"etymology", r"how (?:does|do|did) (?:an? |the )?(?:\w+ ){0,3}work",
            r"explain (?:the )?(?:concept|difference|science|chemistry|physics|biology|term)",
            r"difference between", r"in (?:chemistry|physics|biology|class|school|general)", r"textbook",
            r"(?:video )?game", r"minecraft", r"fortnite", r"call of duty", r"dungeons", r"d ?& ?d",
-           r"cartoon", r"fiction(?:al)?", r"novel", r"poem", r"song"]),
+           r"cartoon"]),
 ]
 
 # Jailbreak framing: wrappers that try to talk a model out of its rules. Strong markers are attacks on their
@@ -370,7 +378,8 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"(?:and nothing else|only|verbatim|exactly)", r"(?:visit|go to|click|open|navigate to|browse to) "
            r"(?:\w+ ){0,2}https?://", r"do not summari[sz]e", r"stop summari[sz]ing", r"(?:this|the) "
            r"(?:document|page|email|message|text) (?:is|contains) (?:an? )?(?:instructions?|commands?) for",
-           r"urgent(?:ly)?:? (?:\w+ ){0,3}(?:assistant|ai|model)", r"pretend (?:that )?(?:you|the user)"]),
+           r"urgent(?:ly)?:? (?:\w+ ){0,3}(?:assistant|ai|model)", r"(?:when|while|if|before|after) (?:you(?:'re| are)? )?"
+           r"(?:summari[sz]\w*|answer\w*|respond\w*|reply\w*|read\w*|process\w*) (?:this|these|the (?:above|following))", r"pretend (?:that )?(?:you|the user)"]),
     (0.3, [r"you must", r"you are (?:now|an?|the) ", r"(?:password|credentials?|api key|bank account|wallet)",
            r"https?://\S+\?\S*=", r"(?:immediately|urgent|asap)\b"]),
 ]
@@ -422,6 +431,7 @@ def lexicon_words() -> frozenset[str]:
                 words.update(re.findall(r"[a-z]{3,}", p))
     for p in PROCEDURAL + PROCEDURE_NOUNS:
         words.update(re.findall(r"[a-z]{3,}", p))
+    words.update([w[:-1] for w in words if len(w) > 4 and w.endswith("s") and not w.endswith("ss")])
     words.update(["bomb", "bombs", "kill", "hack", "meth", "gun", "poison", "drug", "drugs", "nerve", "gas",
                   "someone", "instructions", "ransomware", "explosive", "explosives", "steal", "virus", "weapon"])
     return frozenset(words)

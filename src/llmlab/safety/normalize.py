@@ -68,7 +68,15 @@ team minute idea kid body information back parent face others level office door 
 party result change morning reason research girl guy moment air teacher force education explain describe
 instructions instruction guide tutorial help hello thanks thank yes sure okay ok best easy quick simple
 exactly detailed detail list full complete recipe need needed materials ingredients buy build create produce
-home house get getting safely safe without caught anyone nobody quickly cheap cheaply
+home house get getting safely safe without caught anyone nobody quickly cheap cheaply fully automatic bake bread
+cake cook cooking food eat drink water coffee tea milk sugar salt dinner lunch breakfast dog cat bird fish horse
+tree flower garden weather rain snow sun moon star sky sea ocean river lake mountain city town country school
+class student teacher lesson learn read reading writing music song play playing movie film picture photo
+video camera phone computer laptop email message letter paper pen car bus train plane bike road street walk run
+running swim red blue green yellow black white big small old young good bad happy sad funny joke name capital
+france paris london english french spanish german language translate meaning mean does else also another answer
+questions ask asked tell told friend family mom dad brother sister son daughter wife husband boy girl baby kid
+kids legs spider goldfish rainbow rainbows form book ocean recommend joke cats capital sourdough weeds lawn
 """.split())
 
 _TAG_BASE = 0xE0000
@@ -107,7 +115,7 @@ _HEX_SPAN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0x|\\x)?[0-9A-Fa-f]{2}[\s:,]?){6,
 _URL_ESC = re.compile(r"%[0-9A-Fa-f]{2}")
 _HTML_ESC = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z]{2,8});")
 _BACKSLASH_ESC = re.compile(r"\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})")
-_SEGMENT = re.compile(r"[^\n:;\"'`“”‘’()\[\]{}<>]+")
+_SEGMENT = re.compile(r"(?:[^\n:;\"'`“”‘’()\[\]{}<>?!.\-]|\.(?!\s)|-(?!-))+")
 
 
 @dataclass(frozen=True)
@@ -260,28 +268,49 @@ def decode_reverse(text: str, max_chars: int = 4000) -> str:
 
 
 def segment_words(s: str) -> str:
-    """Split a run of letters into vocabulary words ("abomb" -> "a bomb"); the run itself when no split into
-    known words (fewest words wins) exists."""
+    """Split a run of letters into vocabulary words ("abomb" -> "a bomb", "bypasstwofactor" -> "bypass two
+    factor"): the split of least cost, a known word costing 1 and an unknown letter 2 (consecutive unknown
+    letters stay together as one piece)."""
     vocab = vocabulary()
     n = len(s)
-    if n > 60:
+    if n > 200:
         return s
-    best: list[list[str] | None] = [None] * (n + 1)
-    best[0] = []
+    cost = [0.0] + [float("inf")] * n
+    back: list[tuple[int, bool]] = [(0, False)] * (n + 1)
     for i in range(1, n + 1):
-        for j in range(max(0, i - 20), i):
-            w = s[j:i]
-            if best[j] is not None and w in vocab and (best[i] is None or len(best[j]) + 1 < len(best[i])):
-                best[i] = best[j] + [w]
-    return " ".join(best[n]) if best[n] and len(best[n]) > 1 else s
+        if cost[i - 1] + 2 < cost[i]:
+            cost[i], back[i] = cost[i - 1] + 2, (i - 1, False)
+        for j in range(max(0, i - 20), i - 1 if i > 1 else 0):
+            if s[j:i] in vocab and cost[j] + 1 < cost[i]:
+                cost[i], back[i] = cost[j] + 1, (j, True)
+        if s[i - 1:i] in ("a", "i") and cost[i - 1] + 1 < cost[i]:
+            cost[i], back[i] = cost[i - 1] + 1, (i - 1, True)
+    pieces: list[tuple[str, bool]] = []
+    i = n
+    while i > 0:
+        j, known = back[i]
+        pieces.append((s[j:i], known))
+        i = j
+    if sum(len(p) for p, known in pieces if not known) > 0.25 * n:
+        return s  # mostly unknown letters: a guess would invent words
+    words: list[str] = []
+    for piece, known in reversed(pieces):
+        if not known and words and words[-1].startswith("\0"):
+            words[-1] += piece
+        else:
+            words.append(piece if known else "\0" + piece)
+    return " ".join(w.lstrip("\0") for w in words)
 
 
 def join_split_words(text: str) -> str:
     """Join letters spelled out one by one and remove punctuation inside words."""
     def one(m: re.Match) -> str:
-        sep = m.group("sep")
-        chars = re.sub(re.escape(sep.strip()) if sep.strip() else r"\s+", "", m.group(0))
-        chars = re.sub(r"\s+", "", chars)
+        run = m.group(0)
+        letters = sum(c.isalnum() or c in "@$" for c in run)
+        if len(re.findall(r"[-._*/|~+·,]", run)) >= (letters - 1) / 2:
+            # "b-o-m-b a-t h-o-m-e": punctuation joins the letters of a word, spaces part words
+            return " ".join(re.sub(r"[-._*/|~+·,]", "", w) for w in run.split())
+        chars = re.sub(r"[\s\-._*/|~+·,]", "", run)
         return segment_words(chars.lower()) if chars.isalpha() else chars
     text = _SPLIT_RUN.sub(one, text)
     return _INNER_PUNCT.sub("", text)
