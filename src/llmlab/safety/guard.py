@@ -155,17 +155,40 @@ def _weighted(groups, text: str, per_group: int = 2) -> tuple[float, list[str]]:
     return score, hits
 
 
+def _context_hits(lx: dict, text: str) -> list[tuple[float, int, int, str]]:
+    """Benign-context matches ``(weight, start, end, text)``: at most two patterns per weight group."""
+    hits = []
+    for w, anyrx, rxs in lx["benign_context"]:
+        if not anyrx.search(text):
+            continue
+        n = 0
+        for rx in rxs:
+            m = rx.search(text)
+            if m:
+                hits.append((w, m.start(), m.end(), m.group(0).strip()))
+                n += 1
+                if n == 2:
+                    break
+    return hits
+
+
 def _harm(text: str, lx: dict, framing: float) -> _Finding:
     """The best harm category of one view, its score and why."""
-    t = lx["benign_senses"].sub(" ~ ", text.lower())
-    request = _first(lx["request"], t)
-    evasion = _first(lx["evasion"], t)
-    damp, damp_hits = _weighted(lx["benign_context"], t, per_group=2)
-    damp = min(damp, BENIGN_CAP)
+    low = text.lower()
+    # Topics are matched after harmless senses are blanked out ("kill a process"; same length, so positions
+    # agree); the request, evasion and context signals on the text as written ("best method to" must not lose
+    # "method" to the blanking).
+    t = lx["benign_senses"].sub(lambda m: " " * len(m.group(0)), low)
+    request = _first(lx["request"], low)
+    evasion = _first(lx["evasion"], low)
+    context = _context_hits(lx, low)
     best = _Finding(None, 0.0, "")
     for cat, groups in lx["topics"].items():
         for w, rx in groups:
             for m in rx.finditer(t):
+                # A benign word inside the harmful phrase itself ("forge a doctor's note") does not excuse it.
+                ctx = [c for c in context if not (m.start() <= c[1] and c[2] <= m.end())]
+                damp = min(sum(c[0] for c in ctx), BENIGN_CAP)
                 before = t[max(0, m.start() - 60):m.start()].split()[-5:]
                 proc = _first(lx["procedural"], " ".join(before)) or _first(lx["procedure_nouns"], t[m.end():m.end() + 40])
                 score = (w + REQUEST_BONUS * bool(request) + PROCEDURAL_BONUS * bool(proc)
@@ -176,9 +199,8 @@ def _harm(text: str, lx: dict, framing: float) -> _Finding:
                     why += [f"procedure {proc!r}"] if proc else []
                     why += [f"evasion {evasion!r}"] if evasion else []
                     why += ["jailbreak framing"] if framing else []
-                    why += [f"benign context {', '.join(map(repr, damp_hits))} (-{damp:.2f})"] if damp else []
+                    why += [f"benign context {', '.join(repr(c[3]) for c in ctx)} (-{damp:.2f})"] if damp else []
                     best = _Finding(cat, score, "; ".join(why))
-            # the heavier groups come first; a lighter match of the same span cannot win
     return best
 
 

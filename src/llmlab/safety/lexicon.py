@@ -33,7 +33,9 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"weapons? grade (?:uranium|plutonium)", r"ghost guns?", r"untraceable (?:guns?|firearms?|weapons?)",
                r"3d print\w* (?:guns?|firearms?|rifles?|pistols?)", r"auto sears?", r"bump stocks?",
                r"full(?:y)? auto(?:matic)? conversion", r"convert\w* (?:\S+ ){0,3}(?:to|into) (?:full(?:y)? )?auto\w*",
-               r"zip guns?", r"poison gas", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
+               r"zip guns?", r"pipe guns?", r"poison gas", r"(?:unregistered|unseriali[sz]ed|unmarked|untraceable) "
+               r"(?:\S+ )?(?:guns?|firearms?|rifles?|pistols?|receivers?|weapons?)", r"assault (?:rifles?|weapons?)",
+               r"explosive drones?", r"(?:homemade|home ?made|improvised) (?:explosives?|bombs?|grenades?|guns?|firearms?)", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
                r"fertili[sz]er bombs?", r"ammonium nitrate bombs?", r"black powder bombs?", r"smoke bombs?"]),
         (0.8, [r"explosives?", r"explosive devices?", r"incendiary (?:devices?|bombs?)", r"bombs?", r"silencers?",
                r"suppressors?", r"gunpowder", r"mass casualt\w+", r"dangerous pathogens?", r"radiological"]),
@@ -47,7 +49,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"ddos\w*", r"denial of service", r"phishing (?:kits?|pages?|sites?|websites?)",
                r"self ?replicating (?:code|program|script)", r"polymorphic (?:code|virus|malware)",
                r"brute ?forc\w* (?:\S+ ){0,3}(?:passwords?|logins?|accounts?)",
-               r"hack\w* (?:into )?(?:\S+ ){0,3}(?:accounts?|e ?mails?|inbox|phones?|wi ?fi|networks?|computers?|"
+               r"hack\w* (?:into )?(?:\S+ ){0,4}(?:accounts?|e ?mails?|inbox|phones?|wi ?fi|networks?|computers?|"
                r"servers?|websites?|databases?|cameras?|webcams?|instagram|facebook|snapchat|twitter|icloud|gmail|"
                r"bank\w*|systems?|routers?|laptops?|devices?|grid)",
                r"break into (?:\S+ ){0,3}(?:accounts?|e ?mails?|inbox|phones?|networks?|computers?|servers?|"
@@ -62,7 +64,12 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"undetectable (?:by |to )?(?:\S+ ){0,2}(?:antivirus|anti ?virus|edr)", r"worms? that spreads?",
                r"exfiltrat\w+ (?:\S+ ){0,3}(?:data|files|passwords|credentials)",
                r"encrypt\w* (?:\S+ ){0,5}(?:files?|drives?|disks?|computers?) (?:\S+ ){0,8}(?:ransom|bitcoin|pay(?:ment)?|"
-               r"monero|crypto)", r"(?:log|record|capture)\w* (?:\S+ ){0,3}keystrokes"]),
+               r"monero|crypto)", r"harvest\w* (?:\S+ ){0,3}(?:passwords?|credentials?|logins?|e ?mails?|data|"
+               r"card numbers?)", r"fake (?:\S+ ){0,2}(?:login|sign ?in|log ?in|bank(?:ing)?) (?:page|site|website|form|"
+               r"portal|screen)s?", r"(?:take|bring|knock|shut)\w* (?:\S+ ){0,4}(?:websites?|servers?|sites?|networks?|"
+               r"services?) (?:down|offline)", r"flood\w* (?:\S+ ){0,3}with (?:\S+ )?(?:traffic|requests|packets)",
+               r"until (?:it|they|the \S+) (?:goes|go|crash\w*|falls?) (?:down|offline|over)",
+               r"take over (?:\S+ ){0,2}(?:webcams?|cameras?|accounts?|computers?|phones?)", r"(?:log|record|capture)\w* (?:\S+ ){0,3}keystrokes"]),
         (0.6, [r"virus(?:es)?", r"worms?", r"exploits?", r"backdoors?", r"payloads?", r"shellcode", r"hacking",
                r"hack\w*", r"sql injection", r"xss", r"cross site scripting", r"buffer overflows?", r"phishing",
                r"malicious (?:code|scripts?|macros?|software)"]),
@@ -76,9 +83,11 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"drug (?:lab|precursors?)", r"precursor chemicals?", r"pseudoephedrine", r"p2p method",
                r"spike\w* (?:\S+ ){0,3}drinks?", r"lace\w* (?:\S+ ){0,3}(?:drinks?|food|joints?)",
                r"smuggl\w* (?:\S+ ){0,3}(?:drugs?|cocaine|heroin|pills)", r"sell\w* (?:\S+ ){0,2}drugs?",
-               r"drug (?:dealing|trafficking|smuggling)", r"deal(?:ing)? drugs?"]),
+               r"drug (?:dealing|trafficking|smuggling)", r"(?:cannabis|marijuana|weed|drugs?|cocaine|heroin|meth|pills|"
+               r"opium|ketamine|mdma) (?:smuggling|trafficking|dealing|running)", r"cough syrup (?:\S+ ){0,5}(?:stronger|"
+               r"high|sell|extract\w*)", r"deal(?:ing)? drugs?"]),
         (0.6, [r"opioids?", r"oxycodone", r"oxycontin", r"morphine", r"amphetamines?", r"psilocybin",
-               r"magic mushrooms?", r"drugs?", r"get high(?! (?:marks|grades|scores|ratings|quality))", r"xanax", r"adderall"]),
+               r"magic mushrooms?", r"drugs?", r"smuggl\w*", r"cannabis", r"marijuana", r"get high(?! (?:marks|grades|scores|ratings|quality))", r"xanax", r"adderall"]),
     ],
     "violence": [
         (0.9, [r"(?:kill|murder|assassinat|strangl|stab|shoot|shot|poison|drown|suffocat|smother|behead|"
@@ -124,7 +133,8 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"sleeping pills|paracetamol|tylenol|ibuprofen|aspirin)(?: \w+){0,4} (?:die|kill|fatal|lethal|overdose)",
                r"lethal dose", r"fatal dose", r"overdos\w+ on", r"jump(?:ing)? off (?:a |the )?(?:\S+ )?"
                r"(?:bridge|building|roof|cliff)", r"slit(?:ting)? my wrists?", r"pro ?ana", r"thinspo\w*",
-               r"starve myself", r"purg\w+ after eating", r"not (?:want|wanting) to (?:live|be alive)"]),
+               r"starve myself", r"cut (?:\S+ ){0,2}deep(?:er|ly)?", r"(?:stop eating|starv\w*) (?:\S+ ){0,3}(?:until|till) "
+               r"(?:i|me) (?:disappear|die|vanish|waste away)", r"disappear (?:forever|for good)", r"(?:bleed|bleeding) out", r"purg\w+ after eating", r"not (?:want|wanting) to (?:live|be alive)"]),
         (0.6, [r"suicid\w*", r"overdos\w*", r"cutting", r"self destruct\w*"]),
     ],
     "fraud": [
@@ -132,7 +142,7 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"driver'?s licen[cs]es?|diplomas?|degrees?|documents?|invoices?|reviews?|doctor'?s notes?|"
                r"prescriptions?|social security cards?|vaccination cards?|bank statements?|pay ?stubs?)",
                r"forg\w* (?:\S+ ){0,2}(?:signatures?|checks?|cheques?|documents?|passports?|ids?|prescriptions?|"
-               r"certificates?|wills?)", r"identity theft", r"steal\w* (?:\S+ ){0,2}identit\w+",
+               r"certificates?|wills?|notes?|letters?|receipts?|records?|transcripts?|stamps?|papers|tickets?)", r"identity theft", r"steal\w* (?:\S+ ){0,2}identit\w+",
                r"(?:stolen|someone'?s|other people'?s) (?:credit cards?|card numbers?|identit\w+|social security)",
                r"credit card (?:fraud|numbers?|skimm\w+|dumps?)", r"skim\w* (?:\S+ ){0,2}(?:credit |debit |bank )?cards?", r"card skimm\w+", r"skimmers?", r"carding",
                r"scam\w* (?:\S+ ){0,3}(?:people|elderly|old people|seniors|grandparents|customers|victims|"
@@ -148,6 +158,14 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"rug ?pull", r"wire fraud", r"check kiting", r"romance scams?", r"tech support scams?",
                r"impersonat\w+ (?:\S+ ){0,2}(?:police|officers?|irs|bank|government|someone)",
                r"fake charit\w+", r"social engineer\w*",
+               r"(?:fake|faking|forged?|counterfeit|bogus|fraudulent|phony|phoney)\w* (?:\S+ ){0,2}(?:notes?|tickets?|"
+               r"accidents?|injur\w+|claims?|deaths?|receipts?|records?|transcripts?|certificates?|licen[cs]es?|"
+               r"papers|identit\w+|profiles?|accounts?|invoices?|checks?|cheques?|documents?|letters?|stamps?|"
+               r"insurance|bills?|currency|money|coins?|coupons?|gift cards?|websites?|stores?|shops?)",
+               r"insurance (?:money|payout|pay ?out|claim)", r"in (?:other people'?s|someone else'?s|someone'?s|a stranger'?s|"
+               r"their|strangers'?|dead people'?s) names?", r"(?:ask|request|trick|con|manipulat|persuad|convinc|"
+               r"pressur)\w* (?:\S+ ){0,6}(?:passwords?|logins?|credentials|bank details|card details|pins?|pin codes?|"
+               r"social security numbers?|savings|life savings|account numbers?)",
                r"(?:pretend\w*|impersonat\w*|posing|pose) (?:to be |as )?(?:\S+ ){0,2}(?:paypal|amazon|an? bank|the bank|"
                r"microsoft|apple|the irs|irs|google|netflix|your bank|their bank|the police|tax office)",
                r"(?:ask\w*|request\w*|trick\w*) (?:\S+ ){0,4}(?:for |into (?:giving|sharing|entering) )?(?:their |the user'?s |"
@@ -221,7 +239,8 @@ REQUEST = [
     r"write|list|describe|detail|outline) (?:me|us)\b", r"tell me how", r"show me how", r"(?:explain|describe|show|detail)\w* (?:\S+ ){0,2}how (?!(?:\S+ ){0,4}works?\b)", r"teach me", r"walk me through",
     r"step by step", r"steps? (?:to|for|on)", r"instructions? (?:to|for|on)", r"guide (?:to|for|on|me)",
     r"i (?:want|need|plan|intend|am going|'m going|am trying|'m trying|wanna|gotta) to", r"i want you to",
-    r"help me", r"how (?:much|many) (?:\S+ ){0,4}(?:would|will|to|does it take|do i need|do you need)", r"can you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
+    r"help me", r"(?:best|easiest|simplest|quickest|fastest|cheapest|safest|surest|most effective|proven) "
+    r"(?:way|method|means|approach|technique|trick|strategy)s? (?:to|of|for)", r"how (?:much|many) (?:\S+ ){0,4}(?:would|will|to|does it take|do i need|do you need)", r"can you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"could you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"please (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"^\s*(?:make|build|create|write|synthesi[sz]e|produce|list|describe|explain|detail|provide|give|tell|show|"
@@ -245,12 +264,18 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
     (1.0, [r"(?:prevent|prevention|preventing|protect|protecting|"
            r"protection|defend|defending|defense|defence|detect|detecting|detection|recogni[sz]e|spot|identify|"
            r"report|reporting|mitigat\w+|patch|patching|secure|securing|harden\w*|safeguard\w*|remove|removing|"
-           r"get rid of|clean|cleaning|scan|scanning|stop|stopping) (?:\w+ ){0,4}"
+           r"get rid of|clean|cleaning|scan|scanning|stop|stopping|block|blocking|filter|filtering|avoid|avoiding) "
+           r"(?:\w+ ){0,4}"
            r"(?:against|from|it|them|my|our|your|a|an|the|if|when|that|this|these|signs|attacks?|scams?|fraud|"
            r"phishing|malware|ransomware|abuse|injection|theft|overdose|suicide|poisoning|violence|shootings?|virus|"
            r"viruses|spyware|stalkerware|keyloggers?|trojans?)",
            r"check\w* (?:\S+ )?(?:if|whether|for) ", r"is (?:it|this|that) (?:a |an )?(?:scam|fraud|legit|safe|real|"
-           r"virus|phishing)", r"warning signs", r"signs (?:of|that)", r"(?:how to|how (?:can|do|would) (?:i|you|we)) (?:tell|know|check|find out) (?:if|whether)",
+           r"virus|phishing)", r"after (?:\S+ ){0,2}(?:theft|attack|scam|fraud|overdose|breach|hack|robbery|assault|burglary)",
+           r"(?:was|been|got|were|i'?ve been) (?:\S+ )?(?:hacked|scammed|skimmed|stolen|robbed|phished|defrauded|attacked)",
+           r"support (?:\S+ ){0,3}(?:who|friend|coworker|colleague|family|partner|someone|person|teen\w*|child|kid|student)",
+           r"(?:said|says|told me|tells me|talks about|mentioned) (?:\S+ ){0,3}(?:want|wants|wanting|ending|end)",
+           r"explain (?:to (?:\S+ ){1,3})?what", r"explain (?:\S+ ){0,2}to (?:my|our|the|a) (?:\S+ )?(?:kids?|children|"
+           r"students?|class|son|daughter|toddler|grandparents?)", r"warning signs", r"signs (?:of|that)", r"(?:how to|how (?:can|do|would) (?:i|you|we)) (?:tell|know|check|find out) (?:if|whether)",
            r"(?:explain|describe|tell me) what (?:\S+ ){0,4}(?:is|are|means?)\b", r"safety (?:tips|rules|precautions|"
            r"training|guidelines|measures|data sheet)", r"safely dispose", r"dispose of (?:\w+ ){0,3}(?:safely|"
            r"properly)", r"what should i do if", r"treatment", r"treat\w* (?:\w+ ){0,3}(?:overdose|poisoning|"
@@ -346,20 +371,26 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"(?:\w+ ){0,4}(?:passwords?|credentials?|api keys?|access tokens?|tokens|secrets?|private keys?|ssh keys?|"
            r"(?:conversation|chat) (?:history|log|transcript)|the conversation|this conversation|(?:the )?user'?s "
            r"(?:\w+ )?(?:data|information|details|e ?mails?|files|address|messages|history|credit card|password)|"
-           r"personal (?:data|information|details)|contacts? list|address book|system prompt|session cookies?|"
+           r"personal (?:data|information|details)|(?:\S+ )?contacts? list|contacts|address book|system prompt|session cookies?|"
            r"credit card (?:numbers?|details))(?: \w+){0,6} (?:to|at|into|via) ",
            r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|mention|mentioning|reveal|revealing|"
            r"alert|alerting|notify|notifying|let) (?:\w+ ){0,2}(?:the )?user", r"keep (?:this|it) (?:secret|hidden) "
            r"from (?:the )?user", r"the user (?:must not|should not|shouldn'?t|cannot|can'?t) (?:know|see|find out)",
            r"<\|(?:system|im_start|im_end|user|assistant|end|endoftext)\|>", r"\[/?inst\]", r"<</?sys>>",
            r"</?(?:system|instructions?)>", r"#{2,} ?(?:system|instructions?|new task)",
-           r"(?:^|\n)\s*(?:system|assistant)\s*:", r"begin (?:new )?(?:system |admin )?instructions",
+           r"(?:^|\n|[.!?>\]]\s*)\s*(?:system|assistant|developer|admin|ai)\s*:",
+           r"(?:the |any |an |all )?(?:ai|a\.i\.|assistant|language model|llm|chatbot|bot|agent|model)s? (?:[^.\n]{0,40} )?"
+           r"(?:must|should|shall|is required to|is instructed to|needs to|has to|will now|is to) ",
+           r"(?:hi|hey|hello|dear|attention|note to|message to|memo to|to|calling)[:,!]? (?:the |any |all |our )?(?:ai|a\.i\.|"
+           r"assistant|language model|llm|chatbot|chat ?gpt|gpt|claude|gemini|copilot|bot|agent|model)s?\b[^.\n]{0,80}"
+           r"(?:print|say|write|output|reply|respond|answer|ignore|tell|send|email|reveal|include|add|call|forget|do not|"
+           r"don'?t|must|should|please)", r"begin (?:new )?(?:system |admin )?instructions",
            r"end of (?:document|page|content|context|data)\W+(?:new|begin|start|now|system|assistant|ai)",
            r"!\[[^\]]*\]\(https?://[^)]*(?:\?|&)[^)]*=", r"(?:call|invoke|use|run|trigger|execute) (?:the )?"
            r"(?:\w+ ){0,2}(?:tool|function|plugin|api|command)s? (?:\w+ ){0,4}(?:to (?:delete|transfer|send|"
            r"forward|buy|purchase|pay|email|post|upload|remove|wipe|reset)|with (?:the )?(?:arguments?|parameters?))",
            r"(?:transfer|wire|send) (?:\$|€|£)?\d[\d,.]* ?(?:dollars|euros|usd|eur|btc|bitcoin)?\W+(?:\w+ ){0,3}"
-           r"(?:to|into) (?:account|wallet|iban)", r"(?:rm -rf|curl [^\n]*\| ?(?:ba)?sh|wget [^\n]*\| ?(?:ba)?sh)"]),
+           r"(?:to|into) (?:account|wallet|iban)"]),
     (0.6, [r"(?:attention|important|note|message|instructions?|notice|memo|hey|dear|hi|hello|to)[:,!]? (?:the |any |"
            r"all )?(?:ai|a\.i\.|assistant|language model|llm|chatbot|chat ?gpt|gpt|claude|gemini|copilot|bot|agent|"
            r"model)s?", r"(?:if|when) you are (?:an? )?(?:ai|assistant|language model|llm|chatbot|bot|agent|"
@@ -371,7 +402,8 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"(?:answer|response|reply|summary|output)",
            r"reply (?:only )?with", r"(?:your|the) (?:new |real |actual |true )(?:task|goal|objective|instructions?|"
            r"purpose|job)", r"instead,? (?:you (?:must|should|will)|do|say|write|output|respond|answer)",
-           r"from now on", r"(?:in your|at the end of your|in the) (?:answer|response|reply|summary)s?,? "
+           r"from now on", r"(?:at the (?:start|end|beginning|top|bottom) of|before|after) (?:your|the|each|every) (?:answer|response|reply|"
+           r"summary|output|message)s?", r"(?:in your|at the end of your|in the) (?:answer|response|reply|summary)s?,? "
            r"(?:\w+ ){0,3}(?:include|add|append|mention|say|recommend|insert)", r"(?:include|add|append|insert) "
            r"(?:this|the following) (?:link|url|text|message|phrase)", r"say (?:exactly|only|verbatim)",
            r"(?:print|output|write|say) (?:the (?:word|phrase|string|text) )?[\"'][^\"'\n]{2,40}[\"'] "
@@ -380,7 +412,7 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"(?:document|page|email|message|text) (?:is|contains) (?:an? )?(?:instructions?|commands?) for",
            r"urgent(?:ly)?:? (?:\w+ ){0,3}(?:assistant|ai|model)", r"(?:when|while|if|before|after) (?:you(?:'re| are)? )?"
            r"(?:summari[sz]\w*|answer\w*|respond\w*|reply\w*|read\w*|process\w*) (?:this|these|the (?:above|following))", r"pretend (?:that )?(?:you|the user)"]),
-    (0.3, [r"you must", r"you are (?:now|an?|the) ", r"(?:password|credentials?|api key|bank account|wallet)",
+    (0.3, [r"(?:rm -rf|curl [^\n]*\| ?(?:ba)?sh|wget [^\n]*\| ?(?:ba)?sh)", r"you must", r"you are (?:now|an?|the) ", r"(?:password|credentials?|api key|bank account|wallet)",
            r"https?://\S+\?\S*=", r"(?:immediately|urgent|asap)\b"]),
 ]
 
