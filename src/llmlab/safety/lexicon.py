@@ -33,14 +33,14 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"weapons? grade (?:uranium|plutonium)", r"ghost guns?", r"untraceable (?:guns?|firearms?|weapons?)",
                r"3d print\w* (?:guns?|firearms?|rifles?|pistols?)", r"auto sears?", r"bump stocks?",
                r"full(?:y)? auto(?:matic)? conversion", r"convert\w* (?:\S+ ){0,3}(?:to|into) (?:full(?:y)? )?auto\w*",
-               r"zip guns?", r"pipe guns?", r"poison gas", r"(?:unregistered|unseriali[sz]ed|unmarked|untraceable) "
+               r"zip guns?", r"pipe guns?", r"booby ?traps?", r"trip ?wire (?:bombs?|guns?|traps?)", r"poison gas", r"(?:unregistered|unseriali[sz]ed|unmarked|untraceable) "
                r"(?:\S+ )?(?:guns?|firearms?|rifles?|pistols?|receivers?|weapons?)", r"assault (?:rifles?|weapons?)",
                r"explosive drones?", r"(?:homemade|home ?made|improvised) (?:explosives?|bombs?|grenades?|guns?|firearms?)", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
                r"fertili[sz]er bombs?", r"ammonium nitrate bombs?", r"black powder bombs?", r"smoke bombs?"]),
         (0.8, [r"explosives?", r"explosive devices?", r"incendiary (?:devices?|bombs?)", r"bombs?", r"silencers?",
                r"suppressors?", r"gunpowder", r"mass casualt\w+", r"dangerous pathogens?", r"radiological"]),
         (0.5, [r"firearms?", r"guns?", r"rifles?", r"pistols?", r"weapons?", r"ammunition", r"ammo", r"shrapnel",
-               r"toxins?", r"blow up"]),
+               r"toxins?", r"blow up", r"shotguns?"]),
     ],
     "malware": [
         (0.9, [r"ransomware", r"keyloggers?", r"key ?loggers?", r"rootkits?", r"botnets?", r"spyware", r"stalkerware",
@@ -48,7 +48,14 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"info ?stealers?", r"password stealers?", r"credential stuff\w*", r"zero days?", r"0 ?days?",
                r"ddos\w*", r"denial of service", r"phishing (?:kits?|pages?|sites?|websites?)",
                r"self ?replicating (?:code|program|script)", r"polymorphic (?:code|virus|malware)",
-               r"brute ?forc\w* (?:\S+ ){0,3}(?:passwords?|logins?|accounts?)",
+               r"brute ?forc\w* (?:\S+ ){0,3}(?:passwords?|logins?|accounts?|wi ?fi|networks?|routers?|pins?|"
+               r"servers?|ssh|zip files?)",
+               r"(?:get into|access|break into|log ?into|spy on|read|hack|steal|clone|take over|crack|unlock|track|"
+               r"monitor|intercept|copy|empty|drain|hijack|snoop on|look through)\w* (?:\S+ ){0,2}(?:\S+'s?|someone'?s|"
+               r"someone else'?s|other people'?s|their|his|her|a stranger'?s) (?:\S+ ){0,2}(?:accounts?|wi ?fi|phones?|"
+               r"texts?|text messages|messages|e ?mails?|inbox|wallets?|computers?|laptops?|key ?fobs?|passwords?|"
+               r"identit\w+|locations?|bank\w*|credit cards?|social media|instagram|facebook|snapchat|whatsapp|dms|"
+               r"cameras?|webcams?|icloud|google|files|photos|chats?)",
                r"hack\w* (?:into )?(?:\S+ ){0,4}(?:accounts?|e ?mails?|inbox|phones?|wi ?fi|networks?|computers?|"
                r"servers?|websites?|databases?|cameras?|webcams?|instagram|facebook|snapchat|twitter|icloud|gmail|"
                r"bank\w*|systems?|routers?|laptops?|devices?|grid)",
@@ -105,10 +112,11 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"protester|tourist|patient|victim|target|rival|enemy|boss|coworker|classmate|person|human|"
                r"individual|guy|lady|old man|old woman|elderly (?:man|woman|person))s?|"
                r"the (?:president|prime minister|king|queen|pope|governor|ceo)|"
+               r"(?:rich |little |young |small |\S+'s )?(?:kid|child|baby|toddler|daughter|son)s?|"
                r"(?:a|the|my|our|his|her|their|neighbou?r'?s|someone'?s) (?:\S+ )?(?:dog|cat|horse|pet|puppy|kitten)s?|"
                r"(?:children|kids|babies|women|men|students|teachers|cops|police officers|worshippers|protesters|"
                r"immigrants|refugees|jews|muslims|christians|gays?|black people|asians|a crowd|crowds))",
-               r"get away with (?:murder|killing)", r"dispos\w* of (?:a |the )?(?:dead )?bod(?:y|ies)",
+               r"get away with (?:murder|killing)", r"for (?:a )?ransom", r"dispos\w* of (?:a |the )?(?:dead )?bod(?:y|ies)",
                r"hid\w* (?:a |the )?(?:dead )?bod(?:y|ies)", r"mass (?:shooting|murder|killing|stabbing)s?",
                r"school shootings?", r"shoot(?:ing)? up (?:a |the |my |our |his |her |their )?(?:\S+ )?(?:school|church|mosque|"
                r"synagogue|temple|mall|office|workplace|class|classroom|concert|club|party|campus|hospital|store)",
@@ -116,7 +124,9 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"mall|office|building|bridge|plane|train|bus|stadium|embassy|car|house|crowd)", r"hire (?:a )?(?:hit ?man|assassin|contract killer)", r"hit ?man",
                r"contract killers?", r"look like an accident", r"untraceable poisons?", r"undetectable poisons?",
                r"pois\w* (?:\S+ ){0,2}(?:food|drink|coffee|tea|water supply|reservoir)",
-               r"stalk\w* (?:\S+ ){0,2}(?:my|her|him|someone|an? |the )", r"swatting", r"vehicle ramming",
+               r"stalk\w* (?:\S+ ){0,2}(?:my|her|him|someone|an? |the )", r"chloroform\w*",
+               r"knock\w* (?:\S+ ){0,2}(?:someone|somebody|him|her|them|a person|people|my \S+) (?:out|unconscious)",
+               r"sedat\w* (?:someone|somebody|him|her|them|a person|my \S+) (?:without|secretly)", r"swatting", r"vehicle ramming",
                r"terror(?:ist)? attacks?", r"massacre", r"make (?:\S+ ){1,3}disappear (?:permanently|forever|for good)",
                r"(?:secretly |covertly )?(?:track|monitor|spy on|read|follow)\w* (?:\S+ ){0,2}(?:wife|husband|girlfriend|"
                r"boyfriend|partner|ex|spouse|crush|coworker|neighbou?r)'?s? (?:\S+ ){0,2}(?:location|phone|messages|"
@@ -133,12 +143,16 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"sleeping pills|paracetamol|tylenol|ibuprofen|aspirin)(?: \w+){0,4} (?:die|kill|fatal|lethal|overdose)",
                r"lethal dose", r"fatal dose", r"overdos\w+ on", r"jump(?:ing)? off (?:a |the )?(?:\S+ )?"
                r"(?:bridge|building|roof|cliff)", r"slit(?:ting)? my wrists?", r"pro ?ana", r"thinspo\w*",
-               r"starve myself", r"cut (?:\S+ ){0,2}deep(?:er|ly)?", r"(?:stop eating|starv\w*) (?:\S+ ){0,3}(?:until|till) "
+               r"starve myself", r"(?:building|bridge|cliff|roof|tower|balcony|overpass)s? (?:\S+ ){0,2}to jump (?:from|off)",
+               r"jump (?:from|off) (?:\S+ ){0,3}(?:building|bridge|cliff|roof|tower|balcony|overpass)", r"cut (?:\S+ ){0,2}deep(?:er|ly)?", r"(?:stop eating|starv\w*) (?:\S+ ){0,3}(?:until|till) "
                r"(?:i|me) (?:disappear|die|vanish|waste away)", r"disappear (?:forever|for good)", r"(?:bleed|bleeding) out", r"purg\w+ after eating", r"not (?:want|wanting) to (?:live|be alive)"]),
         (0.6, [r"suicid\w*", r"overdos\w*", r"cutting", r"self destruct\w*"]),
     ],
     "fraud": [
-        (0.9, [r"launder\w* (?:\S+ ){0,2}money", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
+        (0.9, [r"launder\w* (?:\S+ ){0,3}(?:money|cash|funds|proceeds|profits|earnings)",
+               r"con (?:\S+ )?(?:tourists|people|victims|customers|the elderly|old people|someone|strangers)",
+               r"clon\w* (?:\S+ ){0,3}(?:key ?fobs?|cards?|sim cards?|credit cards?|phones?|badges?)",
+               r"steal\w* (?:\S+ ){0,3}(?:bitcoin|crypto\w*|ethereum|nfts?)", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
                r"driver'?s licen[cs]es?|diplomas?|degrees?|documents?|invoices?|reviews?|doctor'?s notes?|"
                r"prescriptions?|social security cards?|vaccination cards?|bank statements?|pay ?stubs?)",
                r"forg\w* (?:\S+ ){0,2}(?:signatures?|checks?|cheques?|documents?|passports?|ids?|prescriptions?|"
@@ -215,7 +229,7 @@ PROCEDURAL = [
     r"make", r"making", r"made", r"build", r"building", r"create", r"creating", r"synthesi[sz]e\w*", r"cook\w*",
     r"manufactur\w*", r"produc\w*", r"assembl\w*", r"construct\w*", r"brew\w*", r"extract\w*", r"grow\w*",
     r"refin\w*", r"mix\w*", r"prepar\w*", r"obtain\w*", r"acquir\w*", r"buy\w*", r"purchas\w*", r"order\w*", r"get",
-    r"getting", r"source", r"smuggl\w*", r"sell\w*", r"write", r"writing", r"code", r"coding", r"program",
+    r"getting", r"source", r"smuggl\w*", r"sell\w*", r"resell\w*", r"write", r"writing", r"code", r"coding", r"program",
     r"develop\w*", r"deploy\w*", r"spread\w*", r"install\w*", r"infect\w*", r"plant\w*", r"detonat\w*", r"set off",
     r"trigger\w*", r"use", r"using", r"launch\w*", r"carry out", r"hide", r"hiding", r"conceal\w*", r"transport\w*",
     r"3d print\w*", r"print\w*", r"convert\w*", r"modify\w*", r"weaponi[sz]\w*", r"release\w*", r"dispers\w*",
@@ -239,7 +253,11 @@ REQUEST = [
     r"write|list|describe|detail|outline) (?:me|us)\b", r"tell me how", r"show me how", r"(?:explain|describe|show|detail)\w* (?:\S+ ){0,2}how (?!(?:\S+ ){0,4}works?\b)", r"teach me", r"walk me through",
     r"step by step", r"steps? (?:to|for|on)", r"instructions? (?:to|for|on)", r"guide (?:to|for|on|me)",
     r"i (?:want|need|plan|intend|am going|'m going|am trying|'m trying|wanna|gotta) to", r"i want you to",
-    r"help me", r"(?:best|easiest|simplest|quickest|fastest|cheapest|safest|surest|most effective|proven) "
+    r"help me", r"how (?:does|would|could|should|can|might) (?:one|someone|somebody|a person|people|you|i)",
+    r"need (?:\S+ )?(?:instructions|steps|a guide|a plan|a tutorial|directions|help)", r"i'?m planning (?:to|on)",
+    r"i plan (?:to|on)", r"what (?:do|should) i do first", r"where do i (?:start|begin)", r"(?:write|make|create|give|"
+    r"draft) (?:me |us )?(?:a |an |the )?(?:\S+ )?(?:guide|tutorial|manual|how ?to|walkthrough|plan|playbook)",
+    r"(?:best|easiest|simplest|quickest|fastest|cheapest|safest|surest|most effective|proven) "
     r"(?:way|method|means|approach|technique|trick|strategy)s? (?:to|of|for)", r"how (?:much|many) (?:\S+ ){0,4}(?:would|will|to|does it take|do i need|do you need)", r"can you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"could you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"please (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
@@ -255,7 +273,7 @@ EVASION = [
     r"(?:not|never) (?:get|be) caught", r"avoid (?:\w+ ){0,2}(?:detection|police|cops|getting caught|suspicion|"
     r"being traced)", r"undetect(?:ed|able)", r"untraceabl\w*", r"no one (?:will )?(?:finds? out|knows?|notices?)",
     r"(?:cover|hide) (?:my|their|the) tracks", r"evade (?:\w+ ){0,2}(?:police|law enforcement|detection|cops)",
-    r"leave no (?:trace|evidence)", r"get away with it", r"look like an accident", r"anonymously",
+    r"leave no (?:trace|evidence)", r"without (?:a )?(?:prescription|licen[cs]e|permit|background check|id)", r"get away with it", r"look like an accident", r"anonymously",
 ]
 
 # Contexts that make a topic mention benign: history, definition, prevention, safety, treatment, fiction
@@ -291,7 +309,7 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
            r"demolition\w*", r"controlled (?:demolition|burn)",
            r"statistics", r"rates? of", r"(?:why|how) (?:is|are|was|were) (?:\w+ ){0,3}(?:banned|illegal|"
            r"regulated|dangerous|harmful|addictive)", r"dangers of", r"risks of", r"effects? of",
-           r"side effects", r"awareness", r"hospitals?", r"doctors?", r"prescri\w+", r"medical\w*", r"medicine",
+           r"side effects", r"awareness", r"hospitals?", r"doctors?", r"(?<!without\sa\s)(?<!without\s)(?<!no\s)prescri\w+", r"medical\w*", r"medicine",
            r"an(?:a)?esthe\w+", r"clinical\w*", r"patients?", r"pharmac\w+", r"vaccin\w+", r"cure", r"antidote", r"naloxone", r"narcan", r"ethics of",
            r"the plot", r"in the (?:novel|book|movie|film|play|show|series|poem|game)", r"themes? of",
            r"character (?:analysis|arc)", r"review of", r"news", r"reported", r"journalis\w+", r"court case",
@@ -305,7 +323,6 @@ BENIGN_CONTEXT: list[tuple[float, list[str]]] = [
            r"definition", r"define", r"etymology", r"how (?:does|do|did) (?:an? |the )?(?:\w+ ){0,3}work",
            r"explain (?:the )?(?:concept|difference|science|chemistry|physics|biology|term)",
            r"difference between", r"in (?:chemistry|physics|biology|class|school|general)", r"textbook",
-           r"(?:video )?game", r"minecraft", r"fortnite", r"call of duty", r"dungeons", r"d ?& ?d",
            r"cartoon"]),
 ]
 
@@ -376,13 +393,15 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"(?:do not|don'?t|never|without) (?:tell|telling|inform|informing|mention|mentioning|reveal|revealing|"
            r"alert|alerting|notify|notifying|let) (?:\w+ ){0,2}(?:the )?user", r"keep (?:this|it) (?:secret|hidden) "
            r"from (?:the )?user", r"the user (?:must not|should not|shouldn'?t|cannot|can'?t) (?:know|see|find out)",
-           r"<\|(?:system|im_start|im_end|user|assistant|end|endoftext)\|>", r"\[/?inst\]", r"<</?sys>>",
+           r"<\|(?:system|im_start|im_end|user|assistant|end|endoftext)\|>", r"\[/?inst\]",
+           r"\[(?:assistant|system|ai|admin|developer|model)\b[^\]\n]{0,30}\]", r"<</?sys>>",
            r"</?(?:system|instructions?)>", r"#{2,} ?(?:system|instructions?|new task)",
            r"(?:^|\n|[.!?>\]]\s*)\s*(?:system|assistant|developer|admin|ai)\s*:",
            r"(?:the |any |an |all )?(?:ai|a\.i\.|assistant|language model|llm|chatbot|bot|agent|model)s? (?:[^.\n]{0,40} )?"
            r"(?:must|should|shall|is required to|is instructed to|needs to|has to|will now|is to) ",
-           r"(?:hi|hey|hello|dear|attention|note to|message to|memo to|to|calling)[:,!]? (?:the |any |all |our )?(?:ai|a\.i\.|"
-           r"assistant|language model|llm|chatbot|chat ?gpt|gpt|claude|gemini|copilot|bot|agent|model)s?\b[^.\n]{0,80}"
+           r"(?:hi|hey|hello|dear|attention|note to|notice to|message to|memo to|to|calling|p\.?s\.? to)[:,!]? "
+           r"(?:the |any |all |our )?(?:ai|a\.i\.|assistant|language model|llm|chatbot|chat ?gpt|gpt|claude|gemini|copilot|"
+           r"bot|agent|model)s?(?: systems?| models?| agents?| assistants?)?\b[^\n]{0,120}"
            r"(?:print|say|write|output|reply|respond|answer|ignore|tell|send|email|reveal|include|add|call|forget|do not|"
            r"don'?t|must|should|please)", r"begin (?:new )?(?:system |admin )?instructions",
            r"end of (?:document|page|content|context|data)\W+(?:new|begin|start|now|system|assistant|ai)",
@@ -405,7 +424,9 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"from now on", r"(?:at the (?:start|end|beginning|top|bottom) of|before|after) (?:your|the|each|every) (?:answer|response|reply|"
            r"summary|output|message)s?", r"(?:in your|at the end of your|in the) (?:answer|response|reply|summary)s?,? "
            r"(?:\w+ ){0,3}(?:include|add|append|mention|say|recommend|insert)", r"(?:include|add|append|insert) "
-           r"(?:this|the following) (?:link|url|text|message|phrase)", r"say (?:exactly|only|verbatim)",
+           r"(?:this|the following) (?:link|url|text|message|phrase)", r"(?:append|add|prepend|include|insert|put)\w* "
+           r"(?:\S+ ){0,4}(?:to|in|at the end of|at the start of) (?:every|each|all|your|the) (?:answers?|responses?|"
+           r"replies|messages?|outputs?)", r"say (?:exactly|only|verbatim)",
            r"(?:print|output|write|say) (?:the (?:word|phrase|string|text) )?[\"'][^\"'\n]{2,40}[\"'] "
            r"(?:and nothing else|only|verbatim|exactly)", r"(?:visit|go to|click|open|navigate to|browse to) "
            r"(?:\w+ ){0,2}https?://", r"do not summari[sz]e", r"stop summari[sz]ing", r"(?:this|the) "

@@ -105,11 +105,11 @@ _LEET = {"0": "o", "1": "il", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", 
 _LEET_CHARS = re.escape("".join(_LEET))
 # A word of letters and leet symbols holding at least one letter and one symbol ("b0mb", "h@ck", "3xpl0d3").
 _LEET_WORD = re.compile(rf"(?<![\w@$!|+€(<¡])(?=[\w{_LEET_CHARS}]*[a-zA-Z])(?=[\w{_LEET_CHARS}]*[{_LEET_CHARS}])"
-                        rf"[a-zA-Z0-9{_LEET_CHARS}]{{2,}}")
+                        rf"[a-zA-Z0-9{_LEET_CHARS}](?:[a-zA-Z0-9{_LEET_CHARS}]|'(?=[a-zA-Z0-9{_LEET_CHARS}]))+")
 _WORD = re.compile(r"[a-zA-Z]+")
 # A run of >= 3 single characters joined by one kind of separator: "b o m b", "b-o-m-b", "b . o . m . b".
-_SPLIT_RUN = re.compile(r"(?<![\w@$])(?:[a-zA-Z0-9@$](?P<sep>\s{1,3}|\s*[-._*/|~+·,]\s*)){2,}[a-zA-Z0-9@$](?![\w@$])")
-_INNER_PUNCT = re.compile(r"(?<=[a-zA-Z0-9])[-._*·|~'`^](?=[a-zA-Z])")
+_SPLIT_RUN = re.compile(r"(?<![\w@$'])(?:[a-zA-Z0-9@$'](?P<sep>\s{1,3}|\s*[-._*/|~+·,]\s*)){2,}[a-zA-Z0-9@$](?![\w@$])")
+_INNER_PUNCT = re.compile(r"(?<=[a-zA-Z0-9])[-._*·|~`^](?=[a-zA-Z])")
 _B64_SPAN = re.compile(r"(?<![A-Za-z0-9+/_=-])[A-Za-z0-9+/_-]{12,}={0,2}(?![A-Za-z0-9+/_=-])")
 _HEX_SPAN = re.compile(r"(?<![0-9A-Za-z])(?:(?:0x|\\x)?[0-9A-Fa-f]{2}[\s:,]?){6,}(?![0-9A-Za-z])")
 _URL_ESC = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -185,8 +185,9 @@ def _printable_text(raw: bytes, min_len: int = 4) -> str | None:
     if len(s) < min_len:
         return None
     ok = sum(c.isprintable() or c in "\n\t\r" for c in s)
+    alnum = sum(c.isalnum() for c in s)
     letters = sum(c.isalpha() for c in s)
-    return s if ok >= 0.9 * len(s) and letters >= 0.4 * len(s) else None
+    return s if ok >= 0.9 * len(s) and alnum >= 0.6 * len(s.replace(" ", "")) and letters >= 0.3 * len(s) else None
 
 
 def decode_base64(text: str) -> str:
@@ -222,9 +223,10 @@ def decode_hex(text: str) -> str:
     return _HEX_SPAN.sub(one, text) if _HEX_SPAN.search(text) else text
 
 
-def english_score(text: str) -> float:
-    """Share of the words in ``text`` that are common English words (0 for no words)."""
-    words = _WORD.findall(text.lower())
+def english_score(text: str, min_len: int = 1) -> float:
+    """Share of the words in ``text`` (of at least ``min_len`` letters) that are common English words (0 for
+    no words)."""
+    words = [w for w in _WORD.findall(text.lower()) if len(w) >= min_len]
     if not words:
         return 0.0
     vocab = vocabulary()
@@ -242,12 +244,13 @@ def decode_caesar(text: str, max_chars: int = 4000) -> str:
     one Caesar shift (ROT13 included) are shifted back."""
     def one(m: re.Match) -> str:
         seg = m.group(0)
-        words = _WORD.findall(seg)
-        if len(words) < 2 or english_score(seg) >= 0.5:
-            return seg
-        best_k, best = 0, english_score(seg)
+        # Single letters ("a", "i") are words under too many shifts: judge on words of two letters or more.
+        words = [w for w in _WORD.findall(seg) if len(w) > 1]
+        if len(words) < 3 or english_score(seg, 2) >= 0.5 or sum(c.isdigit() for c in seg) > 0.1 * len(seg):
+            return seg  # too short to tell, already English, or leetspeak (digits inside words)
+        best_k, best = 0, english_score(seg, 2)
         for k in range(1, 26):
-            s = english_score(_shift(seg, k))
+            s = english_score(_shift(seg, k), 2)
             if s > best:
                 best_k, best = k, s
         return _shift(seg, best_k) if best_k and best >= 0.5 else seg
@@ -256,15 +259,16 @@ def decode_caesar(text: str, max_chars: int = 4000) -> str:
 
 
 def decode_reverse(text: str, max_chars: int = 4000) -> str:
-    """Segments that read as English reversed (character by character) but not as written."""
-    def one(m: re.Match) -> str:
-        seg = m.group(0)
+    """Lines, or the parts of a line after a colon, that read as English reversed (character by character)
+    but not as written."""
+    def one(seg: str) -> str:
         if len(_WORD.findall(seg)) < 3 or english_score(seg) >= 0.5:
             return seg
         rev = seg[::-1]
         return rev if english_score(rev) >= 0.6 else seg
     head, tail = text[:max_chars], text[max_chars:]
-    return _SEGMENT.sub(one, head) + tail
+    parts = re.split(r"(\n|: |\? |! | -- |\. )", head)  # the separators are kept (odd indices)
+    return "".join(p if i % 2 else one(p) for i, p in enumerate(parts)) + tail
 
 
 def segment_words(s: str) -> str:
@@ -311,7 +315,7 @@ def join_split_words(text: str) -> str:
             # "b-o-m-b a-t h-o-m-e": punctuation joins the letters of a word, spaces part words
             return " ".join(re.sub(r"[-._*/|~+·,]", "", w) for w in run.split())
         chars = re.sub(r"[\s\-._*/|~+·,]", "", run)
-        return segment_words(chars.lower()) if chars.isalpha() else chars
+        return segment_words(chars.lower()) if chars.replace("'", "").isalpha() else chars
     text = _SPLIT_RUN.sub(one, text)
     return _INNER_PUNCT.sub("", text)
 
@@ -366,10 +370,18 @@ def _one_pass(text: str, max_chars: int) -> tuple[list[View], View | None]:
     step("hex", decode_hex(text))
     if fired or text != before:
         revealed = views[-1]
+    base, base_chain = text, list(chain)
     step("caesar", decode_caesar(text, max_chars))
     step("reverse", decode_reverse(text, max_chars))
+    ciphered = text != base
     step("split", join_split_words(text))
     step("leet", decode_leet(text))
+    if ciphered:
+        # A shift or reversal can be a false reading that garbles what split/leet would have recovered
+        # ("h0w 70 53t up" shifts to more common words): also read the text without them.
+        text, chain = base, base_chain
+        step("split", join_split_words(text))
+        step("leet", decode_leet(text))
     return views, revealed
 
 
