@@ -246,7 +246,7 @@ class Guard:
             inj, inj_hits = _weighted(lx["injection"], text, per_group=2)
             inj += 1.0 * bool(strong_jb)
             if inj:
-                hits = inj_hits + strong_jb
+                hits = list(dict.fromkeys(inj_hits + strong_jb))
                 findings.append(_Finding("injection", inj, "instructions inside untrusted content: "
                                          + ", ".join(map(repr, hits[:4]))))
         findings = [f for f in findings if f.category not in self.config.disabled]
