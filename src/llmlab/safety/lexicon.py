@@ -261,7 +261,8 @@ REQUEST = [
     r"(?:way|method|means|approach|technique|trick|strategy)s? (?:to|of|for)", r"how (?:much|many) (?:\S+ ){0,4}(?:would|will|to|does it take|do i need|do you need)", r"can you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"could you (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
     r"please (?:help|make|write|create|give|tell|explain|describe|list|show|provide|generate|code)",
-    r"^\s*(?:make|build|create|write|synthesi[sz]e|produce|list|describe|explain|detail|provide|give|tell|show|"
+    r"(?:^|[.!?:]\s)\s*(?:make|build|create|write|synthesi[sz]e|produce|list|describe|explain|detail|provide|give|"
+    r"tell|show|"
     r"generate|draft|compose|outline|code|develop)\b", r"ways? to", r"what do i need", r"what (?:chemicals|"
     r"ingredients|materials|tools|equipment|parts) (?:do|would|are|should)", r"where (?:can|do|could) i (?:buy|get|find|"
     r"order|obtain|purchase)", r"in detail", r"detailed", r"exact (?:amounts?|quantities|steps|measurements)",

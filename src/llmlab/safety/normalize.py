@@ -186,8 +186,7 @@ def _printable_text(raw: bytes, min_len: int = 4) -> str | None:
         return None
     ok = sum(c.isprintable() or c in "\n\t\r" for c in s)
     alnum = sum(c.isalnum() for c in s)
-    letters = sum(c.isalpha() for c in s)
-    return s if ok >= 0.9 * len(s) and alnum >= 0.6 * len(s.replace(" ", "")) and letters >= 0.3 * len(s) else None
+    return s if ok >= 0.9 * len(s) and alnum >= 0.6 * len(s.replace(" ", "")) else None
 
 
 def decode_base64(text: str) -> str:
@@ -328,7 +327,7 @@ def decode_leet(text: str) -> str:
     def one(m: re.Match) -> str:
         word = m.group(0)
         core = word.rstrip("!|+(<")  # "Hi!" is a greeting, not "hii"
-        if len(core) < 2:
+        if len(core) < 2 or not re.search(f"[{_LEET_CHARS}]", core):
             return word
         tail, word = word[len(core):], core
         options = [""]
@@ -339,7 +338,16 @@ def decode_leet(text: str) -> str:
             if o in vocab or o.rstrip("s") in vocab:
                 return o + tail
         return options[0] + tail
-    return _LEET_WORD.sub(one, text)
+    out = _LEET_WORD.sub(one, text)
+    if out != text:
+        # In text that is leetspeak, short numbers are words too ("4" a, "70" to, "47" at).
+        def num(m: re.Match) -> str:
+            options = [""]
+            for c in m.group(0):
+                options = [o + a for o in options for a in _LEET.get(c, c)]
+            return next((o for o in options if o in COMMON_WORDS), m.group(0))
+        out = re.sub(r"(?<![\w.,:/])\d{1,3}(?![\w.,:/])", num, out)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -32,6 +32,18 @@ The guard sits in front of the responder: ``block`` returns ``GUARD_REFUSAL`` fo
 modes tool results are spotlighted (datamarked) first. ``compliant_responder`` obeys whatever it reads,
 canaries included, so with it the figures are the guard's own: ASR = attacks the guard let through, false
 refusals = benign cases it blocked.
+
+Measured (``llmlab redteam``, guard alone, block mode, seed 0; 245 attacks and 256 benign cases per half):
+
+    half      used to adjust the guard   ASR     false refusals   (first look, before its fixes)
+    tune      yes                        0.0%    0.0%
+    dev       yes                        0.0%    0.0%             20.0% / 3.1%
+    dev2      yes                        0.0%    0.0%             24.9% / 5.5%
+    dev3      yes                        1.2%    0.0%             31.4% / 0.0%
+    heldout   no                         22.9%   1.6%
+
+With the guard off or flagging, the compliant responder's ASR is 100% by construction. chat.synth's harmful
+asks (another author's wording): 87.5% blocked.
 """
 
 from __future__ import annotations
@@ -425,7 +437,11 @@ def run_responder(run_dir: str, *, max_new_tokens: int = 64, device: str = "cpu"
     params = SamplingParams(temperature=0.0, max_new_tokens=min(max_new_tokens, model.config.max_seq_len - 8))
 
     def respond(messages: list[dict]) -> str:
-        ids = render_prompt(_template_messages(messages), tok, max_len=budget)
+        msgs = _template_messages(messages)
+        try:
+            ids = render_prompt(msgs, tok, max_len=budget)
+        except LlmlabError:  # a small context that the system prompt (plus safety notes) alone fills
+            ids = render_prompt([m for m in msgs if m["role"] != "system"], tok, max_len=budget)
         return generate_text(engine, tok, ids, params).text
     return respond
 
@@ -454,15 +470,19 @@ def openai_messages(messages: list[dict]) -> list[dict]:
 
 
 def endpoint_responder(base_url: str, model: str, *, max_tokens: int = 128, api_key: str | None = None,
-                       timeout: float = 60.0) -> Responder:
+                       timeout: float = 60.0, transport=None) -> Responder:
     """Greedy answers from an OpenAI-compatible ``/v1/chat/completions``; a ``content_filter`` finish (the
-    server's own guard) counts as a refusal."""
+    server's own guard) counts as a refusal. ``api_key`` defaults to ``$OPENAI_API_KEY``; ``transport`` is
+    an ``httpx`` transport (tests pass a mock)."""
+    import os
+
     import httpx
 
     url = base_url.rstrip("/")
     url = url if url.endswith("/v1") else url + "/v1"
+    api_key = api_key or os.environ.get("OPENAI_API_KEY")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    client = httpx.Client(timeout=timeout, headers=headers)
+    client = httpx.Client(timeout=timeout, headers=headers, transport=transport)
 
     def respond(messages: list[dict]) -> str:
         body = {"model": model, "messages": openai_messages(messages), "temperature": 0, "max_tokens": max_tokens}
