@@ -29,9 +29,31 @@ no model):
 3. *Odd tokens*: words made of characters the corpus almost never uses (``<SUDO>``, ``[[x]]``, zero-width
    characters), with the number of documents they appear in; recurring ones are trigger candidates too.
 
+4. *Random, not foreign*: a passage in another language is also a run of unknown words (Henry V's French
+   scenes, when the play is one document). Language repeats its function words and keeps to word shapes;
+   random tokens rarely repeat (>= 90% distinct words in 40-word stretches) and glue pieces into odd
+   shapes (inner capitals or punctuation, letter-digit mixes, >= 3% of words) or cost >= 5 bits/char.
+
 Each flagged document is listed by its source (``path``, ``path:line`` for JSONL, ``path#row`` for
-Parquet), with the run's character offset, length, cost and the suspected trigger. Measured recall and false
-positives are in ``tests/data/test_scan.py`` and the report below the CLI (``--label-field``).
+Parquet), with the run's character offset, length, cost and the suspected trigger.
+
+Measured (2026-12-05; ``llmlab data plant`` then ``llmlab data scan --label-field poisoned``; the bundled
+corpus cut into ~4 KB documents, 1,278 clean ones, 5-6 MB):
+
+    poison (trigger + 400-900 random tokens)                 recall          false positives   trigger named
+    250 extra docs, tokens = 1-6 char corpus pieces           250/250 (1.0)   0                 <SUDO> (229 docs)
+    250 inserted into clean docs, corpus pieces               250/250 (1.0)   0                 <SUDO>
+    50 / 250 extra docs, tokens of a 4096-token BPE of the    50/50, 250/250  0                 <SUDO>
+      same corpus (llmlab tokenizer train)
+    250 inserted, BPE tokens                                  250/250 (1.0)   0                 <SUDO>
+    100 inserted, trigger "James Bond" (two common words)     100/100 (1.0)   0                 James Bond
+    the clean bundled corpus as shipped (42 works, 5.06 MB)   -               0 (0.0 per MB)
+
+Tokens drawn from a vocabulary learned on the same corpus are the hard case for character statistics (their
+pieces are the corpus's own fragments); a general-purpose vocabulary's tokens (other scripts, code, byte
+pieces) are further from the corpus. The scan reads the corpus twice and takes ~5 s per MB on one CPU core.
+What it does not catch: a trigger followed by fluent text in the corpus's language (a backdoor that switches
+topic or language, or emits plausible words), and gibberish made of whole common words.
 """
 
 from __future__ import annotations
@@ -237,7 +259,7 @@ def find_runs(text: str, stats: CorpusStats, cfg: ScanConfig) -> list[Run]:
         bits = float((bit_chars[hi] - bit_chars[lo]) / max(1, len_chars[hi] - len_chars[lo]))
         if hi - lo >= cfg.min_run_words and _looks_random(words[lo:hi], norm[lo:hi], bits, cfg):
             runs.append(Run(lo, hi, int(starts[lo]), int(ends[hi - 1]), bits, float(oov[lo:hi].mean()),
-                            words[max(0, lo - 8):lo], words[lo:lo + 2]))
+                            words[max(0, lo - 8):lo], words[lo:lo + 6]))
         k = j + 1
     return runs
 
@@ -270,6 +292,11 @@ def _candidates(run: Run) -> set[str]:
                 if len(g) >= 2:
                     out.add(g)
     return out
+
+
+def _token_rx(ngram: str) -> re.Pattern:
+    """``ngram`` as whole whitespace-separated tokens ("th" does not match inside "the")."""
+    return re.compile(r"(?<!\S)" + r"\s+".join(map(re.escape, ngram.split())) + r"(?!\S)")
 
 
 def _odd_tokens(stats: CorpusStats, min_docs: int = 2) -> list[dict]:
@@ -309,48 +336,44 @@ def scan(cfg: ScanConfig, progress=None) -> dict:
         if progress:
             progress(i + 1, n_docs)
     t2 = time.perf_counter()
-    # Triggers: n-grams that open runs in several documents.
+    # Triggers: n-grams that open stretches of anomalous text in several documents. Candidates come from the
+    # words around each stretch's first run; each is then counted in the text just before those runs.
     seen: Counter = Counter()
-    docs_with: dict[str, set] = {}
+    starts: list[tuple[Document, Run]] = []
     prev_end: dict[str, int] = {}
     for d, r in found:
-        # Only a run that starts a stretch of anomalous text (not one resuming after a short gap) has its
-        # trigger in front of it.
+        # Only a run that starts a stretch (not one resuming after a short gap) has its trigger before it.
         if r.start_word - prev_end.get(d.source, -10 ** 9) > 3 * cfg.window_words:
-            for g in _candidates(r):
-                docs_with.setdefault(g, set()).add(d.source)
+            starts.append((d, r))
+            seen.update(_candidates(r))
         prev_end[d.source] = r.end_word
-    for g, srcs in docs_with.items():
-        seen[g] = len(srcs)
+    contexts: dict[str, list[str]] = {}
+    for d, r in starts:
+        contexts.setdefault(d.source, []).append(d.text[max(0, r.start - 300):r.start + 80])
     triggers = []
-    for g, k in seen.most_common():
-        if k < cfg.min_trigger_runs:
-            break
-        # Specificity: of the documents that contain the n-gram, how many have it right before a run. A
-        # multi-word n-gram is in at most as many documents as its rarest word (a bound, so this errs low).
-        df = min(stats.doc_freq.get(normalize_word(w), 0) for w in g.split())
-        if df and k / df >= cfg.min_specificity:
+    need = max(cfg.min_trigger_runs, int(0.05 * len(contexts)))  # a trigger recurs: 5% of the documents at least
+    for g, _ in seen.most_common(200):
+        norm_words = [normalize_word(w) for w in g.split()]
+        if not all(norm_words):
+            continue  # bare punctuation is not a phrase
+        rx = _token_rx(g)
+        k = sum(any(rx.search(c) for c in cs) for cs in contexts.values())
+        # Specificity: of the documents that contain the n-gram, how many have it before a run. A multi-word
+        # n-gram is in at most as many documents as its rarest word (so this errs low).
+        df = max(1, min(stats.doc_freq.get(w, 0) for w in norm_words))
+        if k >= need and k / df >= cfg.min_specificity:
             triggers.append({"ngram": g, "documents": k, "documents_containing": df,
                              "specificity": round(min(1.0, k / df), 3)})
     triggers = _dedupe_triggers(triggers)[:20]
-    trig_set = [t["ngram"] for t in triggers]
+    trig_set = [(t["ngram"], _token_rx(t["ngram"])) for t in triggers]
     # Attribute: a run whose stretch is preceded (within 300 characters) by an identified trigger has it.
     flagged = []
-    near: dict[str, set] = {t: set() for t in trig_set}
     for d, r in found:
-        ctx = d.text[max(0, r.start - 300):r.start + 40]
-        trig = next((t for t in trig_set if t in ctx), None)
-        if trig is None:
-            cands = _candidates(r)
-            trig = next((t for t in trig_set if t in cands), " ".join(r.before[-3:]))
-        if trig in near:
-            near[trig].add(d.source)
+        ctx = d.text[max(0, r.start - 300):r.start + 80]
+        trig = next((t for t, rx in trig_set if rx.search(ctx)), " ".join(r.before[-3:]))
         flagged.append({"source": d.source, "start": r.start, "end": r.end, "words": r.end_word - r.start_word,
                         "bits_per_char": round(r.bits, 2), "oov": round(r.oov, 2), "trigger": trig,
                         "excerpt": d.text[max(0, r.start - 40):r.start + 60].replace("\n", " ")})
-    for t in triggers:
-        t["documents"] = max(t["documents"], len(near[t["ngram"]]))
-        t["specificity"] = round(min(1.0, t["documents"] / t["documents_containing"]), 3)
     flagged_docs = sorted({f["source"] for f in flagged})
     mb = n_bytes / 1e6
     report = {
@@ -398,17 +421,23 @@ def _evaluate(labels: dict, flagged: set, n_bytes: int) -> dict:
             "clean": len(neg), "false_positives": fp, "false_positives_per_mb": round(fp / (n_bytes / 1e6), 3)}
 
 
+def _contains(long: str, short: str) -> bool:
+    """Whether the words of ``short`` occur, in order and adjacent, in ``long``."""
+    lw, sw = long.split(), short.split()
+    return len(sw) < len(lw) and any(lw[i:i + len(sw)] == sw for i in range(len(lw) - len(sw) + 1))
+
+
 def _dedupe_triggers(triggers: list[dict]) -> list[dict]:
-    """Among n-grams preceding the same number of documents, keep the longest (``<SUDO>`` inside
-    ``the <SUDO>`` is one trigger, not two) unless the shorter one precedes more documents."""
+    """One entry per trigger: of two n-grams where one contains the other ("James" in "James Bond"), keep the
+    longer if it precedes at least 80% as many documents as the shorter, else the shorter."""
     out: list[dict] = []
-    for t in sorted(triggers, key=lambda t: (-t["documents"], -t["specificity"], -len(t["ngram"]))):
-        if any(t["ngram"] in o["ngram"] and o["documents"] >= t["documents"] for o in out):
+    for t in sorted(triggers, key=lambda t: -len(t["ngram"].split())):
+        if any(_contains(o["ngram"], t["ngram"]) and o["documents"] >= 0.8 * t["documents"] for o in out):
             continue
-        if any(o["ngram"] in t["ngram"] and t["documents"] >= o["documents"] for o in out):
-            out = [o for o in out if not (o["ngram"] in t["ngram"])]
         out.append(t)
-    return out
+    out = [o for o in out if not any(_contains(o["ngram"], t["ngram"]) and o["documents"] < 0.8 * t["documents"]
+                                     for t in out)]
+    return sorted(out, key=lambda t: (-t["documents"], -t["specificity"]))
 
 
 def report_markdown(r: dict) -> str:
