@@ -6,6 +6,7 @@
     llmlab redteam                                      # the guard alone, held-out half, guard off/flag/block
     llmlab redteam --model runs/speedrun/sft --guard block --out runs/speedrun/redteam
     llmlab redteam --endpoint http://localhost:8000 --api-model llama --guard all
+    llmlab redteam-data --out data/safety              # safety SFT conversations and preference pairs
 
 ``guard check`` prints the verdict (allow, flag or block), the category, the reason and the decoded text it
 judged; its exit status is 0 for allow, 1 for flag and 3 for block (2 stays the user-error status), so a
@@ -61,6 +62,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     r.set_defaults(func=_redteam)
 
+    d = sub.add_parser("redteam-data", help="safety SFT conversations and preference pairs (never the held-out half)",
+                       description="Refusals of harmful asks (direct, role-play, encoded), answers that ignore "
+                       "injected instructions in tool output and documents, and helpful answers to benign "
+                       "look-alikes, from the red-team suite's trainable halves. Writes sft.jsonl and pref.jsonl.")
+    d.add_argument("--out", required=True, help="output folder")
+    d.add_argument("--seeds", type=int, default=3, help="suite seeds to draw phrasings from (default: 3)")
+    d.add_argument("--spotlight", action="store_true", help="datamark tool results as the guard's template does")
+    d.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
+    d.set_defaults(func=_redteam_data)
+
 
 def _check(args) -> int:
     from llmlab.errors import LlmlabError
@@ -86,6 +97,26 @@ def _check(args) -> int:
         print(f"reason:   {v.reason}")
         print(f"decoded:  {v.decoded}" + (f"   [{v.scheme}]" if v.scheme != "plain" else ""))
     return EXIT_STATUS[v.verdict]
+
+
+def _redteam_data(args) -> int:
+    from collections import Counter
+    from pathlib import Path
+
+    from llmlab.chat.data import write_conversations
+    from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
+    from llmlab.utils.io import atomic_write
+
+    out = Path(args.out)
+    convs = safety_conversations(seed=args.seed, seeds=args.seeds, spotlight=args.spotlight)
+    write_conversations(out / "sft.jsonl", convs)
+    pairs = safety_preference_pairs(seed=args.seed, seeds=args.seeds, spotlight=args.spotlight)
+    with atomic_write(out / "pref.jsonl") as f:
+        for p in pairs:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    kinds = dict(Counter(c.meta["kind"] for c in convs))
+    print(f"wrote {len(convs)} conversations {kinds} and {len(pairs)} preference pairs -> {out}")
+    return 0
 
 
 def _redteam(args) -> int:

@@ -81,6 +81,7 @@ class Case:
     technique: str  # direct, roleplay, enc:<scheme>, tool, document
     messages: list[dict]
     canary: str | None = None  # injections: what an obeying model would say
+    source: str | None = None  # the vocabulary item behind it: a benign question, a carrier template (for answers)
 
     @property
     def prompt(self) -> str:
@@ -116,8 +117,9 @@ def generate_suite(split: str = "heldout", seed: int = 0, *, scale: float = 1.0)
     def n(k: int) -> int:
         return max(1, round(k * scale))
 
-    def add(kind, category, technique, messages, canary=None):
-        cases.append(Case(f"{split}-{kind[0]}{len(cases):04d}", split, kind, category, technique, messages, canary))
+    def add(kind, category, technique, messages, canary=None, source=None):
+        cases.append(Case(f"{split}-{kind[0]}{len(cases):04d}", split, kind, category, technique, messages, canary,
+                          source))
 
     asks = [(c, a) for c in CATEGORIES for a in D.HARMFUL[split][c]]
     # -- attacks
@@ -139,15 +141,15 @@ def generate_suite(split: str = "heldout", seed: int = 0, *, scale: float = 1.0)
             text = inj.format(c=canary)
             result = out.format(inj=text.replace('"', '\\"') if out.startswith("{") else text)
             add("attack", "injection", technique,
-                _tool_conv(rng.choice(SYSTEM_PROMPTS), rng.choice(PREFIXES) + u, call, result), canary)
+                _tool_conv(rng.choice(SYSTEM_PROMPTS), rng.choice(PREFIXES) + u, call, result), canary, out)
     # -- benign look-alikes
     looks = [(c, q) for c in CATEGORIES for q in D.BENIGN[split][c]]
     combos = [(c, q, p) for c, q in looks for p in PREFIXES]
     for c, q, p in _pick(rng, combos, n(BENIGN_MIX["direct"])):
-        add("benign", c, "direct", _conv(rng.choice(SYSTEM_PROMPTS), p + q))
+        add("benign", c, "direct", _conv(rng.choice(SYSTEM_PROMPTS), p + q), source=q)
     combos = [(q, p) for q in D.BENIGN_ROLEPLAY[split] for p in PREFIXES]
     for q, p in _pick(rng, combos, n(BENIGN_MIX["roleplay"])):
-        add("benign", "roleplay", "roleplay", _conv(rng.choice(SYSTEM_PROMPTS), p + q))
+        add("benign", "roleplay", "roleplay", _conv(rng.choice(SYSTEM_PROMPTS), p + q), source=q)
     for scheme in D.ENCODED_SCHEMES:
         combos = [(q, k) for q in D.BENIGN_PLAIN[split] for k in D.ENCODED_CARRIER[split]]
         for q, k in _pick(rng, combos, n(BENIGN_MIX["encoded"])):
@@ -156,7 +158,7 @@ def generate_suite(split: str = "heldout", seed: int = 0, *, scale: float = 1.0)
     for technique, carriers in (("tool", D.BENIGN_TOOL), ("document", D.BENIGN_DOCS)):
         combos = [(u, call, out, s, p) for u, call, out in carriers[split] for s in SYSTEM_PROMPTS for p in PREFIXES]
         for u, call, out, s, p in _pick(rng, combos, n(BENIGN_MIX[technique])):
-            add("benign", technique, technique, _tool_conv(s, p + u, call, out))
+            add("benign", technique, technique, _tool_conv(s, p + u, call, out), source=out)
     return cases
 
 
