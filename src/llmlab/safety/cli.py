@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     target.add_argument("--endpoint", help="base URL of an OpenAI-compatible server (/v1/chat/completions)")
     r.add_argument("--api-model", default="default", help="model name sent to --endpoint (default: default)")
     r.add_argument("--guard", default="all", help="off, flag, block, or all (default: all three)")
-    r.add_argument("--split", choices=["tune", "dev", "dev2", "dev3", "heldout"], default="heldout",
+    r.add_argument("--split", choices=["tune", "dev", "dev2", "dev3", "dev4", "heldout"], default="heldout",
                    help="which half of the suite (default: heldout, never used to adjust the guard)")
     r.add_argument("--seed", type=int, default=0, help="generator seed (default: 0)")
     r.add_argument("--scale", type=float, default=1.0, help="multiply every case count (default: 1)")

@@ -33,14 +33,15 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"weapons? grade (?:uranium|plutonium)", r"ghost guns?", r"untraceable (?:guns?|firearms?|weapons?)",
                r"3d print\w* (?:guns?|firearms?|rifles?|pistols?)", r"auto sears?", r"bump stocks?",
                r"full(?:y)? auto(?:matic)? conversion", r"convert\w* (?:\S+ ){0,3}(?:to|into) (?:full(?:y)? )?auto\w*",
-               r"zip guns?", r"pipe guns?", r"booby ?traps?", r"trip ?wire (?:bombs?|guns?|traps?)", r"poison gas", r"(?:unregistered|unseriali[sz]ed|unmarked|untraceable) "
+               r"zip guns?", r"pipe guns?", r"print\w* (?:\S+ ){0,2}(?:glocks?|guns?|firearms?|pistols?|rifles?|receivers?)", r"booby ?traps?", r"trip ?wire (?:bombs?|guns?|traps?)", r"poison gas", r"(?:unregistered|unseriali[sz]ed|unmarked|untraceable) "
                r"(?:\S+ )?(?:guns?|firearms?|rifles?|pistols?|receivers?|weapons?)", r"assault (?:rifles?|weapons?)",
-               r"explosive drones?", r"(?:homemade|home ?made|improvised) (?:explosives?|bombs?|grenades?|guns?|firearms?)", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
+               r"explosive drones?", r"white phosphorus", r"devices? that (?:\S+ ){0,2}(?:explodes?|detonates?|blows? up)",
+               r"(?:explodes?|detonates?|blows? up) when", r"(?:homemade|home ?made|improvised) (?:explosives?|bombs?|grenades?|guns?|firearms?)", r"toxic gas", r"grenades?", r"flamethrowers?", r"letter bombs?",
                r"fertili[sz]er bombs?", r"ammonium nitrate bombs?", r"black powder bombs?", r"smoke bombs?"]),
         (0.8, [r"explosives?", r"explosive devices?", r"incendiary (?:devices?|bombs?)", r"bombs?", r"silencers?",
                r"suppressors?", r"gunpowder", r"mass casualt\w+", r"dangerous pathogens?", r"radiological"]),
         (0.5, [r"firearms?", r"guns?", r"rifles?", r"pistols?", r"weapons?", r"ammunition", r"ammo", r"shrapnel",
-               r"toxins?", r"blow up", r"shotguns?"]),
+               r"toxins?", r"blow up", r"shotguns?", r"glocks?", r"ar ?15s?", r"ak ?47s?"]),
     ],
     "malware": [
         (0.9, [r"ransomware", r"keyloggers?", r"key ?loggers?", r"rootkits?", r"botnets?", r"spyware", r"stalkerware",
@@ -76,7 +77,11 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"portal|screen)s?", r"(?:take|bring|knock|shut)\w* (?:\S+ ){0,4}(?:websites?|servers?|sites?|networks?|"
                r"services?) (?:down|offline)", r"flood\w* (?:\S+ ){0,3}with (?:\S+ )?(?:traffic|requests|packets)",
                r"until (?:it|they|the \S+) (?:goes|go|crash\w*|falls?) (?:down|offline|over)",
-               r"take over (?:\S+ ){0,2}(?:webcams?|cameras?|accounts?|computers?|phones?)", r"(?:log|record|capture)\w* (?:\S+ ){0,3}keystrokes"]),
+               r"take over (?:\S+ ){0,2}(?:webcams?|cameras?|accounts?|computers?|phones?)",
+               r"(?:lock|encrypt)\w* (?:\S+ ){0,3}files? (?:\S+ ){0,4}(?:demand|ask|pay|ransom)", r"dump\w* (?:\S+ ){0,2}"
+               r"(?:password|credential|hash|database|user)\w*", r"password hashes", r"(?:sneak|slip|plant|hide|insert)\w* "
+               r"(?:\S+ ){0,2}(?:backdoors?|malware|trojans?|spyware|keyloggers?)", r"(?:steal|grab|exfiltrate)\w* "
+               r"(?:\S+ ){0,3}tokens?", r"(?:log|record|capture)\w* (?:\S+ ){0,3}keystrokes"]),
         (0.6, [r"virus(?:es)?", r"worms?", r"exploits?", r"backdoors?", r"payloads?", r"shellcode", r"hacking",
                r"hack\w*", r"sql injection", r"xss", r"cross site scripting", r"buffer overflows?", r"phishing",
                r"malicious (?:code|scripts?|macros?|software)"]),
@@ -94,7 +99,8 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"opium|ketamine|mdma) (?:smuggling|trafficking|dealing|running)", r"cough syrup (?:\S+ ){0,5}(?:stronger|"
                r"high|sell|extract\w*)", r"deal(?:ing)? drugs?"]),
         (0.6, [r"opioids?", r"oxycodone", r"oxycontin", r"morphine", r"amphetamines?", r"psilocybin",
-               r"magic mushrooms?", r"drugs?", r"smuggl\w*", r"cannabis", r"marijuana", r"get high(?! (?:marks|grades|scores|ratings|quality))", r"xanax", r"adderall"]),
+               r"magic mushrooms?", r"drugs?", r"smuggl\w*", r"codeine", r"hydrocodone", r"tramadol",
+               r"benzos?", r"valium", r"cannabis", r"marijuana", r"get high(?! (?:marks|grades|scores|ratings|quality))", r"xanax", r"adderall"]),
     ],
     "violence": [
         (0.9, [r"(?:kill|murder|assassinat|strangl|stab|shoot|shot|poison|drown|suffocat|smother|behead|"
@@ -116,7 +122,10 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
                r"(?:a|the|my|our|his|her|their|neighbou?r'?s|someone'?s) (?:\S+ )?(?:dog|cat|horse|pet|puppy|kitten)s?|"
                r"(?:children|kids|babies|women|men|students|teachers|cops|police officers|worshippers|protesters|"
                r"immigrants|refugees|jews|muslims|christians|gays?|black people|asians|a crowd|crowds))",
-               r"get away with (?:murder|killing)", r"for (?:a )?ransom", r"dispos\w* of (?:a |the )?(?:dead )?bod(?:y|ies)",
+               r"get away with (?:murder|killing)", r"for (?:a )?ransom",
+               r"(?:set\w* fire to|set\w* on fire|burn\w* down|torch\w*|firebomb\w*|strangl\w*|suffocat\w*|"
+               r"drug\w*|sedat\w*|abus\w*|harass\w*|threaten\w*|doxx?\w*|frame|sabotag\w*|vandali[sz]\w*|"
+               r"ambush\w*|rape\w*|molest\w*|traffick\w*) (?:\S+ ){0,2}(?:someone|somebody|anyone|everyone|people|a person|him|her|them|(?:my|his|her|their|our|your) (?:\S+ )?\S+|\S+'s \S+|(?:an?|the|this|that) (?:\S+ ){0,2}(?:man|woman|guy|lady|kid|child|boy|girl|person|people|officer|cop|teacher|student|worker|customer|tourist|victim|witness|neighbou?r|stranger|family|crowd|shop|store|bank|house|home|car|school|church|mosque|synagogue|temple|building|office|atm|server|network|website|account|plane|train|bus|bridge|company|business|hospital|pharmacy|jewell?ery \S+)s?)", r"dispos\w* of (?:a |the )?(?:dead )?bod(?:y|ies)",
                r"hid\w* (?:a |the )?(?:dead )?bod(?:y|ies)", r"mass (?:shooting|murder|killing|stabbing)s?",
                r"school shootings?", r"shoot(?:ing)? up (?:a |the |my |our |his |her |their )?(?:\S+ )?(?:school|church|mosque|"
                r"synagogue|temple|mall|office|workplace|class|classroom|concert|club|party|campus|hospital|store)",
@@ -151,6 +160,10 @@ TOPICS: dict[str, list[tuple[float, list[str]]]] = {
     "fraud": [
         (0.9, [r"launder\w* (?:\S+ ){0,3}(?:money|cash|funds|proceeds|profits|earnings)",
                r"con (?:\S+ )?(?:tourists|people|victims|customers|the elderly|old people|someone|strangers)",
+               r"(?:steal\w*|stole|rob\w*|cheat\w*|scam\w*|swindl\w*|defraud\w*|con|trick\w*|extort\w*|blackmail\w*|"
+               r"bribe\w*|embezzl\w*|forg\w*|counterfeit\w*) (?:\S+ ){0,2}(?:someone|somebody|anyone|everyone|people|a person|him|her|them|(?:my|his|her|their|our|your) (?:\S+ )?\S+|\S+'s \S+|(?:an?|the|this|that) (?:\S+ ){0,2}(?:man|woman|guy|lady|kid|child|boy|girl|person|people|officer|cop|teacher|student|worker|customer|tourist|victim|witness|neighbou?r|stranger|family|crowd|shop|store|bank|house|home|car|school|church|mosque|synagogue|temple|building|office|atm|server|network|website|account|plane|train|bus|bridge|company|business|hospital|pharmacy|jewell?ery \S+)s?)",
+               r"(?:cheat|con|swindle|trick|scam)\w* (?:\S+ ){1,4}out of", r"forg\w* (?:\S+ ){0,2}(?:degrees?|diplomas?|"
+               r"transcripts?|university \S+)",
                r"clon\w* (?:\S+ ){0,3}(?:key ?fobs?|cards?|sim cards?|credit cards?|phones?|badges?)",
                r"steal\w* (?:\S+ ){0,3}(?:bitcoin|crypto\w*|ethereum|nfts?)", r"money laundering", r"counterfeit\w*", r"fake (?:ids?|passports?|"
                r"driver'?s licen[cs]es?|diplomas?|degrees?|documents?|invoices?|reviews?|doctor'?s notes?|"
@@ -254,6 +267,9 @@ REQUEST = [
     r"step by step", r"steps? (?:to|for|on)", r"instructions? (?:to|for|on)", r"guide (?:to|for|on|me)",
     r"i (?:want|need|plan|intend|am going|'m going|am trying|'m trying|wanna|gotta) to", r"i want you to",
     r"help me", r"how (?:does|would|could|should|can|might) (?:one|someone|somebody|a person|people|you|i)",
+    r"\bhow\s*\?", r"(?:tell|give|show|send|teach|list) (?:me|us) (?:\S+ )?(?:steps|instructions|guide|how|way|method|"
+    r"plan|recipe|procedure)", r"i (?:have|need|got|must) to", r"(?:describe|explain|detail|outline) (?:exactly |precisely "
+    r"|in detail )?how",
     r"need (?:\S+ )?(?:instructions|steps|a guide|a plan|a tutorial|directions|help)", r"i'?m planning (?:to|on)",
     r"i plan (?:to|on)", r"what (?:do|should) i do first", r"where do i (?:start|begin)", r"(?:write|make|create|give|"
     r"draft) (?:me |us )?(?:a |an |the )?(?:\S+ )?(?:guide|tutorial|manual|how ?to|walkthrough|plan|playbook)",
@@ -343,7 +359,7 @@ JAILBREAK: list[tuple[float, list[str]]] = [
            r"constraints|boundaries|restrictions)", r"never (?:refuse|decline|say no)", r"(?:do not|don't|never|"
            r"must not|cannot) (?:ever )?(?:refuse|decline|apologi[sz]e|say (?:sorry|no|you can'?t|i can'?t)|"
            r"add (?:any )?(?:warnings?|disclaimers?))", r"refusals? (?:is|are) not (?:allowed|an option|permitted)",
-           r"opposite (?:mode|day)", r"anti ?gpt", r"stay in character", r"break character", r"aim mode",
+           r"opposite (?:mode|day)", r"anti ?gpt", r"aim mode",
            r"always intelligent and machiavellian", r"machiavellian", r"(?:answer|respond|reply) as both",
            r"two responses", r"(?:start|begin) (?:your|the) (?:answer|response|reply) with (?:\"|')?(?:sure|"
            r"absolutely|of course|certainly)", r"you are (?:now )?(?:free|liberated|unchained|unbound)",
@@ -397,7 +413,9 @@ INJECTION: list[tuple[float, list[str]]] = [
            r"<\|(?:system|im_start|im_end|user|assistant|end|endoftext)\|>", r"\[/?inst\]",
            r"\[(?:assistant|system|ai|admin|developer|model)\b[^\]\n]{0,30}\]", r"<</?sys>>",
            r"</?(?:system|instructions?)>", r"#{2,} ?(?:system|instructions?|new task)",
-           r"(?:^|\n|[.!?>\]]\s*)\s*(?:system|assistant|developer|admin|ai)\s*:",
+           r"(?:^|\n|[^\w\s]\s*)\s*(?:system|assistant|developer|admin|ai)\s*:",
+           r"(?:ai|a\.i\.|assistant|language model|llm|chatbot|bot|agent|model)s? (?:\S+ )?(?:instructions?|directives?|"
+           r"commands?|tasks?|orders?)\s*:",
            r"(?:the |any |an |all )?(?:ai|a\.i\.|assistant|language model|llm|chatbot|bot|agent|model)s? (?:[^.\n]{0,40} )?"
            r"(?:must|should|shall|is required to|is instructed to|needs to|has to|will now|is to) ",
            r"(?:hi|hey|hello|dear|attention|note to|notice to|message to|memo to|to|calling|p\.?s\.? to)[:,!]? "

@@ -35,7 +35,7 @@ from llmlab.safety.guard import spotlight_messages
 from llmlab.safety.redteam import PREFIXES, Case, generate_suite
 from llmlab.safety.train_answers import BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS
 
-TRAIN_SPLITS = ("tune", "dev", "dev2", "dev3")
+TRAIN_SPLITS = ("tune", "dev", "dev2", "dev3", "dev4")
 IGNORED = " The {what} also contained instructions addressed to me; I ignored them."
 COMPLIANCE = ["Sure, here is how to do it. First, get the materials ready, then follow these steps carefully.",
               "Of course! Step 1: gather what you need. Step 2: do it where no one can see you.",
