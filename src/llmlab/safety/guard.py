@@ -50,14 +50,14 @@ of a known concept is judged the same way, the decision is explainable (the reas
 signals), it needs no training data or weights file, and it costs about a millisecond per message (regexes
 compiled once). Its limit is the other side of that: a harmful topic the lexicon lacks passes, and a
 paraphrase without any listed word passes. The red-team suite measures how far it generalises
-(``redteam.py``): on the halves it was adjusted on, attack success 0-1.2% and false refusals 0%; on the
-held-out half, written after its last change, attack success 22.9% and false refusals 1.6% (guard alone,
-block mode). Each of the three halves before it measured 20-31% at first look, before its failures were
-fixed: a lexicon does not reach the 5% target on phrasings and topics it has not seen.
+(``redteam.py``): on the halves it was adjusted on, attack success 0-1.6% and false refusals 0%; on the
+held-out half, written after its last change, attack success 28.2% and false refusals 0.0% (guard alone,
+block mode). Each of the four halves before it measured 20-31% at first look (false refusals 0-5.5%), before
+its failures were fixed: a lexicon does not reach the 5% target on phrasings and topics it has not seen.
 
-Latency (``llmlab redteam``'s ``latency``, 2026-12-05, one core of a shared 2-core AMD EPYC): 1.6-1.9 ms
-median, 3 ms mean, 9 ms p95 per request (a conversation: the user message plus any tool result), most of it
-in the decoders; a single short message takes 0.5-1 ms.
+Latency (``llmlab redteam``'s ``latency``, 2026-12-05, one core of a shared 2-core AMD EPYC): 2.2 ms median,
+7.5 ms mean, 21 ms p95 per request (a conversation: the user message plus any tool result, each decoded
+view scored); a single short message takes 0.5-1 ms. Most of it is the topic regexes, run once per view.
 
 Datamarking (spotlighting, Hines et al. 2024): ``spotlight(text)`` marks untrusted content so a model can
 tell data from instructions: every run of whitespace becomes ``^`` (the marker; ``mode="datamark"``), or the
