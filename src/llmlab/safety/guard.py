@@ -225,7 +225,10 @@ class Guard:
         jb_score, jb_hits = _weighted(lx["jailbreak"], text, per_group=2)
         strong_jb = [h for h in jb_hits if any(rx.fullmatch(h) for w, _, rxs in lx["jailbreak"] if w >= 1.0 for rx in rxs)]
         findings: list[_Finding] = []
-        if role in ("user", "assistant", "tool"):
+        # Harm in a tool result can only flag, so it is scored on the text and what escapes/Base64/hex revealed,
+        # not on the lossy re-readings (ciphers, split words, leetspeak) that cost most of the time.
+        lossy = any(k in view.scheme for k in ("caesar", "reverse", "split", "leet"))
+        if role in ("user", "assistant") or (role == "tool" and not lossy):
             harm = _harm(text, lx, framing=jb_score if role != "assistant" else 0.0)
             if harm.category:
                 if role == "tool":  # a document may discuss a topic; only instructions in it are attacks
