@@ -31,6 +31,7 @@ STAGE_MODULES = [
     "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
+    "llmlab.safety.cli",  # guard check, redteam
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 
