@@ -11,7 +11,7 @@ on the language tasks, and the same model after SFT on the tasks it was taught (
 * ``minimal_pairs`` (choice, 2 options): BLiMP-style pairs of sentences that differ in one word, the
   grammatical one against one that is not, built from templates in the corpus's English: subject-verb agreement
   (``The lords are here.`` / ``The lords is here.``, ``thou art`` / ``thou is``), the archaic ``hath``/``hast``,
-  determiner-noun number (``this letter`` / ``these letter``), pronoun case (``She loves him.`` / ``She loves
+  determiner-noun number (``these letters`` / ``these letter``), pronoun case (``She loves him.`` / ``She loves
   he.``) and modal word order (``I will follow him.`` / ``I follow will him.``). Each sentence is scored whole
   after ``<|bos|>`` (empty context), as lm-evaluation-harness scores BLiMP. Groups: the phenomena.
 * ``cloze`` (choice, 4 options): a word of the corpus's *held-out* split (the last 10%, never trained on) after
@@ -92,17 +92,17 @@ def _agreement_have(rng: random.Random) -> tuple[str, str]:
 
 
 def _determiner_number(rng: random.Random) -> tuple[str, str]:
+    """The noun's number after a fixed determiner (``this letter`` / ``this letters``), as BLiMP's
+    determiner-noun agreement varies the noun: each determiner's right form is sometimes the singular and
+    sometimes the plural noun, so preferring the more frequent form of a word does not help."""
     sing, plur = rng.choice(THINGS + NOUNS)
     frame = rng.choice(["Look upon {d} {n}.", "I know {d} {n}.", "Give me {d} {n}.", "Where are {d} {n}?",
                         "Bring {d} {n} to me."])
-    plural = rng.random() < 0.5
-    near = rng.random() < 0.5  # this/these or that/those
-    d_s, d_p = ("this", "these") if near else ("that", "those")
-    if "Where are" in frame:  # the verb fixes the number: only the plural noun is right
-        plural = True
-    if plural:
-        return frame.format(d=d_p, n=plur), frame.format(d=d_s, n=plur)
-    return frame.format(d=d_s, n=sing), frame.format(d=d_p, n=sing)
+    plural = rng.random() < 0.5 or "Where are" in frame  # "are" wants the plural
+    near = rng.random() < 0.5
+    det = ("these" if near else "those") if plural else ("this" if near else "that")
+    good, bad = (plur, sing) if plural else (sing, plur)
+    return frame.format(d=det, n=good), frame.format(d=det, n=bad)
 
 
 def _pronoun_case(rng: random.Random) -> tuple[str, str]:
