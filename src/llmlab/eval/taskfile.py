@@ -91,6 +91,7 @@ class Task:
     source: str = ""
     seed: int | None = None
     suite_version: int | None = None
+    path: str = ""  # the file it was loaded from (not part of the task)
 
     def header(self) -> dict:
         h = {"format": TASK_FORMAT, "version": TASK_VERSION, "name": self.name, "kind": self.kind,
@@ -110,8 +111,9 @@ class Task:
         return h
 
     def sha256(self) -> str:
-        """A hash of everything that decides the scores (header and items), for results and resuming."""
-        h = hashlib.sha256(json.dumps(self.header(), sort_keys=True).encode())
+        """A hash of everything that decides the scores (header and items, not the free notes)."""
+        head = {k: v for k, v in self.header().items() if k not in ("description", "source")}
+        h = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
         for it in self.items:
             h.update(item_key(it).encode())
         return h.hexdigest()
@@ -252,8 +254,8 @@ def parse_task_lines(lines, path="<task>") -> tuple[Task | None, list[str]]:
     return Task(name=header["name"], kind=header["kind"], items=items, style=header.get("style", "text"),
                 metric=header.get("metric", "acc"), few_shot=list(header.get("few_shot", [])),
                 max_new_tokens=header.get("max_new_tokens", 32), stop=tuple(header.get("stop", ["\n"])),
-                description=header.get("description", ""), source=header.get("source", str(path)),
-                seed=header.get("seed"), suite_version=header.get("suite_version")), []
+                description=header.get("description", ""), source=header.get("source", ""),
+                seed=header.get("seed"), suite_version=header.get("suite_version"), path=str(path)), []
 
 
 def _read_lines(path) -> list[str]:
