@@ -75,7 +75,8 @@ def test_choice_scores_equal_a_direct_computation(tiny, style):
                     cont = tok.encode(text + " " + c)[len(ctx) - 1:]
                 lps.append(seq_logprob(model, ctx, cont))
             pred = max(range(len(lps)), key=lambda i: lps[i])
-            pred_norm = max(range(len(lps)), key=lambda i: lps[i] / len(it["choices"][i]))
+            space = 1 if task.style == "qa" and style == "text" else 0  # " 19" after "Answer:"
+            pred_norm = max(range(len(lps)), key=lambda i: lps[i] / (len(it["choices"][i]) + space))
             accs.append(pred == it["answer"])
             norms.append(pred_norm == it["answer"])
         t = res["tasks"][task.name]

@@ -12,7 +12,8 @@ partial results saved as it goes, and resuming.
 How a task is scored (``eval/taskfile.py`` defines the kinds):
 
 * choice: every option is a continuation of the item's prompt; ``acc`` takes the highest summed log-prob,
-  ``acc_norm`` the highest log-prob per character of the option (lm-evaluation-harness's definitions);
+  ``acc_norm`` the highest log-prob per character of the continuation as scored (the option, after a space
+  in the few-shot text form) -- lm-evaluation-harness's definitions;
   the task's ``metric`` picks the headline score.
 * generate: a greedy answer (``max_new_tokens``, cut at the first stop string in the text form), right when
   ``tasks.check.exact_match`` says it equals the answer (or one of the answers).
@@ -170,7 +171,8 @@ def score_items(task: Task, items: list[dict], backend, how: str) -> list[dict]:
                 out.append({"error": str(bad[0])})
                 continue
             lps = [r.logprob for r in rs]
-            norm = [lp / max(1, len(c)) for lp, c in zip(lps, it["choices"])]
+            # Per character of the continuation as it was scored (" 19" after "Answer:"), as lm-eval's acc_norm.
+            norm = [lp / max(1, len(q.continuation)) for lp, q in zip(lps, reqs[a:b])]
             pred, pred_norm = _argmax(lps), _argmax(norm)
             out.append({"logprobs": [round(x, 5) for x in lps], "pred": pred, "pred_norm": pred_norm,
                         "acc": int(pred == it["answer"]), "acc_norm": int(pred_norm == it["answer"]),

@@ -20,7 +20,8 @@ Header fields:
 * ``kind`` (required):
   - ``"choice"``: multiple choice by log-likelihood. Each choice is scored as the continuation of the item's
     prompt; the prediction is the choice with the highest summed log-probability (``acc``) or the highest
-    log-probability per character of the choice (``acc_norm``), as lm-evaluation-harness defines them.
+    log-probability per character of the scored continuation (``acc_norm``), as lm-evaluation-harness
+    defines them.
     Chance is 1 / (number of choices), averaged over items.
   - ``"generate"``: greedy generation scored by exact match (``llmlab.tasks.check.exact_match``: case,
     spaces, outer quotes and a final period do not matter). Chance is 0.
