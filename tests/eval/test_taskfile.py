@@ -91,6 +91,12 @@ def test_qa_and_bpb_items(tmp_path):
     p = _write(tmp_path, [head, {"question": "", "answer": "x"}, {"question": "q", "answer": []}])
     assert [x.split(": ", 2)[:2] for x in validate_task_file(p)] == [[str(p) + ":2", "field 'question'"],
                                                                       [str(p) + ":3", "field 'answer'"]]
+    p = _write(tmp_path, [head, {"question": "Which is larger, 3 or 9?", "answer": "9", "chance": 0.5},
+                          {"question": "q", "answer": "x", "chance": 1.5}])
+    assert [x.split(": ", 2)[:2] for x in validate_task_file(p)] == [[str(p) + ":3", "field 'chance'"]]
+    p = _write(tmp_path, [head, {"question": "Which is larger, 3 or 9?", "answer": "9", "chance": 0.5},
+                          {"question": "q", "answer": "x"}])
+    assert load_task(p).chance() == 0.25
     p = _write(tmp_path, [{**HEADER, "kind": "bpb"}, {"text": ""}, {"text": "fine", "group": 1}])
     assert [x.split(": ", 2)[:2] for x in validate_task_file(p)] == [[str(p) + ":2", "field 'text'"],
                                                                       [str(p) + ":3", "field 'group'"]]

@@ -187,7 +187,8 @@ def score_items(task: Task, items: list[dict], backend, how: str) -> list[dict]:
                 continue
             answers = it["answer"] if isinstance(it["answer"], list) else [it["answer"]]
             text = r.strip()
-            out.append({"output": text, "acc": int(any(exact_match(text, a) for a in answers)), "chance": 0.0})
+            out.append({"output": text, "acc": int(any(exact_match(text, a) for a in answers)),
+                        "chance": float(it.get("chance", 0.0))})
         return out
     res = backend.rolling([it["text"] for it in items])
     return [{"error": str(r)} if isinstance(r, ItemError) else

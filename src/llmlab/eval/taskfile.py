@@ -24,7 +24,7 @@ Header fields:
     defines them.
     Chance is 1 / (number of choices), averaged over items.
   - ``"generate"``: greedy generation scored by exact match (``llmlab.tasks.check.exact_match``: case,
-    spaces, outer quotes and a final period do not matter). Chance is 0.
+    spaces, outer quotes and a final period do not matter). Chance is the items' ``chance`` (default 0).
   - ``"bpb"``: bits per byte of each item's ``text`` (``eval/bpb.py``'s definition); lower is better and it
     has no chance level, so it is reported but not in the aggregate.
 * ``style`` (default ``"text"``): how an item is posed.
@@ -46,8 +46,9 @@ Header fields:
 Item fields: ``context`` (text style) or ``question`` (qa style), both strings; ``choices`` (choice: a list of
 at least 2 distinct non-empty strings) and ``answer`` (choice: the index of the right choice; generate: the
 right answer, or a list of acceptable answers); ``text`` (bpb: a non-empty string); optional ``id`` (a
-string) and ``group`` (a string: scores are also reported per group). Unknown fields are errors (a misspelt
-``anwser`` would otherwise be silently ignored).
+string), ``group`` (a string: scores are also reported per group) and, for generate items, ``chance`` (the
+probability of a right answer by guessing, e.g. 0.5 for "which is larger, 12 or 40?"; default 0). Unknown
+fields are errors (a misspelt ``anwser`` would otherwise be silently ignored).
 
 Every problem is reported as ``file:line: field 'name': what is wrong``.
 """
@@ -70,7 +71,7 @@ METRICS = ("acc", "acc_norm")
 HEADER_FIELDS = {"format", "version", "name", "kind", "style", "metric", "few_shot", "max_new_tokens", "stop",
                  "description", "source", "seed", "suite_version"}
 ITEM_FIELDS = {"choice": {"context", "question", "choices", "answer", "id", "group"},
-               "generate": {"context", "question", "answer", "id", "group"},
+               "generate": {"context", "question", "answer", "id", "group", "chance"},
                "bpb": {"text", "id", "group"}}
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 MAX_PROBLEMS = 50  # a validator run stops collecting after this many
@@ -123,7 +124,9 @@ class Task:
         """The expected score of guessing: mean 1/k for choice, 0 for exact match, None for bpb."""
         if self.kind == "choice":
             return sum(1.0 / len(it["choices"]) for it in self.items) / max(1, len(self.items))
-        return 0.0 if self.kind == "generate" else None
+        if self.kind == "generate":
+            return sum(it.get("chance", 0.0) for it in self.items) / max(1, len(self.items))
+        return None
 
 
 def item_key(item: dict) -> str:
@@ -216,6 +219,9 @@ def _check_item(it, kind: str, style: str, path, line: int, problems: list[str])
         ok = isinstance(ans, str) or (isinstance(ans, list) and ans and all(isinstance(a, str) for a in ans))
         if not ok:
             problems.append(f"{_loc(path, line, 'answer')}: required, a string or a non-empty list of strings")
+        ch = it.get("chance", 0.0)
+        if not isinstance(ch, (int, float)) or isinstance(ch, bool) or not 0 <= ch < 1:
+            problems.append(f"{_loc(path, line, 'chance')}: must be a number in [0, 1), got {ch!r}")
 
 
 def parse_task_lines(lines, path="<task>") -> tuple[Task | None, list[str]]:
