@@ -251,3 +251,18 @@ def test_evaluate_run_picks_the_prompt_style(tiny_run, tmp_path):
     res = evaluate_run(chat, SuiteConfig(tasks=("arithmetic",), n=2), **QUIET)
     assert res["prompt_style"] == "chat" and res["tasks"]["arithmetic"]["posed_as"] == "chat"
     assert math.isfinite(res["seconds"])
+
+
+def test_tasks_command_writes_task_files_that_load_back(tmp_path, capsys):
+    yaml = pytest.importorskip("yaml", reason="PyYAML (lm-eval's own dependency) reads the lm-eval config")
+
+    assert main(["eval", "tasks", "--out", str(tmp_path), "--tasks", "minimal_pairs,bpb", "-n", "3", "--lm-eval"]) == 0
+    written = json.loads(capsys.readouterr().out)["written"]
+    assert [p.rsplit("/", 1)[1] for p in written] == ["minimal_pairs.jsonl", "minimal_pairs.yaml", "bpb.jsonl", "bpb.yaml"]
+    from llmlab.eval.taskfile import load_task
+
+    assert load_task(tmp_path / "minimal_pairs.jsonl").sha256() == builtin_task("minimal_pairs", n=3).sha256()
+    cfg = yaml.safe_load((tmp_path / "lm_eval" / "minimal_pairs.yaml").read_text())
+    assert cfg["output_type"] == "multiple_choice" and cfg["target_delimiter"] == ""
+    docs = [json.loads(x) for x in open(cfg["dataset_kwargs"]["data_files"]["test"])]
+    assert [d["choices"] for d in docs] == [it["choices"] for it in builtin_task("minimal_pairs", n=3).items]
