@@ -86,6 +86,7 @@ class LocalBackend:
     gen_batch: int = 32  # prompts generated together
     fingerprint: dict = field(default_factory=dict)
     _stop_ids: dict = field(default_factory=dict, repr=False)
+    _engine: object = field(default=None, repr=False)  # kept: its fused weights are built once, not per chunk
 
     kind = "local"
 
@@ -176,7 +177,9 @@ class LocalBackend:
             prompts.append(ids)
             params.append(SamplingParams(temperature=0.0, max_new_tokens=r.max_new_tokens,
                                          stop_token_ids=tuple(sorted(set(stop_ids)))))
-        engine = Engine(self.model, eos_token_ids=())
+        if self._engine is None:
+            self._engine = Engine(self.model, eos_token_ids=())
+        engine = self._engine
         with torch.no_grad():
             for start in range(0, len(prompts), self.gen_batch):
                 sl = slice(start, start + self.gen_batch)
