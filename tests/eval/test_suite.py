@@ -203,8 +203,8 @@ def test_resolve_tasks(tmp_path):
     from llmlab.eval.taskfile import write_task
 
     write_task(tmp_path / "a.jsonl", CHOICE_TEXT)
-    names = [t.name for t in resolve_tasks(["arithmetic", str(tmp_path)], n=5)]
-    assert names == ["arithmetic", "mc_text"]
+    names = [t.name for t in resolve_tasks(["minimal_pairs", str(tmp_path)], n=5)]
+    assert names == ["minimal_pairs", "mc_text"]
     with pytest.raises(LlmlabError, match="unknown task 'nope'"):
         resolve_tasks(["nope"])
     with pytest.raises(LlmlabError, match="two tasks are named 'mc_text'"):
@@ -242,14 +242,21 @@ def test_suite_cli_json_shape(tiny_run, tmp_path, capsys):
     assert out.out.splitlines()[1].startswith("minimal_pairs") and "6 already scored" in out.err
 
 
+@pytest.mark.slow  # the first load_run in a process takes seconds (building the model on the meta device)
 def test_evaluate_run_picks_the_prompt_style(tiny_run, tmp_path):
     import shutil
 
     chat = tmp_path / "chat"
     shutil.copytree(tiny_run, chat)
     (chat / "config.json").write_text(json.dumps({"sft": {}, "base_model": "x"}))
-    res = evaluate_run(chat, SuiteConfig(tasks=("arithmetic",), n=2), **QUIET)
-    assert res["prompt_style"] == "chat" and res["tasks"]["arithmetic"]["posed_as"] == "chat"
+    from llmlab.eval.taskfile import write_task
+
+    write_task(tmp_path / "qa.jsonl", CHOICE_QA)
+    res = evaluate_run(chat, SuiteConfig(tasks=(str(tmp_path / "qa.jsonl"),)), **QUIET)
+    assert res["prompt_style"] == "chat" and res["tasks"]["mc_qa"]["posed_as"] == "chat"
+    assert (chat / "eval" / "suite.json").is_file()
+    res = evaluate_run(tiny_run, SuiteConfig(tasks=(str(tmp_path / "qa.jsonl"),)), out_dir=tmp_path / "o", **QUIET)
+    assert res["prompt_style"] == "text" and res["tasks"]["mc_qa"]["posed_as"] == "qa-text"
     assert math.isfinite(res["seconds"])
 
 
