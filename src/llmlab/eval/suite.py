@@ -313,8 +313,10 @@ def run_suite(backend, tasks: list[Task], *, out_dir=None, prompt_style: str = "
     log = log or (lambda msg: print(f"llmlab eval suite: {msg}", file=sys.stderr, flush=True))
     t0 = time.time()
     out_dir = Path(out_dir) if out_dir is not None else None
-    ident = {**(identity or getattr(backend, "fingerprint", {}) or {}), "prompt_style": prompt_style}
-    items_log = ItemsLog(out_dir / ITEMS_FILE if out_dir is not None else None, ident, fresh=fresh)
+    named = identity or getattr(backend, "fingerprint", {}) or {}
+    ident = {**named, "prompt_style": prompt_style}
+    # A model nobody named (a bare model object) cannot be told from another: its saved items are not reused.
+    items_log = ItemsLog(out_dir / ITEMS_FILE if out_dir is not None else None, ident, fresh=fresh or not named)
     per_task: dict[str, list[dict]] = {}
     summaries: dict[str, dict] = {}
     for task in tasks:
