@@ -117,3 +117,17 @@ def test_a_server_without_bos_still_scores_empty_contexts(server):
     task = Task(name="pairs", kind="choice", items=[MC.items[-1], MC.items[0]])
     res = run_suite(EndpointBackend(server.url, model="tiny", **FAST), [task], prompt_style="text", **QUIET)
     assert res["errors"] == 0 and res["tasks"]["pairs"]["n"] == 2  # the empty context was sent as a newline
+
+
+def test_suite_command_on_an_endpoint(server, tmp_path, capsys):
+    from llmlab.cli import main
+    from llmlab.eval.taskfile import write_task
+
+    write_task(tmp_path / "mc.jsonl", MC)
+    args = ["eval", "suite", "--endpoint", server.url, "--model", "tiny", "--tasks", str(tmp_path / "mc.jsonl")]
+    assert main(args) == 2  # where would the results go?
+    assert "--endpoint needs --out DIR" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "res"), "--api-key", "k", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["endpoint"] == server.url and res["model"] == "tiny" and res["backend"] == "endpoint"
+    assert res["tasks"]["mc"]["n"] == len(MC.items) and (tmp_path / "res" / RESULTS_FILE).is_file()
