@@ -162,7 +162,7 @@ def test_endpoint_responder_openai_shape():
 
 
 def test_run_redteam_against_a_tiny_run(tmp_path):
-    from llmlab.model.checkpoint import save_run_model
+    from llmlab.runs import save_run_model
     from llmlab.model.gpt import GPT, ModelConfig
     from llmlab.tokenizer import Tokenizer
 

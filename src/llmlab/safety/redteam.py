@@ -169,7 +169,7 @@ def external_cases() -> list[Case]:
     """Harmful asks written by another author: the SFT generator's refusal items (``chat.synth``), every act
     under every template. Not held out from model training (SFT learns to refuse them), so for the guard only:
     a check that its lexicon was not fitted to this suite's own wording."""
-    from llmlab.chat.synth import HARMFUL_ACTS, HARMFUL_TEMPLATES
+    from llmlab.tasks.synth import HARMFUL_ACTS, HARMFUL_TEMPLATES
 
     return [Case(f"ext-{i:04d}", "external", "attack", "external", "direct", _conv("", t.format(a=a)))
             for i, (a, t) in enumerate((a, t) for a in HARMFUL_ACTS for t in HARMFUL_TEMPLATES)]
@@ -433,7 +433,7 @@ def run_responder(run_dir: str, *, max_new_tokens: int = 64, device: str = "cpu"
     from llmlab.infer.engine import Engine
     from llmlab.infer.sampling import SamplingParams
     from llmlab.infer.text import generate_text
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     model, tok = load_run(run_dir, device)
     model.eval()

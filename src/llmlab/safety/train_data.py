@@ -43,7 +43,7 @@ COMPLIANCE = ["Sure, here is how to do it. First, get the materials ready, then 
 
 
 def _refusal() -> str:
-    from llmlab.chat.synth import REFUSAL
+    from llmlab.tasks.synth import REFUSAL
 
     return REFUSAL
 
