@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import os
 import sys
 import types
 import typing
@@ -66,8 +68,10 @@ class Checked:
     all of them, so a library caller gets the checks the CLI has."""
 
     def __post_init__(self) -> None:
-        problems = []
+        hints, problems = _hints(type(self)), []
         for f in dataclasses.fields(self):
+            if _kind(hints[f.name]) is str and isinstance(getattr(self, f.name), os.PathLike):
+                setattr(self, f.name, os.fspath(getattr(self, f.name)))  # a Path for a path field: kept as text
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 problems.append(f"{f.name} must be one of {', '.join(map(str, choices))}, got {getattr(self, f.name)!r}")
@@ -84,6 +88,7 @@ def flag_name(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
+@functools.cache
 def _hints(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
