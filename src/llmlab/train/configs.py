@@ -39,8 +39,9 @@ HORIZON = ("max_steps", "max_tokens", "time_budget")  # training stops at whiche
 
 
 @dataclass
-class TrainConfig:
-    """The shared training loop's settings (``llmlab.train.loop``); every stage's ``train_defaults`` start here."""
+class TrainConfig(Checked):
+    """The shared training loop's settings (``llmlab.train.loop``); every stage's ``train_defaults`` start here.
+    Choices are checked when one is built; ``validate()`` (the loop calls it) checks that it can train."""
 
     # optimisation
     lr: float = option(3e-3, "peak learning rate")
