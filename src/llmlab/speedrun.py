@@ -164,7 +164,8 @@ class Speedrun:
             eval_samples=0), distributed=True))  # the eval stage scores the SFT model
         pref = r / "prefdata"
         rl_data = RLDataConfig(out=str(pref), seed=c.seed, n_pairs=PREF_PAIRS[q], n_val_pairs=PREF_VAL_PAIRS[q],
-                               n_tasks=PREF_TASKS[q], n_val_tasks=PREF_VAL_TASKS[q], n_chat_prompts=PREF_CHAT_PROMPTS[q],
+                               n_tasks=PREF_TASKS[q], n_val_tasks=PREF_VAL_TASKS[q],
+                               n_chat_prompts=PREF_CHAT_PROMPTS[q],
                                task_shares=GRPO_TASK_SHARES)  # the counts' and shares' reasons: beside the constants
         stages.append(Stage("prefdata", "prefdata", "prefdata/summary.json", stage_argv(["rl-data"], rl_data),
                             config=rl_data))
@@ -176,7 +177,7 @@ class Speedrun:
             # + 0.04 x the answer's log-likelihood: 88.1 / 88.4% vs 85.7% at 0.03 from runs/s12's SFT model; 0.05 is
             # more accurate (88.7%) but DPO and PPO win less under it (LOG sessions 9 and 12)
             logprob_coef=0.04,
-            lm_coef=1.0),  # keeps that log-likelihood a language model's (LOG session 9)
+            lm_coef=1.0),  # an LM loss on the chosen answers keeps its LM head a language model (LOG s9)
             max_steps=1200))  # 3 passes over 6000 pairs, ~155 s on 1 thread (LOG 2026-11-23 s3, s4)
         algos = PREFERENCE.get(c.preference, (c.preference,))
         if "dpo" in algos:

@@ -138,7 +138,8 @@ def test_task_shares_reweight_training_tasks_only(tmp_path):
 
     counts = dict(n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0)
     plain = write_pref_data(RLDataConfig(out=tmp_path / "a", **counts))
-    shared = write_pref_data(RLDataConfig(out=tmp_path / "b", **counts, task_shares={"arithmetic": 0.55, "parity": 0.1}))
+    shared = write_pref_data(RLDataConfig(out=tmp_path / "b", **counts,
+                                          task_shares={"arithmetic": 0.55, "parity": 0.1}))
     kinds = Counter(t.meta["kind"] for t in read_prompts(tmp_path / "b" / "tasks_train.jsonl"))
     assert (kinds["arithmetic"], kinds["parity"], sum(kinds.values())) == (110, 20, 200)
     assert plain["task_kinds_train"]["arithmetic"] < 80 and len(kinds) == len(plain["task_kinds_train"])

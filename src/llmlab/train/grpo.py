@@ -200,7 +200,8 @@ def run(cfg: GRPOConfig, tcfg: TrainConfig | None = None, *, reward_fns=None, re
                   "prompts": str(cfg.prompts), "val": str(cfg.val), "n_prompts": len(prompts),
                   "prompts_dropped_too_long": dropped, **settings, "minibatch": minibatch,
                   "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
-    loss_fn = make_grpo_loss(cfg.clip, cfg.kl_coef, cfg.clip_high, max_new_tokens if cfg.advantage == "drgrpo" else None)
+    const_norm = max_new_tokens if cfg.advantage == "drgrpo" else None
+    loss_fn = make_grpo_loss(cfg.clip, cfg.kl_coef, cfg.clip_high, const_norm)
     result = train(policy, train_cfg, source, loss_fn, cfg.out, eval_fn=eval_fn, tokenizer=tok,
                    run_config=run_config, resume=resume, progress=progress)
     if before is not None:

@@ -73,8 +73,9 @@ class Checked:
             if _kind(hints[f.name]) is str and isinstance(getattr(self, f.name), os.PathLike):
                 setattr(self, f.name, os.fspath(getattr(self, f.name)))  # a Path for a path field: kept as text
             choices = f.metadata.get("choices")
-            if choices and getattr(self, f.name) not in choices:
-                problems.append(f"{f.name} must be one of {', '.join(map(str, choices))}, got {getattr(self, f.name)!r}")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                problems.append(f"{f.name} must be one of {', '.join(map(str, choices))}, got {value!r}")
         problems += self.problems()
         if problems:
             raise ConfigError("; ".join(problems))
