@@ -33,6 +33,7 @@ STAGE_MODULES = [
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
     "llmlab.tools.index_cli",  # index, index search
     "llmlab.tools.assistant_cli",  # assistant create/list/show/update/delete
+    "llmlab.safety.cli",  # guard check, redteam
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 

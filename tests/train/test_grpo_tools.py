@@ -6,6 +6,7 @@ are not policy targets, the reward reads the answer after the last result, and t
 
 import json
 
+import pytest
 import torch
 
 from _scripted_model import ScriptedModel, native_script
@@ -35,7 +36,8 @@ def test_rollout_through_the_tool_loop_masks_results(tmp_path):
     rows = [{"prompt": q, "answer": a} for q, a in (("12*34", "= 408"), ("7+8", "= 15"), ("9*9", "= 80"))]
     prompts, _ = encode_prompts(read_prompts(write_jsonl(tmp_path / "t.jsonl", rows)), tok, 256)
     src = GRPOSource(model, frozen_copy(model), tok, prompts, [exact_match_reward], group_size=2, rollout_prompts=3,
-                     epochs=1, minibatch=6, max_new_tokens=100, temperature=1.0, tool_loop=make_tool_loop(tok, ["calc"]))
+                     epochs=1, minibatch=6, max_new_tokens=100, temperature=1.0, dynamic_sampling=False,
+                     tool_loop=make_tool_loop(tok, ["calc"]))
     batch, stats = src.make_rollout(src._next_prompts())
     assert stats["reward_mean"] == 4 / 6  # "9*9" is 81, not the answer written in the task
     for b in range(6):
@@ -49,13 +51,26 @@ def test_rollout_through_the_tool_loop_masks_results(tmp_path):
 
 
 def test_grpo_stage_with_tools_runs(tmp_path):
-    from llmlab.train.grpo import train_grpo
+    from llmlab.train.grpo import GRPOConfig, run
 
     base = make_run(tmp_path / "base", max_seq_len=64)
     data = write_jsonl(tmp_path / "tasks.jsonl", [{"prompt": f"What is {i} times 3?", "answer": str(3 * i),
                                                    "kind": "calc"} for i in range(8)])
-    cfg = TrainConfig(lr=1e-3, max_steps=2, batch_size=8, warmup_steps=1, schedule="constant", seq_len=64, device="cpu")
-    s = train_grpo(base, data, tmp_path / "grpo", cfg, val_path=data, group_size=2, rollout_prompts=2,
-                   max_new_tokens=8, dynamic_sampling=False, tools=("calc",), progress=False)
+    cfg = GRPOConfig(model=str(base), prompts=str(data), val=str(data), out=str(tmp_path / "grpo"), group_size=2,
+                     rollout_prompts=2, max_new_tokens=8, dynamic_sampling=False, tools="calc")
+    tcfg = TrainConfig(lr=1e-3, max_steps=2, batch_size=8, warmup_steps=1, schedule="constant", seq_len=64,
+                       device="cpu")
+    s = run(cfg, tcfg, progress=False).summary
     assert "exact_match_before" in s and "exact_match_after" in s
-    assert "calc" in json.dumps(json.loads((tmp_path / "grpo" / "config.json").read_text()))
+    assert json.loads((tmp_path / "grpo" / "config.json").read_text())["grpo"]["tools"] == "calc"
+
+
+def test_grpo_config_checks_its_tools():
+    from llmlab.errors import ConfigError
+    from llmlab.train.grpo import GRPOConfig
+
+    with pytest.raises(ConfigError, match=r"unknown tool\(s\) \['abacus'\]"):
+        GRPOConfig(model="m", prompts="p", out="o", tools="calc,abacus")
+    with pytest.raises(ConfigError, match="--tools search needs --index"):
+        GRPOConfig(model="m", prompts="p", out="o", tools="search")
+    assert GRPOConfig(model="m", prompts="p", out="o", tools="calc, search", index="i").tool_names() == ["calc", "search"]

@@ -50,7 +50,8 @@ def test_shared_prompt_rows_score_like_separate_rows(tmp_path):
 def test_length_buckets_visit_every_pair_once_and_pad_less(tmp_path):
     _, tok = _rm(tmp_path)
     enc = _pairs(tmp_path, tok)
-    plain, bucketed = PairBatches(enc, 4, tok.pad_id, seed=1), LengthBucketedPairs(enc, 4, tok.pad_id, seed=1)
+    plain = PairBatches(enc, 4, tok.pad_id, seed=1)
+    bucketed = LengthBucketedPairs(enc, 4, tok.pad_id, seed=1, shared_prompt=False)
     for _ in range(2):  # two epochs
         seen, pad_plain, pad_bucketed = [], 0, 0
         for _ in range(10):
@@ -60,7 +61,7 @@ def test_length_buckets_visit_every_pair_once_and_pad_less(tmp_path):
             pad_bucketed += b["input_ids"].numel()
         assert sorted(seen) == list(range(40))
         assert pad_bucketed < 0.85 * pad_plain
-    one = LengthBucketedPairs(enc, 4, tok.pad_id, seed=1, bucket_batches=1)
+    one = LengthBucketedPairs(enc, 4, tok.pad_id, seed=1, bucket_batches=1, shared_prompt=False)
     again = PairBatches(enc, 4, tok.pad_id, seed=1)
     assert all(torch.equal(one.next_batch()["index"], again.next_batch()["index"]) for _ in range(12))
 
@@ -141,15 +142,15 @@ def test_train_with_logprob_and_lm_terms(tmp_path):
 
     from llmlab.runs import load_reward_model
     from llmlab.train.loop import TrainConfig
-    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rm import RMConfig, run
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16))
     val = write_jsonl(tmp_path / "val.jsonl", toy_pairs(24)[16:])
     cfg = TrainConfig(lr=3e-3, max_steps=25, batch_size=8, warmup_steps=1, schedule="constant", seq_len=64,
                       device="cpu", weight_decay=0.0)
-    summary = train_reward_model(base, data, tmp_path / "rm", cfg, val_path=val, lm_coef=0.5, logprob_coef=1.0,
-                                 progress=False)
+    summary = run(RMConfig(model=base, data=data, val=val, out=tmp_path / "rm", lm_coef=0.5, logprob_coef=1.0), cfg,
+                  progress=False).summary
     assert summary["val_pair_accuracy"] == 1.0 and summary["val_loss"] < math.log(2)
     hist = [json.loads(l) for l in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()]
     assert all("lm_loss" in h for h in hist if "loss" in h)
@@ -207,11 +208,12 @@ def test_train_layers_freezes_the_embedding_and_lower_blocks(tmp_path):
     """--train-layers 1 on a 2-layer model: block 0 and the (tied) embedding stay as SFT left them, block 1,
     the final norm and the head train, and the toy preference is still learned."""
     from llmlab.runs import load_reward_model
-    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rm import RMConfig, run
 
     base, data, val = _toy_run(tmp_path)
     before, _ = load_run(base)
-    summary = train_reward_model(base, data, tmp_path / "rm", _cfg(25), val_path=val, train_layers=1, progress=False)
+    summary = run(RMConfig(model=base, data=data, val=val, out=tmp_path / "rm", train_layers=1), _cfg(25),
+                  progress=False).summary
     assert summary["val_pair_accuracy"] == 1.0
     after = load_reward_model(tmp_path / "rm")[0].backbone.state_dict()
     for name, w in before.state_dict().items():
@@ -268,8 +270,8 @@ def test_dev_split_keeps_the_best_weights(tmp_path, monkeypatch):
         return res
 
     monkeypatch.setattr(rm_mod, "pair_accuracy", fake)
-    summary = rm_mod.train_reward_model(base, data, tmp_path / "rm", _cfg(8, eval_every=2), val_path=val,
-                                        dev_frac=0.25, progress=False)
+    summary = rm_mod.run(rm_mod.RMConfig(model=base, data=data, val=val, out=tmp_path / "rm", dev_frac=0.25),
+                         _cfg(8, eval_every=2), progress=False).summary
     assert summary["best_dev_pair_accuracy"] == 0.9 and summary["best_step"] == 4
     assert json.loads((tmp_path / "rm" / "config.json").read_text())["dev_pairs"] == 5
     got = load_reward_model(tmp_path / "rm")[0]

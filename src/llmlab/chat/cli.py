@@ -4,7 +4,7 @@
     llmlab chat --model runs/sft --prompt "What is 7 plus 5?" --json
     llmlab chat --model runs/sft --system "Be brief." --prompt "Who are you?"
     echo -e "Hello\\n/reset\\nWho are you?" | llmlab chat --model runs/sft   # stdin works line by line
-    llmlab chat synth --out data/chat.jsonl                        # the generated default conversations
+    llmlab chat synth --out data/chat.jsonl                        # the generated default SFT conversations
     llmlab chat --model runs/sft --tools calc --prompt "What is 347 times 28?"     # tools inside generation
     llmlab chat --model runs/sft --tools search --index my_index --prompt "Who founded Brindle Works?"
     llmlab chat --assistant helper                                 # a saved assistant (llmlab assistant create)
@@ -36,6 +36,8 @@ import json
 import sys
 
 from llmlab.infer.session import ChatSession
+from llmlab.tasks.synth import SynthConfig
+from llmlab.utils.config import add_config_flags, given_flags, layered
 
 HELP = """commands:
   /system TEXT      set the system prompt (/system alone clears it)
@@ -211,10 +213,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
                         description="Write the bundled generator's conversations: OUT (train) and OUT's "
                         ".val.jsonl sibling (held-out items, never seen in training).")
-    q.add_argument("--out", required=True, help="train JSONL path (held-out set beside it as *.val.jsonl)")
-    q.add_argument("--n-train", type=int, default=4000, help="training conversations")
-    q.add_argument("--n-val", type=int, default=400, help="held-out conversations")
-    q.add_argument("--seed", type=int, default=0, help="generator seed")
+    add_config_flags(q, SynthConfig)
     q.set_defaults(func=_synth)
 
 
@@ -273,5 +272,5 @@ def _chat(args) -> int:
 def _synth(args) -> int:
     from llmlab.tasks.synth import write_synth
 
-    print(json.dumps(write_synth(args.out, args.n_train, args.n_val, args.seed)))
+    print(json.dumps(write_synth(layered(SynthConfig, given_flags(args, SynthConfig)))))
     return 0

@@ -4,7 +4,7 @@
     exact_match_reward(prompt, "19.")      # 1.0 if the answer matches prompt.answer, else 0.0
 
 A reward function takes ``(prompt: RLPrompt, response: str)`` and returns a float. Anything with that
-signature works (``train_grpo(..., reward_fns=[my_fn])``); the CLI picks them by name from
+signature works (``grpo.run(cfg, tcfg, reward_fns=[my_fn])``); the CLI picks them by name from
 ``REWARD_FUNCTIONS``. Rewards of several functions are summed.
 
 Exact match is ``llmlab.tasks.check.exact_match``, the comparison every evaluation uses.
