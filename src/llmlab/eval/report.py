@@ -98,8 +98,8 @@ def collect(run: Path) -> dict:
         "suite_core_sft": (suite.get("sft") or {}).get("aggregate", {}).get("score"),
         "arith_with_calculator": arith.get("with_tool"),
         "arith_without_calculator": arith.get("without_tool"),
-        "grpo_tools_arith_before": grpo_tools.get("exact_match_before"),
-        "grpo_tools_arith_after": grpo_tools.get("exact_match_after"),
+        "grpo_tools_arith_before": _kind_em(grpo_tools, "before", "calc"),
+        "grpo_tools_arith_after": _kind_em(grpo_tools, "after", "calc"),
         "retrieval_recall_at_5": grounded.get("recall_at_5"),
         "grounded_accuracy_with_retrieval": grounded.get("accuracy_with_retrieval"),
         "grounded_accuracy_without_retrieval": grounded.get("accuracy_without_retrieval"),
@@ -369,6 +369,13 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
     return "\n".join(lines)
 
 
+def _kind_em(summary: dict, when: str, kind: str):
+    """A GRPO run's held-out exact match on one kind of task ``before``/``after``; a run whose held-out tasks have no
+    kinds is all of that kind (the speedrun's tool GRPO mixes calculator and document tasks: overall is neither)."""
+    by_kind = summary.get(f"exact_match_{when}_by_kind")
+    return by_kind.get(kind) if by_kind else summary.get(f"exact_match_{when}")
+
+
 def _tools_section(tools: dict, grpo_tools: dict) -> list[str]:
     """Section 7: the calculator and retrieval, measured by ``llmlab eval tools`` (eval/tools_eval.py)."""
     arith, g = tools.get("arithmetic") or {}, tools.get("grounded") or {}
@@ -383,9 +390,13 @@ def _tools_section(tools: dict, grpo_tools: dict) -> list[str]:
                      f"**{_fmt(arith.get('with_tool'), True)}** (by operation: {ops}); the model called it on "
                      f"{_fmt(arith.get('called_tool'), True)} of the questions.")
     if grpo_tools:
+        docs = _kind_em(grpo_tools, "after", "docqa")
         lines.append(f"- GRPO through the tool loop (the model emits the calls; tool results masked out of the loss), "
-                     f"held-out calculator tasks with the tool: {_fmt(grpo_tools.get('exact_match_before'), True)} -> "
-                     f"{_fmt(grpo_tools.get('exact_match_after'), True)} in {grpo_tools.get('steps')} steps.")
+                     f"held-out calculator tasks with the tool: {_fmt(_kind_em(grpo_tools, 'before', 'calc'), True)} -> "
+                     f"{_fmt(_kind_em(grpo_tools, 'after', 'calc'), True)}"
+                     + (f", document questions with search: {_fmt(_kind_em(grpo_tools, 'before', 'docqa'), True)} -> "
+                        f"{_fmt(docs, True)}" if docs is not None and grpo_tools.get("exact_match_after_by_kind") else "")
+                     + f" in {grpo_tools.get('steps')} steps.")
     if g:
         ratio = g.get("accuracy_ratio")
         lines.append(f"- Questions about documents no model here was trained on ({g.get('documents')} files of made-up "
