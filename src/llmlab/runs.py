@@ -81,7 +81,8 @@ def load_model_config(run_dir: str | Path) -> ModelConfig:
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> GPT:
-    """Build the model from ``model_config.json`` and load ``model.safetensors`` (strictly: every weight)."""
+    """Build the model from ``model_config.json`` and load ``model.safetensors`` (strictly: every weight), on
+    ``device`` with that device's kernels swapped in (``model.kernels.convert``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -112,11 +113,14 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: t
     from llmlab.model.gpt import rope_tables
 
     model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+    from llmlab.model.kernels import convert
     from llmlab.utils.device import resolve_device
 
-    model = model.to(resolve_device(device))
+    device = resolve_device(device)
+    model = model.to(device)
     if dtype is not None:
         model = model.to(dtype)
+    convert(model, device)  # the device's kernels (model/kernels): same weights, faster layers
     model.eval()
     return model
 
