@@ -150,6 +150,8 @@ def main() -> None:
            "batch": B, "seq_len": T, "threads": torch.get_num_threads(), "load": round(os.getloadavg()[0], 2)}
     for name in steps:
         res[f"{name}_tokens_per_sec"] = round(med[name], 1)
+    for name in steps:
+        res[f"{name}_cpu_time_tokens_per_sec"] = round(cpu_med[name], 1)
     if len(steps) == 2:
         res["ratio"] = round(med["ours"] / med["hf"], 3)
         res["cpu_time_ratio"] = round(cpu_med["ours"] / cpu_med["hf"], 3)

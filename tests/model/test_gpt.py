@@ -119,3 +119,50 @@ def test_cuda_float32_forward_and_gradients_match_the_cpu_in_float64(no_tf32):
         assert err < 1e-4, (name, err.item())
     # Logits and the KV-cache path too (the engine's decode uses it).
     torch.testing.assert_close(gpu(idx.cuda()).double().cpu(), cpu(idx), rtol=1e-4, atol=1e-4)
+
+
+LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 64}
+
+
+def test_head_size_and_rope_scaling_of_imported_models(tmp_path):
+    from llmlab.runs import load_model, load_model_config, save_run_model
+
+    plain = ModelConfig(d_model=64, n_head=4)
+    assert plain.head_dim == 16 and plain.format_version == 1
+    c = ModelConfig(d_model=64, n_head=4, n_kv_head=2, head_dim=24, rope_scaling=LLAMA3, max_seq_len=32)
+    assert c.format_version == 2  # a version-1 reader would build another model: it must refuse the file
+    m = GPT(c)
+    attn = m.layers[0].self_attn
+    assert attn.q_proj.weight.shape == (96, 64) and attn.k_proj.weight.shape == (48, 64)
+    assert attn.o_proj.weight.shape == (64, 96) and m.rope_cos.shape == (32, 24)
+    assert m(torch.randint(0, 4096, (2, 9))).shape == (2, 9, 4096)
+    save_run_model(tmp_path / "new", m)
+    assert load_model(tmp_path / "new").config == c
+    # A run folder written before head_dim and rope_scaling existed (version 1, neither key) still loads.
+    save_run_model(tmp_path / "old", GPT(plain))
+    import json
+
+    data = json.loads((tmp_path / "old" / "model_config.json").read_text())
+    assert data["version"] == 1
+    del data["head_dim"], data["rope_scaling"]
+    (tmp_path / "old" / "model_config.json").write_text(json.dumps(data))
+    assert load_model_config(tmp_path / "old") == plain
+    with pytest.raises(LlmlabError, match="rope_scaling"):
+        ModelConfig(rope_scaling={"rope_type": "yarn", "factor": 4.0})
+    with pytest.raises(LlmlabError, match="head_dim=7 must be even"):
+        ModelConfig(head_dim=7)
+
+
+def test_llama3_rope_frequencies_equal_transformers():
+    transformers = pytest.importorskip("transformers")
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    from llmlab.model.gpt import rope_frequencies
+
+    cfg = transformers.LlamaConfig(hidden_size=256, num_attention_heads=4, head_dim=64, max_position_embeddings=512,
+                                   rope_parameters={"rope_theta": 500000.0, **LLAMA3})
+    want = ROPE_INIT_FUNCTIONS["llama3"](cfg, "cpu")[0].double()
+    got = rope_frequencies(64, 500000.0, LLAMA3)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+    assert not torch.allclose(got, rope_frequencies(64, 500000.0))  # the scaling changes some frequencies

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from llmlab.model.fused_ce import LinearCrossEntropy
 
 MODEL_FORMAT = "llmlab-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # v2: head_dim and rope_scaling (written only by configs that use them)
+LLAMA3_ROPE_KEYS = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -52,6 +53,10 @@ class ModelConfig:
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
     init_std: float = 0.02
+    head_dim: int = 0  # 0 = derived: d_model // n_head (imported models may have another, e.g. Mistral-Nemo)
+    # None, or Llama-3's RoPE scaling as Hugging Face writes it: {"rope_type": "llama3", "factor": 8.0,
+    # "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    rope_scaling: dict | None = None
     extra: dict = field(default_factory=dict)  # free-form notes (preset name, ...); never read by the math
 
     def __post_init__(self):
@@ -60,20 +65,30 @@ class ModelConfig:
         if self.ffn_hidden == 0:
             self.ffn_hidden = 64 * math.ceil(8 * self.d_model / 3 / 64)
         problems = []
-        if self.d_model % self.n_head:
+        if self.head_dim == 0 and self.d_model % self.n_head:
             problems.append(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
-        elif (self.d_model // self.n_head) % 2:
-            problems.append(f"head_dim={self.d_model // self.n_head} must be even for RoPE")
+        elif self.head_dim == 0:
+            self.head_dim = self.d_model // self.n_head
+        if self.head_dim % 2:
+            problems.append(f"head_dim={self.head_dim} must be even for RoPE")
         if self.n_kv_head < 1 or self.n_head % self.n_kv_head:
             problems.append(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
         if min(self.vocab_size, self.n_layer, self.max_seq_len) < 1:
             problems.append("vocab_size, n_layer and max_seq_len must be positive")
+        if self.rope_scaling is not None:
+            missing = [k for k in LLAMA3_ROPE_KEYS if k not in self.rope_scaling]
+            if self.rope_scaling.get("rope_type") != "llama3" or missing:
+                problems.append(f"rope_scaling {self.rope_scaling} is not Llama-3's (rope_type 'llama3' with "
+                                f"{', '.join(LLAMA3_ROPE_KEYS)})")
         if problems:
             raise LlmlabError("invalid model config: " + "; ".join(problems))
 
     @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
+    def format_version(self) -> int:
+        """The model format version a run folder of this config needs: 2 with a head_dim other than
+        d_model / n_head or with RoPE scaling (a version-1 reader would build another model), else 1."""
+        plain = self.head_dim * self.n_head == self.d_model and self.rope_scaling is None
+        return 1 if plain else 2
 
     # Named presets. "tiny" is for tests; "cpu" is the CPU-speedrun size; the others are GPU sizes.
     PRESETS = {
@@ -125,12 +140,27 @@ class RMSNorm(nn.Module):
         return F.rms_norm(xf, (x.shape[-1],), self.weight.to(xf.dtype), self.eps).to(x.dtype)
 
 
-def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(head_dim: int, max_len: int, theta: float,
+                scaling: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of shape (max_len, head_dim) in the rotate-half layout: [f_0..f_{h/2-1}, f_0..f_{h/2-1}]."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    inv_freq = rope_frequencies(head_dim, theta, scaling)  # (head_dim/2,) float64
     angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (max_len, head_dim/2)
     angles = torch.cat([angles, angles], dim=-1)  # (max_len, head_dim)
     return angles.cos().float(), angles.sin().float()
+
+
+def rope_frequencies(head_dim: int, theta: float, scaling: dict | None = None) -> torch.Tensor:
+    """RoPE's angular frequencies theta^(-2i/head_dim), (head_dim/2,) float64. With Llama-3's scaling the
+    long wavelengths (> original context / low_freq_factor) turn ``factor`` times slower, the short ones
+    (< original context / high_freq_factor) keep their speed, and those between blend the two smoothly."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    if scaling is None:
+        return inv_freq
+    factor, lo, hi = float(scaling["factor"]), float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    old_len = float(scaling["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv_freq
+    smooth = ((old_len / wavelen - lo) / (hi - lo)).clamp(0.0, 1.0)  # 0: long wavelengths, 1: short ones
+    return inv_freq * ((1 - smooth) / factor + smooth)
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -220,11 +250,11 @@ class Attention(nn.Module):
         super().__init__()
         self.layer_idx = layer_idx
         self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
-        d, kv = config.d_model, config.n_kv_head * config.head_dim
-        self.q_proj = nn.Linear(d, d, bias=False)
+        d, q, kv = config.d_model, config.n_head * config.head_dim, config.n_kv_head * config.head_dim
+        self.q_proj = nn.Linear(d, q, bias=False)
         self.k_proj = nn.Linear(d, kv, bias=False)
         self.v_proj = nn.Linear(d, kv, bias=False)
-        self.o_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(q, d, bias=False)
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None, attn_mask: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
@@ -286,7 +316,7 @@ class GPT(nn.Module):
         self.lm_loss = LinearCrossEntropy()  # head + loss in row chunks (model/fused_ce.py); no weights of its own
         if config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
-        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta, config.rope_scaling)
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_seq_len, head_dim)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.reset_parameters()
@@ -380,12 +410,12 @@ class GPT(nn.Module):
         return n
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Training FLOPs per token: 6 * (matmul params) + 12 * n_layer * d_model * seq_len (attention scores
-        and weighted sum, forward + backward). With tied embeddings the head still costs vocab * d_model."""
+        """Training FLOPs per token: 6 * (matmul params) + 12 * n_layer * n_head * head_dim * seq_len (attention
+        scores and weighted sum, forward + backward). With tied embeddings the head still costs vocab * d_model."""
         c = self.config
         T = seq_len or c.max_seq_len
         matmul_params = self.num_params(exclude_embedding=True)  # a tied table counts once, as the head
-        return 6.0 * matmul_params + 12.0 * c.n_layer * c.d_model * T
+        return 6.0 * matmul_params + 12.0 * c.n_layer * c.n_head * c.head_dim * T
 
 
 def document_causal_mask(doc_ids: torch.Tensor) -> torch.Tensor:
