@@ -114,11 +114,11 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: t
 def model_from_state_dict(config: ModelConfig, sd: dict[str, torch.Tensor], where: str,
                           described_by: str = "the config") -> GPT:
     """A CPU ``GPT`` of ``config`` holding exactly the weights ``sd`` (our names; the tied head left out), in
-    the dtype of the model's parameters (float32). Missing, unexpected or misshapen weights are a one-line
-    error naming ``where`` and what describes the shapes (``described_by``)."""
+    the dtype of the model's parameters (float32); the tensors of ``sd`` become its parameters where they have
+    that dtype. Missing, unexpected or misshapen weights are a one-line error naming ``where`` and what
+    describes the shapes (``described_by``)."""
     with torch.device("meta"):
         model = GPT(config)
-    model = model.to_empty(device="cpu")
     expected = set(model_state_dict_keys(model))
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
     if missing or unexpected:
@@ -128,10 +128,12 @@ def model_from_state_dict(config: ModelConfig, sd: dict[str, torch.Tensor], wher
         want = model.get_parameter(k).shape
         if tuple(v.shape) != tuple(want):
             raise LlmlabError(f"{where}: weight {k} has shape {tuple(v.shape)}, {described_by} says {tuple(want)}")
-    model.load_state_dict(sd, strict=False)
+    # The tensors become the parameters (no copy), in the parameters' dtype.
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.to(dtypes[k]) for k, v in sd.items()}, strict=False, assign=True)
     if config.tie_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
-    # Buffers (RoPE tables) were left empty by the meta-device build: compute them.
+    # Buffers (RoPE tables) were left unallocated by the meta-device build: compute them.
     from llmlab.model.gpt import rope_tables
 
     model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta,

@@ -308,15 +308,22 @@ def hf_on_gguf_weights(hf, path):
     return ref.eval()
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_gguf_f32_import_gives_transformers_logits(variant, hf_tokenizer_file, tmp_path):
+def import_variant(variant, tokenizer_file, tmp_path):
+    """``(hf model, our model)``: the variant built with transformers, written as an f32 GGUF file (m.gguf) and
+    imported from it with ``llmlab import gguf``."""
     from llmlab.runs import load_model
 
     arch, kw = VARIANTS[variant]
-    hf = build_hf(tmp_path / "hf", arch, hf_tokenizer_file, **kw)
-    write_gguf(tmp_path / "m.gguf", hf, hf_tokenizer_file)
+    hf = build_hf(tmp_path / "hf", arch, tokenizer_file, **kw)
+    write_gguf(tmp_path / "m.gguf", hf, tokenizer_file)
     assert main(["import", "gguf", "--path", str(tmp_path / "m.gguf"), "--out", str(tmp_path / "run")]) == 0
-    ours = load_model(tmp_path / "run")
+    return hf, load_model(tmp_path / "run")
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_gguf_f32_import_gives_transformers_logits(variant, hf_tokenizer_file, tmp_path):
+    hf, ours = import_variant(variant, hf_tokenizer_file, tmp_path)
+    kw = VARIANTS[variant][1]
     # Llama-3 scaling comes back from rope_freqs.weight as parameters that give the same frequencies.
     assert (ours.config.rope_scaling is not None) == ("rope_parameters" in kw)
     ids = sample_ids(ours.config.vocab_size, 150)
@@ -344,10 +351,7 @@ def test_gguf_import_writes_the_tokenizer_metadata_and_exports_back(hf_tokenizer
     from llmlab.export.imported_tokenizer import imported_source
     from llmlab.runs import load_model
 
-    arch, kw = VARIANTS["llama3-rope-odd-head"]
-    hf = build_hf(tmp_path / "hf", arch, hf_tokenizer_file, **kw)
-    write_gguf(tmp_path / "m.gguf", hf, hf_tokenizer_file)
-    assert main(["import", "gguf", "--path", str(tmp_path / "m.gguf"), "--out", str(tmp_path / "run")]) == 0
+    hf, _ = import_variant("llama3-rope-odd-head", hf_tokenizer_file, tmp_path)
     assert imported_source(tmp_path / "run" / "tokenizer") == "gguf"
     # Back to GGUF: the same tensors (Q/K permuted again, rope_freqs) and the same tokenizer metadata.
     assert main(["export", "gguf", "--model", str(tmp_path / "run"), "--out", str(tmp_path / "back.gguf")]) == 0
@@ -472,13 +476,9 @@ def _llama_greedy(llm, ids, n):
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_llama_cpp_greedy_equals_ours_on_an_f32_gguf(variant, hf_tokenizer_file, tmp_path):
     from llmlab.infer import Engine, SamplingParams
-    from llmlab.runs import load_model
 
-    arch, kw = VARIANTS[variant]
-    hf = build_hf(tmp_path / "hf", arch, hf_tokenizer_file, **kw)
-    write_gguf(tmp_path / "m.gguf", hf, hf_tokenizer_file)
-    assert main(["import", "gguf", "--path", str(tmp_path / "m.gguf"), "--out", str(tmp_path / "run")]) == 0
-    engine = Engine(load_model(tmp_path / "run"))
+    hf, ours = import_variant(variant, hf_tokenizer_file, tmp_path)
+    engine = Engine(ours)
     llm = _llama(tmp_path / "m.gguf")
     params = SamplingParams(temperature=0, max_new_tokens=32, ignore_eos=True)
     for seed in range(3):

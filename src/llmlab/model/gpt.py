@@ -325,6 +325,8 @@ class GPT(nn.Module):
     def reset_parameters(self) -> None:
         """Normal(0, init_std) everywhere; the two projections that write into the residual stream are scaled
         by 1/sqrt(2 * n_layer) so the residual's variance doesn't grow with depth (GPT-2's rule); norms = 1."""
+        if self.embed_tokens.weight.is_meta:
+            return  # built on the meta device to be loaded (runs.py): nothing to draw
         std = self.config.init_std
         for name, p in self.named_parameters():
             if name.endswith("layernorm.weight") or name == "norm.weight":

@@ -100,8 +100,9 @@ def dpo_eval(model, enc, ref_cache: torch.Tensor, beta: float, pad_id: int, batc
 
 
 def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, nll_coef: float = 0.0,
-              val_path=None, resume=False, progress=None) -> dict:
-    """DPO from the run ``model_dir`` (also the reference) on pairs in ``train_path``; returns summary.json."""
+              val_path=None, resume=False, progress=None, lora_rank: int = 0) -> dict:
+    """DPO from the run ``model_dir`` (also the reference) on pairs in ``train_path``; returns summary.json.
+    ``lora_rank`` > 0 trains LoRA adapters (train/lora.py), merged into the weights at the end."""
     from llmlab.runs import load_run
     from llmlab.train.loop import resolve_device, train
 
@@ -115,14 +116,20 @@ def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, n
     ref = frozen_copy(policy)
     val_ref = reference_logprobs(ref, val_enc, tok.pad_id) if val_enc else None
     batches = RefCachedPairs(PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed), ref, tok.pad_id)
+    save_fn = None
+    if lora_rank:  # after the reference copy: the reference is the plain starting model
+        from llmlab.train.lora import add_lora, merged_saver
+
+        add_lora(policy, lora_rank)
+        save_fn = merged_saver(tok)
 
     def eval_fn(model, final=True):
         return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
 
     run_config = {"stage": "dpo", "init": str(model_dir), "reference": str(model_dir), "beta": beta,
-                  "nll_coef": nll_coef,
+                  "nll_coef": nll_coef, "lora_rank": lora_rank,
                   "data": str(train_path), "val": str(val_path or ""), "pairs": len(enc),
                   "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
     result = train(policy, train_cfg, batches, make_dpo_loss(beta, nll_coef), out_dir, eval_fn=eval_fn,
-                   tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
+                   tokenizer=tok, run_config=run_config, resume=resume, progress=progress, save_fn=save_fn)
     return result.summary | {"out": str(Path(out_dir))}

@@ -143,6 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, default=0.1, help="strength of the implicit KL to the reference")
     p.add_argument("--nll-coef", type=float, default=0.0,
                    help="weight of the chosen answers' per-token NLL added to the DPO loss (RPO; 0 = plain DPO)")
+    p.add_argument("--lora-rank", type=int, default=0,
+                   help="train rank-r LoRA adapters instead of every weight, merged in at the end (0 = full)")
     add_train_flags(p)
     p.set_defaults(func=_dpo)
 
@@ -290,7 +292,7 @@ def _dpo(args) -> int:
     if args.nll_coef < 0:
         raise LlmlabError("--nll-coef must be >= 0")
     return _print(train_dpo(args.model, args.data, args.out, _train_cfg(args, DPO_DEFAULTS), beta=args.beta,
-                            nll_coef=args.nll_coef,
+                            nll_coef=args.nll_coef, lora_rank=args.lora_rank,
                             val_path=args.val, resume=args.resume, progress=False if args.no_progress else None))
 
 

@@ -61,6 +61,7 @@ class SFTConfig:
     eval_samples: int = 200  # held-out conversations generated with the engine at the end (format rate, exact
     # match); 0 = off
     max_new_tokens: int = 64
+    lora_rank: int = 0  # > 0: train rank-r LoRA adapters (train/lora.py), merged into the weights at the end
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -276,6 +277,12 @@ def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: b
     master = rank == 0
     model, tok = load_run(scfg.model, device="cpu")
     model.train()
+    save_fn = None
+    if scfg.lora_rank:
+        from llmlab.train.lora import add_lora, merged_saver
+
+        add_lora(model, scfg.lora_rank)
+        save_fn = merged_saver(tok)
     ctx = model.config.max_seq_len
     if tcfg.seq_len > ctx:
         raise LlmlabError(f"--seq-len {tcfg.seq_len} exceeds the base model's context {ctx}")
@@ -308,7 +315,7 @@ def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: b
 
     run_config = {"sft": config_to_dict(scfg), "base_model": str(scfg.model), "data": info}
     trainer = Trainer(model, tcfg, batches, sft_loss, out, eval_fn=eval_fn, tokenizer=tok, run_config=run_config,
-                      resume=resume, progress=progress)
+                      resume=resume, progress=progress, save_fn=save_fn)
     result = trainer.fit()
     if result.interrupted or not master:
         return result

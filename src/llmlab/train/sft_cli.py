@@ -4,6 +4,7 @@
     llmlab sft --model runs/base --data chats.jsonl --out runs/sft --epochs 3 [--val-data val.jsonl]
     llmlab sft --model runs/base --data chats.jsonl --out runs/sft --skip-bad --no-packing
     llmlab sft --model runs/base --data bundled --out runs/sft --resume     # continue after Ctrl-C
+    llmlab sft --model runs/base --data chats.jsonl --out runs/sft --lora-rank 8   # LoRA, merged at the end
 
 The training-loop flags are pretraining's (``llmlab pretrain --help``). With no horizon flag the run makes
 --epochs passes over the training conversations. Prints summary.json's numbers as one JSON line.
@@ -44,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synth-seed", type=int, default=0, help="--data bundled: generator seed")
     p.add_argument("--eval-samples", type=int, default=200,
                    help="held-out conversations generated at the end for format rate / exact match (0 = off)")
+    p.add_argument("--lora-rank", type=int, default=0,
+                   help="train rank-r LoRA adapters instead of every weight, merged in at the end (0 = full fine-tuning)")
     add_train_flags(p)
     p.set_defaults(func=_sft)
 
@@ -60,7 +63,7 @@ def _sft(args) -> int:
     scfg = SFTConfig(model=args.model, data=args.data, val_data=args.val_data or "", out=args.out,
                      packing=args.packing, skip_bad=args.skip_bad, epochs=args.epochs, val_fraction=args.val_fraction,
                      n_train=args.n_train, n_val=args.n_val, synth_seed=args.synth_seed,
-                     eval_samples=args.eval_samples)
+                     eval_samples=args.eval_samples, lora_rank=args.lora_rank)
     result = sft(scfg, tcfg, resume=args.resume, progress=False if args.no_progress else None)
     if result.interrupted:
         return 130
