@@ -521,6 +521,11 @@ class Generation:
     def done(self) -> bool:
         return self.batch is None or not any(r.alive for r in self.batch.rows)
 
+    @property
+    def next_prompt_index(self) -> int:
+        """The ``prompt_index`` the next prompt added will get."""
+        return self._next_index
+
     def kv_shape(self) -> tuple[int, int]:
         """(rows, slots) of the allocated cache block."""
         return (self.batch.rows_cap, self.batch.slots) if self.batch is not None else (0, 0)
