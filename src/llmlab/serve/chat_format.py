@@ -120,7 +120,7 @@ def _call(obj) -> dict | None:
 def _json_prefix(text: str):
     """The JSON value at the start of ``text`` (after whitespace), or None."""
     try:
-        return json.JSONDecoder().raw_decode(text.lstrip())[0]
+        return json.JSONDecoder(strict=False).raw_decode(text.lstrip())[0]
     except ValueError:
         return None
 

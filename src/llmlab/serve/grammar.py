@@ -8,9 +8,9 @@
 xgrammar (a maintained grammar engine, also vLLM's and SGLang's) compiles a JSON schema or its built-in JSON
 grammar against the vocabulary once, then a matcher per sample says, before every token, which tokens keep
 the output a prefix of some valid document (a bitmask over the vocabulary), and advances on the token drawn.
-The vocabulary is given as each token's bytes (``tokenizer.token_bytes``); special tokens are given as empty
-strings, which xgrammar treats as never part of the text, so only the stop tokens (allowed once the document
-is complete) can end it. A schema is compiled once and cached (xgrammar's compiler keeps a cache too).
+The vocabulary is given as each token's bytes (``tokenizer.token_bytes``); special tokens, and tokens with a
+control byte, are given as empty strings, which xgrammar treats as never part of the text, so only the stop
+tokens (allowed once the document is complete) can end it and the document is strict JSON (``json.loads``). A schema is compiled once and cached (xgrammar's compiler keeps a cache too).
 
 ``terminate=True`` (a tool call's JSON body, which no stop token follows) ends the sample as soon as the
 document is complete.
@@ -57,7 +57,11 @@ class Grammars:
         import xgrammar as xgr
 
         n = tokenizer.vocab_size
-        vocab = [b"" if tokenizer.is_special(i) else tokenizer.token_bytes(i) for i in range(n)]
+        # Special tokens and tokens holding a control byte are left out (empty): compact JSON has no whitespace
+        # outside strings, and JSON forbids raw control characters inside them (xgrammar's string rule would
+        # let a tab or a backspace through, which json.loads then refuses).
+        vocab = [b"" if tokenizer.is_special(i) or any(c < 0x20 for c in tokenizer.token_bytes(i))
+                 else tokenizer.token_bytes(i) for i in range(n)]
         info = xgr.TokenizerInfo(vocab, xgr.VocabType.RAW, vocab_size=vocab_size, stop_token_ids=list(stop_ids))
         self.compiler = xgr.GrammarCompiler(info, max_threads=1)
         self.vocab_size = vocab_size
