@@ -83,12 +83,12 @@ class _Asgi:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > limit:
-                        raise _TooLarge()
+                        raise _TooLarge(limit)
                 return message
 
             try:
                 await self.app(scope, receive_limited, send_counted)
-            except _TooLarge:
+            except _TooLarge:  # (the app answers it itself when it reads the body in a handler)
                 if "status" not in status_seen:
                     await _send_error(send_counted, _too_large(limit))
         finally:
@@ -113,13 +113,17 @@ class _Asgi:
         return None
 
 
-class _TooLarge(Exception):
-    pass
-
-
 def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"the request body is larger than this server accepts ({limit} bytes)",
                     code="request_too_large")
+
+
+class _TooLarge(ApiError):
+    """Raised while a body without a Content-Length is read past the limit (the app answers it as a 413)."""
+
+    def __init__(self, limit: int):
+        e = _too_large(limit)
+        super().__init__(e.status, e.message, e.param, e.code)
 
 
 async def _send_error(send, error: ApiError) -> None:

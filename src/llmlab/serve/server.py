@@ -111,6 +111,10 @@ class ServerState:
         self.static_files = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
         self._grammars = None
         self._token_text: dict[int, str] = {}
+        # The longest token in bytes: text longer than context x this is over the context for sure, and is
+        # refused before a tokenizer pass over it (a 1 MB prompt).
+        self.max_token_bytes = max(len(tokenizer.token_bytes(i)) for i in range(tokenizer.vocab_size)
+                                   if not tokenizer.is_special(i))
 
     def app(self):
         from llmlab.serve.app import create_app
@@ -158,6 +162,13 @@ class ServerState:
             raise ApiError(400, str(e), param="messages") from None
 
     # ------------------------------------------------------------------------------------------------------
+    def _check_text_size(self, texts, what: str) -> None:
+        n = sum(len(t.encode("utf-8", errors="replace")) for t in texts)
+        if n > self.context * self.max_token_bytes:
+            raise ApiError(400, f"This model's maximum context length is {self.context} tokens. However, the "
+                                f"{what} ({n} bytes) is longer than that for certain.", param=what,
+                           code="context_length_exceeded")
+
     def _check_context(self, n_prompt: int, max_tokens: int | None, what: str) -> int:
         """The max_tokens to use; 400 when the prompt (+ max_tokens) does not fit the context."""
         ctx = self.context
@@ -232,6 +243,7 @@ class ServerState:
         forced_name = choice.function.name if not isinstance(choice, str) else None
         forced = choice == "required" or forced_name is not None
         use_tools = tools if choice != "none" else None
+        self._check_text_size([m.text() for m in req.messages], "messages")
         try:
             ids = prompt_ids(req.messages, self.tokenizer, use_tools, force_call=forced)
         except LlmlabError as e:
@@ -301,6 +313,7 @@ class ServerState:
             prompts = [p]
         else:
             prompts = list(p)
+        self._check_text_size([pr for pr in prompts if isinstance(pr, str)], "prompt")
         ids_list, texts = [], []
         for i, pr in enumerate(prompts):
             if isinstance(pr, str):
