@@ -620,9 +620,10 @@ class Generation:
 
         rows: list[_Row] = []
         src: list[int] = []  # prefill row of each new row
+        outs = []
         for i, ((ids, cut), p) in enumerate(zip(checked, params)):
             out = RequestOutput(base + i, ids, [Sample(j) for j in range(p.n)], truncated=cut)
-            self._requests[out.prompt_index] = out
+            outs.append(out)
             stops = frozenset(p.stop_token_ids) | (frozenset() if p.ignore_eos else frozenset(engine.eos_token_ids))
             for j in range(p.n):
                 if p.logprobs is not None:
@@ -665,6 +666,8 @@ class Generation:
         if sampler.needs_history:
             seen, counts = self._history(rows)
         tokens, lps, tops = self._choose(rows, logits, sampler, seen, counts)
+        for out in outs:  # held from here on (a failure above leaves the generation as it was)
+            self._requests[out.prompt_index] = out
         events = [self._record(r, t, lp, top) for r, t, lp, top in zip(rows, tokens, lps, tops)]
         keep = [i for i, r in enumerate(rows) if r.alive]
         if keep:
@@ -831,7 +834,7 @@ class Generation:
                 src = torch.where(use, processed, src)
             logp = torch.log_softmax(src, dim=-1)  # (n, V)
             lp_list = logp.gather(1, tokens.reshape(-1, 1)).squeeze(1).tolist()
-            max_top = max(k or 0 for k in ks)
+            max_top = min(max(k or 0 for k in ks), logp.shape[-1])
             if max_top:
                 top = torch.topk(logp, max_top, dim=-1)
                 top_ids, top_lps = top.indices.tolist(), top.values.tolist()

@@ -143,8 +143,15 @@ def create_app(state):
     from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
 
     app = FastAPI(title="llmlab", docs_url=None, redoc_url=None, openapi_url=None)
+
+    async def read_body(request: Request) -> bytes:
+        try:
+            return await request.body()
+        except ClientDisconnect:  # nobody will read the answer; a 400 keeps it out of the error log
+            raise ApiError(400, "the client closed the connection before sending the whole body") from None
 
     def error_response(e: ApiError) -> JSONResponse:
         return JSONResponse(e.body(), status_code=e.status)
@@ -213,7 +220,7 @@ def create_app(state):
     # -------------------------------------------------------------------------------------- tokens <-> text
     @app.post("/tokenize")
     async def tokenize(request: Request):
-        req = parse_body(await request.body(), TokenizeRequest)
+        req = parse_body(await read_body(request), TokenizeRequest)
         check_model(req.model)
         if (req.prompt is None) == (req.messages is None):
             raise ApiError(400, "give exactly one of 'prompt' and 'messages'")
@@ -222,14 +229,14 @@ def create_app(state):
 
     @app.post("/detokenize")
     async def detokenize(request: Request):
-        req = parse_body(await request.body(), DetokenizeRequest)
+        req = parse_body(await read_body(request), DetokenizeRequest)
         check_model(req.model)
         state.check_ids(req.tokens, "tokens")
         return {"prompt": state.tokenizer.decode(req.tokens)}
 
     # ----------------------------------------------------------------------------------------- completions
     async def run(request: Request, build, body_model, kind: str):
-        req = parse_body(await request.body(), body_model)
+        req = parse_body(await read_body(request), body_model)
         check_model(req.model)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()

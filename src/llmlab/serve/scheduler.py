@@ -38,6 +38,9 @@ from llmlab.serve.chat_format import CALL_MARKERS, parse_tool_calls
 from llmlab.serve.protocol import ApiError
 
 
+ENGINE_ERROR = ApiError(500, "the engine failed while generating; the request was dropped", code="engine_error")
+
+
 @dataclass
 class Part:
     """One prompt of a job (a completions request may carry several), and where its choices start."""
@@ -240,8 +243,7 @@ class Scheduler:
                 self._dispatch(events)
             except Exception:  # a bug or out of memory: fail the jobs in flight, keep serving
                 traceback.print_exc(file=sys.stderr)
-                self._fail_all(ApiError(500, "the engine failed while generating; the request was dropped",
-                                        code="engine_error"))
+                self._fail_all(ENGINE_ERROR, also=admit)
                 self.gen = self._open()
             self._update_gauges()
         self._fail_all(ApiError(503, "the server is shutting down", code="unavailable"))
@@ -274,12 +276,15 @@ class Scheduler:
         base = self.gen.next_prompt_index
         try:
             events = self.gen.add(prompts, params)
-        except LlmlabError as e:  # (handlers check prompts first; this is the safety net)
-            if len(jobs) == 1:
-                jobs[0].finished = [True] * len(jobs[0].finished)
-                jobs[0].deliver([("error", ApiError(400, str(e)))])
-                return []
-            return [ev for job in jobs for ev in self._admit([job])]  # one by one, so only the culprit fails
+        except Exception as e:  # (handlers check requests first; this is the safety net)
+            if len(jobs) > 1:
+                return [ev for job in jobs for ev in self._admit([job])]  # one by one: only the culprit fails
+            # add() changes nothing before its prefill succeeded: the generation goes on without this job.
+            if not isinstance(e, LlmlabError):
+                traceback.print_exc(file=sys.stderr)
+            jobs[0].finished = [True] * len(jobs[0].finished)
+            jobs[0].deliver([("error", ApiError(400, str(e)) if isinstance(e, LlmlabError) else ENGINE_ERROR)])
+            return []
         for job in jobs:
             self._running.add(job)
             for p in job.parts:
@@ -338,9 +343,9 @@ class Scheduler:
                     self.metrics.e2e.observe(now - job.arrived)
             job.deliver(items)
 
-    def _fail_all(self, error: ApiError) -> None:
+    def _fail_all(self, error: ApiError, also=()) -> None:
         with self._cond:
-            jobs = set(self._running) | set(self._pending)
+            jobs = set(self._running) | set(self._pending) | set(also)
             self._pending.clear()
         for job in jobs:
             if not job.done and not job.cancelled:
