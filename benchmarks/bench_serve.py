@@ -47,6 +47,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (our server's engine process), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
 def rss_mb(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -85,21 +105,33 @@ class Server:
         raise SystemExit(f"{self.name} did not start in {timeout:.0f} s; see {self.log.name}")
 
     def sample(self) -> None:
+        self.cpu0 = cpu_seconds(self.proc.pid)
         self.peak = 0.0
         self._stop.clear()
 
         def run():
             while not self._stop.is_set():
-                self.peak = max(self.peak, rss_mb(self.proc.pid))
+                self.peak = max(self.peak, self.rss())
                 time.sleep(0.2)
 
         self._thread = threading.Thread(target=run, daemon=True)
         self._thread.start()
 
-    def stop_sampling(self) -> float:
+    def rss(self) -> float:
+        """Resident memory of the server and its children (our engine process)."""
+        total = rss_mb(self.proc.pid)
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                total += sum(rss_mb(int(x)) for x in f.read().split())
+        except OSError:
+            pass
+        return total
+
+    def stop_sampling(self) -> tuple[float, float]:
+        """(peak resident MB, CPU seconds used) since ``sample``."""
         self._stop.set()
         self._thread.join()
-        return self.peak
+        return self.peak, cpu_seconds(self.proc.pid) - self.cpu0
 
     def close(self) -> None:
         self.proc.terminate()
@@ -148,9 +180,10 @@ async def run_level(server: Server, prompts, concurrency: int, n_requests: int, 
     async with httpx.AsyncClient(timeout=httpx.Timeout(1800.0), limits=limits) as client:
         body = lambda i: {"model": server.model_id, "prompt": prompts[i % len(prompts)], "max_tokens": max_tokens,
                           "temperature": 0.0, "stream": True, "logit_bias": bias}
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one_request(client, server.url, body(i), sem, results) for i in range(n_requests)))
         wall = time.perf_counter() - t0
+        client_cpu = (time.process_time() - c0) / wall
     ok = [r for r in results if r["err"] is None]
     ttft = sorted(r["first"] - r["t0"] for r in ok)
     tpot = sorted((r["last"] - r["first"]) / (max_tokens - 1) for r in ok if max_tokens > 1)
@@ -160,7 +193,23 @@ async def run_level(server: Server, prompts, concurrency: int, n_requests: int, 
             "first_error": errors[0] if errors else None, "wall_s": wall, "req_per_s": len(ok) / wall,
             "out_tok_per_s": len(ok) * max_tokens / wall, "ttft_p50": q(ttft, 0.5), "ttft_p99": q(ttft, 0.99),
             "tpot_p50": q(tpot, 0.5), "tpot_p99": q(tpot, 0.99),
-            "chunks_per_request": statistics.mean(r["chunks"] for r in ok) if ok else 0}
+            "chunks_per_request": statistics.mean(r["chunks"] for r in ok) if ok else 0, "client_cpu_share": client_cpu}
+
+
+def engine_steps(server) -> tuple[float, float] | None:
+    """(decode steps, seconds in them) from our server's /metrics; None for the peer."""
+    import httpx
+
+    try:
+        text = httpx.get(server.url + "/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return None
+    got = {}
+    for line in text.splitlines():
+        for name in ("llmlab_engine_steps", "llmlab_engine_step_seconds"):
+            if line.startswith(name + " "):
+                got[name] = float(line.split()[1])
+    return (got["llmlab_engine_steps"], got["llmlab_engine_step_seconds"]) if len(got) == 2 else None
 
 
 def make_random_run(src_run: Path, out: Path, layers: int, width: int, ctx: int) -> None:
@@ -255,16 +304,25 @@ def main() -> None:
             for s in servers:
                 n = args.peer_requests if (s is not ours and args.peer_requests) else args.requests
                 s.sample()
+                steps0 = engine_steps(s)
                 res = asyncio.run(run_level(s, prompts, c, n, args.max_tokens, bias))
-                res["peak_rss_mb"] = s.stop_sampling()
+                steps1 = engine_steps(s)
+                if steps0 and steps1 and steps1[0] > steps0[0]:
+                    res["engine_ms_per_step"] = 1000 * (steps1[1] - steps0[1]) / (steps1[0] - steps0[0])
+                res["peak_rss_mb"], cpu = s.stop_sampling()
+                res["server_cpu_share"] = cpu / res["wall_s"]
                 res["server"] = s.name
                 table.append(res)
                 print(f"{s.name:>24} c={c:<3} {res['ok']:4d}/{n:<4d} ok, {res['errors']} errors  "
                       f"{res['req_per_s']:7.2f} req/s  {res['out_tok_per_s']:8.1f} out tok/s  "
                       f"TTFT p50 {1000 * res['ttft_p50']:8.1f} p99 {1000 * res['ttft_p99']:8.1f} ms  "
                       f"TPOT p50 {1000 * res['tpot_p50']:7.2f} p99 {1000 * res['tpot_p99']:7.2f} ms  "
-                      f"peak RSS {res['peak_rss_mb']:7.1f} MB" + (f"  first error: {res['first_error']}"
-                                                                   if res["first_error"] else ""), flush=True)
+                      f"peak RSS {res['peak_rss_mb']:7.1f} MB  CPU: server {res['server_cpu_share']:.2f}, client "
+                      f"{res['client_cpu_share']:.2f} cores" +
+                      (f"  first error: {res['first_error']}"
+                                                                   if res["first_error"] else "") +
+                      (f"  engine {res['engine_ms_per_step']:.2f} ms/step" if "engine_ms_per_step" in res else ""),
+                      flush=True)
         by = {(r["server"], r["concurrency"]): r for r in table}
         one, c32 = by.get((ours.name, 1)), by.get((ours.name, 32))
         if one and c32:

@@ -41,12 +41,14 @@ class SlowGPT(GPT):
 
 
 def make_state(tok, model=None, content_filter=None, **config):
-    from llmlab.infer.engine import Engine
+    """A server state whose engine process gets ``model`` (default: a tiny random one) and ``tok``."""
+    from llmlab.serve.engine_proc import EngineSpec
     from llmlab.serve.server import ServeConfig, ServerState
 
     model = model if model is not None else tiny_model(tok.vocab_size)
     config.setdefault("model_name", "tiny")
-    return ServerState(Engine(model), tok, ServeConfig(**config), content_filter=content_filter)
+    return ServerState(EngineSpec(model=model, tokenizer=tok, threads=1), ServeConfig(**config),
+                       content_filter=content_filter)
 
 
 @contextlib.contextmanager

@@ -44,7 +44,7 @@ def client(server):
 
 def engine_greedy(state, ids, n_new):
     """What the engine alone produces for ``ids``: the reference for the server's greedy answers."""
-    eng = Engine(state.engine.model)
+    eng = Engine(state.spec.model)
     p = SamplingParams(temperature=0, max_new_tokens=n_new, stop_token_ids=tuple(state.chat_stop_ids),
                        ignore_eos=True)
     return eng.generate([ids], p)[0].samples[0]
@@ -92,7 +92,7 @@ def test_stream_gives_the_same_text_and_usage(client):
 def test_completions_text_echo_batch_and_stream(server, client, serve_tok):
     state, _ = server
     r = client.completions.create(model="tiny", prompt="To be, or not", temperature=0, max_tokens=12)
-    eng = Engine(state.engine.model)
+    eng = Engine(state.spec.model)
     ids = encode_prompt(serve_tok, "To be, or not")
     ref = eng.generate([ids], SamplingParams(temperature=0, max_new_tokens=12,
                                               stop_token_ids=tuple(state.text_stop_ids), ignore_eos=True))[0]
@@ -131,7 +131,7 @@ def test_logprobs_are_the_models(server, client, serve_tok):
     assert serve_tok.decode(gen_ids) == r.choices[0].message.content
     assert [e.token for e in content] == [serve_tok.token_bytes(i).decode("utf-8", "replace") for i in gen_ids]
     with torch.no_grad():
-        logp = torch.log_softmax(state.engine.model(torch.tensor([ids + gen_ids]))[0].float(), -1)
+        logp = torch.log_softmax(state.spec.model(torch.tensor([ids + gen_ids]))[0].float(), -1)
     for i, (e, tid) in enumerate(zip(content, gen_ids)):
         row = logp[len(ids) - 1 + i]
         assert e.logprob == pytest.approx(float(row[tid]), abs=1e-4)
@@ -286,9 +286,9 @@ def test_queue_full_is_429_and_disconnect_cancels(serve_tok):
         for cm, r in streams:  # both clients go away
             cm.__exit__(None, None, None)
         deadline = time.time() + 10
-        while (state.scheduler.counts() != (0, 0) or not state.scheduler.gen.done) and time.time() < deadline:
+        while state.scheduler.counts() != (0, 0) and time.time() < deadline:
             time.sleep(0.05)
-        assert state.scheduler.counts() == (0, 0) and state.scheduler.gen.done
+        assert state.scheduler.counts() == (0, 0)  # the engine process dropped both rows
         assert client.chat.completions.create(model="tiny", messages=MSG, max_tokens=3).choices[0].message
 
 

@@ -9,8 +9,8 @@ Routes: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/model
 ``Authorization: Bearer KEY``.
 
 Each handler parses and checks the body (``protocol.py``), builds the prompt and sampling parameters in a
-worker thread (tokenizing a 1 MB prompt or compiling a JSON schema must not stall the event loop), hands a
-``Job`` to the scheduler and answers from the items it delivers: one JSON body, or server-sent events
+worker thread (tokenizing a 1 MB prompt or compiling a JSON schema must not stall the event loop), hands the
+job to the engine process (``engine_proc.py``) and answers from the items it delivers: one JSON body, or server-sent events
 (``data: {chunk}`` per piece, ``data: [DONE]`` at the end). A client that disconnects cancels its job: its rows
 leave the batch at the next step. Errors are OpenAI's body with the right status; an unexpected exception is a
 500 with a generic message (the traceback goes to the server's log, never to the client).
@@ -215,7 +215,8 @@ def create_app(state):
 
     @app.get("/metrics")
     async def metrics():
-        return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+        text = state.metrics.render() + state.scheduler.engine_metrics  # the engine process's, as last sent
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     # -------------------------------------------------------------------------------------- tokens <-> text
     @app.post("/tokenize")
@@ -244,10 +245,10 @@ def create_app(state):
         def deliver(items):
             loop.call_soon_threadsafe(queue.put_nowait, items)
 
-        plan = await run_in_threadpool(build, req, deliver)
+        plan = await run_in_threadpool(build, req)
         if plan.refusal is not None:
             return refusal(plan, req, kind)
-        state.scheduler.submit(plan.job)  # ApiError(429/503) -> its status, before any byte is sent
+        plan.job_id = state.scheduler.submit(plan.job, deliver)  # ApiError(429/503): its status, before any byte
         if req.stream:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return StreamingResponse(stream(plan, queue, kind, include_usage), media_type="text/event-stream",
@@ -293,16 +294,19 @@ def create_app(state):
         return [{"id": c["id"], "type": "function", "function": dict(c["function"])} for c in calls]
 
     async def next_items(request, queue) -> list:
-        """Wait for the scheduler's next items, noticing a client that went away."""
+        """Wait for the scheduler's next items; with ``request``, notice a client that went away (a stream's
+        disconnect is noticed by StreamingResponse itself, which cancels the generator)."""
+        if request is None:
+            return await queue.get()
         while True:
             try:
                 return await asyncio.wait_for(queue.get(), timeout=0.5)
             except asyncio.TimeoutError:
-                if request is not None and await request.is_disconnected():
+                if await request.is_disconnected():
                     raise asyncio.CancelledError
 
     async def collect(request, plan, queue, kind):
-        n = len(plan.job.texts)
+        n = plan.job.n_choices
         texts = [[] for _ in range(n)]
         toks = [[] for _ in range(n)]
         finish = [None] * n
@@ -320,7 +324,7 @@ def create_app(state):
                     elif item[0] == "error":
                         raise item[1]
         except (asyncio.CancelledError, Exception):
-            state.scheduler.cancel(plan.job)
+            state.scheduler.cancel(plan.job_id)
             raise
         choices = []
         for c in range(n):
@@ -350,7 +354,7 @@ def create_app(state):
         return "data: " + json.dumps(obj, ensure_ascii=False) + "\n\n"
 
     async def stream(plan, queue, kind, include_usage):
-        n = len(plan.job.texts)
+        n = plan.job.n_choices
         shown = [""] * n
         want_lp = plan.logprobs is not None
         finished = False
@@ -406,7 +410,7 @@ def create_app(state):
                     yield "".join(out)
         finally:
             if not finished:
-                state.scheduler.cancel(plan.job)  # the client went away (or the server stops)
+                state.scheduler.cancel(plan.job_id)  # the client went away (or the server stops)
 
     def refusal(plan, req, kind):
         """A request the content filter refused: an answer that says so (finish_reason content_filter)."""

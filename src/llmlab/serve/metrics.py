@@ -77,20 +77,27 @@ class Histogram(_Metric):
 
 
 class Metrics:
-    """The server's metrics (names as vLLM's where they mean the same, under ``llmlab_``)."""
+    """The server's metrics (names as vLLM's where they mean the same, under ``llmlab_``). The HTTP process
+    keeps the request counter (``http=True``), the engine process the rest (``engine=True``); ``/metrics``
+    shows both."""
 
-    def __init__(self):
+    def __init__(self, http: bool = True, engine: bool = True):
         self.lock = threading.Lock()
         self.metrics: list[_Metric] = []
-        self.requests = Counter(self, "llmlab_requests_total", "HTTP requests answered, by endpoint and status.")
-        self.prompt_tokens = Counter(self, "llmlab_prompt_tokens_total", "Prompt tokens prefilled.")
-        self.generation_tokens = Counter(self, "llmlab_generation_tokens_total", "Tokens generated.")
-        self.running = Gauge(self, "llmlab_num_requests_running", "Requests generating now.")
-        self.waiting = Gauge(self, "llmlab_num_requests_waiting", "Requests waiting in the queue.")
-        self.kv_bytes = Gauge(self, "llmlab_kv_cache_bytes", "Bytes of the KV cache block allocated.")
-        self.ttft = Histogram(self, "llmlab_time_to_first_token_seconds", "From arrival to the first token.")
-        self.itl = Histogram(self, "llmlab_inter_token_latency_seconds", "Between consecutive tokens of a request.")
-        self.e2e = Histogram(self, "llmlab_e2e_request_latency_seconds", "From arrival to the last token.")
+        if http:
+            self.requests = Counter(self, "llmlab_requests_total", "HTTP requests answered, by endpoint and status.")
+        if engine:
+            self.prompt_tokens = Counter(self, "llmlab_prompt_tokens_total", "Prompt tokens prefilled.")
+            self.generation_tokens = Counter(self, "llmlab_generation_tokens_total", "Tokens generated.")
+            self.running = Gauge(self, "llmlab_num_requests_running", "Requests generating now.")
+            self.waiting = Gauge(self, "llmlab_num_requests_waiting", "Requests waiting in the queue.")
+            self.kv_bytes = Gauge(self, "llmlab_kv_cache_bytes", "Bytes of the KV cache block allocated.")
+            self.steps = Gauge(self, "llmlab_engine_steps", "Decode steps the engine has run.")
+            self.step_seconds = Gauge(self, "llmlab_engine_step_seconds", "Seconds the engine spent in decode steps.")
+            self.ttft = Histogram(self, "llmlab_time_to_first_token_seconds", "From arrival to the first token.")
+            self.itl = Histogram(self, "llmlab_inter_token_latency_seconds",
+                                 "Between consecutive tokens of a request.")
+            self.e2e = Histogram(self, "llmlab_e2e_request_latency_seconds", "From arrival to the last token.")
 
     def render(self) -> str:
         out = []

@@ -142,6 +142,19 @@ class Job:
         return all(self.finished)
 
 
+def fits_alone(params: SamplingParams, prompt_len: int, max_rows: int, max_kv_slots: int | None,
+               context: int) -> str | None:
+    """Why a request could never be admitted, even into an empty batch (then it is a 400), or None."""
+    if params.n > max_rows:
+        return f"n={params.n} is more than this server decodes at once ({max_rows})"
+    if max_kv_slots is not None:
+        need = params.n * min(context, prompt_len + params.max_new_tokens)
+        if need > max_kv_slots:
+            return (f"the request needs {need} KV cache slots (n x (prompt + max_tokens)) but the server has "
+                    f"{max_kv_slots}; lower max_tokens or n")
+    return None
+
+
 class Scheduler:
     """Owns an ``Engine``'s open generation in its own thread (see the module docstring).
 
@@ -163,6 +176,8 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self.gen = None
         self.steps = 0
+        self._steps_before = self._step_seconds_before = 0  # of generations replaced after an engine failure
+        self.on_turn = None  # called (in the scheduler thread) after every turn of the loop
 
     # ------------------------------------------------------------------------------------------------------
     # Called from other threads
@@ -182,18 +197,6 @@ class Scheduler:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-    def fits_alone(self, prompt_len: int, params: SamplingParams) -> str | None:
-        """Why a request could never be admitted, even into an empty batch (then it is a 400), or None."""
-        if params.n > self.max_rows:
-            return f"n={params.n} is more than this server decodes at once ({self.max_rows})"
-        if self.max_kv_slots is not None:
-            ctx = self.engine.config.max_seq_len
-            need = params.n * min(ctx, prompt_len + params.max_new_tokens)
-            if need > self.max_kv_slots:
-                return (f"the request needs {need} KV cache slots (n x (prompt + max_tokens)) but the server has "
-                        f"{self.max_kv_slots}; lower max_tokens or n")
-        return None
 
     def submit(self, job: Job) -> None:
         with self._cond:
@@ -244,8 +247,12 @@ class Scheduler:
             except Exception:  # a bug or out of memory: fail the jobs in flight, keep serving
                 traceback.print_exc(file=sys.stderr)
                 self._fail_all(ENGINE_ERROR, also=admit)
+                self._steps_before += self.gen.stats.decode_steps
+                self._step_seconds_before += self.gen.stats.decode_seconds
                 self.gen = self._open()
             self._update_gauges()
+            if self.on_turn is not None:
+                self.on_turn()
         self._fail_all(ApiError(503, "the server is shutting down", code="unavailable"))
 
     def _take_admissible(self) -> list[Job]:
@@ -359,3 +366,5 @@ class Scheduler:
             self.metrics.running.set(len(self._running))
             self.metrics.waiting.set(len(self._pending))
             self.metrics.kv_bytes.set(self.gen.kv_bytes())
+            self.metrics.steps.set(self._steps_before + self.gen.stats.decode_steps)
+            self.metrics.step_seconds.set(self._step_seconds_before + self.gen.stats.decode_seconds)

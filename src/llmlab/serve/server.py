@@ -4,10 +4,12 @@
     llmlab serve --model runs/speedrun/sft --port 8080 --api-key sk-local --max-batch 64
 
     from llmlab.serve.server import ServeConfig, ServerState, serve
-    state = ServerState(engine, tokenizer, ServeConfig(model="runs/x"))   # what a test builds around a tiny model
-    app = state.app()                                                    # an ASGI app for uvicorn
+    from llmlab.serve.engine_proc import EngineSpec
+    state = ServerState(EngineSpec(model=model, tokenizer=tok), ServeConfig())   # a test's tiny model
+    state.start()                                                  # the engine process (engine_proc.py)
+    app = state.app()                                              # an ASGI app for uvicorn
 
-``ServerState`` turns a validated request into a scheduler ``Job``: the prompt through the model's chat
+``ServerState`` turns a validated request into a job for the engine process: the prompt through the model's chat
 template (``serve/chat_format.py``), sampling parameters, stop tokens and strings, the constraint of a JSON
 mode or a forced tool call (``serve/grammar.py``), and the per-request checks that are the client's fault
 (400): context length, token ids outside the vocabulary, n larger than the batch, a request larger than the KV
@@ -71,41 +73,55 @@ class Plan:
 
     id: str
     created: int
-    job: object | None
+    job: object | None  # engine_proc.JobSpec
     prompt_tokens: int
     logprobs: int | None = None
     echo: list[str] | None = None  # completions' echo: the prompt text per choice
     refusal: str | None = None
+    job_id: int | None = None  # the engine process's handle, once submitted
 
 
 class ServerState:
-    """The model, tokenizer, scheduler and metrics of one server, and the request -> job translation."""
+    """The tokenizer, the engine process's handle, the metrics of one server, and the request -> job
+    translation. ``spec`` says what the engine process loads (``EngineSpec``: a run folder, or a model object
+    and its tokenizer)."""
 
-    def __init__(self, engine, tokenizer, config: ServeConfig, content_filter: ContentFilter | None = None):
+    def __init__(self, spec, config: ServeConfig, content_filter: ContentFilter | None = None):
         from llmlab.chat.template import stop_token_ids
         from llmlab.infer.text import stop_ids_for
         from llmlab.serve.app import STATIC
+        from llmlab.serve.engine_proc import RemoteScheduler
         from llmlab.serve.metrics import Metrics
-        from llmlab.serve.scheduler import Scheduler
 
-        self.engine, self.tokenizer, self.config = engine, tokenizer, config
+        if spec.run is not None:
+            from llmlab.runs import load_model_config, load_tokenizer
+
+            tokenizer, model_config, elem = load_tokenizer(spec.run), load_model_config(spec.run), 4
+        else:
+            tokenizer, model_config = spec.tokenizer, spec.model.config
+            elem = spec.model.embed_tokens.weight.element_size()
+        self.spec, self.tokenizer, self.config = spec, tokenizer, config
+        self.model_config = model_config
         self.content_filter = content_filter
-        self.context = engine.config.max_seq_len
-        self.vocab_size = engine.config.vocab_size
-        self.model_name = config.model_name or os.path.basename(os.path.normpath(config.model)) or "llmlab"
+        self.context = model_config.max_seq_len
+        self.vocab_size = model_config.vocab_size
+        if tokenizer.vocab_size > self.vocab_size:
+            raise LlmlabError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model {self.vocab_size}")
+        self.model_name = config.model_name or os.path.basename(os.path.normpath(spec.run or "")) or "llmlab"
         self.created = int(time.time())
         self.api_key = config.api_key
         self.max_body_bytes = int(config.max_body_mb * 2**20)
-        self.metrics = Metrics()
+        self.metrics = Metrics(engine=False)
         kv_slots = None
         if config.kv_cache_mb:
-            kv_slots = int(config.kv_cache_mb * 2**20) // engine.kv_bytes_per_slot()
+            c = model_config
+            kv_slots = int(config.kv_cache_mb * 2**20) // (2 * c.n_layer * c.n_kv_head * c.head_dim * elem)
             if kv_slots < self.context:
                 raise LlmlabError(f"--kv-cache-mb {config.kv_cache_mb} holds {kv_slots} slots, less than one "
                                   f"request of the full context ({self.context})")
-        self.scheduler = Scheduler(engine, max_rows=config.max_batch, max_queue=config.max_queue,
-                                   max_kv_slots=kv_slots, max_prefill_tokens=config.max_prefill_tokens,
-                                   metrics=self.metrics)
+        self.scheduler = RemoteScheduler(spec, max_rows=config.max_batch, max_queue=config.max_queue,
+                                         max_kv_slots=kv_slots, max_prefill_tokens=config.max_prefill_tokens,
+                                         context=self.context)
         self.chat_stop_ids = list(stop_token_ids(tokenizer))
         self.text_stop_ids = list(stop_ids_for(tokenizer))
         self.static_files = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
@@ -122,6 +138,7 @@ class ServerState:
         return create_app(self)
 
     def start(self) -> None:
+        """Start the engine process (loads the model there); returns when it is ready."""
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -180,7 +197,7 @@ class ServerState:
                            param="max_tokens" if n_prompt < ctx else what, code="context_length_exceeded")
         return max_tokens if max_tokens is not None else ctx - n_prompt
 
-    def _sampling(self, req, max_tokens: int, stop_ids, logprobs: int | None, constraint=None):
+    def _sampling(self, req, max_tokens: int, stop_ids, logprobs: int | None):
         from llmlab.infer.sampling import SamplingParams
 
         bias = {}
@@ -201,8 +218,7 @@ class ServerState:
                 repetition_penalty=req.repetition_penalty or 1.0, frequency_penalty=req.frequency_penalty or 0.0,
                 presence_penalty=req.presence_penalty or 0.0, logit_bias=bias,
                 stop_token_ids=() if req.ignore_eos else tuple(stop_ids), ignore_eos=True,
-                seed=None if req.seed is None else req.seed % 2**63, n=req.n, logprobs=logprobs,
-                constraint=constraint)
+                seed=None if req.seed is None else req.seed % 2**63, n=req.n, logprobs=logprobs)
         except LlmlabError as e:
             raise ApiError(400, str(e)) from None
 
@@ -223,10 +239,10 @@ class ServerState:
         return self.content_filter(messages)
 
     # ------------------------------------------------------------------------------------------------------
-    def build_chat(self, req, deliver) -> Plan:
-        """A ``/v1/chat/completions`` request -> a Plan with its Job (runs in a worker thread)."""
+    def build_chat(self, req) -> Plan:
+        """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread)."""
         from llmlab.serve.chat_format import call_schema, model_template, prompt_ids
-        from llmlab.serve.scheduler import Job, Part
+        from llmlab.serve.engine_proc import JobSpec, PartSpec
 
         plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0)
         for i, m in enumerate(req.messages):
@@ -254,21 +270,20 @@ class ServerState:
             plan.refusal = refusal
             return plan
         max_tokens = self._check_context(len(ids), req.max_completion_tokens or req.max_tokens, "messages")
-        constraint = None
-        if forced:
+        constraint = None  # (kind, schema JSON, terminate, strict): compiled here to check it, and again
+        if forced:  #        in the engine process (a compiled grammar does not cross processes)
             try:
                 schema = call_schema(use_tools, forced_name)
             except LlmlabError as e:
                 raise ApiError(400, str(e), param="tool_choice") from None
-            constraint = self._grammar(lambda g: g.json_schema(schema, terminate=True), "tools")
+            constraint = self._constraint(schema, True, True, "tools")
         elif req.response_format is not None and req.response_format.type == "json_object":
-            constraint = self._grammar(lambda g: g.json_object(), "response_format")
+            constraint = self._constraint({"type": "object"}, False, False, "response_format")
         elif req.response_format is not None and req.response_format.type == "json_schema":
             if req.response_format.json_schema is None:
                 raise ApiError(400, "response_format: json_schema needs its 'json_schema' object",
                                param="response_format")
-            schema = req.response_format.json_schema.schema_
-            constraint = self._grammar(lambda g: g.json_schema(schema), "response_format")
+            constraint = self._constraint(req.response_format.json_schema.schema_, False, True, "response_format")
         stop_ids = list(self.chat_stop_ids)
         tool_mode = None
         if forced:
@@ -279,23 +294,25 @@ class ServerState:
                 from llmlab.chat.template import TOOL_CALL_END
 
                 stop_ids.append(self.tokenizer.special_id(TOOL_CALL_END))  # the client runs the call
-        params = self._sampling(req, max_tokens, stop_ids, plan.logprobs, constraint)
+        params = self._sampling(req, max_tokens, stop_ids, plan.logprobs)
         self._fits(len(ids), params)
-        part = Part(ids, params)
-        plan.job = Job([part], self.tokenizer, stop_ids, stops=self._stops(req.stop), tools=tool_mode,
-                       json_start=model_template(self.tokenizer), deliver=deliver)
+        plan.job = JobSpec([PartSpec(ids, params, constraint)], stop_ids, stops=self._stops(req.stop),
+                           tools=tool_mode, json_start=model_template(self.tokenizer), n_choices=params.n)
         return plan
 
-    def _grammar(self, make, param: str):
+    def _constraint(self, schema, terminate: bool, strict: bool, param: str) -> tuple:
+        import json
+
         try:
-            return make(self.grammars())
-        except LlmlabError as e:
+            self.grammars().json_schema(schema, terminate, strict)
+            return ("json_schema", json.dumps(schema), terminate, strict)
+        except (LlmlabError, TypeError, ValueError) as e:
             raise ApiError(400, str(e), param=param) from None
 
-    def build_completion(self, req, deliver) -> Plan:
-        """A ``/v1/completions`` request -> a Plan with its Job (one part per prompt)."""
+    def build_completion(self, req) -> Plan:
+        """A ``/v1/completions`` request -> a Plan with its job (one part per prompt)."""
         from llmlab.infer.text import encode_prompt
-        from llmlab.serve.scheduler import Job, Part
+        from llmlab.serve.engine_proc import JobSpec, PartSpec
 
         plan = Plan(new_id("cmpl"), int(time.time()), None, 0)
         if req.suffix:
@@ -336,10 +353,10 @@ class ServerState:
             max_tokens = self._check_context(len(ids), req.max_tokens, "prompt")
             params = self._sampling(req, max_tokens, self.text_stop_ids, req.logprobs)
             self._fits(len(ids), params)
-            parts.append(Part(ids, params))
+            parts.append(PartSpec(ids, params))
         if req.echo:
             plan.echo = [t for t in texts for _ in range(req.n)]
-        plan.job = Job(parts, self.tokenizer, self.text_stop_ids, stops=self._stops(req.stop), deliver=deliver)
+        plan.job = JobSpec(parts, self.text_stop_ids, stops=self._stops(req.stop), n_choices=req.n * len(parts))
         return plan
 
 
@@ -347,20 +364,13 @@ class ServerState:
 
 
 def load_state(config: ServeConfig, content_filter: ContentFilter | None = None) -> ServerState:
-    """Load the run and build the server state (the scheduler is not started yet)."""
-    import torch
+    """The server state for a run folder (the engine process, which loads the weights, is not started yet)."""
+    from llmlab.serve.engine_proc import EngineSpec
 
-    from llmlab.infer.engine import Engine
-    from llmlab.runs import load_run
-    from llmlab.utils.device import resolve_device
-
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
-    model, tokenizer = load_run(config.model, device=device)
-    model.eval()
-    engine = Engine(model, compile=config.compile)  # stop tokens are per request (chat vs completions)
-    return ServerState(engine, tokenizer, config, content_filter)
+    if not config.model:
+        raise LlmlabError("serve needs a run folder (--model RUN)")
+    spec = EngineSpec(run=config.model, device=config.device, threads=config.threads, compile=config.compile)
+    return ServerState(spec, config, content_filter)
 
 
 def serve(config: ServeConfig, content_filter: ContentFilter | None = None, log=print) -> None:
