@@ -260,6 +260,7 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="only our server")
     ap.add_argument("--peer-requests", type=int, default=0, help="requests per level for the peer (default: same)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (GGUF, random run)")
+    ap.add_argument("--compile", action="store_true", help="our server with --compile (AOT-compiled decode step)")
     args = ap.parse_args()
 
     from llmlab.runs import load_model_config, load_tokenizer
@@ -278,7 +279,8 @@ def main() -> None:
     servers = []
     ours = Server("llmlab serve", [sys.executable, "-m", "llmlab.cli", "serve", "--model", str(run), "--port",
                                    str(p := free_port()), "--threads", str(args.threads), "--max-batch",
-                                   str(args.max_batch), "--max-queue", "4096", "--model-name", "bench"], p, env)
+                                   str(args.max_batch), "--max-queue", "4096", "--model-name", "bench"]
+                  + (["--compile"] if args.compile else []), p, env)
     ours.model_id = "bench"
     servers.append(ours)
     if not args.no_peer:
