@@ -23,6 +23,14 @@ then the peer, at each level) so drift of a shared machine hits both alike.
 ``--random-layers/--random-width`` serve a random model of that shape with the run's tokenizer instead (the
 ~100M-parameter check: 14 x 768 with a 2048 vocabulary is 101M parameters). The targets (issue 26): output
 tokens/s at 32 concurrent >= 6x our single-client figure and >= 3x the peer's; 0 errors at 64 concurrent.
+
+Measured 2026-12-05 on the 2-core machine shared with other sessions' jobs (load average 5-8, so each server
+got 0.3-0.6 of a core; the CPU-second figures are the steadier ones), 1 thread each, 64 tokens a request:
+speedrun-size model (4 x 128, 50 pretraining steps), 128 requests a level: ours 452 / 873 / 1052 / 671 tok/s at
+1 / 8 / 32 / 64 concurrent, peer 702 / 337 / 504 / 483: at 32 concurrent 2.09x the peer and 2.33x our single
+client. 100M random model (14 x 768): ours 14.6 / 53.9 / 52.1 / 45.2 tok/s, peer 19.7 / 35.3 / 21.9 / 20.6: at
+32 concurrent 2.37x the peer (2.45x per server CPU-second) and 3.56x our single client. 1,000 requests at 64
+concurrent (speedrun model): 0 errors. Neither target is met on this machine.
 """
 
 from __future__ import annotations

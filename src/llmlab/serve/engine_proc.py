@@ -123,7 +123,7 @@ def engine_main(spec: EngineSpec, limits: dict, conn) -> None:
         running, waiting = sched.counts()
         now = time.monotonic()
         text = None
-        if now - last_metrics[0] > 0.5:
+        if now - last_metrics[0] > 0.5 or (running, waiting) == (0, 0):  # (idle: the final figures, fresh)
             last_metrics[0] = now
             text = metrics.render()
         if not outbox and text is None and not flush.counts_changed(running, waiting):
