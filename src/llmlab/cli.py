@@ -32,6 +32,7 @@ STAGE_MODULES = [
     "llmlab.export.cli",  # export, import
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
     "llmlab.safety.cli",  # guard check, redteam
+    "llmlab.serve.cli",  # serve
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 
