@@ -31,6 +31,7 @@ STAGE_MODULES = [
     "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
+    "llmlab.scaling.cli",  # scaling sweep, scaling fit, scaling predict
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 
