@@ -32,6 +32,7 @@ STAGE_MODULES = [
     "llmlab.export.cli",  # export, import
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
     "llmlab.scaling.cli",  # scaling sweep, scaling fit, scaling predict
+    "llmlab.inside.cli",  # inside attention, inside lens, inside reversal, inside detect
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 
