@@ -10,7 +10,7 @@ typically write there (Fast-DetectGPT's sampling discrepancy, computed exactly).
 
 Human texts are chunks of held-out text (the bundled corpus's validation split by default): ``prompt_tokens +
 new_tokens`` tokens each, spread evenly over it. Every generator (a run: ours, or an imported model) continues
-each chunk's first ``prompt_tokens`` tokens for ``new_tokens`` tokens (sampling at temperature 1 by default;
+each chunk's first ``prompt_tokens`` tokens for ``new_tokens`` tokens (temperature 0.8, top-p 0.95 by default;
 special tokens barred). The detector model scores only the continuation (the tokens after the shared prompt),
 human and machine alike. Features, each averaged over the continuation's tokens t with p_t the detector's
 next-token distribution and x_t the token there:
@@ -22,6 +22,15 @@ next-token distribution and x_t the token there:
   s2_t its variance: how many standard deviations the text's log-likelihood lies above that of the detector's
   own samples in the same contexts (Bao et al. 2024, the analytic form with the detector as its own sampler;
   DetectGPT's perturbation curvature approximated without a mask-filling model)  (higher: machine)
+
+At temperature 1 with no truncation a model's own samples cannot be told from held-out text of its training
+distribution by these statistics when the model is calibrated: in every context the expected log p of its own
+sample is exactly -H(p_t), and for a calibrated model so is that of real text on average (measured: AUC
+0.34-0.40 for the CPU runs; docs/LOG.md). Truncated sampling (lower temperature, top-p) is what leaves the
+trace these features find.
+
+The detector sees text: machine text is decoded and encoded again, as any text would be (a sampled token
+sequence is not always the one its text encodes to; ``text_features(token_ids=...)`` scores the sampled ids).
 
 Each feature's direction is fixed beforehand (as listed), never chosen after seeing the labels; the AUC is the
 probability that a random machine text scores as more machine-like than a random human one (ties count half).
@@ -49,9 +58,9 @@ class DetectConfig:
     n: int = 200  # texts per class (per generator)
     prompt_tokens: int = 16
     new_tokens: int = 128
-    temperature: float = 1.0
+    temperature: float = 0.8  # how the README has our runs write (generate --temperature 0.8 --top-p 0.95)
     top_k: int = 0
-    top_p: float = 1.0
+    top_p: float = 0.95
     seed: int = 0
     batch_size: int = 16
 
@@ -65,16 +74,19 @@ class DetectConfig:
 
 
 @torch.no_grad()
-def text_features(model, tokenizer, texts: list[str], prompts: list[str], batch_size: int = 16) -> dict[str, list]:
+def text_features(model, tokenizer, texts: list[str], prompts: list[str], batch_size: int = 16,
+                  token_ids: list[list[int]] | None = None) -> dict[str, list]:
     """The four features of each text, scored on the tokens after its prompt (``texts[i]`` starts with
-    ``prompts[i]``; an empty prompt scores every token after <|bos|>)."""
+    ``prompts[i]``; an empty prompt scores every token after <|bos|>). The detector sees text: it encodes it
+    itself. ``token_ids`` (prompt + continuation ids, as sampled by a model with this tokenizer) scores those
+    exact tokens instead -- a sampled sequence need not be the one encoding its text gives back."""
     from llmlab.infer.text import encode_prompt
 
     device = next(model.parameters()).device
     ctx = model.config.max_seq_len
     rows = []
-    for text, prompt in zip(texts, prompts):
-        ids = encode_prompt(tokenizer, text)[:ctx]
+    for k, (text, prompt) in enumerate(zip(texts, prompts)):
+        ids = (list(token_ids[k]) if token_ids is not None else encode_prompt(tokenizer, text))[:ctx]
         start = max(1, len(encode_prompt(tokenizer, prompt)))  # first scored target position
         if start >= len(ids):
             raise LlmlabError(f"a text has nothing after its prompt to score: {text[:60]!r}")
@@ -159,8 +171,10 @@ def human_chunks(tokenizer, source: str, n: int, prompt_tokens: int, new_tokens:
 
 
 @torch.no_grad()
-def generate_continuations(model, tokenizer, prompts: list[str], cfg: DetectConfig) -> list[str]:
-    """prompt + exactly ``new_tokens`` sampled tokens (no special tokens), for each prompt."""
+def generate_continuations(model, tokenizer, prompts: list[str], cfg: DetectConfig,
+                           with_ids: bool = False) -> list[str] | tuple[list[str], list[list[int]]]:
+    """prompt + exactly ``new_tokens`` sampled tokens (no special tokens), for each prompt; ``with_ids`` also
+    returns each sequence's token ids (prompt ids + sampled ids)."""
     from llmlab.infer.engine import Engine
     from llmlab.infer.sampling import SamplingParams
     from llmlab.infer.text import encode_prompt, stop_ids_for
@@ -169,13 +183,14 @@ def generate_continuations(model, tokenizer, prompts: list[str], cfg: DetectConf
     params = SamplingParams(max_new_tokens=cfg.new_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
                             top_p=cfg.top_p, ignore_eos=True, logit_bias=banned, seed=cfg.seed)
     engine = Engine(model, stop_ids_for(tokenizer))
-    out = []
+    out, ids = [], []
     for b in range(0, len(prompts), cfg.batch_size):
         batch = prompts[b : b + cfg.batch_size]
-        results = engine.generate([encode_prompt(tokenizer, p) for p in batch],
-                                  [params.replace(seed=cfg.seed + b + i) for i in range(len(batch))])
+        heads = [encode_prompt(tokenizer, p) for p in batch]
+        results = engine.generate(heads, [params.replace(seed=cfg.seed + b + i) for i in range(len(batch))])
         out += [p + tokenizer.decode(r.samples[0].token_ids) for p, r in zip(batch, results)]
-    return out
+        ids += [h + r.samples[0].token_ids for h, r in zip(heads, results)]
+    return (out, ids) if with_ids else out
 
 
 # ----------------------------------------------------------------------------------------------------------
