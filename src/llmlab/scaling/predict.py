@@ -11,7 +11,8 @@ settings) at ``budget`` FLOPs; its depth is the one whose parameter count is nea
 law's N_opt(budget), unless ``depth`` is given. The prediction is the parametric law L(N, D) (approach 3)
 fitted to the sweep's CSV, at the run's parameters and the tokens the loop will train (the horizon rounded up
 to whole optimizer steps). It is written to ``OUT/prediction.json`` before training starts; the measured
-validation bits per byte and the relative error are added when the run ends.
+validation bits per byte and the relative error are added when the run ends (``OUT/predict/<run>.json`` keeps
+each predicted run's record; ``prediction.json`` is the latest).
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def predict_run(cfg: SweepConfig, budget: float, *, depth: int | None = None, ru
     write_json(out / "prediction.json", report)
     if not run:
         return report
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir.parent / f"{spec.name}.json", report)  # each predicted run keeps its own record
     done = run_dir / "summary.json"
     if done.is_file() and read_json(done, "run summary").get("val_bpb") is not None:
         summary = read_json(done, "run summary")  # made before: compare, don't retrain
@@ -101,6 +104,7 @@ def predict_run(cfg: SweepConfig, budget: float, *, depth: int | None = None, ru
     report.update(val_bpb=measured, measured_tokens=int(summary["tokens"]),
                   error=(predicted - measured) / measured, seconds=summary.get("seconds"))
     write_json(out / "prediction.json", report)
+    write_json(run_dir.parent / f"{spec.name}.json", report)
     log(f"measured val_bpb {measured:.4f}: prediction error {100 * report['error']:+.2f}%")
     return report
 
