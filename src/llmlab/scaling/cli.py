@@ -83,8 +83,10 @@ def _sweep(args) -> int:
                              val_bytes=args.val_bytes, vocab_size=args.vocab_size, tokenizer=args.tokenizer,
                              seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,
                              lr=args.lr, muon_lr=args.muon_lr, device=args.device, threads=args.threads)
+    from llmlab.utils.dist import dist_info
+
     path = run_sweep(cfg, dry_run=args.dry_run, progress=False if args.no_progress else None)
-    if not args.dry_run:
+    if not args.dry_run and dist_info()[0] == 0:
         print(path)
     return 0
 

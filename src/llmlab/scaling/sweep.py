@@ -269,7 +269,8 @@ def run_sweep(cfg: SweepConfig, *, dry_run: bool = False, progress: bool | None 
     together (DDP); rank 0 writes the files."""
     from llmlab.utils.dist import dist_info
 
-    log = log or (lambda msg: print(f"llmlab scaling sweep: {msg}", file=sys.stderr, flush=True))
+    quiet = dist_info()[0] != 0  # under torchrun rank 0 speaks for all
+    log = log or (lambda msg: quiet or print(f"llmlab scaling sweep: {msg}", file=sys.stderr, flush=True))
     specs = plan(cfg)
     out = Path(cfg.out)
     csv_path = out / "sweep.csv"
@@ -278,7 +279,12 @@ def run_sweep(cfg: SweepConfig, *, dry_run: bool = False, progress: bool | None 
             log(f"{s.name}: {s.params:,} params ({s.params_non_embedding:,} without embeddings), "
                 f"{s.flops_per_token:.3g} FLOPs/token -> {s.tokens:,} tokens")
         return csv_path
-    master = dist_info()[0] == 0
+    from llmlab.utils.device import resolve_device
+    from llmlab.utils.dist import init_distributed
+
+    # Join torchrun's process group now (pretrain would, later): rank 0 makes the shared tokenizer and
+    # validation text, and the others must wait for them at the barrier below.
+    master = init_distributed(resolve_device(cfg.device))[0] == 0
     out.mkdir(parents=True, exist_ok=True)
     _check_config(cfg, out, master)
     tokenizer, val_path = _prepare_shared(cfg, out, master)
