@@ -33,6 +33,8 @@ STAGE_MODULES = [
     "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
     "llmlab.safety.cli",  # guard check, redteam
     "llmlab.serve.cli",  # serve
+    "llmlab.scaling.cli",  # scaling sweep, scaling fit, scaling predict
+    "llmlab.inside.cli",  # inside attention, inside lens, inside reversal, inside detect
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 
