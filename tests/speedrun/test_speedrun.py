@@ -12,7 +12,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
     stages = {s.name: s for s in sr.stages()}
     assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo-pairs", "dpo", "grpo",
-                            "ppo", "eval", "dpo-winrate", "grpo-winrate", "ppo-winrate"]
+                            "ppo", "eval", "base-suite", "sft-suite", "dpo-winrate", "grpo-winrate",
+                            "ppo-winrate"]
     assert stages["ppo"].argv[stages["ppo"].argv.index("--reward-model") + 1].endswith("rm")
     # DPO trains on the SFT model's own answers ranked by the reward model (written by the dpo-pairs stage).
     assert stages["dpo-pairs"].argv[0] == "ranked-pairs" and "--reward-model" in stages["dpo-pairs"].argv
@@ -62,6 +63,9 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     assert summary("dpo/config.json")["data"].endswith("dpo_pairs/pairs.jsonl")
     assert report["grpo_exact_match"] == summary("grpo/summary.json")["exact_match_after"]
     assert report["seconds_total"] > 0
+    for m in ("base", "sft"):  # the task suite's results, as `eval suite` wrote them, in the report
+        assert report["suite"][m]["aggregate"]["score"] == summary(f"{m}/eval/suite.json")["aggregate"]["score"]
+    assert "## Evaluation suite" in (out / "report.md").read_text()
     assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
     md = (out / "report.md").read_text()
     assert "bits per byte" in md and "report_training.png" in md
@@ -71,5 +75,5 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 14
+    assert printed.count("already done") == 16
     assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]
