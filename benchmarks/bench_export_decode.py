@@ -59,6 +59,26 @@ def timed(fn, n: int, repeat: int) -> tuple[float, list[int]]:
     return best, out
 
 
+def llama_cpp_decoder(path, prompt: list[int], n_ctx: int, threads: int, f32_cache: bool):
+    """fn(k) -> the first k greedy tokens llama.cpp (llama-cpp-python) continues ``prompt`` with."""
+    import llama_cpp
+
+    kv = dict(type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32) if f32_cache else {}
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, n_batch=64,
+                          verbose=False, **kv)
+
+    def cpp(k):
+        llm.reset()
+        out = []
+        for t in llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):
+            out.append(t)
+            if len(out) == k:
+                break
+        return out
+
+    return cpp
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", help="a run folder (default: a random model of --preset)")
@@ -131,24 +151,10 @@ def main() -> None:
         print(f"skip HF: {e}")
 
     try:
-        import llama_cpp
-
         for dtype in ("f32", "q8_0"):
             # f32 with an f32 KV cache (llama.cpp's default cache is f16), so it computes what we compute;
             # q8_0 as llama.cpp users run it, with the default f16 cache.
-            kv = dict(type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32) if dtype == "f32" else {}
-            llm = llama_cpp.Llama(model_path=str(tmp / f"{dtype}.gguf"), n_ctx=c.max_seq_len, n_threads=args.threads,
-                                  n_threads_batch=args.threads, n_batch=64, verbose=False, **kv)
-
-            def cpp(k, llm=llm):
-                llm.reset()
-                out = []
-                for t in llm.generate(prompt, top_k=1, temp=0.0, repeat_penalty=1.0, reset=True):
-                    out.append(t)
-                    if len(out) == k:
-                        break
-                return out
-
+            cpp = llama_cpp_decoder(tmp / f"{dtype}.gguf", prompt, c.max_seq_len, args.threads, dtype == "f32")
             results[f"llama.cpp {dtype}"] = timed(cpp, n, args.repeat)
     except ImportError as e:
         print(f"skip llama.cpp: {e}")

@@ -9,14 +9,15 @@ other processes hits both alike). Prints both and the ratio (target >= 1.3x on C
 Measured on one H100 (2026-11-23, the second command): ours 393k tok/s, 34.0% MFU; HF 361k, 31.2%; 1.09x.
 ``--ce plain`` swaps our chunked loss for whole logits + F.cross_entropy; ``--models ours`` skips HF.
 
-"Our step" is exactly what the loop runs: forward with the chunked head + float32 cross-entropy, backward,
-gradient clipping, AdamW.
+"Our step" is exactly what the loop runs: the model with the device's kernels swapped in
+(``model.kernels.convert``), forward with the chunked head + float32 cross-entropy, backward, gradient clipping,
+AdamW.
 The HF model gets the same step with its own loss (``labels=``), SDPA attention, tied embeddings like ours.
 ``--profile`` adds each model's time shares (matmul, attention, other; ``--top-ops N`` also lists the N
 costliest operators) and 1 / (matmul + attention share): what removing every other operator could gain.
 On a CPU the two models' matmuls are no longer the same kernels: ours run float32 products on oneDNN
-(``model/onednn.py``; MKL's sgemm, which HF's ``torch.mm`` calls, takes its AVX2 path on AMD CPUs), and under
-bf16 autocast our attention runs in float32 on CPUs without AMX (``gpt.float32_attention``). The loop's
+(``model/kernels/onednn.py``; MKL's sgemm, which HF's ``torch.mm`` calls, takes its AVX2 path on AMD CPUs), and
+under bf16 autocast our attention runs in float32 on CPUs without AMX (``kernels/cpu.py: float32_attention``). The loop's
 ``keep_freed_memory`` (glibc keeps freed blocks: +18-21% steps for pretraining alone) is process-wide and would
 speed HF's step as well, so this benchmark leaves it off for both.
 
@@ -62,6 +63,10 @@ def build_models(args):
 
 def make_step(model, kind: str, args, device):
     model.to(device).train()
+    if kind == "ours":
+        from llmlab.model.kernels import convert
+
+        convert(model, device)  # as the training loop does
     fwd = torch.compile(model) if args.compile else model  # the optimizer keeps the original parameters
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.1, fused=device.type in ("cuda", "cpu"))
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if args.dtype == "bf16" else None
@@ -145,6 +150,8 @@ def main() -> None:
            "batch": B, "seq_len": T, "threads": torch.get_num_threads(), "load": round(os.getloadavg()[0], 2)}
     for name in steps:
         res[f"{name}_tokens_per_sec"] = round(med[name], 1)
+    for name in steps:
+        res[f"{name}_cpu_time_tokens_per_sec"] = round(cpu_med[name], 1)
     if len(steps) == 2:
         res["ratio"] = round(med["ours"] / med["hf"], 3)
         res["cpu_time_ratio"] = round(cpu_med["ours"] / cpu_med["hf"], 3)

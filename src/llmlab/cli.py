@@ -34,6 +34,9 @@ STAGE_MODULES = [
     "llmlab.tools.index_cli",  # index, index search
     "llmlab.tools.assistant_cli",  # assistant create/list/show/update/delete
     "llmlab.safety.cli",  # guard check, redteam
+    "llmlab.serve.cli",  # serve
+    "llmlab.scaling.cli",  # scaling sweep, scaling fit, scaling predict
+    "llmlab.inside.cli",  # inside attention, inside lens, inside reversal, inside detect
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 

@@ -50,7 +50,9 @@ def unwrap(model: torch.nn.Module) -> GPT:
 
 
 def save_model_config(run_dir: str | Path, config: ModelConfig) -> None:
-    write_json(Path(run_dir) / MODEL_CONFIG, {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, **config_to_dict(config)})
+    # The oldest version that describes the config, so older llmlab versions keep reading plain models.
+    write_json(Path(run_dir) / MODEL_CONFIG, {"format": MODEL_FORMAT, "version": config.format_version,
+                                              **config_to_dict(config)})
 
 
 def save_run_model(run_dir: str | Path, model: torch.nn.Module, tokenizer=None) -> Path:
@@ -60,7 +62,8 @@ def save_run_model(run_dir: str | Path, model: torch.nn.Module, tokenizer=None) 
     run_dir = Path(run_dir)
     gpt = unwrap(model)
     with atomic_path(run_dir / WEIGHTS) as tmp:
-        save_file(model_state_dict(gpt), str(tmp), metadata={"format": MODEL_FORMAT, "version": str(MODEL_FORMAT_VERSION)})
+        save_file(model_state_dict(gpt), str(tmp), metadata={"format": MODEL_FORMAT,
+                                                             "version": str(gpt.config.format_version)})
     save_model_config(run_dir, gpt.config)
     if tokenizer is not None:
         tokenizer.save(run_dir / TOKENIZER_DIR)
@@ -81,7 +84,8 @@ def load_model_config(run_dir: str | Path) -> ModelConfig:
 
 
 def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> GPT:
-    """Build the model from ``model_config.json`` and load ``model.safetensors`` (strictly: every weight)."""
+    """Build the model from ``model_config.json`` and load ``model.safetensors`` (strictly: every weight), on
+    ``device`` with that device's kernels swapped in (``model.kernels.convert``)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -94,30 +98,46 @@ def load_model(run_dir: str | Path, device: str | torch.device = "cpu", dtype: t
         sd = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise LlmlabError(f"{path}: cannot read weights ({e})") from None
+    model = model_from_state_dict(config, sd, str(path), "the config")
+    from llmlab.model.kernels import convert
+    from llmlab.utils.device import resolve_device
+
+    device = resolve_device(device)
+    model = model.to(device)
+    if dtype is not None:
+        model = model.to(dtype)
+    convert(model, device)  # the device's kernels (model/kernels): same weights, faster layers
+    model.eval()
+    return model
+
+
+def model_from_state_dict(config: ModelConfig, sd: dict[str, torch.Tensor], where: str,
+                          described_by: str = "the config") -> GPT:
+    """A CPU ``GPT`` of ``config`` holding exactly the weights ``sd`` (our names; the tied head left out), in
+    the dtype of the model's parameters (float32); the tensors of ``sd`` become its parameters where they have
+    that dtype. Missing, unexpected or misshapen weights are a one-line error naming ``where`` and what
+    describes the shapes (``described_by``)."""
     with torch.device("meta"):
         model = GPT(config)
-    model = model.to_empty(device="cpu")
     expected = set(model_state_dict_keys(model))
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
     if missing or unexpected:
-        raise LlmlabError(f"{path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise LlmlabError(f"{where}: weights do not match {described_by} (missing {missing[:3]}, unexpected "
+                          f"{unexpected[:3]})")
     for k, v in sd.items():
         want = model.get_parameter(k).shape
         if tuple(v.shape) != tuple(want):
-            raise LlmlabError(f"{path}: weight {k} has shape {tuple(v.shape)}, config says {tuple(want)}")
-    model.load_state_dict(sd, strict=False)
+            raise LlmlabError(f"{where}: weight {k} has shape {tuple(v.shape)}, {described_by} says {tuple(want)}")
+    # The tensors become the parameters (no copy), in the parameters' dtype.
+    dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.to(dtypes[k]) for k, v in sd.items()}, strict=False, assign=True)
     if config.tie_embeddings:
         model.lm_head.weight = model.embed_tokens.weight
-    # Buffers (RoPE tables) were left empty by the meta-device build: recompute them.
+    # Buffers (RoPE tables) were left unallocated by the meta-device build: compute them.
     from llmlab.model.gpt import rope_tables
 
-    model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
-    from llmlab.utils.device import resolve_device
-
-    model = model.to(resolve_device(device))
-    if dtype is not None:
-        model = model.to(dtype)
-    model.eval()
+    model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta,
+                                                 config.rope_scaling)
     return model
 
 
@@ -137,6 +157,11 @@ def load_tokenizer(run_dir: str | Path):
     tok_dir = Path(run_dir) / TOKENIZER_DIR
     if not tok_dir.is_dir():
         raise LlmlabError(f"{tok_dir}: tokenizer not found in run folder {run_dir}")
+    meta = tok_dir / "imported.json"  # an imported model's kept tokenizer (export/imported_tokenizer.py)
+    why = read_json(meta, "imported tokenizer").get("unsupported") if meta.is_file() else None
+    if why:
+        raise LlmlabError(f"{tok_dir}: an imported model's own tokenizer, kept as its files; it cannot encode here "
+                          f"({why}); the weights load with llmlab.runs.load_model")
     return load_tokenizer_dir(tok_dir)
 
 

@@ -8,7 +8,8 @@
 
 Stages, each a subcommand run in its own process (so a crash in one leaves the others' results intact and a
 re-run resumes): data preparation -> tokenizer -> pretraining -> SFT -> reward model -> preference tuning
-(DPO on the SFT model's own answers ranked by the reward model, and/or GRPO) -> evaluation -> report (``report.md``, ``report.json`` and PNGs in the run folder). A stage
+(DPO on the SFT model's own answers ranked by the reward model, and/or GRPO) -> evaluation (chat, the task
+suite, win rates) -> report (``report.md``, ``report.json`` and PNGs in the run folder). A stage
 whose result file exists is skipped on a re-run; an interrupted training stage resumes from its checkpoint.
 """
 
@@ -85,6 +86,7 @@ PREF_TASKS = (20000, 400)
 # from one eval to the next and ended at 40% in one seed; at 8% it ended at 91% in both (LOG session 11).
 GRPO_TASK_SHARES = {"arithmetic": 0.55, "parity": 0.08, "compare": 0.07}
 PREF_CHAT_PROMPTS = (2000, 400)
+SUITE_N = 20  # --quick: items per task of the evaluation suite (default: each task's own size, 200-ish)
 # Tools (issues 28, 29): calculator tasks for GRPO through the tool loop (train, held out), and what `eval tools`
 # scores: held-out arithmetic questions, document questions (a quarter unanswerable) over made-up documents.
 TOOL_TASKS = ((10000, 4000, 300), (400, 100, 40))  # calculator tasks, document tasks, held out of each
@@ -220,6 +222,12 @@ class Speedrun:
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
                             ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
                              "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))
+        for m in ("base", "sft"):
+            # The task suite (minimal pairs, cloze, facts, arithmetic, spelling, bpb), ~30-50 s a model on 2 cores:
+            # what SFT gains and costs on standard kinds of task (docs/LOG.md 2026-12-05, evaluation suite).
+            stages.append(Stage(f"{m}-suite", "eval", f"{m}/eval/suite.json",
+                                ["eval", "suite", "--model", str(r / m), "--device", c.device,
+                                 *(["-n", str(SUITE_N)] if self.mode else [])]))
         stages += self.tool_stages()
         for algo in algos:
             # Every held-out chat prompt (1000, ~5 s per 200 on 2 cores): on the first 200 alone one standard error
@@ -336,6 +344,8 @@ class Speedrun:
 
     def one_line(self, stage: Stage) -> str:
         """The stage's summary line, read from the file that marks it done."""
+        suite = lambda d: (f"task-suite aggregate {_score((d.get('aggregate') or {}).get('score'))} (chance-centred); "  # noqa: E731
+                           + ", ".join(f"{k} {_score(v.get('score'))}" for k, v in (d.get("tasks") or {}).items()))
         winrate = lambda d: f"win rate vs SFT {_pct(d.get('win_rate'))}, KL {d.get('kl_to_baseline', float('nan')):.3f}"  # noqa: E731
         fmt = {
             "data": lambda d: f"{d.get('documents_in')} docs in, {d.get('documents_out')} out, "
@@ -366,6 +376,8 @@ class Speedrun:
             f"{_pct(d['grounded'].get('recall_at_5'))}, accuracy {_pct(d['grounded'].get('accuracy_without_retrieval'))}"
             f" -> {_pct(d['grounded'].get('accuracy_with_retrieval'))} with retrieval, citations valid "
             f"{_pct(d['grounded'].get('citation_validity'))}, IDK {_pct(d['grounded'].get('idk_rate_unanswerable'))}",
+            "base-suite": suite,
+            "sft-suite": suite,
         }[stage.name]
         try:
             return fmt(self.load(stage.done_file))
@@ -389,6 +401,10 @@ class Speedrun:
         print(f"\nDone in {report['seconds_total']:.0f}s of stage time. Chat with the result:\n"
               f"  llmlab chat --model {report['chat_model']}\n", flush=True)
         return report
+
+
+def _score(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def _num(v) -> str:

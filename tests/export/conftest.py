@@ -24,7 +24,7 @@ TRAIN_TEXT = (
 
 
 def make_run(path, *, tie: bool = True, n_kv_head: int = 2, vocab_extra: int = 140, seed: int = 0,
-             pattern: str = "gpt4"):
+             pattern: str = "gpt4", **model_kw):
     """Write a run folder with a freshly trained tokenizer and a random tiny model; returns (model, tok)."""
     import torch
 
@@ -35,7 +35,7 @@ def make_run(path, *, tie: bool = True, n_kv_head: int = 2, vocab_extra: int = 1
     tok = Tokenizer.train(TRAIN_TEXT, vocab_size=256 + len(SPECIAL_TOKENS) + vocab_extra, pattern=pattern)
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=2, n_head=4, n_kv_head=n_kv_head, d_model=64,
-                      max_seq_len=160, rope_theta=5000.0, norm_eps=1e-5, tie_embeddings=tie, init_std=0.15)
+                      max_seq_len=160, rope_theta=5000.0, norm_eps=1e-5, tie_embeddings=tie, init_std=0.15, **model_kw)
     model = GPT(cfg).eval()
     save_run_model(path, model, tok)
     return model, tok

@@ -12,6 +12,7 @@ import json
 import pytest
 
 from llmlab.cli import main
+from llmlab.errors import LlmlabError
 
 from .conftest import PROMPTS, greedy_ours
 
@@ -213,24 +214,63 @@ def test_import_unsupported_features_are_errors(exported, tmp_path, capsys):
     src = tmp_path / "biased"
     src.mkdir()
     cfg = json.loads((out / "config.json").read_text())
-    cfg.update(attention_bias=True, rope_scaling={"rope_type": "llama3", "factor": 8.0})
+    cfg.update(attention_bias=True, rope_scaling={"rope_type": "yarn", "factor": 8.0})  # llama3's is supported
     (src / "config.json").write_text(json.dumps(cfg))
     assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "r")]) == 2
     err = _one_line_error(capsys)
     assert "biases" in err and "RoPE scaling" in err
 
 
-def test_import_sentencepiece_tokenizer_explains(exported, tmp_path, capsys):
-    _, _, _, out = exported
+def test_import_keeps_a_tokenizer_that_is_not_llmlabs(exported, tmp_path, capsys):
+    """A SentencePiece-style BPE (byte fallback) is not converted to an llmlab tokenizer: the run keeps the model's
+    own tokenizer files and ids (imported_tokenizer.py), its weights import exactly, and the run's tokenizer is
+    the ImportedTokenizer, which encodes as Hugging Face's tokenizers does."""
+    from tokenizers import Tokenizer as HFTokenizer
+
+    from llmlab.export.imported_tokenizer import SOURCE, imported_source, unsupported
+    from llmlab.runs import load_model, load_run, model_state_dict
+    from llmlab.tokenizer.imported import ImportedTokenizer
+
+    _, model, _, out = exported
     src = tmp_path / "sp"
     src.mkdir()
-    for name in ("config.json", "model.safetensors"):
+    for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
         (src / name).write_bytes((out / name).read_bytes())
     data = json.loads((out / "tokenizer.json").read_text())
     data["model"]["byte_fallback"] = True
     (src / "tokenizer.json").write_text(json.dumps(data))
-    assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "r")]) == 2
-    assert "byte fallback" in _one_line_error(capsys)
+    assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    tok_dir = tmp_path / "r" / "tokenizer"
+    assert imported_source(tok_dir) == "hf" and unsupported(tok_dir) is None
+    assert (tok_dir / SOURCE / "tokenizer.json").read_bytes() == (src / "tokenizer.json").read_bytes()
+    a, b = model_state_dict(model), model_state_dict(load_model(tmp_path / "r"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    back, tok = load_run(tmp_path / "r")
+    assert isinstance(tok, ImportedTokenizer)
+    text = "Hello world, 1234 tokens: caf\u00e9!"
+    assert tok.encode(text) == HFTokenizer.from_file(str(src / "tokenizer.json")).encode(
+        text, add_special_tokens=False).ids
+
+
+def test_import_of_a_tokenizer_the_imported_class_refuses(exported, tmp_path, capsys):
+    """A tokenizer kind llmlab cannot encode (WordPiece here) still imports the weights; loading the run's tokenizer
+    is a one-line error that says why."""
+    from llmlab.runs import load_model, load_run
+
+    _, model, _, out = exported
+    src = tmp_path / "wp"
+    src.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (src / name).write_bytes((out / name).read_bytes())
+    vocab = {f"t{i}": i for i in range(model.config.vocab_size)}
+    (src / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "WordPiece", "vocab": vocab,
+                                                                               "unk_token": "t0"}}))
+    assert main(["import", "hf", "--path", str(src), "--out", str(tmp_path / "r")]) == 0
+    capsys.readouterr()
+    assert load_model(tmp_path / "r").config.vocab_size == model.config.vocab_size
+    with pytest.raises(LlmlabError, match="imported model's own tokenizer.*cannot encode here.*WordPiece"):
+        load_run(tmp_path / "r")
 
 
 def test_import_of_a_transformers_saved_model(tiny_run, tmp_path):

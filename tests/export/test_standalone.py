@@ -23,7 +23,7 @@ import llmlab
 from llmlab.cli import main
 from llmlab.tokenizer.bpe import GPT4_PATTERN
 
-from .conftest import PROMPTS, greedy_ours
+from .conftest import PROMPTS, greedy_ours, make_run
 
 RUN_PY = Path(llmlab.__file__).parent / "standalone" / "run.py"
 
@@ -165,4 +165,18 @@ def test_greedy_untied_head(tiny_run_untied, tmp_path):
     assert main(["export", "bin", "--model", str(run), "--out", str(path)]) == 0
     want = greedy_ours(model, [tok.bos_id] + tok.encode(PROMPTS[3]), 32, {tok.end_id, tok.eot_id})
     r = _run(path, PROMPTS[3], "--max-new-tokens", "32", "--temperature", "0", "--ids")
+    assert [int(x) for x in r.stdout.split()] == want
+
+
+def test_greedy_with_another_head_size_and_rope_scaling(tmp_path):
+    """Imported models' shapes: head_dim 24 (not d_model / n_head = 16) and Llama-3 RoPE scaling. The file is
+    version 2, which only such configs need."""
+    scaling = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 16}
+    model, tok = make_run(tmp_path / "run", head_dim=24, rope_scaling=scaling)
+    path = tmp_path / "m.bin"
+    assert main(["export", "bin", "--model", str(tmp_path / "run"), "--out", str(path)]) == 0
+    assert struct.unpack("<I", path.read_bytes()[4:8])[0] == 2
+    want = greedy_ours(model, [tok.bos_id] + tok.encode(PROMPTS[0]), 40, {tok.end_id, tok.eot_id})
+    r = _run(path, PROMPTS[0], "--max-new-tokens", "40", "--temperature", "0", "--ids")
     assert [int(x) for x in r.stdout.split()] == want

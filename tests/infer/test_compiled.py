@@ -105,6 +105,19 @@ def test_engine_generates_the_same_tokens_compiled(compiled):
     assert joined(fast) == joined(plain)
 
 
+def test_a_head_size_other_than_width_over_heads_and_rope_scaling(tmp_path):
+    """Imported models' shapes: head_dim 24 with d_model 64 and 4 heads, Llama-3 RoPE scaling."""
+    torch.manual_seed(0)
+    scaling = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 16}
+    m = GPT(ModelConfig.preset("tiny", vocab_size=97, head_dim=24, rope_scaling=scaling)).eval()
+    plain, fast = Engine(m), Engine(m, compile=True, compile_dir=tmp_path, log=lambda msg: None)
+    params = SamplingParams(temperature=0, max_new_tokens=40, ignore_eos=True)
+    prompts = [[1, 2, 3], [5] * 11]
+    assert outputs(fast, prompts, params) == outputs(plain, prompts, params)
+    assert fast._decoder is not None
+
+
 def test_updated_weights_reuse_the_package(compiled):
     """RL updates the policy in place between generations: the next generation sees them, with no rebuild."""
     dtype, folder = compiled

@@ -30,8 +30,13 @@ def test_rotated_rows_give_rotate_half_of_the_projection():
     assert torch.equal((x @ _rotate_rows(w, 4, 8).T).view(3, 4, 8), rotated)
 
 
+LLAMA3_ROPE = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+               "original_max_position_embeddings": 16}
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 2e-5), (torch.float64, 1e-12)])
-@pytest.mark.parametrize("kw", [{}, {"n_kv_head": 1, "tie_embeddings": False}])
+@pytest.mark.parametrize("kw", [{}, {"n_kv_head": 1, "tie_embeddings": False},
+                                {"head_dim": 24, "rope_scaling": LLAMA3_ROPE}])  # imported models' shapes
 @pytest.mark.parametrize("fold_rotation", [True, False])
 def test_fused_forward_matches_the_model(dtype, tol, kw, fold_rotation):
     m = random_model(dtype, **kw)

@@ -121,102 +121,48 @@ def test_cuda_float32_forward_and_gradients_match_the_cpu_in_float64(no_tf32):
     torch.testing.assert_close(gpu(idx.cuda()).double().cpu(), cpu(idx), rtol=1e-4, atol=1e-4)
 
 
-def _plain_rms_norm(x, w, eps):
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 64}
 
 
-def _plain_rope(x, cos, sin):
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+def test_head_size_and_rope_scaling_of_imported_models(tmp_path):
+    from llmlab.runs import load_model, load_model_config, save_run_model
+
+    plain = ModelConfig(d_model=64, n_head=4)
+    assert plain.head_dim == 16 and plain.format_version == 1
+    c = ModelConfig(d_model=64, n_head=4, n_kv_head=2, head_dim=24, rope_scaling=LLAMA3, max_seq_len=32)
+    assert c.format_version == 2  # a version-1 reader would build another model: it must refuse the file
+    m = GPT(c)
+    attn = m.layers[0].self_attn
+    assert attn.q_proj.weight.shape == (96, 64) and attn.k_proj.weight.shape == (48, 64)
+    assert attn.o_proj.weight.shape == (64, 96) and m.rope_cos.shape == (32, 24)
+    assert m(torch.randint(0, 4096, (2, 9))).shape == (2, 9, 4096)
+    save_run_model(tmp_path / "new", m)
+    assert load_model(tmp_path / "new").config == c
+    # A run folder written before head_dim and rope_scaling existed (version 1, neither key) still loads.
+    save_run_model(tmp_path / "old", GPT(plain))
+    import json
+
+    data = json.loads((tmp_path / "old" / "model_config.json").read_text())
+    assert data["version"] == 1
+    del data["head_dim"], data["rope_scaling"]
+    (tmp_path / "old" / "model_config.json").write_text(json.dumps(data))
+    assert load_model_config(tmp_path / "old") == plain
+    with pytest.raises(LlmlabError, match="rope_scaling"):
+        ModelConfig(rope_scaling={"rope_type": "yarn", "factor": 4.0})
+    with pytest.raises(LlmlabError, match="head_dim=7 must be even"):
+        ModelConfig(head_dim=7)
 
 
-def test_rms_norm_backward_equals_the_plain_formula_in_float64():
-    from llmlab.model.gpt import RMSNorm
+def test_llama3_rope_frequencies_equal_transformers():
+    transformers = pytest.importorskip("transformers")
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 
-    torch.manual_seed(0)
-    norm = RMSNorm(24, 1e-5).double()
-    with torch.no_grad():
-        norm.weight.normal_()
-    x = torch.randn(3, 7, 24, dtype=torch.float64, requires_grad=True)
-    y = norm(x)
-    assert type(y.grad_fn).__name__ == "_RMSNormFnBackward"  # the hand-written backward is the one tested
-    g = torch.randn_like(y)
-    gx, gw = torch.autograd.grad(y, (x, norm.weight), g)
-    ref = _plain_rms_norm(x, norm.weight, 1e-5)
-    rx, rw = torch.autograd.grad(ref, (x, norm.weight), g)
-    torch.testing.assert_close(y, ref, atol=1e-12, rtol=0)
-    torch.testing.assert_close(gx, rx, atol=1e-12, rtol=0)
-    torch.testing.assert_close(gw, rw, atol=1e-12, rtol=0)
+    from llmlab.model.gpt import rope_frequencies
 
-
-@pytest.mark.parametrize("per_row_positions", [False, True])
-def test_rope_backward_equals_the_plain_formula_on_strided_inputs(per_row_positions):
-    from llmlab.model.gpt import apply_rope, rope_tables
-
-    torch.manual_seed(0)
-    B, T, H, hd = 2, 9, 3, 8
-    cos, sin = (t.double() for t in rope_tables(hd, 32, 10000.0))
-    pos = torch.stack([torch.arange(T), torch.arange(T) + 5]) if per_row_positions else torch.arange(T)[None]
-    c, s = cos[pos].unsqueeze(1), sin[pos].unsqueeze(1)  # (B or 1, 1, T, hd)
-    base = torch.randn(B, T, H * hd, dtype=torch.float64, requires_grad=True)
-    x = base.view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd), not contiguous: as the attention passes it
-    y = apply_rope(x, c, s)
-    assert type(y.grad_fn).__name__ == "_RopeFnBackward"
-    g = torch.randn_like(y)
-    (gx,) = torch.autograd.grad(y, base, g)
-    ref = _plain_rope(x, c, s)
-    (rx,) = torch.autograd.grad(ref, base, g)
-    torch.testing.assert_close(y, ref, atol=1e-12, rtol=0)
-    torch.testing.assert_close(gx, rx, atol=1e-12, rtol=0)
-    with torch.no_grad():  # inference takes the plain formula: same numbers
-        torch.testing.assert_close(apply_rope(x, c, s), ref, atol=1e-12, rtol=0)
-
-
-def test_rope_under_bf16_autocast_rounds_once():
-    # Autocast's matmuls hand RoPE bf16 q/k and float32 cos/sin. The plain formula promotes to float32 and
-    # rounds once; the hand-written function converts x to float32 and rounds once too: the same numbers.
-    # Its backward also rounds once (autograd on the plain formula rounds each of the two terms to bf16 and
-    # adds them in bf16), so it is within half a bf16 step (2^-8 relative) of the exact gradient.
-    from llmlab.model.gpt import apply_rope, rope_tables
-
-    torch.manual_seed(0)
-    B, T, H, hd = 2, 9, 3, 8
-    cos, sin = rope_tables(hd, 32, 10000.0)
-    c, s = cos[:T][None, None], sin[:T][None, None]  # (1, 1, T, hd) float32
-    base = torch.randn(B, T, H * hd).bfloat16().requires_grad_()
-    x = base.view(B, T, H, hd).transpose(1, 2)  # (B, H, T, hd) bf16, strided
-    y = apply_rope(x, c, s)
-    assert type(y.grad_fn).__name__ == "_RopeFnBackward" and y.dtype == torch.bfloat16
-    torch.testing.assert_close(y, _plain_rope(x, c, s).to(torch.bfloat16), atol=0, rtol=0)
-    g = torch.randn(y.shape).bfloat16()
-    (gx,) = torch.autograd.grad(y, base, g)
-    x64 = base.detach().double().requires_grad_()
-    ref = _plain_rope(x64.view(B, T, H, hd).transpose(1, 2), c.double(), s.double())
-    (rx,) = torch.autograd.grad(ref, x64, g.double())
-    assert gx.dtype == torch.bfloat16
-    assert ((gx.double() - rx).abs() <= rx.abs() * 2**-8 + 1e-6).all()
-
-
-def test_bf16_autocast_training_runs_attention_in_float32_and_matches_float64(monkeypatch, tiny_twins):
-    import llmlab.model.gpt as gpt
-
-    monkeypatch.setattr(gpt, "_CPU_HAS_AMX", False)  # the rule under test (on AMX CPUs bf16 attention stays)
-    seen = []
-    real_attend = gpt.attend
-    monkeypatch.setattr(gpt, "attend", lambda q, k, v, *a: seen.append((q.dtype, k.dtype, v.dtype)) or
-                        real_attend(q, k, v, *a))
-    ref, m, idx, tgt = tiny_twins
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = m(idx, targets=tgt)
-    loss.backward()
-    assert seen and all(d == (torch.float32,) * 3 for d in seen)
-    r = ref(idx, targets=tgt)
-    r.backward()
-    assert abs(loss.item() - r.item()) < 1e-2 * r.item()
-    for (name, p), q in zip(ref.named_parameters(), m.parameters()):
-        assert (q.grad.double() - p.grad).norm() / p.grad.norm() < 3e-2, name
-    # With a KV cache (the engine) or without autocast, attention keeps its inputs' dtype.
-    seen.clear()
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        m(idx[:, :5], kv_cache=KVCache(m.config, 3, 8, "cpu", dtype=torch.bfloat16))
-    assert seen and all(d[0] == torch.bfloat16 for d in seen)
+    cfg = transformers.LlamaConfig(hidden_size=256, num_attention_heads=4, head_dim=64, max_position_embeddings=512,
+                                   rope_parameters={"rope_theta": 500000.0, **LLAMA3})
+    want = ROPE_INIT_FUNCTIONS["llama3"](cfg, "cpu")[0].double()
+    got = rope_frequencies(64, 500000.0, LLAMA3)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+    assert not torch.allclose(got, rope_frequencies(64, 500000.0))  # the scaling changes some frequencies

@@ -1,4 +1,5 @@
-"""Float32 CPU training products on oneDNN (model/onednn.py) equal the plain ones: linear, head + loss, model.
+"""Float32 CPU training products on oneDNN (model/kernels/onednn.py) equal the plain ones: linear, head + loss,
+model.
 
     .venv/bin/pytest tests/model/test_onednn.py -q
 """
@@ -7,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llmlab.model import onednn
+from llmlab.model.kernels import convert, onednn
 from llmlab.model.fused_ce import linear_cross_entropy
 
 pytestmark = pytest.mark.skipif(not onednn.AVAILABLE, reason="needs x86 and PyTorch's oneDNN")
@@ -63,7 +64,7 @@ def test_chunked_loss_on_onednn_equals_the_float64_reference(chunk_rows):
     t = torch.randint(0, 50, (37,))
     t[[0, 10, 36]] = -1
     h, w = h64.float().requires_grad_(), w64.float().requires_grad_()
-    out = linear_cross_entropy(h, w, t, chunk_rows=chunk_rows)
+    out = linear_cross_entropy(h, w, t, chunk_rows=chunk_rows, products=onednn)
     fh, fw = torch.autograd.grad(out * 2.5, (h, w))
     h64.requires_grad_(), w64.requires_grad_()
     ref = F.cross_entropy(h64 @ w64.t(), t, ignore_index=-1)
@@ -77,13 +78,15 @@ def test_onednn_path_is_the_one_the_chunked_loss_takes(monkeypatch):
     # A wrong product on the oneDNN path must change the result: proves the test above exercises it.
     h, w = torch.randn(9, 4, requires_grad=True), torch.randn(6, 4, requires_grad=True)
     t = torch.randint(0, 6, (9,))
-    good = linear_cross_entropy(h, w, t)
+    good = linear_cross_entropy(h, w, t, products=onednn)
     monkeypatch.setattr(onednn, "mm_t", lambda a, b: 2 * (a @ b.t()))
-    assert not torch.allclose(linear_cross_entropy(h, w, t), good)
+    assert not torch.allclose(linear_cross_entropy(h, w, t, products=onednn), good)
+    torch.testing.assert_close(linear_cross_entropy(h, w, t), good)  # without the kernels: torch.mm
 
 
 def test_model_training_step_on_onednn_matches_float64(tiny_twins):
     ref, m, idx, tgt = tiny_twins
+    convert(m, "cpu")  # the CPU kernels, oneDNN's products among them
     tgt[:, -1] = -1
     loss = m(idx, targets=tgt)
     loss.backward()

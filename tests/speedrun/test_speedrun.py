@@ -12,8 +12,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     sr = Speedrun(SpeedrunConfig(out=str(tmp_path / "run"), quick=True, nproc=2))
     stages = {s.name: s for s in sr.stages()}
     assert list(stages) == ["data", "tokenizer", "pretrain", "sft", "prefdata", "rm", "dpo-pairs", "dpo", "grpo",
-                            "ppo", "eval", "tool-data", "grpo-tools", "tools-eval", "dpo-winrate", "grpo-winrate",
-                            "ppo-winrate"]
+                            "ppo", "eval", "base-suite", "sft-suite", "tool-data", "grpo-tools", "tools-eval",
+                            "dpo-winrate", "grpo-winrate", "ppo-winrate"]
     # GRPO through the tool loop on the calculator tasks the tool-data stage writes; eval tools scores SFT.
     gt = stages["grpo-tools"].argv
     assert gt[gt.index("--tools") + 1] == "calc,search" and gt[gt.index("--index") + 1].endswith("tooldata/index")
@@ -70,8 +70,11 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     tools = summary("eval/tools/tools.json")
     assert report["arith_with_calculator"] == tools["arithmetic"]["with_tool"]
     assert report["retrieval_recall_at_5"] == tools["grounded"]["recall_at_5"] >= 0.95  # BM25 alone, no model
-    assert report["grpo_tools_arith_after"] == summary("grpo_tools/summary.json")["exact_match_after"]
+    assert report["grpo_tools_arith_after"] == summary("grpo_tools/summary.json")["exact_match_after_by_kind"]["calc"]
     assert report["seconds_total"] > 0
+    for m in ("base", "sft"):  # the task suite's results, as `eval suite` wrote them, in the report
+        assert report["suite"][m]["aggregate"]["score"] == summary(f"{m}/eval/suite.json")["aggregate"]["score"]
+    assert "## Evaluation suite" in (out / "report.md").read_text()
     assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
     md = (out / "report.md").read_text()
     assert "bits per byte" in md and "report_training.png" in md
@@ -81,5 +84,5 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert printed.count("already done") == 17
+    assert printed.count("already done") == 19
     assert json.loads((out / "report.json").read_text())["val_bpb"] == report["val_bpb"]

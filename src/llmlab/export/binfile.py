@@ -6,7 +6,7 @@
 Layout (little-endian)::
 
     magic    4 bytes  b"LLMB"
-    version  uint32   1
+    version  uint32   1, or 2 when the config has a head_dim other than d_model / n_head or RoPE scaling
     hlen     uint64   length of the JSON header
     header   hlen bytes of UTF-8 JSON: config, tokenizer, tensor table
     padding  zeros up to a multiple of 64 bytes; offsets below count from here (the data start)
@@ -29,7 +29,7 @@ from pathlib import Path
 from llmlab.errors import LlmlabError
 
 MAGIC = b"LLMB"
-VERSION = 1
+VERSION = 2  # v2: the config may have a head_dim other than d_model / n_head, or rope_scaling
 ALIGN = 64
 
 
@@ -80,7 +80,9 @@ def export_bin(run_dir: str | Path, out_file: str | Path) -> Path:
         "tensors": table,
     }
     head = json.dumps(header, ensure_ascii=False).encode("utf-8")
-    prefix = MAGIC + struct.pack("<IQ", VERSION, len(head)) + head
+    # Version 2 only where it matters (head_dim other than d_model / n_head, RoPE scaling): a version-1 run.py
+    # reads the rest.
+    prefix = MAGIC + struct.pack("<IQ", model.config.format_version, len(head)) + head
     with atomic_write(out_file, "wb") as f:
         f.write(prefix + b"\0" * (_align(len(prefix)) - len(prefix)))
         pos = 0

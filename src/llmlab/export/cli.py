@@ -1,9 +1,11 @@
-"""``llmlab export`` and ``llmlab import``: wiring only; the work is in ``hf.py``, ``gguf.py`` and ``binfile.py``.
+"""``llmlab export`` and ``llmlab import``: wiring only; the work is in ``hf.py``, ``gguf.py``, ``gguf_import.py``
+and ``binfile.py``.
 
     llmlab export hf   --model RUN --out DIR
     llmlab export gguf --model RUN --out FILE.gguf [--dtype f32|f16|q8_0]
     llmlab export bin  --model RUN --out model.bin     # then: python -m llmlab.standalone.run model.bin --prompt ...
     llmlab import hf   --path DIR --out RUN [--tokenizer TOKDIR]
+    llmlab import gguf --path FILE.gguf --out RUN
 """
 
 from __future__ import annotations
@@ -35,10 +37,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, help="output file, e.g. model.bin")
     q.set_defaults(func=_export_bin)
 
-    p = sub.add_parser("import", help="import a Hugging Face Llama checkpoint as a run folder",
-                       description="Import a local LlamaForCausalLM-style checkpoint into a run folder.")
+    p = sub.add_parser("import", help="import a Llama-family model (Hugging Face folder or GGUF file) as a run folder",
+                       description="Import a local Llama-family model (LlamaForCausalLM, MistralForCausalLM; "
+                                   "GGUF architecture llama) into a run folder.")
     isub = p.add_subparsers(dest="import_command", metavar="<format>", required=True)
-    q = isub.add_parser("hf", help="a local LlamaForCausalLM folder (config.json + safetensors)")
+    q = isub.add_parser("gguf", help="a llama.cpp GGUF file (F32/F16/BF16, Q8_0, Q4_0/1, Q5_0/1, Q2_K..Q6_K)")
+    q.add_argument("--path", required=True, help="the .gguf file")
+    q.add_argument("--out", required=True, help="run folder to write")
+    q.set_defaults(func=_import_gguf)
+    q = isub.add_parser("hf", help="a local LlamaForCausalLM / MistralForCausalLM folder (config.json + safetensors)")
     q.add_argument("--path", required=True, help="Hugging Face model folder")
     q.add_argument("--out", required=True, help="run folder to write")
     q.add_argument("--tokenizer", default=None,
@@ -71,4 +78,11 @@ def _import_hf(args) -> int:
     from llmlab.export.hf import import_hf
 
     print(f"wrote {import_hf(args.path, args.out, tokenizer_dir=args.tokenizer)}")
+    return 0
+
+
+def _import_gguf(args) -> int:
+    from llmlab.export.gguf_import import import_gguf
+
+    print(f"wrote {import_gguf(args.path, args.out)}")
     return 0

@@ -23,6 +23,10 @@ What llama.cpp needs, and how we provide it:
   llama.cpp spells the contractions as ASCII ``'[sS]`` etc., so ``'`` + U+017F (long s) splits differently.
   A tokenizer trained with ``--pattern gpt2`` gets ``gpt-2`` (llama.cpp's GPT-2 split, the same regex).
   tests/export/test_gguf.py checks tokenization and greedy generation against llama.cpp.
+* A head size other than ``d_model / n_head`` as ``attention.key_length`` / ``value_length``; Llama-3 RoPE
+  scaling as llama.cpp's converter writes it: a ``rope_freqs.weight`` tensor of per-frequency divisors.
+* An imported run's kept tokenizer (``imported_tokenizer.add_to_gguf``): GGUF metadata as it came, a byte-level
+  BPE ``tokenizer.json`` as a ``gpt2`` vocabulary.
 * ``--dtype``: ``f32`` (exact weights), ``f16`` (2-D weights in half precision, norms in f32) or ``q8_0``
   (2-D weights whose rows are a multiple of 32 quantized to 8 bits + one f16 scale per 32; others f16).
   llama.cpp keeps its KV cache in f16 unless told otherwise (``-ctk f32 -ctv f32``; ``type_k``/``type_v`` in
@@ -57,6 +61,58 @@ def permute_rope(w, n_heads: int):
     return w.reshape(n_heads, 2, hd // 2, d).swapaxes(1, 2).reshape(out_dim, d)
 
 
+def rope_freq_factors(config):
+    """llama.cpp's ``rope_freqs.weight`` for Llama-3 RoPE scaling: per frequency, the divisor that turns the
+    plain frequency into the scaled one, (head_dim/2,) float32 numpy; None without scaling."""
+    from llmlab.model.gpt import rope_frequencies
+
+    if config.rope_scaling is None:
+        return None
+    plain = rope_frequencies(config.head_dim, config.rope_theta)
+    return (plain / rope_frequencies(config.head_dim, config.rope_theta, config.rope_scaling)).float().numpy()
+
+
+def llama3_scaling_from_factors(factors, head_dim: int, theta: float, original_context: int | None,
+                                context: int = 8192 * 8) -> dict | None:
+    """Llama-3 RoPE scaling parameters that give ``rope_freqs`` divisors ``factors`` (within 1e-4), or None when
+    every divisor is 1. Only the two wavelengths where the blend starts and ends are fixed by the divisors, so
+    ``original_max_position_embeddings`` is the file's, else ``context / factor`` (Llama 3.1: 131072 / 8), and
+    the two frequency factors follow from it.
+    Raises ``ValueError`` when no Llama-3 scaling gives these divisors."""
+    import numpy as np
+
+    from llmlab.model.gpt import rope_frequencies
+
+    f = np.asarray(factors, dtype=np.float64)
+    if np.allclose(f, 1.0, rtol=0, atol=1e-6):
+        return None
+    factor = float(f.max())
+    wavelen = 2 * np.pi / rope_frequencies(head_dim, theta).numpy()  # ascending with i
+    s = (1 / f - 1 / factor) / (1 - 1 / factor)  # the blend: 1 for short wavelengths, 0 for long ones
+    mid = np.flatnonzero((s > 1e-6) & (s < 1 - 1e-6))
+    # s = a / wavelen - b between the two boundary wavelengths: a / (b + 1) (s = 1) and a / b (s = 0).
+    if len(mid) >= 2:
+        x, y = 1 / wavelen[mid], s[mid]
+        a = (y[-1] - y[0]) / (x[-1] - x[0])
+        b = a * x[0] - y[0]
+    else:  # boundaries somewhere in the gaps between the wavelengths with s = 1, (one blended) and s = 0
+        short = wavelen[s >= 1 - 1e-6].max(initial=wavelen[0] / 2)
+        long_ = wavelen[s <= 1e-6].min(initial=wavelen[-1] * 2)
+        hi_w, lo_w = (short * long_) ** 0.5, long_ * 0.999
+        if len(mid) == 1:
+            hi_w = short * 1.001
+        b = hi_w / (lo_w - hi_w)
+        a = b * lo_w
+    old = float(original_context or max(1, round(context / factor)))
+    span = old / a  # high_freq_factor - low_freq_factor
+    scaling = {"rope_type": "llama3", "factor": factor, "low_freq_factor": float(b * span),
+               "high_freq_factor": float((b + 1) * span), "original_max_position_embeddings": int(old)}
+    got = (rope_frequencies(head_dim, theta) / rope_frequencies(head_dim, theta, scaling)).numpy()
+    if not (b > 0 and a > 0 and np.allclose(got, f, rtol=1e-4, atol=0)):
+        raise ValueError("rope_freqs.weight is not a Llama-3 RoPE scaling")
+    return scaling
+
+
 def gguf_tensors(model) -> list[tuple[str, object]]:
     """``(llama.cpp name, fp32 numpy array)`` for every weight, Q/K permuted."""
     from llmlab.runs import model_state_dict
@@ -80,6 +136,9 @@ def gguf_tensors(model) -> list[tuple[str, object]]:
     out.append(("output_norm.weight", sd["norm.weight"]))
     if not c.tie_embeddings:
         out.append(("output.weight", sd["lm_head.weight"]))
+    factors = rope_freq_factors(c)
+    if factors is not None:
+        out.append(("rope_freqs.weight", factors))
     return out
 
 
@@ -90,22 +149,25 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
     import gguf
     import numpy as np
 
-    from llmlab.chat.template import CHAT_TEMPLATE
-    from llmlab.runs import load_run
-    from llmlab.tokenizer.hf import hf_tokens_and_merges
+    from llmlab.export.imported_tokenizer import add_to_gguf, imported_source
+    from llmlab.runs import TOKENIZER_DIR, load_model, load_run
     from llmlab.utils.io import atomic_path
 
-    model, tok = load_run(run_dir)
+    tok_dir = Path(run_dir) / TOKENIZER_DIR
+    if imported_source(tok_dir):
+        model, tok = load_model(run_dir), None
+    else:
+        model, tok = load_run(run_dir)
     c = model.config
-    pre = pre_tokenizer_id(tok.pattern)
-    tokens, merges = hf_tokens_and_merges(tok)
-    if len(set(tokens)) != len(tokens):
-        raise LlmlabError(f"{run_dir}: two tokens have the same bytes; llama.cpp needs distinct token strings")
     file_type = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
                  "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[dtype]
 
     with atomic_path(out_file) as tmp:
         w = gguf.GGUFWriter(str(tmp), "llama")
+        if tok is not None:  # checked first: nothing is written for a tokenizer llama.cpp cannot take
+            add_llmlab_tokenizer(w, tok, run_dir)
+        else:
+            add_to_gguf(tok_dir, w)
         w.add_name(Path(run_dir).resolve().name)
         w.add_context_length(c.max_seq_len)
         w.add_embedding_length(c.d_model)
@@ -113,26 +175,15 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
         w.add_feed_forward_length(c.ffn_hidden)
         w.add_head_count(c.n_head)
         w.add_head_count_kv(c.n_kv_head)
+        if c.head_dim * c.n_head != c.d_model:
+            w.add_key_length(c.head_dim)
+            w.add_value_length(c.head_dim)
         w.add_rope_dimension_count(c.head_dim)
         w.add_rope_freq_base(float(c.rope_theta))
         w.add_layer_norm_rms_eps(float(c.norm_eps))
         w.add_vocab_size(c.vocab_size)
         w.add_file_type(file_type)
         w.add_quantization_version(gguf.GGML_QUANT_VERSION)
-
-        w.add_tokenizer_model("gpt2")
-        w.add_tokenizer_pre(pre)
-        w.add_token_list(tokens)
-        w.add_token_types([gguf.TokenType.CONTROL if tok.is_special(i) else gguf.TokenType.NORMAL
-                           for i in range(tok.vocab_size)])
-        w.add_token_merges([f"{a} {b}" for a, b in merges])
-        w.add_bos_token_id(tok.bos_id)
-        w.add_eos_token_id(tok.end_id)  # the assistant's stop token; <|endoftext|> is also end-of-generation
-        w.add_eot_token_id(tok.end_id)
-        w.add_pad_token_id(tok.pad_id)
-        w.add_add_bos_token(True)  # every document starts with <|bos|>, as in our training data
-        w.add_add_eos_token(False)
-        w.add_chat_template(CHAT_TEMPLATE)
 
         for name, arr in gguf_tensors(model):
             arr = np.ascontiguousarray(arr, dtype=np.float32)
@@ -148,3 +199,29 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
         w.write_tensors_to_file()
         w.close()
     return Path(out_file)
+
+
+def add_llmlab_tokenizer(w, tok, run_dir) -> None:
+    """An llmlab tokenizer as llama.cpp's ``gpt2`` vocabulary, with our chat template and stop tokens."""
+    import gguf
+
+    from llmlab.chat.template import CHAT_TEMPLATE
+    from llmlab.tokenizer.hf import hf_tokens_and_merges
+
+    pre = pre_tokenizer_id(tok.pattern)
+    tokens, merges = hf_tokens_and_merges(tok)
+    if len(set(tokens)) != len(tokens):
+        raise LlmlabError(f"{run_dir}: two tokens have the same bytes; llama.cpp needs distinct token strings")
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre(pre)
+    w.add_token_list(tokens)
+    w.add_token_types([gguf.TokenType.CONTROL if tok.is_special(i) else gguf.TokenType.NORMAL
+                       for i in range(tok.vocab_size)])
+    w.add_token_merges([f"{a} {b}" for a, b in merges])
+    w.add_bos_token_id(tok.bos_id)
+    w.add_eos_token_id(tok.end_id)  # the assistant's stop token; <|endoftext|> is also end-of-generation
+    w.add_eot_token_id(tok.end_id)
+    w.add_pad_token_id(tok.pad_id)
+    w.add_add_bos_token(True)  # every document starts with <|bos|>, as in our training data
+    w.add_add_eos_token(False)
+    w.add_chat_template(CHAT_TEMPLATE)

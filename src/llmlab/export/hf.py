@@ -15,12 +15,15 @@ the same prompt text gives the same ids and the same greedy continuation in tran
 ``tokenizer_config.json`` (bos/eos/pad, ``add_bos_token``, and the chat template as Jinja, so
 ``apply_chat_template`` renders exactly what ``llmlab.chat`` renders; a test checks it).
 
-Import reads ``config.json`` and ``model.safetensors`` (or shards listed in ``model.safetensors.index.json``).
-Anything our model cannot represent (biases, another activation, RoPE scaling, a head size other than
-hidden/heads, a non-Llama architecture) is refused with a one-line error rather than imported wrong. The
-tokenizer is converted when it is a byte-level BPE whose merges rebuild its vocabulary and which has our chat
-special tokens; token ids are renumbered into our layout (bytes, merges, specials) and the embedding rows
-permuted to match. Otherwise ``--tokenizer DIR`` pairs the weights with an llmlab tokenizer of the same size.
+Import reads ``config.json`` and ``model.safetensors`` (or shards listed in ``model.safetensors.index.json``) of
+the Llama family as transformers defines it: ``LlamaForCausalLM`` and ``MistralForCausalLM`` (tied or untied
+head, grouped-query attention, any ``head_dim``, ``rope_theta``, Llama-3 RoPE scaling, ``rms_norm_eps``). A
+Mistral sliding window shorter than the context caps the imported context at the window, where the two models
+are the same. Anything else (biases, another activation or RoPE scaling, another architecture) is refused with
+a one-line error rather than imported wrong. The tokenizer part of the run folder is written by
+``imported_tokenizer.write_tokenizer``: an llmlab-style byte-level BPE becomes an llmlab tokenizer (token ids
+renumbered into our layout, the embedding rows permuted to match), any other is kept as the model's own files.
+``--tokenizer DIR`` pairs the weights with an llmlab tokenizer of the same size instead.
 """
 
 from __future__ import annotations
@@ -40,9 +43,12 @@ HF_GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}
 # Export
 
 
-def hf_config(config, tokenizer) -> dict:
+def hf_config(config, ids: dict | None = None) -> dict:
     """``config.json`` for ``LlamaForCausalLM``. ``rope_theta`` sits at the top level (the classic layout;
-    transformers >= 5 moves it into ``rope_parameters`` itself, and llama.cpp's converter reads it there)."""
+    transformers >= 5 moves it into ``rope_parameters`` itself, and llama.cpp's converter reads it there).
+    ``ids``: the tokenizer's ``{"bos", "eos", "pad"}`` ids (``eos`` an id or a list; the first is written)."""
+    ids = ids or {}
+    eos = ids.get("eos")
     return {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
@@ -55,7 +61,7 @@ def hf_config(config, tokenizer) -> dict:
         "head_dim": config.head_dim,
         "max_position_embeddings": config.max_seq_len,
         "rope_theta": float(config.rope_theta),
-        "rope_scaling": None,
+        "rope_scaling": dict(config.rope_scaling, rope_type="llama3") if config.rope_scaling else None,
         "rms_norm_eps": float(config.norm_eps),
         "hidden_act": "silu",
         "attention_bias": False,
@@ -63,9 +69,9 @@ def hf_config(config, tokenizer) -> dict:
         "mlp_bias": False,
         "tie_word_embeddings": bool(config.tie_embeddings),
         "initializer_range": float(config.init_std),
-        "bos_token_id": tokenizer.bos_id if tokenizer else None,
-        "eos_token_id": tokenizer.end_id if tokenizer else None,
-        "pad_token_id": tokenizer.pad_id if tokenizer else None,
+        "bos_token_id": ids.get("bos"),
+        "eos_token_id": eos[0] if isinstance(eos, list) else eos,
+        "pad_token_id": ids.get("pad"),
         "torch_dtype": "float32",
         "use_cache": True,
     }
@@ -106,23 +112,31 @@ def write_hf_tokenizer(tokenizer, out_dir: str | Path, max_len: int) -> None:
 
 
 def export_hf(run_dir: str | Path, out_dir: str | Path) -> Path:
-    """Write a ``LlamaForCausalLM`` folder for the run in ``run_dir``; returns ``out_dir``."""
+    """Write a ``LlamaForCausalLM`` folder for the run in ``run_dir``; returns ``out_dir``. An imported run's
+    kept tokenizer is written back through ``imported_tokenizer.hf_files``."""
     from safetensors.torch import save_file
 
-    from llmlab.runs import load_run
+    from llmlab.export.imported_tokenizer import hf_files, imported_source, special_ids
+    from llmlab.runs import TOKENIZER_DIR, load_model, load_run
 
-    model, tokenizer = load_run(run_dir)
+    tok_dir = Path(run_dir) / TOKENIZER_DIR
+    if imported_source(tok_dir):
+        model, tokenizer = load_model(run_dir), None
+        ids = special_ids(tok_dir)
+    else:
+        model, tokenizer = load_run(run_dir)
+        ids = {"bos": tokenizer.bos_id, "eos": [tokenizer.end_id, tokenizer.eot_id], "pad": tokenizer.pad_id}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.safetensors") as tmp:
         save_file(hf_state_dict(model), str(tmp), metadata={"format": "pt"})
-    write_json(out_dir / "config.json", hf_config(model.config, tokenizer))
+    write_json(out_dir / "config.json", hf_config(model.config, ids))
     write_json(out_dir / "generation_config.json", {
-        "bos_token_id": tokenizer.bos_id,
-        "eos_token_id": [tokenizer.end_id, tokenizer.eot_id],
-        "pad_token_id": tokenizer.pad_id,
-    })
-    write_hf_tokenizer(tokenizer, out_dir, model.config.max_seq_len)
+        "bos_token_id": ids["bos"], "eos_token_id": ids["eos"], "pad_token_id": ids["pad"]})
+    if tokenizer is None:
+        hf_files(tok_dir, out_dir, model.config.max_seq_len)
+    else:
+        write_hf_tokenizer(tokenizer, out_dir, model.config.max_seq_len)
     return out_dir
 
 
@@ -134,7 +148,7 @@ def to_hf_model(gpt):
     from llmlab.runs import unwrap
 
     gpt = unwrap(gpt)
-    cfg = {k: v for k, v in hf_config(gpt.config, None).items() if k not in ("architectures", "model_type")}
+    cfg = {k: v for k, v in hf_config(gpt.config).items() if k not in ("architectures", "model_type")}
     hf = LlamaForCausalLM(LlamaConfig(**cfg))
     sd = {k: v.float() for k, v in hf_state_dict(gpt).items()}
     missing, unexpected = hf.load_state_dict(sd, strict=False)
@@ -150,40 +164,59 @@ def to_hf_model(gpt):
 # Import
 
 
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM"}
+
+
 def model_config_from_hf(cfg: dict, where: str):
     """Our ``ModelConfig`` from an HF ``config.json`` dict; refuses what our model cannot represent."""
-    from llmlab.model.gpt import ModelConfig
+    from llmlab.model.gpt import LLAMA3_ROPE_KEYS, ModelConfig
 
     arch = cfg.get("architectures") or []
-    if cfg.get("model_type") != "llama" or (arch and "LlamaForCausalLM" not in arch):
-        raise LlmlabError(f"{where}: model_type {cfg.get('model_type')!r} (architectures {arch}) is not a Llama "
-                          f"causal LM; only LlamaForCausalLM checkpoints can be imported")
+    kind = cfg.get("model_type")
+    if kind not in ARCHITECTURES or (arch and ARCHITECTURES[kind] not in arch):
+        raise LlmlabError(f"{where}: model_type {kind!r} (architectures {arch}) is not a Llama causal LM; llmlab "
+                          f"imports {' and '.join(ARCHITECTURES.values())}")
     missing = [k for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                            "num_attention_heads") if k not in cfg]
     if missing:
         raise LlmlabError(f"{where}: missing {', '.join(missing)}")
     d, n_head = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
-    rope = cfg.get("rope_parameters") or {}
-    scaling = cfg.get("rope_scaling") or None
+    # transformers < 5 writes rope_theta and rope_scaling; 5 writes rope_parameters (both, in some files).
+    rope = dict(cfg.get("rope_parameters") or {})
+    rope.update(cfg.get("rope_scaling") or {})
+    rope_type = rope.get("rope_type", rope.get("type")) or "default"
     problems = []
     if cfg.get("hidden_act", "silu") != "silu":
         problems.append(f"hidden_act {cfg['hidden_act']!r} (we use silu)")
     if cfg.get("attention_bias") or cfg.get("mlp_bias"):
         problems.append("linear biases (attention_bias/mlp_bias)")
-    if (scaling and scaling.get("rope_type", scaling.get("type")) not in (None, "default")) or \
-            rope.get("rope_type", "default") != "default":
-        problems.append(f"RoPE scaling {scaling or rope}")
-    if cfg.get("head_dim") not in (None, d // n_head):
-        problems.append(f"head_dim {cfg['head_dim']} != hidden_size / num_attention_heads = {d // n_head}")
+    scaling = None
+    if rope_type == "llama3":
+        lacking = [k for k in LLAMA3_ROPE_KEYS if k not in rope]
+        if lacking:
+            problems.append(f"Llama-3 RoPE scaling without {', '.join(lacking)}")
+        else:
+            scaling = {"rope_type": "llama3", **{k: rope[k] for k in LLAMA3_ROPE_KEYS}}
+    elif rope_type != "default":
+        problems.append(f"RoPE scaling {rope_type!r} ({rope}; llmlab has Llama-3's)")
+    head_dim = int(cfg.get("head_dim") or d // n_head)
+    if head_dim % 2:
+        problems.append(f"head_dim {head_dim} is odd (RoPE needs it even)")
     if problems:
         raise LlmlabError(f"{where}: unsupported by llmlab's model: " + "; ".join(problems))
+    context = int(cfg.get("max_position_embeddings", 2048))
+    extra = {"imported_from": where, "architecture": ARCHITECTURES[kind]}
+    window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
+    if window and int(window) < context:
+        # Sequences no longer than the window attend exactly as without one: import that context.
+        context = int(window)
+        extra["context_capped_at_sliding_window"] = context
     return ModelConfig(
         vocab_size=int(cfg["vocab_size"]), n_layer=int(cfg["num_hidden_layers"]), n_head=n_head,
         n_kv_head=int(cfg.get("num_key_value_heads") or n_head), d_model=d, ffn_hidden=int(cfg["intermediate_size"]),
-        max_seq_len=int(cfg.get("max_position_embeddings", 2048)),
-        rope_theta=float(cfg.get("rope_theta", rope.get("rope_theta", 10000.0))),
+        max_seq_len=context, rope_theta=float(cfg.get("rope_theta", rope.get("rope_theta", 10000.0))),
         norm_eps=float(cfg.get("rms_norm_eps", 1e-6)), tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        extra={"imported_from": where},
+        init_std=float(cfg.get("initializer_range", 0.02)), head_dim=head_dim, rope_scaling=scaling, extra=extra,
     )
 
 
@@ -290,11 +323,12 @@ def tokenizer_from_hf(path: Path):
 
 
 def import_hf(path: str | Path, out_run: str | Path, tokenizer_dir: str | Path | None = None) -> Path:
-    """Load a local ``LlamaForCausalLM`` folder into our model and write it as the run folder ``out_run``."""
+    """Load a local Llama-family folder (``LlamaForCausalLM``, ``MistralForCausalLM``) into our model and write
+    it as the run folder ``out_run``: weights in float32, the tokenizer through ``write_tokenizer``."""
     import torch
 
-    from llmlab.model.gpt import GPT, rope_tables
-    from llmlab.runs import save_run_model
+    from llmlab.export.imported_tokenizer import HFTokenizerFiles, write_tokenizer
+    from llmlab.runs import TOKENIZER_DIR, model_from_state_dict, save_run_model
 
     path = Path(path)
     if not path.is_dir():
@@ -311,37 +345,22 @@ def import_hf(path: str | Path, out_run: str | Path, tokenizer_dir: str | Path |
         if head is not None and not torch.equal(head, sd.get("embed_tokens.weight", head)):
             raise LlmlabError(f"{path}: tie_word_embeddings is true but lm_head.weight differs from the embedding")
 
+    out_run = Path(out_run)
     if tokenizer_dir is not None:
         from llmlab.tokenizer.tokenizer import Tokenizer
 
         tokenizer, order = Tokenizer.load(tokenizer_dir), None
+        if tokenizer.vocab_size != config.vocab_size:
+            raise LlmlabError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size "
+                              f"is {config.vocab_size}")
     else:
-        tokenizer, order = tokenizer_from_hf(path)
-    if tokenizer.vocab_size != config.vocab_size:
-        raise LlmlabError(f"{path}: the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
-                          f"{config.vocab_size}")
-    if order is not None and order != list(range(len(order))):
-        # Renumber the rows into our id layout (bytes, merges, specials).
+        tokenizer, order = None, write_tokenizer(out_run / TOKENIZER_DIR, HFTokenizerFiles(path), config.vocab_size)
+    if order is not None:
+        # Renumber the rows into the llmlab tokenizer's id layout (bytes, merges, specials).
         idx = torch.tensor(order)
         for key in ("embed_tokens.weight", "lm_head.weight"):
             if key in sd:
                 sd[key] = sd[key].index_select(0, idx)
-
-    with torch.device("meta"):
-        model = GPT(config)
-    model = model.to_empty(device="cpu")
-    expected = {k for k in model.state_dict() if not (k == "lm_head.weight" and config.tie_embeddings)}
-    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
-    if missing or unexpected:
-        raise LlmlabError(f"{path}: weights do not match a Llama model (missing {missing[:3]}, unexpected "
-                          f"{unexpected[:3]})")
-    for k, v in sd.items():
-        want = tuple(model.get_parameter(k).shape)
-        if tuple(v.shape) != want:
-            raise LlmlabError(f"{path}: weight {k} has shape {tuple(v.shape)}, config.json says {want}")
-    model.load_state_dict(sd, strict=False)
-    if config.tie_embeddings:
-        model.lm_head.weight = model.embed_tokens.weight
-    model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+    model = model_from_state_dict(config, sd, str(path), "config.json")
     save_run_model(out_run, model, tokenizer)
-    return Path(out_run)
+    return out_run

@@ -66,7 +66,7 @@ def package_key(fw) -> str:
     """A name for the package of this weight layout: model shape, dtype, device type, torch, format."""
     c = fw.config
     shape = {k: getattr(c, k) for k in ("vocab_size", "n_layer", "n_head", "n_kv_head", "d_model", "ffn_hidden",
-                                        "max_seq_len", "norm_eps")}
+                                        "max_seq_len", "norm_eps", "head_dim")}
     ident = dict(shape, dtype=str(fw.embed.dtype), device=fw.embed.device.type, torch=torch.__version__,
                  format=FORMAT_VERSION, code=_code_digest(),
                  strides=[list(t.stride()) for t in [*_inputs(fw)[:4], *_inputs(fw)[4]]])

@@ -13,21 +13,45 @@
         events = gen.step()                       # one forward pass: one new token for every live row
         gen.add([new_ids], params)                # a request joins between steps (continuous batching)
         gen.finish(prompt_index, sample_index)    # a sample ends from outside (stop string, client gone)
+        gen.force(prompt_index, sample_index, ids)   # tokens written into a live row (a tool's result)
     outputs = gen.outputs()
 
-How it works. ``start`` left-pads the prompts to one length and runs one prefill pass over all of them
-(padding is masked out and each row gets its own RoPE positions, so a row's numbers match running it alone).
-Then every ``step`` feeds each live row its last token and appends one slot to the shared KV cache. ``n``
-samples per prompt share the prompt's prefill: the cache rows are repeated after it. A row stops at one of
-its stop ids (``finish_reason="stop"``, the stop id is kept in ``token_ids``), after ``max_new_tokens``, or
-when prompt + output fill the model's context (both ``"length"``). Finished rows are dropped from the batch
-(``KVCache.keep_rows``) so they stop costing work.
+    gen = engine.open(keep_finished=False, max_rows=64, max_kv_slots=65536)   # a server's generation
 
-``add`` prefills the new prompts on their own and merges their rows into the running batch (the shorter side
-gets masked cache slots in front, so all rows keep writing at one position). Sampling parameters are per
-prompt and may differ within a batch; a seeded sample draws from its own ``torch.Generator``, so its output
-does not depend on what else shares the batch. ``logprobs`` are of the model's raw distribution by default
-(``logprobs_mode="processed"``: of the distribution actually sampled from, after temperature and masks).
+How it works. A prefill pass runs the prompts that join together (left-padded to one length; padding is
+masked out and each row gets its own RoPE positions, so a row's numbers match running it alone) and samples
+each row's first token. Then every ``step`` feeds each live row its last token and appends one slot to the
+shared KV cache. ``n`` samples per prompt share the prompt's prefill. A row stops at one of its stop ids
+(``finish_reason="stop"``, the stop id is kept in ``token_ids``), when its constraint is complete ("stop"),
+after ``max_new_tokens``, or when prompt + output fill the model's context (both ``"length"``).
+
+The cache, made to run for days. It is one preallocated block of (rows x slots) per layer that requests move
+through; every row writes the same slot each step, and a row's earlier slots hold its tokens, right-aligned,
+with masked slots in front (``pad``). The block is reused, not regrown:
+
+* a request that joins is prefilled on its own and its keys/values are copied into a free row (a finished
+  row's, or spare capacity) ending at the current slot; only when there is no free row, or a row needs more
+  slots than the block has, is a larger block allocated (rows grow by half: rarely);
+* a finished row rides along, ignored, until a quarter of the rows are finished; then live rows from the end
+  move into the holes (copies of those rows only) and the batch shrinks;
+* the masked prefix that all live rows share is cut off (every row's slots move left) when the block is full
+  and when it is half the window, so the window never exceeds the longest live row and each step's attention
+  reads little padding;
+* a request is retired when its last sample ends (``keep_finished=False``; the caller keeps what it needs
+  from the events), so nothing grows with the number of requests served.
+
+So the cache holds at most ``rows x (context + 1)`` slots, and with ``max_rows`` / ``max_kv_slots`` a
+generation refuses (``LlmlabError``; ``can_add`` asks first) a request that could not finish within them:
+admission control for a server, whose queue holds what does not fit yet. ``benchmarks/bench_engine_soak.py``
+runs 2,000 requests through one generation and prints cache size, resident memory and time per step.
+
+Two primitives serve tools and constrained decoding between steps: ``force`` runs given tokens through a live
+row in one pass (they join its output; the token after them is sampled at once), and a sample's ``constraint``
+(``SamplingParams.constraint``, e.g. a JSON-schema grammar) removes the tokens it does not allow before every
+draw. Sampling parameters are per prompt and may differ within a batch; a seeded sample draws from its own
+``torch.Generator``, so its output does not depend on what else shares the batch. ``logprobs`` are of the
+model's raw distribution by default (``logprobs_mode="processed"``: of the distribution actually sampled
+from, after temperature and masks).
 
 Context policy: a prompt must leave room for one new token (``len(prompt) < max_seq_len``); a longer one is
 refused with ``LlmlabError``, or, with ``truncate="left"``, cut to its last ``max_seq_len - 1`` tokens.
@@ -44,7 +68,7 @@ from typing import Iterator, Sequence
 import torch
 
 from llmlab.errors import LlmlabError
-from llmlab.infer.sampling import SamplingBatch, SamplingParams, derived_seed
+from llmlab.infer.sampling import SamplingBatch, SamplingParams, TokenConstraint, derived_seed
 from llmlab.model.gpt import KVCache
 
 
@@ -59,6 +83,7 @@ class TokenEvent:
     logprob: float | None = None  # log-probability of token_id (when SamplingParams.logprobs is not None)
     top_logprobs: list[tuple[int, float]] | None = None  # the top-k alternatives, most likely first
     finish_reason: str | None = None  # "stop" or "length" on the sample's last token, else None
+    forced: bool = False  # written by ``Generation.force``, not sampled (no logprob)
 
 
 @dataclass
@@ -67,19 +92,23 @@ class Sample:
 
     index: int
     token_ids: list[int] = field(default_factory=list)
-    logprobs: list[float] | None = None
-    top_logprobs: list[list[tuple[int, float]]] | None = None
+    logprobs: list[float | None] | None = None  # None at forced tokens
+    top_logprobs: list[list[tuple[int, float]] | None] | None = None
     finish_reason: str | None = None
 
 
 @dataclass
 class RequestOutput:
-    """Everything generated for one prompt: its ``n`` samples."""
+    """Everything generated for one prompt: its ``n`` samples. The request's handle while it runs."""
 
     prompt_index: int
     prompt_token_ids: list[int]
     samples: list[Sample]
     truncated: int = 0  # prompt tokens cut off by truncate="left"
+
+    @property
+    def finished(self) -> bool:
+        return all(s.finish_reason is not None for s in self.samples)
 
 
 @dataclass
@@ -183,9 +212,20 @@ class Engine:
         params: SamplingParams | Sequence[SamplingParams] | None = None,
         *,
         truncate: str | None = None,
+        **limits,
     ) -> "Generation":
-        """Prefill the prompts and sample each row's first token; returns the generation to ``step``."""
-        return Generation(self, prompts, params, truncate=truncate)
+        """Prefill the prompts and sample each row's first token; returns the generation to ``step``.
+        ``limits``: ``keep_finished``, ``max_rows``, ``max_kv_slots`` (see ``Generation``)."""
+        return Generation(self, prompts, params, truncate=truncate, **limits)
+
+    def open(self, **limits) -> "Generation":
+        """An empty generation that requests join with ``add`` (a server's scheduler). ``limits`` as ``start``."""
+        return Generation(self, None, **limits)
+
+    def kv_bytes_per_slot(self) -> int:
+        """Bytes of keys + values that one row's one cache slot takes, over all layers."""
+        c = self.config
+        return 2 * c.n_layer * c.n_kv_head * c.head_dim * self.model.embed_tokens.weight.element_size()
 
     def generate(
         self,
@@ -245,103 +285,233 @@ class Engine:
         return ids, 0
 
 
-class _Batch:
-    """The rows of one forward pass and their tensors, all in batch order (``rows[b]`` is row ``b``'s id).
 
-    Every row's masked cache slots form a prefix ``[0, pad[b])`` (left padding, plus slots added in front when
-    batches of different lengths merge), so the decode mask is built from ``pad`` alone.
+class _CacheView(KVCache):
+    """A ``KVCache`` over the first ``B`` rows of a larger preallocated block (a view: no copy). Each layer's
+    (B, n_kv_head, slots, head_dim) slice of it is contiguous, which is all the forward pass needs."""
 
-    A finished row is first only marked dead (``alive[b] = False``; it rides along, its tokens ignored) and the
-    batch is compacted once a quarter of it is dead: each compaction copies the whole KV cache, so dropping
-    rows one at a time would cost O(B) cache copies for B rows finishing at different steps (RL batches)."""
+    def __init__(self, k: torch.Tensor, v: torch.Tensor, length: int):
+        self.k, self.v = k, v  # (n_layer, B, n_kv_head, slots, head_dim) views
+        self.max_len = k.shape[3]
+        self.length = length
+        self._layer_views()
 
-    def __init__(self, cache: KVCache, rows: list[int], pos, pad, seen, counts, sampler: SamplingBatch):
-        self.cache = cache
-        self.rows = rows
-        self.alive = [True] * len(rows)
-        self.pos = pos  # (B, 1) long: position of the next fed token of each row
-        self.pad = pad  # (B,) long: masked slots at the front of each row
-        self.seen, self.counts = seen, counts  # (B, V) bool / float32 token history, when penalties need it
-        self.sampler = sampler
-        self.last = None  # (B, 1) long: each row's newest token, the next step's input
-        self.mask = None  # (B, 1, 1, max_len) additive float mask, or None when no row has padding
-        self.rebuild_mask()
+
+class _Row:
+    """One sample being generated: its request, parameters, counters and (optional) constraint."""
+
+    __slots__ = ("out", "sample", "params", "stops", "generator", "constraint", "sampled", "forced", "alive", "ctx")
+
+    def __init__(self, out: RequestOutput, j: int, params: SamplingParams, stops: frozenset, generator, ctx: int):
+        self.out, self.sample, self.params, self.stops = out, out.samples[j], params, stops
+        self.generator = generator
+        self.constraint: TokenConstraint | None = params.constraint() if params.constraint is not None else None
+        self.sampled = 0  # tokens sampled so far (max_new_tokens counts these)
+        self.forced = 0  # tokens written by Generation.force
+        self.alive = True
+        self.ctx = ctx
 
     @property
-    def live(self) -> list[int]:
-        return [r for r, a in zip(self.rows, self.alive) if a]
+    def key(self) -> tuple[int, int]:
+        return self.out.prompt_index, self.sample.index
+
+    @property
+    def prompt_len(self) -> int:
+        return len(self.out.prompt_token_ids)
+
+    @property
+    def max_content(self) -> int:
+        """The most cache slots this row can ever fill: prompt + output - 1 (the last token is never fed)."""
+        return min(self.ctx, self.prompt_len + self.forced + self.params.max_new_tokens) - 1
+
+
+class _Batch:
+    """The rows of one forward pass and their tensors over a preallocated block (see the module docstring).
+
+    ``k``/``v`` are (n_layer, rows_cap, n_kv_head, slots, head_dim); rows ``[0, B)`` are the batch (``rows[b]``
+    is row b, dead ones riding along until compaction); ``S`` slots are filled, every row's masked ones being a
+    prefix ``[0, pad[b])``. ``cache`` is the ``KVCache`` view of the batch the forward pass writes."""
+
+    def __init__(self, cfg, device, dtype, rows_cap: int, slots: int):
+        self.cfg, self.device = cfg, device
+        shape = (cfg.n_layer, rows_cap, cfg.n_kv_head, slots, cfg.head_dim)
+        # Zeros, not empty: masked slots are multiplied by -inf masks' zeros, and NaN garbage would poison them.
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self._pos = torch.zeros(rows_cap, 1, dtype=torch.long, device=device)  # next fed token's position
+        self._pad = torch.zeros(rows_cap, dtype=torch.long, device=device)  # masked slots in front
+        self._last = torch.zeros(rows_cap, 1, dtype=torch.long, device=device)  # newest token: next input
+        self._seen = self._counts = None  # (rows_cap, V) bool / float32 token history, when penalties need it
+        self.rows: list[_Row] = []
+        self.S = 0
+        self.sampler: SamplingBatch | None = None
+        self.mask = None  # (B, 1, 1, slots) additive float mask, or None when no row has padding
+        self.cache: _CacheView | None = None
+
+    @property
+    def rows_cap(self) -> int:
+        return self.k.shape[1]
+
+    @property
+    def slots(self) -> int:
+        return self.k.shape[3]
+
+    @property
+    def B(self) -> int:
+        return len(self.rows)
+
+    def nbytes(self) -> int:
+        return 2 * self.k.numel() * self.k.element_size()
+
+    def live_index(self) -> list[int]:
+        return [b for b, r in enumerate(self.rows) if r.alive]
+
+    def refresh(self, vocab_size: int) -> None:
+        """Rebuild the views, the sampler and the mask after the rows changed."""
+        B = self.B
+        self.pos, self.pad, self.last = self._pos[:B], self._pad[:B], self._last[:B]
+        self.seen = self._seen[:B] if self._seen is not None else None
+        self.counts = self._counts[:B] if self._counts is not None else None
+        self.cache = _CacheView(self.k[:, :B], self.v[:, :B], self.S)
+        self.sampler = SamplingBatch([r.params for r in self.rows], vocab_size, self.device,
+                                     [r.generator for r in self.rows]) if B else None
+        self.rebuild_mask()
+
+    def rebuild_mask(self) -> None:
+        if not self.B or not bool(self.pad.any()):
+            self.mask = None  # no padding anywhere: attention needs no mask
+            return
+        slots = torch.arange(self.slots, device=self.device).reshape(1, -1)  # (1, M)
+        masked = slots < self.pad.reshape(-1, 1)  # (B, M)
+        self.mask = torch.zeros(masked.shape, dtype=self.k.dtype, device=self.device)
+        self.mask = self.mask.masked_fill_(masked, float("-inf")).reshape(self.B, 1, 1, -1)
 
     def retire(self, b: int) -> None:
         """Mark batch position b finished. Its position is reset to 0 so that riding along can never index
         past the RoPE table (a row that stopped at the context limit would)."""
-        self.alive[b] = False
+        self.rows[b].alive = False
         self.pos[b, 0] = 0
 
-    def compact(self, force: bool = False) -> None:
-        """Drop the dead rows when they are a quarter of the batch (or ``force``)."""
-        dead = len(self.alive) - sum(self.alive)
-        if dead and (force or 4 * dead >= len(self.alive)):
-            self.keep([b for b, a in enumerate(self.alive) if a])
+    def ensure_history(self, vocab_size: int, history) -> None:
+        """Allocate the token-history tensors (penalties) and fill them for the rows present."""
+        if self._seen is None:
+            cap = self.rows_cap
+            self._seen = torch.zeros(cap, vocab_size, dtype=torch.bool, device=self.device)
+            self._counts = torch.zeros(cap, vocab_size, dtype=torch.float32, device=self.device)
+            if self.B:
+                seen, counts = history(self.rows)
+                self._seen[: self.B], self._counts[: self.B] = seen, counts
 
-    def rebuild_mask(self) -> None:
-        if not bool(self.pad.any()):
-            self.mask = None  # no padding anywhere: attention needs no mask
-            return
-        slots = torch.arange(self.cache.max_len, device=self.pad.device).reshape(1, -1)  # (1, M)
-        masked = slots < self.pad.reshape(-1, 1)  # (B, M)
-        self.mask = torch.zeros(masked.shape, dtype=self.cache.k.dtype, device=self.pad.device)
-        self.mask = self.mask.masked_fill_(masked, float("-inf")).reshape(len(self.rows), 1, 1, -1)
+    def compact(self, force: bool = False) -> bool:
+        """Drop the dead rows when they are a quarter of the batch (or ``force``): live rows from the end move
+        into the holes (copies of those rows' slots only), and the batch shrinks. Returns whether it did."""
+        B = self.B
+        dead = [b for b, r in enumerate(self.rows) if not r.alive]
+        if not dead or not (force or 4 * len(dead) >= B):
+            return False
+        keep = B - len(dead)
+        holes = [b for b in dead if b < keep]
+        movers = [b for b in range(keep, B) if self.rows[b].alive]
+        if holes:
+            dst = torch.tensor(holes, device=self.device)
+            src = torch.tensor(movers, device=self.device)
+            S = self.S
+            for t in (self.k, self.v):
+                t[:, dst, :, :S] = t[:, src, :, :S]  # (the right side is gathered into a copy first)
+            for t in (self._pos, self._pad, self._last, self._seen, self._counts):
+                if t is not None:
+                    t[dst] = t[src]
+            for h, m in zip(holes, movers):
+                self.rows[h] = self.rows[m]
+        del self.rows[keep:]
+        return True
 
-    def keep(self, keep: list[int]) -> None:
-        """Keep batch positions ``keep`` (in order) in the cache and every per-row tensor."""
-        self.rows = [self.rows[b] for b in keep]
-        self.alive = [self.alive[b] for b in keep]
-        if not keep:
-            return
-        rows = torch.tensor(keep, dtype=torch.long, device=self.pos.device)
-        self.cache.keep_rows(rows)
-        self.pos, self.pad = self.pos.index_select(0, rows), self.pad.index_select(0, rows)
-        self.sampler.select(rows, keep)
-        if self.last is not None:
-            self.last = self.last.index_select(0, rows)
-        if self.seen is not None:
-            self.seen, self.counts = self.seen.index_select(0, rows), self.counts.index_select(0, rows)
-        if self.mask is not None:
-            self.mask = self.mask.index_select(0, rows)
-            if not bool(self.pad.any()):
-                self.mask = None  # the rows left have no padding: decode without a mask
+    def shift(self, delta: int) -> None:
+        """Move every row's filled slots by ``delta`` (< 0: cut a masked prefix all rows share; > 0: add masked
+        slots in front, to make room for a longer row). One layer at a time, so the temporary is one layer."""
+        S, B = self.S, self.B
+        if delta < 0:
+            (a, b), (c, d) = (-delta, S), (0, S + delta)
+        else:
+            (a, b), (c, d) = (0, S), (delta, S + delta)
+        for t in (self.k, self.v):
+            for layer in t:  # (rows_cap, n_kv, slots, hd)
+                src = layer[:B, :, a:b]
+                layer[:B, :, c:d] = src.clone() if d > a and c < b else src
+        self._pad[:B] = (self._pad[:B] + delta).clamp_(min=0)  # (dead rows may clamp; they are ignored)
+        self.S = S + delta
+        if self.cache is not None:
+            self.cache.length = self.S
+        self.rebuild_mask()
+
+    def resize(self, rows_cap: int | None, slots: int, S: int, vocab_size: int) -> None:
+        """A new block of ``rows_cap`` (None: exactly the live rows) x ``slots`` holding the live rows
+        (compacted) with ``S`` filled slots (S >= every live row's content: rows keep their right-aligned
+        slots, the common prefix is cut)."""
+        self.compact(force=True)
+        B, old_S = self.B, self.S
+        rows_cap = B if rows_cap is None else rows_cap
+        w = min(old_S, S)
+        k, v = self.k, self.v
+        shape = (k.shape[0], rows_cap, k.shape[2], slots, k.shape[4])
+        self.k = torch.zeros(shape, device=self.device, dtype=k.dtype)
+        self.v = torch.zeros(shape, device=self.device, dtype=k.dtype)
+        if B and w:
+            self.k[:, :B, :, S - w:S] = k[:, :B, :, old_S - w:old_S]
+            self.v[:, :B, :, S - w:S] = v[:, :B, :, old_S - w:old_S]
+        del k, v
+
+        def grow(t):
+            if t is None:
+                return None
+            new = torch.zeros((rows_cap,) + tuple(t.shape[1:]), dtype=t.dtype, device=t.device)
+            new[:B] = t[:B]
+            return new
+
+        self._pos, self._pad, self._last = grow(self._pos), grow(self._pad), grow(self._last)
+        self._seen, self._counts = grow(self._seen), grow(self._counts)
+        self._pad[:B] = (self._pad[:B] + (S - old_S)).clamp_(min=0)
+        self.S = S
+        self.refresh(vocab_size)
 
 
 class Generation:
     """The state of a batched generation: KV cache, live rows and their per-row tensors.
 
     ``step()`` runs one decode pass and returns the new tokens as events; ``add()`` lets new prompts join
-    between steps (continuous batching: their prefill runs on its own, then their rows are merged into the
-    running batch); ``finish()`` ends a sample from outside. Rows are numbered in the order they were added
-    (prompt, then sample); ``self.live`` lists, in batch order, the rows still generating."""
+    between steps (continuous batching: their prefill runs on its own, then their rows take free rows of the
+    cache); ``finish()`` ends a sample from outside; ``force()`` writes tokens into a live row. Requests are
+    numbered (``prompt_index``) in the order they were added; ``live`` lists the (prompt, sample) pairs still
+    generating.
 
-    def __init__(self, engine: Engine, prompts, params, *, truncate: str | None):
+    ``keep_finished=False`` retires a request as soon as its last sample ends (the event carrying that
+    ``finish_reason`` is the caller's last word on it), so a generation that serves requests for days holds
+    only the live ones. ``max_rows`` (samples at once) and ``max_kv_slots`` (rows x slots of the cache, the
+    KV memory over ``Engine.kv_bytes_per_slot()``) bound the cache: ``add`` refuses requests that would not fit
+    (``can_add`` asks first), the cache never grows past them."""
+
+    def __init__(self, engine: Engine, prompts=None, params=None, *, truncate: str | None = None,
+                 keep_finished: bool = True, max_rows: int | None = None, max_kv_slots: int | None = None):
         self.engine = engine
-        self.forward = None  # GPT.forward's contract (see Engine); set by every add(), the first one below
+        self.forward = None  # GPT.forward's contract (see Engine); set by every add()
         self.decode = None  # the compiled decode step when the engine compiles (set with forward)
         self.stats = GenerationStats()
-        self.outputs_: list[RequestOutput] = []
-        # Row bookkeeping (Python side): one row per sample.
-        self.row_prompt: list[int] = []
-        self.row_sample: list[int] = []
-        self.row_budget: list[int] = []  # how many tokens this row may produce
-        self.row_stops: list[frozenset[int]] = []
-        self.row_params: list[SamplingParams] = []
-        self.generated: list[int] = []
+        self.keep_finished = keep_finished
+        self.max_rows, self.max_kv_slots = max_rows, max_kv_slots
+        if max_kv_slots is not None and max_kv_slots < 2:
+            raise LlmlabError(f"max_kv_slots must be at least 2, got {max_kv_slots}")
+        self._requests: dict[int, RequestOutput] = {}
+        self._next_index = 0
         self.batch: _Batch | None = None
         # One generator shared by the rows without a seed, seeded from the OS.
         self._shared_gen = torch.Generator(device=engine.device)
         self._shared_gen.seed()
-        self.first_events = self.add(prompts, params, truncate=truncate)
+        self.first_events = [] if prompts is None else self.add(prompts, params, truncate=truncate)
 
     @property
-    def live(self) -> list[int]:
-        return self.batch.live if self.batch is not None else []
+    def live(self) -> list[tuple[int, int]]:
+        """(prompt_index, sample_index) of every sample still generating, in batch order."""
+        return [r.key for r in self.batch.rows if r.alive] if self.batch is not None else []
 
     @property
     def cache(self) -> KVCache:
@@ -349,11 +519,73 @@ class Generation:
 
     @property
     def done(self) -> bool:
-        return self.batch is None or not any(self.batch.alive)
+        return self.batch is None or not any(r.alive for r in self.batch.rows)
+
+    @property
+    def next_prompt_index(self) -> int:
+        """The ``prompt_index`` the next prompt added will get."""
+        return self._next_index
+
+    def kv_shape(self) -> tuple[int, int]:
+        """(rows, slots) of the allocated cache block."""
+        return (self.batch.rows_cap, self.batch.slots) if self.batch is not None else (0, 0)
+
+    def kv_bytes(self) -> int:
+        return self.batch.nbytes() if self.batch is not None else 0
+
+    def request(self, prompt_index: int) -> RequestOutput:
+        """The handle of a request the generation still holds (live, or finished and kept)."""
+        try:
+            return self._requests[prompt_index]
+        except KeyError:
+            raise LlmlabError(f"no request {prompt_index} in this generation (finished and retired?)") from None
+
+    def outputs(self) -> list[RequestOutput]:
+        """One ``RequestOutput`` per request held (every prompt, complete once ``done``, unless
+        ``keep_finished=False`` retired the finished ones), in the order they were added."""
+        return list(self._requests.values())
+
+    def retire(self, prompt_index: int) -> None:
+        """Forget a request: its live samples end (``finish_reason="stop"`` unless set) and its output goes."""
+        out = self._requests.get(prompt_index)
+        if out is None:
+            return
+        for s in out.samples:
+            if s.finish_reason is None:
+                self.finish(prompt_index, s.index)
+        self._requests.pop(prompt_index, None)
 
     def _sync(self) -> None:
         if self.engine.device.type == "cuda":
             torch.cuda.synchronize(self.engine.device)
+
+    # ------------------------------------------------------------------------------------------------------
+    # Admission
+
+    def _live_rows(self) -> list[_Row]:
+        return [r for r in self.batch.rows if r.alive] if self.batch is not None else []
+
+    def _admission_problem(self, lens: list[int], params: list[SamplingParams]) -> str | None:
+        """Why these prompts (already checked, of lengths ``lens``) cannot join now, or None."""
+        ctx = self.engine.config.max_seq_len
+        live = self._live_rows()
+        rows = len(live) + sum(p.n for p in params)
+        if self.max_rows is not None and rows > self.max_rows:
+            return f"{rows} rows would exceed max_rows={self.max_rows}"
+        if self.max_kv_slots is not None:
+            content = max([r.max_content for r in live] +
+                          [min(ctx, n + p.max_new_tokens) - 1 for n, p in zip(lens, params)])
+            need = rows * (content + 1)
+            if need > self.max_kv_slots:
+                return f"{rows} rows x {content + 1} slots would exceed max_kv_slots={self.max_kv_slots}"
+        return None
+
+    def can_add(self, prompts: Sequence[Sequence[int]], params: SamplingParams | Sequence[SamplingParams]) -> bool:
+        """Whether ``add(prompts, params)`` would fit the limits now (the prompts are assumed valid)."""
+        if isinstance(params, SamplingParams):
+            params = [params] * len(prompts)
+        ctx = self.engine.config.max_seq_len
+        return self._admission_problem([min(len(p), ctx - 1) for p in prompts], list(params)) is None
 
     # ------------------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -364,8 +596,8 @@ class Generation:
         *,
         truncate: str | None = None,
     ) -> list[TokenEvent]:
-        """Prefill more prompts and merge their rows into the running batch; returns their first tokens.
-        The new prompts' ``prompt_index`` continue after the earlier ones (see ``outputs()``)."""
+        """Prefill more prompts and put their rows into the running batch; returns their first tokens.
+        The new prompts' ``prompt_index`` continue after the earlier ones."""
         engine, cfg, dev = self.engine, self.engine.config, self.engine.device
         if params is None:
             params = SamplingParams()
@@ -377,38 +609,35 @@ class Generation:
             raise LlmlabError("no prompts to generate from")
         if isinstance(prompts[0], int):
             raise LlmlabError("prompts must be a list of token-id lists; wrap a single prompt as [ids]")
-        base = len(self.outputs_)
+        base = self._next_index
         checked = [engine._check_prompt(list(p), truncate, base + i) for i, p in enumerate(prompts)]
         lens = [len(ids) for ids, _ in checked]
+        problem = self._admission_problem(lens, list(params))
+        if problem:
+            raise LlmlabError(f"cannot add {len(prompts)} prompt(s) now: {problem}")
+        self._next_index += len(prompts)
         P, L = len(prompts), max(lens)
 
-        rows, gens = [], []
+        rows: list[_Row] = []
+        src: list[int] = []  # prefill row of each new row
+        outs = []
         for i, ((ids, cut), p) in enumerate(zip(checked, params)):
             out = RequestOutput(base + i, ids, [Sample(j) for j in range(p.n)], truncated=cut)
-            self.outputs_.append(out)
-            budget = min(p.max_new_tokens, cfg.max_seq_len - lens[i])  # prompt + output <= context
+            outs.append(out)
             stops = frozenset(p.stop_token_ids) | (frozenset() if p.ignore_eos else frozenset(engine.eos_token_ids))
             for j in range(p.n):
-                rows.append(len(self.row_prompt))
-                self.row_prompt.append(base + i)
-                self.row_sample.append(j)
-                self.row_budget.append(budget)
-                self.row_stops.append(stops)
-                self.row_params.append(p)
-                self.generated.append(0)
                 if p.logprobs is not None:
                     out.samples[j].logprobs = []
                     out.samples[j].top_logprobs = [] if p.logprobs > 0 else None
-                if p.seed is None:  # seeded rows get their own generator, the rest share one
-                    gens.append(self._shared_gen)
-                else:
-                    gens.append(torch.Generator(device=dev).manual_seed(derived_seed(p.seed, j)))
-        sampler = SamplingBatch([self.row_params[r] for r in rows], cfg.vocab_size, dev, gens)
+                # Seeded rows get their own generator, the rest share one.
+                gen = self._shared_gen if p.seed is None else torch.Generator(device=dev).manual_seed(
+                    derived_seed(p.seed, j))
+                rows.append(_Row(out, j, p, stops, gen, cfg.max_seq_len))
+                src.append(i)
 
-        # Cache: L prompt slots (left-padded) + the slots for fed-back tokens (the last token is never fed).
-        slots = L + max(self.row_budget[r] for r in rows) - 1
+        # Prefill: L prompt slots, left-padded, in a cache of their own (copied into the batch's block after).
         pads = [L - n for n in lens]
-        cache = KVCache(cfg, P, slots, dev, engine.dtype)
+        tmp = KVCache(cfg, P, L, dev, engine.dtype)
         ids = torch.tensor([[0] * pad + list(x) for pad, (x, _) in zip(pads, checked)], dtype=torch.long, device=dev)
         pad_t = torch.tensor(pads, device=dev)  # (P,)
         positions = attn_mask = None
@@ -428,77 +657,112 @@ class Generation:
         self.decode = engine.decode_fn()  # (a first compile is not prefill time)
         self._sync()
         t0 = time.perf_counter()
-        logits = self.forward(ids, positions=positions, kv_cache=cache, attn_mask=attn_mask, logits_to_keep=1)[:, -1]
-        pos = torch.tensor(lens, device=dev).reshape(P, 1)  # (P, 1)
+        logits = self.forward(ids, positions=positions, kv_cache=tmp, attn_mask=attn_mask, logits_to_keep=1)[:, -1]
+        rep = torch.tensor(src, device=dev)  # (R,): prefill row of each new row
+        if len(rows) != P:
+            logits = logits.index_select(0, rep)
+        sampler = SamplingBatch([r.params for r in rows], cfg.vocab_size, dev, [r.generator for r in rows])
         seen = counts = None
         if sampler.needs_history:
-            seen, counts = self._history(prompts=[list(x) for x, _ in checked])
-        # n samples per prompt: repeat each prompt's rows (cache, logits, per-row tensors) after the prefill.
-        rep = torch.tensor([self.row_prompt[r] - base for r in rows], device=dev)  # (R,): prompt of each row
-        if len(rows) != P:
-            if all(p.n == params[0].n for p in params):
-                cache.repeat_rows(params[0].n)
-            else:
-                cache.keep_rows(rep)
-            logits, pos, pad_t = logits.index_select(0, rep), pos.index_select(0, rep), pad_t.index_select(0, rep)
-            if seen is not None:
-                seen, counts = seen.index_select(0, rep), counts.index_select(0, rep)
-        new = _Batch(cache, rows, pos, pad_t, seen, counts, sampler)
-        events = self._emit(new, logits)
-        if new.live:
-            self.batch = new if not self.live else self._merge(self.batch, new)
-        elif self.batch is None:
-            self.batch = new  # everything finished at its first token
+            seen, counts = self._history(rows)
+        tokens, lps, tops = self._choose(rows, logits, sampler, seen, counts)
+        for out in outs:  # held from here on (a failure above leaves the generation as it was)
+            self._requests[out.prompt_index] = out
+        events = [self._record(r, t, lp, top) for r, t, lp, top in zip(rows, tokens, lps, tops)]
+        keep = [i for i, r in enumerate(rows) if r.alive]
+        if keep:
+            idx = torch.tensor(keep, device=dev)
+            self._join([rows[i] for i in keep], tmp, rep.index_select(0, idx), L,
+                       torch.tensor([tokens[i] for i in keep], device=dev),
+                       None if seen is None else (seen.index_select(0, idx), counts.index_select(0, idx)))
         self._sync()
         self.stats.prefill_tokens += sum(lens)
         self.stats.prefill_seconds += time.perf_counter() - t0
         return events
 
-    def _history(self, rows: list[int] | None = None, prompts: list[list[int]] | None = None):
-        """Token history tensors (seen: prompt + output, counts: output), (n, V) each, for the live ``rows``
-        or for fresh ``prompts`` (nothing generated yet)."""
+    def _history(self, rows: list[_Row]):
+        """Token history tensors (seen: prompt + output, counts: sampled output), (n, V) each, for ``rows``."""
         V, dev = self.engine.config.vocab_size, self.engine.device
-        lists = prompts if prompts is not None else [
-            self.outputs_[self.row_prompt[r]].prompt_token_ids for r in rows]
-        outs = [[]] * len(lists) if prompts is not None else [
-            self.outputs_[self.row_prompt[r]].samples[self.row_sample[r]].token_ids for r in rows]
-        seen = torch.zeros(len(lists), V, dtype=torch.bool, device=dev)
-        counts = torch.zeros(len(lists), V, dtype=torch.float32, device=dev)
-        for i, (p, o) in enumerate(zip(lists, outs)):
+        seen = torch.zeros(len(rows), V, dtype=torch.bool, device=dev)
+        counts = torch.zeros(len(rows), V, dtype=torch.float32, device=dev)
+        for i, r in enumerate(rows):
+            p, o = r.out.prompt_token_ids, r.sample.token_ids
             seen[i, torch.tensor(p + o, dtype=torch.long, device=dev)] = True
             if o:
                 counts[i].index_add_(0, torch.tensor(o, device=dev), torch.ones(len(o), device=dev))
         return seen, counts
 
-    def _merge(self, a: _Batch, b: _Batch) -> _Batch:
-        """One batch from two: both caches are copied into a new one whose rows end at the same slot (the
-        shorter batch gets masked slots in front), long enough for every row's remaining budget."""
-        a.compact(force=True)
-        b.compact(force=True)
-        S = max(a.cache.length, b.cache.length)
-        remaining = max(self.row_budget[r] - self.generated[r] for r in a.rows + b.rows)
-        cfg, dev = self.engine.config, self.engine.device
-        cache = KVCache(cfg, len(a.rows) + len(b.rows), S + remaining, dev, a.cache.k.dtype)
-        row0 = 0
-        for x in (a, b):
-            n, d, length = len(x.rows), S - x.cache.length, x.cache.length
-            cache.k[:, row0 : row0 + n, :, d:S] = x.cache.k[:, :, :, :length]
-            cache.v[:, row0 : row0 + n, :, d:S] = x.cache.v[:, :, :, :length]
-            row0 += n
-        cache.length = S
-        pad = torch.cat([a.pad + (S - a.cache.length), b.pad + (S - b.cache.length)])
-        seen = counts = None
-        if a.seen is not None or b.seen is not None:
-            ha = (a.seen, a.counts) if a.seen is not None else self._history(a.rows)
-            hb = (b.seen, b.counts) if b.seen is not None else self._history(b.rows)
-            seen, counts = torch.cat([ha[0], hb[0]]), torch.cat([ha[1], hb[1]])
-        live = a.rows + b.rows
-        sampler = SamplingBatch([self.row_params[r] for r in live], cfg.vocab_size, dev,
-                                a.sampler.generators + b.sampler.generators)
-        merged = _Batch(cache, live, torch.cat([a.pos, b.pos]), pad, seen, counts, sampler)
-        merged.last = torch.cat([a.last, b.last])
-        return merged
+    def _plan_slots(self, rows_cap: int, ends: list[int], contents: list[int]) -> int:
+        """Slots for a new block: enough that no row's slots need moving (``ends``: each row's last slot + 1 as
+        laid out), but at most context + 1 (the compiled step's bound; the window then moves left when full)
+        and within max_kv_slots; never fewer than the longest row needs (``contents``) + 1."""
+        floor = max(contents) + 1
+        slots = min(self.engine.config.max_seq_len + 1, max(ends))
+        if self.max_kv_slots is not None:
+            slots = min(slots, self.max_kv_slots // rows_cap)
+        return max(slots, floor)
 
+    def _grow_rows(self, needed: int, slots_floor: int) -> int:
+        """Row capacity for ``needed`` rows: by half again of the current capacity (fewer reallocations while
+        a server ramps up), within max_rows and max_kv_slots."""
+        cap = self.batch.rows_cap if self.batch is not None else 0
+        rows = max(needed, cap + cap // 2)
+        if self.max_rows is not None:
+            rows = min(rows, self.max_rows)
+        if self.max_kv_slots is not None:
+            rows = min(rows, self.max_kv_slots // slots_floor)
+        return max(rows, needed)
+
+    def _join(self, rows: list[_Row], tmp: KVCache, src: torch.Tensor, L: int, first: torch.Tensor, history):
+        """Put prefilled rows into the batch: ``tmp`` holds their prompts' keys/values in slots [0, L)
+        (row ``src[i]`` of it for new row i, left-padded), ``first`` their first tokens (n,)."""
+        V, dev = self.engine.config.vocab_size, self.engine.device
+        n = len(rows)
+        bt = self.batch
+        live = [r for r in bt.rows if r.alive] if bt is not None else []
+        contents = [r.max_content for r in live + rows]
+        if bt is not None and not live:
+            bt.rows, bt.S = [], 0  # nothing to keep: the block is free
+        if bt is None or bt.rows_cap < n and not live:
+            rows_cap = self._grow_rows(n, max(contents) + 1)
+            slots = self._plan_slots(rows_cap, [L - r.prompt_len + r.max_content + 1 for r in rows], contents)
+            bt = self.batch = _Batch(self.engine.config, dev, self.engine.dtype, rows_cap, slots)
+        if not live:
+            bt.S = L
+        elif L > bt.S:  # the new prompt is longer than the window: masked slots in front of every live row
+            if L + 1 <= bt.slots:
+                bt.shift(L - bt.S)
+            else:
+                bt.resize(bt.rows_cap, self._plan_slots(bt.rows_cap, [L + 1], contents), L, V)
+        free = [b for b, r in enumerate(bt.rows) if not r.alive] + list(range(bt.B, bt.rows_cap))
+        if len(free) < n or bt.slots < max(contents) + 1:
+            rows_cap = self._grow_rows(len(live) + n, max(contents) + 1)
+            S = max([bt.S - bt.pad[bt.rows.index(r)].item() for r in live] + [L])
+            ends = [S - bt.S + int(bt.pad[bt.rows.index(r)]) + r.max_content + 1 for r in live] + \
+                   [S - r.prompt_len + r.max_content + 1 for r in rows]
+            bt.resize(rows_cap, self._plan_slots(rows_cap, ends, contents), S, V)
+            free = list(range(bt.B, bt.B + n))
+        dest = free[:n]
+        S = bt.S
+        d = torch.tensor(dest, device=dev)
+        bt.k[:, d, :, S - L:S] = tmp.k.index_select(1, src)
+        bt.v[:, d, :, S - L:S] = tmp.v.index_select(1, src)
+        for b, r in zip(dest, rows):
+            if b < bt.B:
+                bt.rows[b] = r
+            else:
+                bt.rows.append(r)
+        plen = torch.tensor([r.prompt_len for r in rows], device=dev)
+        bt._pos[d, 0] = plen
+        bt._pad[d] = S - plen
+        bt._last[d, 0] = first
+        if history is not None or bt._seen is not None:
+            bt.ensure_history(V, self._history)
+            seen, counts = history if history is not None else self._history(rows)
+            bt._seen[d], bt._counts[d] = seen, counts
+        bt.refresh(V)
+
+    # ------------------------------------------------------------------------------------------------------
     @torch.inference_mode()
     def step(self) -> list[TokenEvent]:
         """One decode pass: feed every live row its last token, sample the next. Returns the new tokens."""
@@ -506,12 +770,22 @@ class Generation:
             return []
         t0 = time.perf_counter()
         bt = self.batch
-        if self.decode is not None and self.engine.compiled_step_pays(len(bt.last)):
+        V = self.engine.config.vocab_size
+        if bt.compact():
+            bt.refresh(V)
+        m = int(bt.pad[bt.live_index()].min())  # the masked prefix every live row has
+        if bt.S + 1 > bt.slots or (m >= 16 and 2 * m >= bt.S):
+            bt.shift(-m)  # the block is full (or the window is mostly padding): cut the common prefix
+        use_compiled = self.decode is not None and self.engine.compiled_step_pays(bt.B)
+        if use_compiled and bt.rows_cap != bt.B:
+            bt.resize(None, bt.slots, bt.S, V)  # the compiled step reads the cache as one contiguous block
+        if use_compiled:
             logits = self.decode(bt.last, bt.pos, bt.pad, bt.cache)  # (B, V): compiled, builds its own mask
         else:
-            S = bt.cache.length + 1
+            S = bt.S + 1
             mask = bt.mask[:, :, :, :S] if bt.mask is not None else None  # (B, 1, 1, S) view, nothing rebuilt
             logits = self.forward(bt.last, positions=bt.pos, kv_cache=bt.cache, attn_mask=mask)[:, -1]  # (B, V)
+        bt.S = bt.cache.length
         bt.pos += 1
         events = self._emit(bt, logits)
         self._sync()
@@ -520,12 +794,35 @@ class Generation:
         self.stats.decode_steps += 1
         return events
 
-    def _emit(self, bt: _Batch, logits: torch.Tensor) -> list[TokenEvent]:
-        """Sample from logits (B, V) of the batch's rows, record the tokens, drop finished rows."""
-        sampler = bt.sampler
-        processed = sampler.process(logits, bt.seen, bt.counts)
-        tokens = sampler.choose(processed)  # (B,)
-        lp_list = top_ids = top_lps = None
+    def _allowed(self, rows: list[_Row]) -> torch.Tensor | None:
+        """(n, V) bool of the tokens the rows' constraints allow next, or None when no live row has one. A
+        constraint that allows nothing gets the row's stop ids (it ends), or everything if it has none."""
+        if not any(r.constraint is not None and r.alive for r in rows):
+            return None
+        V, dev = self.engine.config.vocab_size, self.engine.device
+        allowed = torch.ones(len(rows), V, dtype=torch.bool, device=dev)
+        for b, r in enumerate(rows):
+            if r.constraint is None or not r.alive:
+                continue
+            a = r.constraint.allowed()
+            if a is None:
+                continue
+            a = a.to(device=dev, dtype=torch.bool)[:V]
+            if not bool(a.any()):
+                a = torch.zeros(V, dtype=torch.bool, device=dev)
+                a[[t for t in r.stops if t < V]] = True
+                if not r.stops:
+                    a[:] = True
+            allowed[b, : a.shape[0]] = a
+            allowed[b, a.shape[0]:] = False
+        return allowed
+
+    def _choose(self, rows: list[_Row], logits: torch.Tensor, sampler: SamplingBatch, seen, counts):
+        """Sample one token per row from logits (n, V): (tokens, logprobs, top alternatives) as lists."""
+        processed = sampler.process(logits, seen, counts, self._allowed(rows))
+        tokens = sampler.choose(processed)  # (n,)
+        n = len(rows)
+        lps, tops = [None] * n, [None] * n
         ks = [p.logprobs for p in sampler.params]  # per row: None, 0 or top-k
         if any(k is not None for k in ks):
             modes = [p.logprobs_mode for p in sampler.params]
@@ -535,57 +832,159 @@ class Generation:
                 # so their "processed" distribution is not a point mass. A batch mixing modes picks per row.
                 use = torch.tensor([m == "processed" for m in modes], device=logits.device).reshape(-1, 1)
                 src = torch.where(use, processed, src)
-            logp = torch.log_softmax(src, dim=-1)  # (B, V)
+            logp = torch.log_softmax(src, dim=-1)  # (n, V)
             lp_list = logp.gather(1, tokens.reshape(-1, 1)).squeeze(1).tolist()
-            max_top = max(k or 0 for k in ks)
+            max_top = min(max(k or 0 for k in ks), logp.shape[-1])
             if max_top:
                 top = torch.topk(logp, max_top, dim=-1)
                 top_ids, top_lps = top.indices.tolist(), top.values.tolist()
-        if bt.seen is not None:
-            bt.seen.scatter_(1, tokens.reshape(-1, 1), True)
-            bt.counts.scatter_add_(1, tokens.reshape(-1, 1), torch.ones(len(ks), 1, device=tokens.device))
-        token_list = tokens.tolist()
+            for b, k in enumerate(ks):
+                if k is not None:
+                    lps[b] = lp_list[b]
+                    if k:
+                        tops[b] = list(zip(top_ids[b][:k], top_lps[b][:k]))
+        if seen is not None:
+            seen.scatter_(1, tokens.reshape(-1, 1), True)
+            counts.scatter_add_(1, tokens.reshape(-1, 1), torch.ones(n, 1, device=tokens.device))
+        return tokens.tolist(), lps, tops
+
+    def _record(self, row: _Row, tok: int, lp=None, top=None, forced: bool = False) -> TokenEvent:
+        """Append a token to a row's sample; decide whether the row ends here. Returns its event."""
+        s = row.sample
+        s.token_ids.append(tok)
+        ev = TokenEvent(row.out.prompt_index, s.index, tok, len(s.token_ids) - 1, forced=forced)
+        if s.logprobs is not None:
+            ev.logprob = lp
+            s.logprobs.append(lp)
+            if s.top_logprobs is not None:
+                ev.top_logprobs = top
+                s.top_logprobs.append(top)
+        if forced:
+            row.forced += 1
+        else:
+            row.sampled += 1
+            if row.constraint is not None:
+                row.constraint.advance(tok)
+        if not forced and tok in row.stops:
+            ev.finish_reason = "stop"
+        elif row.prompt_len + len(s.token_ids) >= row.ctx or (not forced and row.sampled >= row.params.max_new_tokens):
+            ev.finish_reason = "length"
+        elif not forced and row.constraint is not None and row.constraint.done():
+            ev.finish_reason = "stop"
+        if ev.finish_reason:
+            self._end(row, ev.finish_reason)
+        return ev
+
+    def _end(self, row: _Row, reason: str) -> None:
+        row.alive = False
+        row.sample.finish_reason = reason
+        if not self.keep_finished and row.out.finished:
+            self._requests.pop(row.out.prompt_index, None)  # retired: the caller has had its last event
+
+    def _emit(self, bt: _Batch, logits: torch.Tensor) -> list[TokenEvent]:
+        """Sample from logits (B, V) of the batch's rows, record the tokens, retire finished rows."""
+        tokens, lps, tops = self._choose(bt.rows, logits, bt.sampler, bt.seen, bt.counts)
         events = []
-        for b, (r, tok) in enumerate(zip(bt.rows, token_list)):
-            if not bt.alive[b]:
+        for b, r in enumerate(bt.rows):
+            if not r.alive:
                 continue  # finished earlier, waiting for the next compaction
-            out = self.outputs_[self.row_prompt[r]].samples[self.row_sample[r]]
-            out.token_ids.append(tok)
-            self.generated[r] += 1
-            ev = TokenEvent(self.row_prompt[r], self.row_sample[r], tok, self.generated[r] - 1)
-            k = ks[b]
-            if k is not None:
-                ev.logprob = lp_list[b]
-                out.logprobs.append(ev.logprob)
-                if k:
-                    ev.top_logprobs = list(zip(top_ids[b][:k], top_lps[b][:k]))
-                    out.top_logprobs.append(ev.top_logprobs)
-            if tok in self.row_stops[r]:
-                ev.finish_reason = "stop"
-            elif self.generated[r] >= self.row_budget[r]:
-                ev.finish_reason = "length"
-            if ev.finish_reason:
-                out.finish_reason = ev.finish_reason
-                bt.retire(b)
-            events.append(ev)
-        bt.last = tokens.reshape(-1, 1)  # (B, 1): the next step's input
-        bt.compact()
+            events.append(self._record(r, tokens[b], lps[b], tops[b]))
+            if not r.alive:
+                bt.pos[b, 0] = 0  # riding along dead must not index past the RoPE table
+        bt.last.copy_(torch.tensor(tokens, device=bt.last.device).reshape(-1, 1))  # (B, 1): the next input
         return events
+
+    def _find(self, prompt_index: int, sample_index: int) -> int | None:
+        bt = self.batch
+        for b, r in enumerate(bt.rows if bt is not None else []):
+            if r.alive and r.key == (prompt_index, sample_index):
+                return b
+        return None
 
     def finish(self, prompt_index: int, sample_index: int, reason: str = "stop") -> bool:
         """End one sample now, from outside (a stop string matched at the text edge, a client went away).
-        Its row stops producing tokens at once (and leaves the batch at the next compaction). Returns False
+        Its row stops producing tokens at once (and leaves the batch at a later compaction). Returns False
         if it had already finished."""
+        b = self._find(prompt_index, sample_index)
+        if b is None:
+            return False
         bt = self.batch
-        for b, r in enumerate(bt.rows if bt is not None else []):
-            if bt.alive[b] and self.row_prompt[r] == prompt_index and self.row_sample[r] == sample_index:
-                self.outputs_[prompt_index].samples[sample_index].finish_reason = reason
-                with torch.inference_mode():
-                    bt.retire(b)
-                    bt.compact()
-                return True
-        return False
+        with torch.inference_mode():
+            bt.pos[b, 0] = 0
+        self._end(bt.rows[b], reason)
+        return True
 
-    def outputs(self) -> list[RequestOutput]:
-        """One ``RequestOutput`` per prompt (complete once ``done``)."""
-        return self.outputs_
+    def cancel(self, prompt_index: int) -> None:
+        """End every sample of a request (its client went away) and retire it."""
+        self.retire(prompt_index)
+
+    # ------------------------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def force(self, prompt_index: int, sample_index: int, token_ids: Sequence[int]) -> list[TokenEvent]:
+        """Write ``token_ids`` into a live sample after its newest token, as if it had produced them (a tool's
+        result, a prefix a caller insists on), in one forward pass over the row; then sample the token after
+        them. Returns their events (``forced=True``, no logprob) and the sampled one's. Forced tokens count
+        toward the context but not toward ``max_new_tokens``, and its constraint does not see them. Tokens
+        past the context are dropped and the row ends with ``"length"``."""
+        cfg, dev, V = self.engine.config, self.engine.device, self.engine.config.vocab_size
+        b = self._find(prompt_index, sample_index)
+        if b is None:
+            raise LlmlabError(f"sample {sample_index} of request {prompt_index} is not generating")
+        try:
+            ids = [int(t) for t in token_ids]
+        except (TypeError, ValueError):
+            raise LlmlabError("forced tokens must be integer token ids") from None
+        if any(not 0 <= t < V for t in ids):
+            raise LlmlabError(f"forced token id outside the vocabulary (0..{V - 1})")
+        bt = self.batch
+        row = bt.rows[b]
+        t0 = time.perf_counter()
+        c = bt.S - int(bt.pad[b])  # slots this row fills now: prompt + output - 1
+        last = int(bt.last[b, 0])
+        events = []
+        for t in ids:
+            events.append(self._record(row, t, forced=True))
+            if not row.alive:
+                bt.pos[b, 0] = 0
+                return events
+        if not ids:
+            return events
+        # One pass over [last, *ids] on a copy of the row's slots, then the row goes back into the batch.
+        k = len(ids)
+        tmp = KVCache(cfg, 1, c + k + 1, dev, self.engine.dtype)
+        tmp.k[:, 0, :, :c] = bt.k[:, b, :, bt.S - c:bt.S]
+        tmp.v[:, 0, :, :c] = bt.v[:, b, :, bt.S - c:bt.S]
+        tmp.length = c
+        x = torch.tensor([[last] + ids], dtype=torch.long, device=dev)  # (1, k + 1)
+        positions = int(bt.pos[b, 0]) + torch.arange(k + 1, device=dev).reshape(1, -1)  # (1, k + 1)
+        self.forward = self.engine.forward_fn()
+        logits = self.forward(x, positions=positions, kv_cache=tmp, logits_to_keep=1)[:, -1]  # (1, V)
+        c2 = c + k + 1
+        live = self._live_rows()
+        contents = [r.max_content for r in live]
+        if bt.slots < max(contents) + 1 or c2 + 1 > bt.slots:  # a larger block (the row's slots are copied in below)
+            S = max([bt.S - int(bt.pad[bt.rows.index(r)]) for r in live if r is not row] + [c2])
+            bt.resize(bt.rows_cap, self._plan_slots(bt.rows_cap, [max(contents) + 1], contents), S, V)
+        elif c2 > bt.S:  # the row is now longer than the window: masked slots in front of the others
+            bt.shift(c2 - bt.S)
+        b = bt.rows.index(row)  # (a resize compacts the rows)
+        S = bt.S
+        bt.k[:, b, :, S - c2:S] = tmp.k[:, 0, :, :c2]
+        bt.v[:, b, :, S - c2:S] = tmp.v[:, 0, :, :c2]
+        bt._pad[b] = S - c2
+        bt._pos[b, 0] += k + 1
+        if bt._seen is not None:
+            bt._seen[b, torch.tensor(ids, device=dev)] = True
+        bt.refresh(V)
+        sampler = SamplingBatch([row.params], V, dev, [row.generator])
+        seen = counts = None
+        if bt.seen is not None:
+            seen, counts = bt.seen[b:b + 1], bt.counts[b:b + 1]  # views: the draw's update lands in the batch
+        tokens, lps, tops = self._choose([row], logits, sampler, seen, counts)
+        events.append(self._record(row, tokens[0], lps[0], tops[0]))
+        bt.last[b, 0] = tokens[0]
+        if not row.alive:
+            bt.pos[b, 0] = 0
+        self.stats.prefill_tokens += k + 1
+        self.stats.prefill_seconds += time.perf_counter() - t0
+        return events

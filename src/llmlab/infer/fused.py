@@ -135,7 +135,7 @@ class FusedWeights:
                 gate_up = torch.cat([m.gate_proj.weight, m.up_proj.weight])
                 self.layers.append((
                     fold(qkv, blk.input_layernorm.weight),  # (d, (H + 2 * Hkv) * hd [+ (H + Hkv) * hd])
-                    a.o_proj.weight.t().contiguous(),  # (d, d)
+                    a.o_proj.weight.t().contiguous(),  # (H * hd, d)
                     fold(gate_up, blk.post_attention_layernorm.weight),  # (d, 2*ffn)
                     m.down_proj.weight.t().contiguous(),  # (ffn, d)
                 ))

@@ -6,10 +6,13 @@
 The seeds' recipe -- "a probability for every possible next token, then pick one" -- happens here. Given the
 model's logits for the next position, (B, V) with one row per sequence, the processing order is
 
-    logit_bias -> repetition penalty -> frequency/presence penalties -> temperature -> top-k -> top-p -> min-p
+    logit_bias -> repetition penalty -> frequency/presence penalties -> [allowed tokens] -> temperature -> top-k
+    -> top-p -> min-p
 
-and then a draw from the softmax of what is left (or argmax when ``temperature == 0``). Each stage follows the
-Hugging Face / vLLM definition:
+and then a draw from the softmax of what is left (or argmax when ``temperature == 0``). A row with a
+``constraint`` (constrained decoding: a grammar, a JSON schema) also gets every token its constraint does not
+allow removed, right after the penalties, so greedy rows obey it too. Each stage follows the Hugging Face /
+vLLM definition:
 
 - ``logit_bias`` {token: b}: adds b to that token's logit (OpenAI's parameter; -100 effectively bans a token).
 - ``repetition_penalty`` p (CTRL / HF): for every token already present in the prompt *or* the output, a
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Sequence
+from typing import Callable, Protocol, Sequence
 
 import torch
 
@@ -45,6 +48,21 @@ from llmlab.errors import LlmlabError
 
 # A removed token's logit. -inf (not a large negative number) so its probability is exactly 0.
 MASKED = float("-inf")
+
+
+class TokenConstraint(Protocol):
+    """The state of one sample under constrained decoding (a grammar matcher, a JSON-schema automaton): the
+    engine asks it before every token which tokens may come next and tells it the token chosen. Tokens forced
+    into a row from outside (``Generation.force``) are not shown to it."""
+
+    def allowed(self) -> torch.Tensor | None:
+        """Bool (V,), True = may come next; None = no restriction at this point."""
+
+    def advance(self, token_id: int) -> None:
+        """The token the row produced (always one that ``allowed`` permitted)."""
+
+    def done(self) -> bool:
+        """True once the constraint is complete: the row then ends with ``finish_reason="stop"``."""
 
 
 @dataclass
@@ -67,6 +85,9 @@ class SamplingParams:
     n: int = 1  # samples per prompt, sharing one prefill
     logprobs: int | None = None  # None = off; 0 = the chosen token's logprob; k = plus the top-k alternatives
     logprobs_mode: str = "raw"  # "raw": log_softmax of the model's logits; "processed": of the final logits
+    # Constrained decoding: called once per sample to make its TokenConstraint (each of n samples has its own
+    # state). None = unconstrained.
+    constraint: Callable[[], TokenConstraint] | None = None
 
     def __post_init__(self):
         self.stop_token_ids = tuple(int(t) for t in self.stop_token_ids)
@@ -95,6 +116,8 @@ class SamplingParams:
             problems.append(f"logprobs_mode must be 'raw' or 'processed', got {self.logprobs_mode!r}")
         if any(not s for s in self.stop):
             problems.append("stop strings must be non-empty")
+        if self.constraint is not None and not callable(self.constraint):
+            problems.append("constraint must be a callable that makes a TokenConstraint")
         if problems:
             raise LlmlabError("invalid sampling parameters: " + "; ".join(problems))
 
@@ -220,7 +243,8 @@ class SamplingBatch:
         self.temperature = col([p.temperature for p in params])
         self.any_greedy = any(p.greedy for p in params)
         self.all_greedy = all(p.greedy for p in params)
-        self.top_k = torch.tensor([p.top_k for p in params], dtype=torch.long, device=dev)  # (B,)
+        # (B,); k >= V keeps every token, as k = V does (and a k too large for int64 must not overflow)
+        self.top_k = torch.tensor([min(p.top_k, V) for p in params], dtype=torch.long, device=dev)
         self.top_p = col([p.top_p for p in params])
         self.min_p = col([p.min_p for p in params])
         self.rep = col([p.repetition_penalty for p in params])
@@ -257,8 +281,10 @@ class SamplingBatch:
             if t is not None:
                 setattr(self, name, t.index_select(0, rows))
 
-    def process(self, logits: torch.Tensor, seen: torch.Tensor | None, counts: torch.Tensor | None) -> torch.Tensor:
-        """Raw logits (B, V) -> processed logits (B, V) (bias, penalties, temperature, masks)."""
+    def process(self, logits: torch.Tensor, seen: torch.Tensor | None, counts: torch.Tensor | None,
+                allowed: torch.Tensor | None = None) -> torch.Tensor:
+        """Raw logits (B, V) -> processed logits (B, V) (bias, penalties, allowed tokens, temperature, masks).
+        ``allowed`` (B, V) bool: the constraints' masks (True = may come next), applied to greedy rows too."""
         x = logits.float()
         if self.bias is not None:
             x = apply_logit_bias(x, self.bias)
@@ -266,6 +292,8 @@ class SamplingBatch:
             x = apply_repetition_penalty(x, seen, self.rep)
         if self.use_freq:
             x = apply_frequency_presence(x, counts, self.freq, self.pres)
+        if allowed is not None:
+            x = x.masked_fill(~allowed, MASKED)
         if self.all_greedy:
             return x
         x = apply_temperature(x, self.temperature)

@@ -155,7 +155,7 @@ def stream_text(
     decoders = [Utf8Decoder(tokenizer) for _ in range(params.n)]
     matchers = [StopMatcher(params.stop) for _ in range(params.n)]
     pending: list[list[int]] = [[] for _ in range(params.n)]  # tokens not yet attached to a yielded delta
-    stop_ids = set(gen.row_stops[0]) if gen.row_stops else set()
+    stop_ids = set(params.stop_token_ids) | (set() if params.ignore_eos else set(engine.eos_token_ids))
     events = gen.first_events
     while True:
         for ev in events:
@@ -176,7 +176,7 @@ def stream_text(
                 text += match.flush()
                 if match.stopped is not None:  # a stop string completed on the sample's last token
                     stop, finish = match.stopped, "stop"
-                    gen.outputs_[0].samples[j].finish_reason = "stop"
+                    gen.request(0).samples[j].finish_reason = "stop"
             pending[j].append(ev.token_id)
             if text or finish is not None:
                 yield TextDelta(0, j, text, pending[j], finish, stop)

@@ -3,7 +3,7 @@
     from llmlab.model.fused_ce import linear_cross_entropy
     loss = linear_cross_entropy(h, weight, targets)     # == F.cross_entropy(h @ weight.T, targets, ignore_index=-1)
 
-``GPT.forward(idx, targets=...)`` uses it for training. Why: the usual head + loss materialises the logits
+``GPT.forward(idx, targets=...)`` uses it for training, through its ``lm_loss`` module (``LinearCrossEntropy``). Why: the usual head + loss materialises the logits
 (N x V), a float32 copy of them, and their gradient: 3 x 4 B x N x V, which for a GPT-2-sized vocabulary
 (V = 50304) and 16 x 1024 tokens is 10 GB, more than the model. Here each chunk of rows computes its logits,
 log-sum-exp, loss and at once the gradient of the loss (softmax - one_hot) / n, turns that into the gradients
@@ -14,19 +14,19 @@ over scored targets (F.cross_entropy's "mean" with ignore_index).
 
 Under autocast the matmuls run in the autocast dtype (as ``nn.Linear`` would); softmax, loss and the weight's
 gradient accumulate in float32 (float64 stays float64) and come back in the dtypes of ``h`` and ``weight``.
-Float32 products on a CPU run on oneDNN (``onednn.py``: MKL's sgemm takes its AVX2 path on AMD CPUs).
+The products are ``torch.mm``'s unless ``products`` is given: the CPU kernels (``model/kernels/cpu.py``) pass
+oneDNN's for float32 products (``kernels/onednn.py``: MKL's sgemm takes its AVX2 path on AMD CPUs).
 """
 
 from __future__ import annotations
 
 import torch
-
-from llmlab.model import onednn
+import torch.nn as nn
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, weight, targets, ignore_index: int, chunk_rows: int, mm_dtype, want_grad: bool):
+    def forward(ctx, h, weight, targets, ignore_index: int, chunk_rows: int, mm_dtype, want_grad: bool, products):
         # h (N, d), weight (V, d), targets (N,) long
         N = h.shape[0]
         valid = targets != ignore_index
@@ -41,8 +41,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         grad_w = None
         if need_w:
             grad_w = (torch.empty if N else torch.zeros)(weight.shape, dtype=acc, device=weight.device)
-        # Products: float32 on a CPU through oneDNN (onednn.py: MKL's sgemm is slow on AMD CPUs), else torch.mm.
-        fast = onednn.applies(h, w)
+        # Products: the given kernels' (oneDNN's on a CPU: MKL's sgemm is slow on AMD CPUs) where they apply,
+        # else torch.mm.
+        fast = products is not None and products.applies(h, w)
         # Reused buffers: a fresh (c, V) tensor per chunk costs a page fault per 4 KiB on a CPU (glibc hands such
         # sizes back to the OS on free), which was ~15% of this function's time. ``buf`` holds the float32
         # logits / softmax (oneDNN writes fresh logits, so it needs none); under autocast ``low`` holds the
@@ -64,7 +65,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # log-sum-exp with a single exp pass: p = exp(logits - max) is also the unnormalised softmax the
             # gradient needs (torch.logsumexp would exp once more and allocate a (c, V) temporary).
             if fast:
-                logits = onednn.mm_t(hc, w)  # (c, V)
+                logits = products.mm_t(hc, w)  # (c, V)
             elif low is None:
                 logits = torch.mm(hc, wt, out=buf[:c])
             else:  # a bf16/fp16 product, converted (mixed-dtype elementwise ops take a slow unvectorised path)
@@ -85,7 +86,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 g = low[:c].copy_(g)
             if need_h:
                 if fast:
-                    grad_h[r0:r0 + c] = onednn.mm_t(g, wt)  # (c, d) = g @ w
+                    grad_h[r0:r0 + c] = products.mm_t(g, wt)  # (c, d) = g @ w
                 elif g.dtype == h.dtype:
                     torch.mm(g, w, out=grad_h[r0:r0 + c])
                 else:
@@ -97,7 +98,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     else:
                         grad_w.addmm_(g.t(), hc)
                 else:  # oneDNN's fresh product, or the bf16/fp16 one in its reused buffer
-                    prod = onednn.mm_tn(g, hc) if fast else torch.mm(g.t(), hc, out=low_w)
+                    prod = products.mm_tn(g, hc) if fast else torch.mm(g.t(), hc, out=low_w)
                     if r0 == 0:
                         grad_w.copy_(prod)
                     else:
@@ -113,19 +114,32 @@ class _LinearCrossEntropy(torch.autograd.Function):
             # loss.backward(): the stored gradients are the answer. Not multiplying saves a fresh (V, d) tensor
             # (at V = 50304 its page faults alone cost ~70 ms on a CPU) and lets autograd add the tied embedding's
             # gradient in place. On other devices .item() would wait for the device; there the product is cheap.
-            return grad_h, grad_w.to(ctx.weight_dtype) if grad_w is not None else None, None, None, None, None, None
+            return grad_h, grad_w.to(ctx.weight_dtype) if grad_w is not None else None, *[None] * 6
         gh = grad_h * grad_loss.to(grad_h.dtype) if grad_h is not None else None
         gw = (grad_w * grad_loss).to(ctx.weight_dtype) if grad_w is not None else None
-        return gh, gw, None, None, None, None, None
+        return gh, gw, *[None] * 6
 
 
 def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, *,
-                         ignore_index: int = -1, chunk_rows: int = 1024) -> torch.Tensor:
-    """Mean cross-entropy of ``h @ weight.T`` (h (N, d), weight (V, d)) against ``targets`` (N,)."""
+                         ignore_index: int = -1, chunk_rows: int = 1024, products=None) -> torch.Tensor:
+    """Mean cross-entropy of ``h @ weight.T`` (h (N, d), weight (V, d)) against ``targets`` (N,).
+
+    ``products``: optional matmul kernels, an object with ``applies(h, w)``, ``mm_t(a, b)`` (a @ b.T) and
+    ``mm_tn(a, b)`` (a.T @ b), used where ``applies`` says so (``model/kernels/onednn.py`` is one)."""
     mm_dtype = h.dtype
     if torch.is_autocast_enabled(h.device.type):
         mm_dtype = torch.get_autocast_dtype(h.device.type)
     with torch.autocast(h.device.type, enabled=False):
         # Under no_grad (evaluation) the gradient matmuls are skipped: the forward alone is a plain loss.
         return _LinearCrossEntropy.apply(h, weight, targets, ignore_index, chunk_rows, mm_dtype,
-                                         torch.is_grad_enabled())
+                                         torch.is_grad_enabled(), products)
+
+
+class LinearCrossEntropy(nn.Module):
+    """``linear_cross_entropy`` as a module without weights: ``GPT.lm_loss(h, head_weight, targets)``. A module,
+    so that a device's kernels can be swapped in from outside (``model/kernels``) as for the other layers."""
+
+    products = None  # torch.mm; the CPU kernels' subclass sets oneDNN's
+
+    def forward(self, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return linear_cross_entropy(h, weight, targets, products=self.products)

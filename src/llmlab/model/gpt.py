@@ -13,6 +13,11 @@ The forward pass is KV-cache ready: ``positions`` says where each token sits (so
 different lengths, left-padded), ``kv_cache`` holds the keys/values of earlier tokens (the inference engine
 owns it), ``attn_mask`` is an optional boolean (B, 1, T, S) mask (True = may attend) for padding or for
 packed documents that must not see each other.
+
+This file is plain PyTorch and runs on every device. Faster code for one kind of device (the CPU's
+hand-written RMSNorm/RoPE autograd, oneDNN products) is swapped in from outside by ``model/kernels``'s
+``convert``, which the training loop and ``runs.load_model`` apply; the inference engine runs its own fused
+copy of the decode math (``infer/fused.py``). Each is tested against this file.
 """
 
 from __future__ import annotations
@@ -24,11 +29,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from llmlab.model import onednn
-from llmlab.model.fused_ce import linear_cross_entropy
+from llmlab.model.fused_ce import LinearCrossEntropy
 
 MODEL_FORMAT = "llmlab-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2  # v2: head_dim and rope_scaling (written only by configs that use them)
+LLAMA3_ROPE_KEYS = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -48,6 +53,10 @@ class ModelConfig:
     norm_eps: float = 1e-5
     tie_embeddings: bool = True
     init_std: float = 0.02
+    head_dim: int = 0  # 0 = derived: d_model // n_head (imported models may have another, e.g. Mistral-Nemo)
+    # None, or Llama-3's RoPE scaling as Hugging Face writes it: {"rope_type": "llama3", "factor": 8.0,
+    # "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+    rope_scaling: dict | None = None
     extra: dict = field(default_factory=dict)  # free-form notes (preset name, ...); never read by the math
 
     def __post_init__(self):
@@ -56,20 +65,30 @@ class ModelConfig:
         if self.ffn_hidden == 0:
             self.ffn_hidden = 64 * math.ceil(8 * self.d_model / 3 / 64)
         problems = []
-        if self.d_model % self.n_head:
+        if self.head_dim == 0 and self.d_model % self.n_head:
             problems.append(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
-        elif (self.d_model // self.n_head) % 2:
-            problems.append(f"head_dim={self.d_model // self.n_head} must be even for RoPE")
+        elif self.head_dim == 0:
+            self.head_dim = self.d_model // self.n_head
+        if self.head_dim % 2:
+            problems.append(f"head_dim={self.head_dim} must be even for RoPE")
         if self.n_kv_head < 1 or self.n_head % self.n_kv_head:
             problems.append(f"n_kv_head={self.n_kv_head} must divide n_head={self.n_head}")
         if min(self.vocab_size, self.n_layer, self.max_seq_len) < 1:
             problems.append("vocab_size, n_layer and max_seq_len must be positive")
+        if self.rope_scaling is not None:
+            missing = [k for k in LLAMA3_ROPE_KEYS if k not in self.rope_scaling]
+            if self.rope_scaling.get("rope_type") != "llama3" or missing:
+                problems.append(f"rope_scaling {self.rope_scaling} is not Llama-3's (rope_type 'llama3' with "
+                                f"{', '.join(LLAMA3_ROPE_KEYS)})")
         if problems:
             raise LlmlabError("invalid model config: " + "; ".join(problems))
 
     @property
-    def head_dim(self) -> int:
-        return self.d_model // self.n_head
+    def format_version(self) -> int:
+        """The model format version a run folder of this config needs: 2 with a head_dim other than
+        d_model / n_head or with RoPE scaling (a version-1 reader would build another model), else 1."""
+        plain = self.head_dim * self.n_head == self.d_model and self.rope_scaling is None
+        return 1 if plain else 2
 
     # Named presets. "tiny" is for tests; "cpu" is the CPU-speedrun size; the others are GPU sizes.
     PRESETS = {
@@ -109,43 +128,6 @@ class ModelConfig:
 # Building blocks
 
 
-class Linear(nn.Linear):
-    """nn.Linear without bias (same parameter, same state dict) whose float32 CPU training products run on
-    oneDNN: MKL's float32 GEMM takes its AVX2 path on AMD CPUs (``onednn.py``)."""
-
-    def __init__(self, d_in: int, d_out: int):
-        super().__init__(d_in, d_out, bias=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return onednn.linear(x, self.weight)
-
-
-class _RMSNormFn(torch.autograd.Function):
-    """RMSNorm with a hand-written backward: y = x * rstd * w, rstd = 1 / sqrt(mean(x^2) + eps) per row.
-
-    Why: PyTorch's CPU rms_norm runs one fused forward kernel but differentiates the composite formula, about
-    ten elementwise passes over (tokens, d) for every norm; this backward takes six, most of them in place.
-    The forward is that same fused kernel, which also hands back rstd (rows, 1) for the backward."""
-
-    @staticmethod
-    def forward(ctx, x, weight, eps: float):
-        y, rstd = torch.ops.aten._fused_rms_norm(x, [x.shape[-1]], weight, eps)
-        ctx.save_for_backward(x, weight, rstd)
-        return y
-
-    @staticmethod
-    def backward(ctx, dy):
-        x, weight, rstd = ctx.saved_tensors  # x (..., d), rstd (..., 1)
-        a = dy * weight  # d loss / d (x * rstd)
-        # d rstd / d x_i = -x_i * rstd^3 / d, so dx = rstd * a - x * rstd^3 * mean(a * x).
-        coef = (a * x).mean(dim=-1, keepdim=True).mul_(rstd.pow(3))  # (..., 1)
-        dx = a.mul_(rstd).addcmul_(x, coef, value=-1.0)
-        dw = None
-        if ctx.needs_input_grad[1]:
-            dw = (x * rstd).mul_(dy).flatten(0, -2).sum(dim=0)  # (d,)
-        return dx, dw, None
-
-
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
@@ -155,77 +137,38 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Normalise in fp32 (as Llama does) so bf16 activations don't lose the mean square; fp64 stays fp64.
         xf = x if x.dtype == torch.float64 else x.float()
-        w = self.weight.to(xf.dtype)
-        if _eager_grad(xf, w):
-            return _RMSNormFn.apply(xf, w, self.eps).to(x.dtype)
-        return F.rms_norm(xf, (x.shape[-1],), w, self.eps).to(x.dtype)
+        return F.rms_norm(xf, (x.shape[-1],), self.weight.to(xf.dtype), self.eps).to(x.dtype)
 
 
-def _eager_grad(x: torch.Tensor, other: torch.Tensor) -> bool:
-    """Use the hand-written backward functions: eager autograd on a CPU, with ``other`` in x's dtype or, under
-    bf16/fp16 autocast, in float32 (the functions then compute in float32, as the plain formulas' type promotion
-    does). Under torch.compile the plain formulas are traced (inductor fuses them better); on a GPU each pass
-    is cheap and the plain formulas keep the numerics the GPU tests pin."""
-    dtypes_ok = x.dtype == other.dtype or (x.dtype in (torch.bfloat16, torch.float16) and other.dtype == torch.float32)
-    return (torch.is_grad_enabled() and x.requires_grad and x.device.type == "cpu" and dtypes_ok
-            and not torch.compiler.is_compiling())
-
-
-def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(head_dim: int, max_len: int, theta: float,
+                scaling: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos, sin of shape (max_len, head_dim) in the rotate-half layout: [f_0..f_{h/2-1}, f_0..f_{h/2-1}]."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    inv_freq = rope_frequencies(head_dim, theta, scaling)  # (head_dim/2,) float64
     angles = torch.outer(torch.arange(max_len, dtype=torch.float64), inv_freq)  # (max_len, head_dim/2)
     angles = torch.cat([angles, angles], dim=-1)  # (max_len, head_dim)
     return angles.cos().float(), angles.sin().float()
 
 
-class _RopeFn(torch.autograd.Function):
-    """Rotate-half RoPE as four elementwise passes forward and four backward, with no temporaries.
-
-    The plain formula (below) builds rotate_half(x) with a slice, a negation and a concatenation, then two
-    products and a sum; autograd differentiates each, padding the slices' gradients with zeros. Here, with
-    x = [x1, x2] and the halves' shared cos c / sin s: y1 = x1 c - x2 s, y2 = x2 c + x1 s; the backward is the
-    inverse rotation, dx1 = dy1 c + dy2 s, dx2 = dy2 c - dy1 s.
-
-    Under bf16 autocast x is bf16 and cos/sin float32: x is converted to float32 first and the result rounded
-    back once, the plain formula's numbers (its products promote to float32), without its mixed-dtype passes
-    (PyTorch runs elementwise ops on mixed dtypes unvectorised)."""
-
-    @staticmethod
-    def forward(ctx, x, cos, sin, keep_float: bool):
-        half = x.shape[-1] // 2
-        c, s = cos[..., :half], sin[..., :half]
-        ctx.save_for_backward(c, s)
-        ctx.x_dtype = x.dtype
-        y = _rotate(x.to(c.dtype), c, s, sign=1.0)
-        return y if keep_float else y.to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, dy):
-        c, s = ctx.saved_tensors
-        return _rotate(dy.to(c.dtype), c, s, sign=-1.0).to(ctx.x_dtype), None, None, None
+def rope_frequencies(head_dim: int, theta: float, scaling: dict | None = None) -> torch.Tensor:
+    """RoPE's angular frequencies theta^(-2i/head_dim), (head_dim/2,) float64. With Llama-3's scaling the
+    long wavelengths (> original context / low_freq_factor) turn ``factor`` times slower, the short ones
+    (< original context / high_freq_factor) keep their speed, and those between blend the two smoothly."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    if scaling is None:
+        return inv_freq
+    factor, lo, hi = float(scaling["factor"]), float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    old_len = float(scaling["original_max_position_embeddings"])
+    wavelen = 2 * math.pi / inv_freq
+    smooth = ((old_len / wavelen - lo) / (hi - lo)).clamp(0.0, 1.0)  # 0: long wavelengths, 1: short ones
+    return inv_freq * ((1 - smooth) / factor + smooth)
 
 
-def _rotate(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor, sign: float) -> torch.Tensor:
-    """y1 = x1 c - sign x2 s, y2 = x2 c + sign x1 s, into a tensor laid out like x."""
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x (B, H, T, hd); cos/sin (B or 1, 1, T, hd). Rotate-half RoPE, as in HF Llama: dimension j turns with
+    j + hd/2 by the angle of its position. Computed in cos's float32 (under autocast x is bf16), rounded once."""
     half = x.shape[-1] // 2
-    x1, x2 = x[..., :half], x[..., half:]
-    y = torch.empty_like(x)
-    y1, y2 = y[..., :half], y[..., half:]
-    torch.mul(x1, c, out=y1).addcmul_(x2, s, value=-sign)
-    torch.mul(x2, c, out=y2).addcmul_(x1, s, value=sign)
-    return y
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, keep_float: bool = False) -> torch.Tensor:
-    """x (B, H, T, hd); cos/sin (B, 1, T, hd). Rotate-half RoPE, as in HF Llama. The result has x's dtype, or
-    with ``keep_float`` cos's (float32) without the rounding to bf16 (for float32 attention under autocast)."""
-    if _eager_grad(x, cos):
-        return _RopeFn.apply(x, cos, sin, keep_float)
-    half = x.shape[-1] // 2
-    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    y = x * cos + rotated * sin
-    return y if keep_float else y.to(x.dtype)
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # rotate_half(x)
+    return (x * cos + rotated * sin).to(x.dtype)
 
 
 class KVCache:
@@ -286,18 +229,6 @@ def default_positions(idx: torch.Tensor, positions, kv_cache, max_seq_len: int) 
     return torch.arange(past, past + T, device=idx.device)
 
 
-_CPU_HAS_AMX = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-
-
-def float32_attention(q: torch.Tensor, kv_cache: KVCache | None) -> bool:
-    """Run attention in float32 where autocast would run it in bf16/fp16: on CPUs without AMX, whose bf16
-    flash-attention kernel is no faster than the float32 one, and at head_dim 32 slower (Zen 5, 1 thread,
-    forward + backward, B16 H4 T256: 34.5 vs 28 ms; equal at head_dim 64). It is also the more precise.
-    Not with a KV cache (the engine owns the cache's dtype) nor under torch.compile."""
-    return (kv_cache is None and q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16)
-            and torch.is_autocast_enabled("cpu") and not _CPU_HAS_AMX and not torch.compiler.is_compiling())
-
-
 def attend(q, k, v, past: int, attn_mask: torch.Tensor | None, gqa: bool) -> torch.Tensor:
     """Causal attention of T new queries q (B, H, T, hd) over S = past + T keys/values (B, Hkv, S, hd).
 
@@ -319,33 +250,29 @@ class Attention(nn.Module):
         super().__init__()
         self.layer_idx = layer_idx
         self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
-        d, kv = config.d_model, config.n_kv_head * config.head_dim
-        self.q_proj = Linear(d, d)
-        self.k_proj = Linear(d, kv)
-        self.v_proj = Linear(d, kv)
-        self.o_proj = Linear(d, d)
+        d, q, kv = config.d_model, config.n_head * config.head_dim, config.n_kv_head * config.head_dim
+        self.q_proj = nn.Linear(d, q, bias=False)
+        self.k_proj = nn.Linear(d, kv, bias=False)
+        self.v_proj = nn.Linear(d, kv, bias=False)
+        self.o_proj = nn.Linear(q, d, bias=False)
 
     def forward(self, x, cos, sin, kv_cache: KVCache | None, attn_mask: torch.Tensor | None) -> torch.Tensor:
         B, T, _ = x.shape
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, hd)
-        f32 = float32_attention(q, kv_cache)
-        q, k = apply_rope(q, cos, sin, keep_float=f32), apply_rope(k, cos, sin, keep_float=f32)
+        y = self.rope_and_attend(q, k, v, cos, sin, kv_cache, attn_mask)  # (B, H, T, hd)
+        y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, H * hd)
+        return self.o_proj(y)
+
+    def rope_and_attend(self, q, k, v, cos, sin, kv_cache: KVCache | None, attn_mask: torch.Tensor | None):
+        """RoPE on q and k, the new keys/values appended to the cache, causal attention: (B, H, T, hd)."""
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         past = 0
         if kv_cache is not None:
             past = kv_cache.length
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, Hkv, S, hd), S = past + T
-        gqa = self.n_kv_head != self.n_head
-        if f32:  # q, k are float32 from RoPE; autocast off, or SDPA would cast them back
-            if attn_mask is not None and attn_mask.is_floating_point():
-                attn_mask = attn_mask.float()
-            with torch.autocast("cpu", enabled=False):
-                y = attend(q, k, v.float(), past, attn_mask, gqa)  # (B, H, T, hd)
-        else:
-            y = attend(q, k, v, past, attn_mask, gqa)  # (B, H, T, hd)
-        y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d_model)
-        return self.o_proj(y)
+        return attend(q, k, v, past, attn_mask, self.n_kv_head != self.n_head)
 
 
 class MLP(nn.Module):
@@ -353,9 +280,9 @@ class MLP(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.gate_proj = Linear(config.d_model, config.ffn_hidden)
-        self.up_proj = Linear(config.d_model, config.ffn_hidden)
-        self.down_proj = Linear(config.ffn_hidden, config.d_model)
+        self.gate_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
+        self.up_proj = nn.Linear(config.d_model, config.ffn_hidden, bias=False)
+        self.down_proj = nn.Linear(config.ffn_hidden, config.d_model, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -385,10 +312,11 @@ class GPT(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.norm = RMSNorm(config.d_model, config.norm_eps)
-        self.lm_head = Linear(config.d_model, config.vocab_size)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_loss = LinearCrossEntropy()  # head + loss in row chunks (model/fused_ce.py); no weights of its own
         if config.tie_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
-        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta, config.rope_scaling)
         self.register_buffer("rope_cos", cos, persistent=False)  # (max_seq_len, head_dim)
         self.register_buffer("rope_sin", sin, persistent=False)
         self.reset_parameters()
@@ -397,6 +325,8 @@ class GPT(nn.Module):
     def reset_parameters(self) -> None:
         """Normal(0, init_std) everywhere; the two projections that write into the residual stream are scaled
         by 1/sqrt(2 * n_layer) so the residual's variance doesn't grow with depth (GPT-2's rule); norms = 1."""
+        if self.embed_tokens.weight.is_meta:
+            return  # built on the meta device to be loaded (runs.py): nothing to draw
         std = self.config.init_std
         for name, p in self.named_parameters():
             if name.endswith("layernorm.weight") or name == "norm.weight":
@@ -431,7 +361,7 @@ class GPT(nn.Module):
         """
         h = self.trunk(idx, positions=positions, kv_cache=kv_cache, attn_mask=attn_mask)  # (B, T, d_model)
         if targets is not None:
-            return linear_cross_entropy(h.flatten(0, 1), self.lm_head.weight, targets.flatten())
+            return self.lm_loss(h.flatten(0, 1), self.lm_head.weight, targets.flatten())
         if logits_to_keep:
             h = h[:, -logits_to_keep:]
         return self.lm_head(h)  # (B, T or logits_to_keep, vocab)
@@ -482,12 +412,12 @@ class GPT(nn.Module):
         return n
 
     def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Training FLOPs per token: 6 * (matmul params) + 12 * n_layer * d_model * seq_len (attention scores
-        and weighted sum, forward + backward). With tied embeddings the head still costs vocab * d_model."""
+        """Training FLOPs per token: 6 * (matmul params) + 12 * n_layer * n_head * head_dim * seq_len (attention
+        scores and weighted sum, forward + backward). With tied embeddings the head still costs vocab * d_model."""
         c = self.config
         T = seq_len or c.max_seq_len
         matmul_params = self.num_params(exclude_embedding=True)  # a tied table counts once, as the head
-        return 6.0 * matmul_params + 12.0 * c.n_layer * c.d_model * T
+        return 6.0 * matmul_params + 12.0 * c.n_layer * c.n_head * c.head_dim * T
 
 
 def document_causal_mask(doc_ids: torch.Tensor) -> torch.Tensor:

@@ -65,10 +65,8 @@ class ScalarHeadModel(nn.Module):
             scores = scores + self.logprob_coef * self._visible_logprob(h, idx, attn_mask)
         if lm_targets is None:
             return scores
-        from llmlab.model.fused_ce import linear_cross_entropy
-
         keep = lm_targets.flatten() >= 0  # the head runs only where a target is scored
-        nll = linear_cross_entropy(h.flatten(0, 1)[keep], self.backbone.lm_head.weight, lm_targets.flatten()[keep])
+        nll = self.backbone.lm_loss(h.flatten(0, 1)[keep], self.backbone.lm_head.weight, lm_targets.flatten()[keep])
         return scores, nll
 
     def _visible_logprob(self, h: torch.Tensor, idx: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-MAGIC, VERSION = b"LLMB", 1
+MAGIC, VERSION = b"LLMB", 2  # v2 may have a head_dim other than d_model / n_head, or RoPE scaling
 
 
 # ------------------------------------------------------------------------------------------- model.bin
@@ -38,8 +38,8 @@ def load(path):
         magic, (version, hlen) = f.read(4), struct.unpack("<IQ", f.read(12))
         if magic != MAGIC:
             sys.exit(f"run.py: {path} is not a model.bin (magic {magic!r})")
-        if version != VERSION:
-            sys.exit(f"run.py: {path} is model.bin version {version}; this run.py reads version {VERSION}")
+        if not 1 <= version <= VERSION:
+            sys.exit(f"run.py: {path} is model.bin version {version}; this run.py reads versions 1-{VERSION}")
         header = json.loads(f.read(hlen).decode("utf-8"))
     start = (16 + hlen + 63) // 64 * 64
     data = np.memmap(path, dtype=np.uint8, mode="r")
@@ -189,7 +189,7 @@ class Model:
 
     def __init__(self, cfg, w):
         self.cfg = c = cfg
-        self.hd = c["d_model"] // c["n_head"]
+        self.hd = c.get("head_dim") or c["d_model"] // c["n_head"]
         self.emb = w["embed_tokens.weight"]  # (vocab, d)
         self.head = w["embed_tokens.weight"] if c["tie_embeddings"] else w["lm_head.weight"]
         self.norm = w["norm.weight"]
@@ -205,6 +205,12 @@ class Model:
                 down=np.ascontiguousarray(w[p + "mlp.down_proj.weight"].T)))
         # RoPE tables in float64, rounded to float32 (as llmlab computes them): (max_seq_len, hd/2)
         inv = 1.0 / (c["rope_theta"] ** (np.arange(0, self.hd, 2, dtype=np.float64) / self.hd))
+        scaling = c.get("rope_scaling")
+        if scaling:  # Llama-3's: long wavelengths turn `factor` times slower, short ones keep their speed
+            lo, hi = scaling["low_freq_factor"], scaling["high_freq_factor"]
+            old_len = scaling["original_max_position_embeddings"]
+            smooth = np.clip((old_len * inv / (2 * np.pi) - lo) / (hi - lo), 0.0, 1.0)
+            inv = inv * ((1 - smooth) / scaling["factor"] + smooth)
         ang = np.outer(np.arange(c["max_seq_len"], dtype=np.float64), inv)
         self.cos, self.sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
         shape = (c["n_layer"], c["n_kv_head"], c["max_seq_len"], self.hd)
@@ -237,7 +243,7 @@ class Model:
                 att = np.where(np.arange(S)[None, :] <= pos[:, None], att, -np.inf)
             att = np.exp(att - att.max(-1, keepdims=True))
             att /= att.sum(-1, keepdims=True)
-            y = (att @ V[:, None]).transpose(2, 0, 1, 3).reshape(T, H * hd)  # (T, d)
+            y = (att @ V[:, None]).transpose(2, 0, 1, 3).reshape(T, H * hd)  # (T, H * hd)
             x = x + y @ L["o"]
             gu = self.rmsnorm(x, L["n2"]) @ L["gu"]  # (T, 2 ffn)
             gate, up = np.split(gu, 2, axis=-1)

@@ -220,13 +220,15 @@ class SFTConfig(StageConfig):
     eval_samples: int = option(200, "held-out conversations generated at the end for format rate / exact match "
                                "(0 = off)")
     max_new_tokens: int = option(64, "answer length limit of that evaluation")
+    lora_rank: int = option(0, "train rank-r LoRA adapters instead of every weight, merged in at the end (0 = full "
+                            "fine-tuning)")
 
     def problems(self) -> list[str]:
         counts = (self.n_train, self.n_val, self.eval_samples, self.calc_conversations, self.docqa_conversations)
         if self.epochs < 0 or not 0 <= self.val_fraction < 1 or min(counts) < 0:
             return ["--epochs must be at least 0, --val-fraction in [0, 1), --n-train, --n-val, --eval-samples, "
                     "--calc-conversations and --docqa-conversations at least 0"]
-        return []
+        return [] if self.lora_rank >= 0 else ["--lora-rank must be at least 0"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -288,9 +290,12 @@ class DPOConfig(StageConfig):
     beta: float = option(0.1, "strength of the implicit KL to the reference")
     nll_coef: float = option(0.0, "weight of the chosen answers' per-token NLL added to the DPO loss (RPO; 0 = plain "
                              "DPO)")
+    lora_rank: int = option(0, "train rank-r LoRA adapters instead of every weight, merged in at the end (0 = full "
+                            "fine-tuning)")
 
     def problems(self) -> list[str]:
         out = [] if self.beta > 0 else ["--beta must be positive"]
+        out += [] if self.lora_rank >= 0 else ["--lora-rank must be at least 0"]
         return out + ([] if self.nll_coef >= 0 else ["--nll-coef must be >= 0"])
 
 

@@ -103,7 +103,8 @@ def dpo_eval(model, enc, ref_cache: torch.Tensor, beta: float, pad_id: int, batc
 def run(cfg: DPOConfig, tcfg: TrainConfig | None = None, *, resume: bool = False,
         progress: bool | None = None) -> TrainResult:
     """DPO from the run ``cfg.model`` (also the reference) on the pairs in ``cfg.data``; ``tcfg`` defaults to
-    ``DPOConfig.train_config()``."""
+    ``DPOConfig.train_config()``.
+    ``cfg.lora_rank`` > 0 trains LoRA adapters (train/lora.py), merged into the weights at the end."""
     from llmlab.runs import load_run
     from llmlab.train.loop import resolve_device, train
 
@@ -120,12 +121,18 @@ def run(cfg: DPOConfig, tcfg: TrainConfig | None = None, *, resume: bool = False
     ref = frozen_copy(policy)
     val_ref = reference_logprobs(ref, val_enc, tok.pad_id) if val_enc else None
     batches = RefCachedPairs(PairBatches(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed), ref, tok.pad_id)
+    save_fn = None
+    if cfg.lora_rank:  # after the reference copy: the reference is the plain starting model
+        from llmlab.train.lora import add_lora, merged_saver
+
+        add_lora(policy, cfg.lora_rank)
+        save_fn = merged_saver(tok)
 
     def eval_fn(model, final=True):
         return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
 
     run_config = {"stage": "dpo", "dpo": config_to_dict(cfg), "init": str(cfg.model), "reference": str(cfg.model),
-                  "beta": beta, "nll_coef": cfg.nll_coef, "data": str(cfg.data), "val": str(cfg.val),
+                  "beta": beta, "nll_coef": cfg.nll_coef, "lora_rank": cfg.lora_rank, "data": str(cfg.data), "val": str(cfg.val),
                   "pairs": len(enc), "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
     return train(policy, train_cfg, batches, make_dpo_loss(beta, cfg.nll_coef), cfg.out, eval_fn=eval_fn,
-                 tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
+                 tokenizer=tok, run_config=run_config, resume=resume, progress=progress, save_fn=save_fn)

@@ -70,6 +70,7 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
+from llmlab.model.kernels import convert
 from llmlab.train.configs import TrainConfig
 from llmlab.utils.config import RUN_CONFIG_FORMAT, RUN_CONFIG_VERSION, config_from_dict, config_to_dict
 from llmlab.utils.device import fast_bf16_matmul, keep_freed_memory, resolve_device  # noqa: F401 (stages use it)
@@ -281,7 +282,7 @@ class Trainer:
         if config.fsdp and self.world > 1 and config.optimizer == "muon":
             # torch's Muon would orthogonalise each rank's shard of a matrix separately: a different update.
             raise LlmlabError("--optimizer muon does not work with --fsdp (sharded matrices); use --optimizer adamw")
-        self.raw_model = model.to(self.device)
+        self.raw_model = convert(model.to(self.device), self.device)  # the device's kernels (model/kernels)
         self.model = self._wrap(self.raw_model)
         self.optimizers = build_optimizers(self.raw_model, config, self.device, param_groups)
         for opt in self.optimizers:

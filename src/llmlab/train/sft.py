@@ -263,6 +263,12 @@ def run(scfg: SFTConfig, tcfg: TrainConfig | None = None, *, resume: bool = Fals
     master = rank == 0
     model, tok = load_run(scfg.model, device="cpu")
     model.train()
+    save_fn = None
+    if scfg.lora_rank:
+        from llmlab.train.lora import add_lora, merged_saver
+
+        add_lora(model, scfg.lora_rank)
+        save_fn = merged_saver(tok)
     ctx = model.config.max_seq_len
     if tcfg.seq_len == 0:  # the base model's context
         tcfg = replace(tcfg, seq_len=ctx)
@@ -297,7 +303,7 @@ def run(scfg: SFTConfig, tcfg: TrainConfig | None = None, *, resume: bool = Fals
 
     run_config = {"stage": "sft", "sft": config_to_dict(scfg), "base_model": str(scfg.model), "data": info}
     trainer = Trainer(model, tcfg, batches, sft_loss, out, eval_fn=eval_fn, tokenizer=tok, run_config=run_config,
-                      resume=resume, progress=progress)
+                      resume=resume, progress=progress, save_fn=save_fn)
     result = trainer.fit()
     if result.interrupted or not master:
         return result

@@ -1,7 +1,10 @@
 """Float32 matrix products of CPU training on oneDNN: ``linear`` (x @ w.T, backward included), ``mm_t``, ``mm_tn``.
 
-    from llmlab.model.onednn import linear
-    y = linear(x, weight)        # == F.linear(x, weight); on oneDNN where ``applies`` says so
+    from llmlab.model.kernels import onednn
+    y = onednn.linear(x, weight)        # == F.linear(x, weight); on oneDNN where ``applies`` says so
+
+The CPU kernels (``cpu.py``) use these for the model's linear layers and its chunked head + loss; the plain
+model (``model/gpt.py``) never calls them.
 
 Why: PyTorch's float32 CPU ``mm`` calls MKL's sgemm, and MKL picks its code path by CPU vendor: on AMD CPUs it
 runs its AVX2 kernels even where the CPU has AVX-512. On this project's Zen 5 box (AVX-512, 1 thread) that is

@@ -1,0 +1,388 @@
+"""``llmlab serve``: load a run, start the scheduler, serve the OpenAI API and the chat page with uvicorn.
+
+    llmlab serve --model runs/speedrun/sft                        # http://127.0.0.1:8000 (page at /)
+    llmlab serve --model runs/speedrun/sft --port 8080 --api-key sk-local --max-batch 64
+
+    from llmlab.serve.server import ServeConfig, ServerState, serve
+    from llmlab.serve.engine_proc import EngineSpec
+    state = ServerState(EngineSpec(model=model, tokenizer=tok), ServeConfig())   # a test's tiny model
+    state.start()                                                  # the engine process (engine_proc.py)
+    app = state.app()                                              # an ASGI app for uvicorn
+
+``ServerState`` turns a validated request into a job for the engine process: the prompt through the model's chat
+template (``serve/chat_format.py``), sampling parameters, stop tokens and strings, the constraint of a JSON
+mode or a forced tool call (``serve/grammar.py``), and the per-request checks that are the client's fault
+(400): context length, token ids outside the vocabulary, n larger than the batch, a request larger than the KV
+budget. ``content_filter`` is the seam for the safety guard: a callable that gets the request's messages
+(``[{"role", "content"}]``; a completions prompt as one user message) and returns None to let it through or a
+refusal text, which is answered with ``finish_reason: "content_filter"`` and nothing generated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from llmlab.errors import LlmlabError
+from llmlab.serve.protocol import ApiError, new_id
+
+ContentFilter = Callable[[list[dict]], "str | None"]
+
+
+@dataclass
+class ServeConfig:
+    """Everything ``llmlab serve`` takes (the CLI's flags)."""
+
+    model: str = ""  # run folder
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None  # Bearer key for every route but /health and the page
+    max_batch: int = 32  # samples decoded at once
+    max_queue: int = 256  # requests waiting beyond the batch; more get 429
+    kv_cache_mb: float = 0.0  # bound on the KV cache (0 = max_batch x context slots)
+    max_body_mb: float = 4.0  # larger request bodies get 413
+    max_prefill_tokens: int = 2048  # prompt tokens admitted in one prefill pass
+    model_name: str = ""  # the id clients use ("" = the run folder's name)
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads (0 = torch's choice)
+    compile: bool = False  # AOT-compiled decode steps (infer/compiled.py)
+
+    def __post_init__(self):
+        problems = []
+        if not 0 <= self.port < 65536:
+            problems.append(f"port must be in 0..65535, got {self.port}")
+        if self.max_batch < 1:
+            problems.append(f"max_batch must be >= 1, got {self.max_batch}")
+        if self.max_queue < 0:
+            problems.append(f"max_queue must be >= 0, got {self.max_queue}")
+        if self.kv_cache_mb < 0 or self.max_body_mb <= 0:
+            problems.append("kv_cache_mb must be >= 0 and max_body_mb > 0")
+        if self.max_prefill_tokens < 1:
+            problems.append("max_prefill_tokens must be >= 1")
+        if self.api_key is not None and not self.api_key.strip():
+            problems.append("api_key must not be empty")
+        if problems:
+            raise LlmlabError("invalid serve config: " + "; ".join(problems))
+
+
+@dataclass
+class Plan:
+    """A request made ready for the scheduler."""
+
+    id: str
+    created: int
+    job: object | None  # engine_proc.JobSpec
+    prompt_tokens: int
+    logprobs: int | None = None
+    echo: list[str] | None = None  # completions' echo: the prompt text per choice
+    refusal: str | None = None
+    job_id: int | None = None  # the engine process's handle, once submitted
+
+
+class ServerState:
+    """The tokenizer, the engine process's handle, the metrics of one server, and the request -> job
+    translation. ``spec`` says what the engine process loads (``EngineSpec``: a run folder, or a model object
+    and its tokenizer)."""
+
+    def __init__(self, spec, config: ServeConfig, content_filter: ContentFilter | None = None):
+        from llmlab.chat.template import stop_token_ids
+        from llmlab.infer.text import stop_ids_for
+        from llmlab.serve.app import STATIC
+        from llmlab.serve.engine_proc import RemoteScheduler
+        from llmlab.serve.metrics import Metrics
+
+        if spec.run is not None:
+            from llmlab.runs import load_model_config, load_tokenizer
+
+            tokenizer, model_config, elem = load_tokenizer(spec.run), load_model_config(spec.run), 4
+        else:
+            tokenizer, model_config = spec.tokenizer, spec.model.config
+            elem = spec.model.embed_tokens.weight.element_size()
+        self.spec, self.tokenizer, self.config = spec, tokenizer, config
+        self.model_config = model_config
+        self.content_filter = content_filter
+        self.context = model_config.max_seq_len
+        self.vocab_size = model_config.vocab_size
+        if tokenizer.vocab_size > self.vocab_size:
+            raise LlmlabError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model {self.vocab_size}")
+        self.model_name = config.model_name or os.path.basename(os.path.normpath(spec.run or "")) or "llmlab"
+        self.created = int(time.time())
+        self.api_key = config.api_key
+        self.max_body_bytes = int(config.max_body_mb * 2**20)
+        self.metrics = Metrics(engine=False)
+        kv_slots = None
+        if config.kv_cache_mb:
+            c = model_config
+            kv_slots = int(config.kv_cache_mb * 2**20) // (2 * c.n_layer * c.n_kv_head * c.head_dim * elem)
+            if kv_slots < self.context:
+                raise LlmlabError(f"--kv-cache-mb {config.kv_cache_mb} holds {kv_slots} slots, less than one "
+                                  f"request of the full context ({self.context})")
+        self.scheduler = RemoteScheduler(spec, max_rows=config.max_batch, max_queue=config.max_queue,
+                                         max_kv_slots=kv_slots, max_prefill_tokens=config.max_prefill_tokens,
+                                         context=self.context)
+        self.chat_stop_ids = list(stop_token_ids(tokenizer))
+        self.text_stop_ids = list(stop_ids_for(tokenizer))
+        self.static_files = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
+        self._grammars = None
+        self._token_text: dict[int, str] = {}
+        # The longest token in bytes: text longer than context x this is over the context for sure, and is
+        # refused before a tokenizer pass over it (a 1 MB prompt).
+        self.max_token_bytes = max(len(tokenizer.token_bytes(i)) for i in range(tokenizer.vocab_size)
+                                   if not tokenizer.is_special(i))
+
+    def app(self):
+        from llmlab.serve.app import create_app
+
+        return create_app(self)
+
+    def start(self) -> None:
+        """Start the engine process (loads the model there); returns when it is ready."""
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.stop()
+
+    # ------------------------------------------------------------------------------------------------------
+    def grammars(self):
+        if self._grammars is None:
+            try:
+                from llmlab.serve.grammar import Grammars
+            except ImportError:
+                raise ApiError(400, "constrained decoding (JSON mode, forced tool calls) needs the xgrammar "
+                                    "package on the server (pip install xgrammar)") from None
+            self._grammars = Grammars(self.tokenizer, self.vocab_size, self.chat_stop_ids)
+        return self._grammars
+
+    def token_text(self, tid: int) -> str:
+        text = self._token_text.get(tid)
+        if text is None:
+            text = self._token_text[tid] = self.tokenizer.token_bytes(tid).decode("utf-8", errors="replace")
+        return text
+
+    def check_ids(self, ids, param: str) -> None:
+        bad = [t for t in ids if not 0 <= t < self.vocab_size]
+        if bad:
+            raise ApiError(400, f"{param}: token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})",
+                           param=param)
+
+    def tokenize(self, req) -> list[int]:
+        from llmlab.infer.text import encode_prompt
+        from llmlab.serve.chat_format import prompt_ids
+
+        try:
+            if req.prompt is not None:
+                return encode_prompt(self.tokenizer, req.prompt, add_bos=req.add_special_tokens)
+            return prompt_ids(req.messages, self.tokenizer)
+        except LlmlabError as e:
+            raise ApiError(400, str(e), param="messages") from None
+
+    # ------------------------------------------------------------------------------------------------------
+    def _check_text_size(self, texts, what: str) -> None:
+        n = sum(len(t.encode("utf-8", errors="replace")) for t in texts)
+        if n > self.context * self.max_token_bytes:
+            raise ApiError(400, f"This model's maximum context length is {self.context} tokens. However, the "
+                                f"{what} ({n} bytes) is longer than that for certain.", param=what,
+                           code="context_length_exceeded")
+
+    def _check_context(self, n_prompt: int, max_tokens: int | None, what: str) -> int:
+        """The max_tokens to use; 400 when the prompt (+ max_tokens) does not fit the context."""
+        ctx = self.context
+        if n_prompt >= ctx or (max_tokens is not None and n_prompt + max_tokens > ctx):
+            asked = f" and {max_tokens} in the completion" if max_tokens is not None else ""
+            raise ApiError(400, f"This model's maximum context length is {ctx} tokens. However, you requested "
+                                f"{n_prompt + (max_tokens or 0)} tokens ({n_prompt} in the {what}{asked}). Please "
+                                f"reduce the length of the {what} or the completion.",
+                           param="max_tokens" if n_prompt < ctx else what, code="context_length_exceeded")
+        return max_tokens if max_tokens is not None else ctx - n_prompt
+
+    def _sampling(self, req, max_tokens: int, stop_ids, logprobs: int | None):
+        from llmlab.infer.sampling import SamplingParams
+
+        bias = {}
+        for k, v in (req.logit_bias or {}).items():
+            try:
+                tid = int(k)
+            except ValueError:
+                raise ApiError(400, f"logit_bias: key {k!r} is not a token id", param="logit_bias") from None
+            if not 0 <= tid < self.vocab_size or not -100 <= v <= 100:
+                raise ApiError(400, f"logit_bias: token {k} must be in 0..{self.vocab_size - 1} and its bias in "
+                                    f"[-100, 100]", param="logit_bias")
+            bias[tid] = v
+        top_k = req.top_k if req.top_k and req.top_k > 0 else 0
+        try:
+            return SamplingParams(
+                max_new_tokens=max_tokens, temperature=1.0 if req.temperature is None else req.temperature,
+                top_p=1.0 if req.top_p is None else req.top_p, top_k=top_k, min_p=req.min_p or 0.0,
+                repetition_penalty=req.repetition_penalty or 1.0, frequency_penalty=req.frequency_penalty or 0.0,
+                presence_penalty=req.presence_penalty or 0.0, logit_bias=bias,
+                stop_token_ids=() if req.ignore_eos else tuple(stop_ids), ignore_eos=True,
+                seed=None if req.seed is None else req.seed % 2**63, n=req.n, logprobs=logprobs)
+        except LlmlabError as e:
+            raise ApiError(400, str(e)) from None
+
+    def _stops(self, stop) -> tuple[str, ...]:
+        stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+        if len(stops) > 4 or any(not s for s in stops):
+            raise ApiError(400, "stop: at most 4 non-empty strings", param="stop")
+        return stops
+
+    def _fits(self, n_prompt: int, params) -> None:
+        why = self.scheduler.fits_alone(n_prompt, params)
+        if why:
+            raise ApiError(400, why, param="n" if "n=" in why else "max_tokens")
+
+    def _filter(self, messages: list[dict]) -> str | None:
+        if self.content_filter is None:
+            return None
+        return self.content_filter(messages)
+
+    # ------------------------------------------------------------------------------------------------------
+    def build_chat(self, req) -> Plan:
+        """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread)."""
+        from llmlab.serve.chat_format import call_schema, model_template, prompt_ids
+        from llmlab.serve.engine_proc import JobSpec, PartSpec
+
+        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0)
+        for i, m in enumerate(req.messages):
+            if m.role != "assistant" and m.content is None:
+                raise ApiError(400, f"messages[{i}].content: a {m.role} message needs content",
+                               param=f"messages[{i}].content")
+        if req.top_logprobs is not None and not req.logprobs:
+            raise ApiError(400, "top_logprobs needs logprobs: true", param="top_logprobs")
+        plan.logprobs = (req.top_logprobs or 0) if req.logprobs else None
+        tools = [t.function.model_dump(exclude_none=True, exclude={"strict"}) for t in req.tools or []]
+        choice = req.tool_choice if req.tool_choice is not None else ("auto" if tools else "none")
+        if choice != "none" and not tools:
+            raise ApiError(400, "tool_choice needs tools", param="tool_choice")
+        forced_name = choice.function.name if not isinstance(choice, str) else None
+        forced = choice == "required" or forced_name is not None
+        use_tools = tools if choice != "none" else None
+        self._check_text_size([m.text() for m in req.messages], "messages")
+        try:
+            ids = prompt_ids(req.messages, self.tokenizer, use_tools, force_call=forced)
+        except LlmlabError as e:
+            raise ApiError(400, str(e), param="messages") from None
+        plan.prompt_tokens = len(ids)
+        refusal = self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        if refusal is not None:
+            plan.refusal = refusal
+            return plan
+        max_tokens = self._check_context(len(ids), req.max_completion_tokens or req.max_tokens, "messages")
+        constraint = None  # (kind, schema JSON, terminate, strict): compiled here to check it, and again
+        if forced:  #        in the engine process (a compiled grammar does not cross processes)
+            try:
+                schema = call_schema(use_tools, forced_name)
+            except LlmlabError as e:
+                raise ApiError(400, str(e), param="tool_choice") from None
+            constraint = self._constraint(schema, True, True, "tools")
+        elif req.response_format is not None and req.response_format.type == "json_object":
+            constraint = self._constraint({"type": "object"}, False, False, "response_format")
+        elif req.response_format is not None and req.response_format.type == "json_schema":
+            if req.response_format.json_schema is None:
+                raise ApiError(400, "response_format: json_schema needs its 'json_schema' object",
+                               param="response_format")
+            constraint = self._constraint(req.response_format.json_schema.schema_, False, True, "response_format")
+        stop_ids = list(self.chat_stop_ids)
+        tool_mode = None
+        if forced:
+            tool_mode = "body"
+        elif use_tools:
+            tool_mode = "auto"
+            if not model_template(self.tokenizer):
+                from llmlab.chat.template import TOOL_CALL_END
+
+                stop_ids.append(self.tokenizer.special_id(TOOL_CALL_END))  # the client runs the call
+        params = self._sampling(req, max_tokens, stop_ids, plan.logprobs)
+        self._fits(len(ids), params)
+        plan.job = JobSpec([PartSpec(ids, params, constraint)], stop_ids, stops=self._stops(req.stop),
+                           tools=tool_mode, json_start=model_template(self.tokenizer), n_choices=params.n)
+        return plan
+
+    def _constraint(self, schema, terminate: bool, strict: bool, param: str) -> tuple:
+        import json
+
+        try:
+            self.grammars().json_schema(schema, terminate, strict)
+            return ("json_schema", json.dumps(schema), terminate, strict)
+        except (LlmlabError, TypeError, ValueError) as e:
+            raise ApiError(400, str(e), param=param) from None
+
+    def build_completion(self, req) -> Plan:
+        """A ``/v1/completions`` request -> a Plan with its job (one part per prompt)."""
+        from llmlab.infer.text import encode_prompt
+        from llmlab.serve.engine_proc import JobSpec, PartSpec
+
+        plan = Plan(new_id("cmpl"), int(time.time()), None, 0)
+        if req.suffix:
+            raise ApiError(400, "suffix is not supported", param="suffix")
+        if req.best_of is not None and req.best_of != req.n:
+            raise ApiError(400, "best_of other than n is not supported", param="best_of")
+        if req.echo and req.logprobs is not None:
+            raise ApiError(400, "echo with logprobs (prompt logprobs) is not supported", param="echo")
+        p = req.prompt
+        if isinstance(p, str):
+            prompts = [p]
+        elif not p:
+            raise ApiError(400, "prompt: must not be empty", param="prompt")
+        elif isinstance(p[0], int):
+            prompts = [p]
+        else:
+            prompts = list(p)
+        self._check_text_size([pr for pr in prompts if isinstance(pr, str)], "prompt")
+        ids_list, texts = [], []
+        for i, pr in enumerate(prompts):
+            if isinstance(pr, str):
+                ids_list.append(encode_prompt(self.tokenizer, pr))
+                texts.append(pr)
+            else:
+                if not pr:
+                    raise ApiError(400, f"prompt[{i}]: must not be empty", param="prompt")
+                self.check_ids(pr, "prompt")
+                ids_list.append(list(pr))
+                texts.append(self.tokenizer.decode(pr))
+        plan.prompt_tokens = sum(len(x) for x in ids_list)
+        plan.logprobs = req.logprobs
+        refusal = self._filter([{"role": "user", "content": t} for t in texts])
+        if refusal is not None:
+            plan.refusal = refusal
+            return plan
+        parts = []
+        for ids in ids_list:
+            max_tokens = self._check_context(len(ids), req.max_tokens, "prompt")
+            params = self._sampling(req, max_tokens, self.text_stop_ids, req.logprobs)
+            self._fits(len(ids), params)
+            parts.append(PartSpec(ids, params))
+        if req.echo:
+            plan.echo = [t for t in texts for _ in range(req.n)]
+        plan.job = JobSpec(parts, self.text_stop_ids, stops=self._stops(req.stop), n_choices=req.n * len(parts))
+        return plan
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def load_state(config: ServeConfig, content_filter: ContentFilter | None = None) -> ServerState:
+    """The server state for a run folder (the engine process, which loads the weights, is not started yet)."""
+    from llmlab.serve.engine_proc import EngineSpec
+
+    if not config.model:
+        raise LlmlabError("serve needs a run folder (--model RUN)")
+    spec = EngineSpec(run=config.model, device=config.device, threads=config.threads, compile=config.compile)
+    return ServerState(spec, config, content_filter)
+
+
+def serve(config: ServeConfig, content_filter: ContentFilter | None = None, log=print) -> None:
+    """Run the server until interrupted."""
+    import uvicorn
+
+    state = load_state(config, content_filter)
+    state.start()
+    log(f"llmlab serve: {state.model_name} (context {state.context}, batch {config.max_batch}) on "
+        f"http://{config.host}:{config.port}  (chat page at /, API at /v1)")
+    try:
+        uvicorn.run(state.app(), host=config.host, port=config.port, log_level="warning", access_log=False,
+                    timeout_graceful_shutdown=5)
+    finally:
+        state.stop()

@@ -1,0 +1,324 @@
+"""The server driven by the official ``openai`` SDK on a free loopback port: chat, streaming, completions, models,
+n > 1, logprobs (equal to the model's own), JSON mode (valid under the schema), a tool call round trip,
+continuous batching (concurrent requests give what each gives alone), cancellation on disconnect, and every
+error class as the SDK's typed exception.
+
+    .venv/bin/pytest tests/serve/test_server_sdk.py -q
+"""
+
+import json
+import threading
+import time
+
+import pytest
+import torch
+
+openai = pytest.importorskip("openai", reason="the openai SDK is not installed (pip install openai)")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed")
+pytest.importorskip("fastapi", reason="fastapi is not installed (the serve extra)")
+pytest.importorskip("uvicorn", reason="uvicorn is not installed (the serve extra)")
+
+from serve_fixtures import SlowGPT, make_state, running_server, tiny_model  # noqa: E402
+
+from llmlab.chat.template import render_prompt  # noqa: E402
+from llmlab.infer.engine import Engine  # noqa: E402
+from llmlab.infer.sampling import SamplingParams  # noqa: E402
+from llmlab.infer.text import encode_prompt  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+MSG = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 12 plus 7?"}]
+
+
+@pytest.fixture(scope="module")
+def server(serve_tok):
+    state = make_state(serve_tok, tiny_model(serve_tok.vocab_size, max_seq_len=512), max_batch=16)
+    with running_server(state) as url:
+        yield state, url
+
+
+@pytest.fixture
+def client(server):
+    return openai.OpenAI(base_url=server[1] + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def engine_greedy(state, ids, n_new):
+    """What the engine alone produces for ``ids``: the reference for the server's greedy answers."""
+    eng = Engine(state.spec.model)
+    p = SamplingParams(temperature=0, max_new_tokens=n_new, stop_token_ids=tuple(state.chat_stop_ids),
+                       ignore_eos=True)
+    return eng.generate([ids], p)[0].samples[0]
+
+
+def text_of(tok, sample, stops):
+    ids = sample.token_ids[:-1] if sample.finish_reason == "stop" and sample.token_ids[-1] in stops else \
+        sample.token_ids
+    return tok.decode(ids)
+
+
+def test_models_and_health(server, client):
+    assert [m.id for m in client.models.list().data] == ["tiny"]
+    assert client.models.retrieve("tiny").id == "tiny"
+    assert httpx.get(server[1] + "/health").json() == {"status": "ok"}
+
+
+def test_chat_greedy_equals_the_engine_and_counts_tokens(server, client, serve_tok):
+    state, _ = server
+    r = client.chat.completions.create(model="tiny", messages=MSG, temperature=0, max_tokens=20)
+    ids = render_prompt(MSG, serve_tok)
+    ref = engine_greedy(state, ids, 20)
+    choice = r.choices[0]
+    assert r.object == "chat.completion" and r.model == "tiny" and r.id.startswith("chatcmpl-")
+    assert choice.message.role == "assistant"
+    assert choice.message.content == text_of(serve_tok, ref, state.chat_stop_ids)
+    assert choice.finish_reason == ref.finish_reason
+    assert r.usage.prompt_tokens == len(ids) and r.usage.completion_tokens == len(ref.token_ids)
+    assert r.usage.total_tokens == len(ids) + len(ref.token_ids)
+
+
+def test_stream_gives_the_same_text_and_usage(client):
+    kw = dict(model="tiny", messages=MSG, temperature=0.8, seed=11, max_tokens=25)
+    whole = client.chat.completions.create(**kw)
+    chunks = list(client.chat.completions.create(stream=True, stream_options={"include_usage": True}, **kw))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content  # the same seed gives the same answer, streamed or not
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == [whole.choices[0].finish_reason]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_completions_text_echo_batch_and_stream(server, client, serve_tok):
+    state, _ = server
+    r = client.completions.create(model="tiny", prompt="To be, or not", temperature=0, max_tokens=12)
+    eng = Engine(state.spec.model)
+    ids = encode_prompt(serve_tok, "To be, or not")
+    ref = eng.generate([ids], SamplingParams(temperature=0, max_new_tokens=12,
+                                              stop_token_ids=tuple(state.text_stop_ids), ignore_eos=True))[0]
+    assert r.object == "text_completion"
+    assert r.choices[0].text == text_of(serve_tok, ref.samples[0], state.text_stop_ids)
+    e = client.completions.create(model="tiny", prompt="To be, or not", temperature=0, max_tokens=12, echo=True)
+    assert e.choices[0].text == "To be, or not" + r.choices[0].text
+    b = client.completions.create(model="tiny", prompt=["Hamlet", "The answer"], n=2, max_tokens=5, seed=1)
+    assert [c.index for c in b.choices] == [0, 1, 2, 3]
+    s = client.completions.create(model="tiny", prompt=ids, temperature=0, max_tokens=12, stream=True)
+    assert "".join(c.choices[0].text for c in s) == r.choices[0].text  # token-id prompts too
+
+
+def test_n_samples_and_seeds(client):
+    kw = dict(model="tiny", messages=MSG, temperature=1.0, max_tokens=15, n=3, seed=5)
+    a = client.chat.completions.create(**kw)
+    b = client.chat.completions.create(**kw)
+    assert [c.index for c in a.choices] == [0, 1, 2]
+    assert [c.message.content for c in a.choices] == [c.message.content for c in b.choices]
+    assert len({c.message.content for c in a.choices}) > 1
+    streamed = list(client.chat.completions.create(stream=True, **kw))
+    for i in range(3):
+        text = "".join(c.choices[0].delta.content or "" for c in streamed if c.choices and c.choices[0].index == i)
+        assert text == a.choices[i].message.content
+
+
+def test_logprobs_are_the_models(server, client, serve_tok):
+    state, _ = server
+    r = client.chat.completions.create(model="tiny", messages=MSG, temperature=0.9, seed=3, max_tokens=10,
+                                       logprobs=True, top_logprobs=3)
+    content = r.choices[0].logprobs.content
+    ids = render_prompt(MSG, serve_tok)
+    # Each entry's bytes are one token's: rebuild the generated ids and score them with the model itself.
+    vocab = {serve_tok.token_bytes(i): i for i in range(serve_tok.vocab_size)}
+    gen_ids = [vocab[bytes(e.bytes)] for e in content]
+    assert serve_tok.decode(gen_ids) == r.choices[0].message.content
+    assert [e.token for e in content] == [serve_tok.token_bytes(i).decode("utf-8", "replace") for i in gen_ids]
+    with torch.no_grad():
+        logp = torch.log_softmax(state.spec.model(torch.tensor([ids + gen_ids]))[0].float(), -1)
+    for i, (e, tid) in enumerate(zip(content, gen_ids)):
+        row = logp[len(ids) - 1 + i]
+        assert e.logprob == pytest.approx(float(row[tid]), abs=1e-4)
+        top = torch.topk(row, 3)
+        assert [a.logprob for a in e.top_logprobs] == pytest.approx(top.values.tolist(), abs=1e-4)
+        assert [vocab[bytes(a.bytes)] for a in e.top_logprobs] == top.indices.tolist()
+
+
+SCHEMA = {"type": "object", "properties": {"ok": {"type": "boolean"}, "colour": {"enum": ["red", "blue"]},
+                                           "n": {"type": "integer", "minimum": 0, "maximum": 99}},
+          "required": ["ok", "colour", "n"], "additionalProperties": False}
+
+
+def test_json_schema_output_parses_and_validates(client):
+    jsonschema = pytest.importorskip("jsonschema")
+    r = client.chat.completions.create(
+        model="tiny", messages=MSG, temperature=1.0, seed=2, n=4, max_tokens=60,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA}})
+    for c in r.choices:
+        assert c.finish_reason == "stop"
+        jsonschema.validate(json.loads(c.message.content), SCHEMA)
+    obj = client.chat.completions.create(model="tiny", messages=MSG, temperature=1.0, seed=4, n=4, max_tokens=100,
+                                         response_format={"type": "json_object"})
+    done = [c for c in obj.choices if c.finish_reason == "stop"]
+    assert done  # a random model wanders, but some of four finish an object within 100 tokens
+    for c in done:
+        assert isinstance(json.loads(c.message.content), dict)
+    with pytest.raises(openai.BadRequestError, match="schema"):
+        client.chat.completions.create(model="tiny", messages=MSG, response_format={
+            "type": "json_schema", "json_schema": {"name": "bad", "schema": {"type": "no-such-type"}}})
+
+
+CALC = {"type": "function", "function": {
+    "name": "calc", "description": "Evaluate an arithmetic expression.",
+    "parameters": {"type": "object", "properties": {"expression": {"type": "string", "maxLength": 12}},
+                   "required": ["expression"], "additionalProperties": False}}}
+
+
+def test_tool_call_round_trip(server, client, serve_tok):
+    jsonschema = pytest.importorskip("jsonschema")
+    state, url = server
+    msgs = [{"role": "user", "content": "What is 2+3?"}]
+    r = client.chat.completions.create(model="tiny", messages=msgs, tools=[CALC], seed=0, max_tokens=100,
+                                       tool_choice={"type": "function", "function": {"name": "calc"}})
+    c = r.choices[0]
+    assert c.finish_reason == "tool_calls" and c.message.content is None
+    call = c.message.tool_calls[0]
+    assert call.type == "function" and call.function.name == "calc" and call.id.startswith("call_")
+    args = json.loads(call.function.arguments)
+    jsonschema.validate(args, CALC["function"]["parameters"])
+    # The client runs the tool and sends the result back; the model's template gets the call and the result.
+    follow = msgs + [{"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+                     {"role": "tool", "tool_call_id": call.id, "content": "5"}]
+    r2 = client.chat.completions.create(model="tiny", messages=follow, tools=[CALC], max_tokens=5, seed=0)
+    assert r2.choices[0].finish_reason in ("stop", "length", "tool_calls")
+    toks = httpx.post(url + "/tokenize", json={"messages": follow}).json()["tokens"]
+    special = {serve_tok.special_id(n): n for n in ("<|tool_call|>", "<|/tool_call|>", "<|tool_result|>",
+                                                    "<|/tool_result|>", "<|assistant|>")}
+    assert [special[t] for t in toks if t in special] == ["<|assistant|>", "<|tool_call|>", "<|/tool_call|>",
+                                                          "<|tool_result|>", "<|/tool_result|>"]
+    body = serve_tok.decode(toks[toks.index(serve_tok.special_id("<|tool_call|>")) + 1:
+                                  toks.index(serve_tok.special_id("<|/tool_call|>"))])
+    assert json.loads(body) == {"name": "calc", "arguments": args}
+    assert serve_tok.decode(toks[toks.index(serve_tok.special_id("<|tool_result|>")) + 1:]).startswith("5")
+    # tool_choice "required" with a streamed answer: the call arrives as a tool_calls delta.
+    chunks = list(client.chat.completions.create(model="tiny", messages=msgs, tools=[CALC], tool_choice="required",
+                                                 max_tokens=100, seed=1, stream=True))
+    deltas = [tc for ch in chunks if ch.choices for tc in (ch.choices[0].delta.tool_calls or [])]
+    assert [d.function.name for d in deltas] == ["calc"]
+    jsonschema.validate(json.loads(deltas[0].function.arguments), CALC["function"]["parameters"])
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices][-1] == "tool_calls"
+
+
+def test_concurrent_requests_give_what_each_gives_alone(client):
+    """Continuous batching: 8 requests at once (different lengths, seeds) answer as each does alone."""
+    prompts = [[{"role": "user", "content": "Hamlet " * (i + 1)}] for i in range(8)]
+    kw = [dict(model="tiny", messages=p, max_tokens=10 + 3 * i, temperature=0 if i % 2 else 0.9, seed=i)
+          for i, p in enumerate(prompts)]
+    alone = [client.chat.completions.create(**k).choices[0].message.content for k in kw]
+    together = [None] * 8
+
+    def run(i):
+        together[i] = client.chat.completions.create(**kw[i]).choices[0].message.content
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == alone
+
+
+def test_errors_are_typed_and_shaped(server, client):
+    bad = dict(model="tiny", messages=MSG)
+    for extra in (dict(temperature=5), dict(stop=["a", "b", "c", "d", "e"]), dict(max_tokens=10**6),
+                  dict(top_logprobs=2), dict(logit_bias={"999999": 1}), dict(n=1000),
+                  dict(tools=[CALC], tool_choice={"type": "function", "function": {"name": "nope"}})):
+        with pytest.raises(openai.BadRequestError) as e:
+            client.chat.completions.create(**bad, **extra)
+        assert e.value.status_code == 400 and e.value.body["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError, match="maximum context length"):
+        client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hamlet " * 600}])
+    with pytest.raises(openai.NotFoundError) as e:
+        client.chat.completions.create(model="gpt-9", messages=MSG)
+    assert e.value.body["code"] == "model_not_found" and e.value.body["param"] == "model"
+    url = server[1]
+    for raw in (b"{", b"[1]", b"\xff\xfe", b'{"model": "tiny", "messages": [{"role": "robot", "content": "x"}]}',
+                b'{"model": "tiny", "messages": "hi"}', b'{"model": "tiny", "prompt": 5}'):
+        for route in ("/v1/chat/completions", "/v1/completions"):
+            r = httpx.post(url + route, content=raw, headers={"Content-Type": "application/json"})
+            assert r.status_code == 400 and set(r.json()["error"]) == {"message", "type", "param", "code"}
+    r = httpx.get(url + "/v1/nothing")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_api_key_and_body_limit(serve_tok):
+    state = make_state(serve_tok, api_key="sk-test", max_body_mb=0.01)
+    with running_server(state) as url:
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url + "/v1", api_key="sk-wrong", max_retries=0).models.list()
+        ok = openai.OpenAI(base_url=url + "/v1", api_key="sk-test", max_retries=0)
+        assert ok.models.list().data[0].id == "tiny"
+        assert httpx.get(url + "/health").status_code == 200  # open without the key
+        assert httpx.get(url + "/metrics").status_code == 401
+        with pytest.raises(openai.APIStatusError) as e:
+            ok.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "x" * 20000}])
+        assert e.value.status_code == 413 and e.value.body["code"] == "request_too_large"
+
+
+def test_queue_full_is_429_and_disconnect_cancels(serve_tok):
+    """One row at a time and one waiting: a third request is refused with 429. A client that goes away
+    mid-stream takes its row out of the batch."""
+    model = tiny_model(serve_tok.vocab_size, max_seq_len=512, cls=SlowGPT)
+    state = make_state(serve_tok, model=model, max_batch=1, max_queue=1)
+    with running_server(state) as url:
+        body = {"model": "tiny", "messages": MSG, "max_tokens": 400, "stream": True}
+        streams = []
+        for _ in range(2):
+            cm = httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=60)
+            r = cm.__enter__()
+            streams.append((cm, r))
+            time.sleep(0.3)
+        lines = streams[0][1].iter_lines()
+        assert next(lines).startswith("data: ")  # the first is running
+        deadline = time.time() + 10
+        while state.scheduler.counts() != (1, 1) and time.time() < deadline:
+            time.sleep(0.05)
+        assert state.scheduler.counts() == (1, 1)
+        client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(model="tiny", messages=MSG, max_tokens=5)
+        for cm, r in streams:  # both clients go away
+            cm.__exit__(None, None, None)
+        deadline = time.time() + 10
+        while state.scheduler.counts() != (0, 0) and time.time() < deadline:
+            time.sleep(0.05)
+        assert state.scheduler.counts() == (0, 0)  # the engine process dropped both rows
+        assert client.chat.completions.create(model="tiny", messages=MSG, max_tokens=3).choices[0].message
+
+
+def test_content_filter_seam_and_metrics(serve_tok):
+    seen = []
+
+    def guard(messages):
+        seen.append(messages)
+        return "I can't help with that." if "forbidden" in messages[-1]["content"] else None
+
+    state = make_state(serve_tok, content_filter=guard)
+    with running_server(state) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+        r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "forbidden"}])
+        assert r.choices[0].finish_reason == "content_filter" and r.choices[0].message.refusal
+        assert r.usage.completion_tokens == 0
+        ok = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "fine"}],
+                                            max_tokens=3)
+        assert ok.choices[0].finish_reason in ("stop", "length")
+        assert seen[-1] == [{"role": "user", "content": "fine"}]
+        text = httpx.get(url + "/metrics").text
+        assert 'llmlab_requests_total{endpoint="chat",status="200"} 2' in text
+        assert "llmlab_time_to_first_token_seconds_count 1" in text
+        assert "# TYPE llmlab_inter_token_latency_seconds histogram" in text
+
+
+def test_tokenize_detokenize(server, serve_tok):
+    url = server[1]
+    r = httpx.post(url + "/tokenize", json={"prompt": "To be, or not"}).json()
+    assert r["tokens"] == encode_prompt(serve_tok, "To be, or not") and r["count"] == len(r["tokens"])
+    assert r["max_model_len"] == 512
+    assert httpx.post(url + "/detokenize", json={"tokens": r["tokens"][1:]}).json() == {"prompt": "To be, or not"}
+    assert httpx.post(url + "/detokenize", json={"tokens": [10**6]}).status_code == 400
