@@ -70,10 +70,12 @@ def test_quick_speedrun_end_to_end_report_matches_stage_summaries(tmp_path, caps
     tools = summary("eval/tools/tools.json")
     assert report["arith_with_calculator"] == tools["arithmetic"]["with_tool"]
     assert report["retrieval_recall_at_5"] == tools["grounded"]["recall_at_5"] >= 0.95  # BM25 alone, no model
-    assert report["grpo_tools_arith_after"] == summary("grpo_tools/summary.json")["exact_match_after_by_kind"]["calc"]
+    grpo_tools = summary("grpo_tools/summary.json")
+    assert report["grpo_tools_arith_after"] == grpo_tools["exact_match_after_by_kind"]["calc"]
     assert report["seconds_total"] > 0
     for m in ("base", "sft"):  # the task suite's results, as `eval suite` wrote them, in the report
-        assert report["suite"][m]["aggregate"]["score"] == summary(f"{m}/eval/suite.json")["aggregate"]["score"]
+        suite = summary(f"{m}/eval/suite.json")
+        assert report["stages"]["suite"][m]["aggregate"]["score"] == suite["aggregate"]["score"]
     assert "## Evaluation suite" in (out / "report.md").read_text()
     assert (out / report["chat_model"].split("/")[-1] / "model.safetensors").is_file()
     md = (out / "report.md").read_text()
