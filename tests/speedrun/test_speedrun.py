@@ -18,7 +18,8 @@ def test_stage_commands_resume_and_torchrun(tmp_path):
     gt = stages["grpo-tools"].argv
     assert gt[gt.index("--tools") + 1] == "calc,search" and gt[gt.index("--index") + 1].endswith("tooldata/index")
     assert gt[gt.index("--prompts") + 1].endswith("tooldata/tools_train.jsonl")
-    assert stages["tools-eval"].argv[:2] == ["eval", "tools"] and stages["tools-eval"].done_file == "eval/tools/tools.json"
+    te = stages["tools-eval"]
+    assert te.argv[:2] == ["eval", "tools"] and te.done_file == "eval/tools/tools.json"
     assert stages["ppo"].argv[stages["ppo"].argv.index("--reward-model") + 1].endswith("rm")
     # DPO trains on the SFT model's own answers ranked by the reward model (written by the dpo-pairs stage).
     assert stages["dpo-pairs"].argv[0] == "ranked-pairs" and "--reward-model" in stages["dpo-pairs"].argv

@@ -73,4 +73,5 @@ def test_grpo_config_checks_its_tools():
         GRPOConfig(model="m", prompts="p", out="o", tools="calc,abacus")
     with pytest.raises(ConfigError, match="--tools search needs --index"):
         GRPOConfig(model="m", prompts="p", out="o", tools="search")
-    assert GRPOConfig(model="m", prompts="p", out="o", tools="calc, search", index="i").tool_names() == ["calc", "search"]
+    cfg = GRPOConfig(model="m", prompts="p", out="o", tools="calc, search", index="i")
+    assert cfg.tool_names() == ["calc", "search"]
