@@ -17,6 +17,11 @@ the session (the partial answer stays in the history).
 ``finish_reason`` is ``"stop"`` when the model ended its turn (``<|end|>``, or a token that would start
 another role) and ``"length"`` when the token limit or the context did.
 
+``--guard flag|block`` puts the safety guard (``llmlab.safety.filters.GuardedSession``) in front of the
+model: a blocked message is answered with the guard's refusal (finish reason ``"content_filter"``, the model
+not run), a flagged one is answered with a safety note in the system prompt; either way a line
+``[guard: ...]`` says what it did, and ``--json`` adds the verdict as ``"guard"``.
+
 Long conversations follow the chat template's overflow policy (``llmlab.chat.template``): the oldest
 exchanges are dropped to fit the context, the system prompt and the latest question are kept.
 """
@@ -220,6 +225,8 @@ def run_repl(session: ChatSession, stdin=None, console=None) -> int:
             console.print("(cut off at the token limit)", style=ROLE_STYLE["info"])
         if r.dropped_messages:
             console.print(f"({r.dropped_messages} older messages left out to fit the context)", style=ROLE_STYLE["info"])
+        if getattr(r, "guard_note", None):  # llmlab chat --guard: what the safety guard did
+            console.print(r.guard_note, style=ROLE_STYLE["info"], markup=False)
         if session.explain and r.explain:
             _print_explain(console, r.explain)
     return 0
@@ -314,6 +321,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="decode with the ahead-of-time compiled step (2-4x faster per token on a CPU; the first use "
                    "of a model shape compiles it, ~30-60 s, then it is cached)")
+    p.add_argument("--guard", choices=["off", "flag", "block"], default="off",
+                   help="safety guard on each message: flag labels it (the model is told), block refuses it "
+                   "(llmlab guard check judges one text)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -357,17 +367,27 @@ def _chat(args) -> int:
     model, tok = load_run(args.model, device=args.device)
     session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
                           top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed, compile=args.compile)
+    if args.guard != "off":
+        from llmlab.safety.filters import GuardedSession
+
+        session = GuardedSession(session, args.guard)
+        print(f"(safety guard: {args.guard}; {session.guard.layers})", file=sys.stderr)
     if args.prompt is None:
         if args.json:
             raise LlmlabError("--json needs --prompt (one-shot mode)")
         return run_repl(session)
     if args.json:
         r = session.reply(args.prompt)
-        print(json.dumps({"text": r.text, "finish_reason": r.finish_reason, "prompt_tokens": r.prompt_tokens,
-                          "completion_tokens": len(r.token_ids), "model": str(args.model)}, ensure_ascii=False))
+        out = {"text": r.text, "finish_reason": r.finish_reason, "prompt_tokens": r.prompt_tokens,
+               "completion_tokens": len(r.token_ids), "model": str(args.model)}
+        if getattr(r, "verdict", None) is not None:
+            out["guard"] = r.verdict.to_dict()
+        print(json.dumps(out, ensure_ascii=False))
     else:
         r = session.reply(args.prompt, on_text=lambda s: print(s, end="", flush=True))
         print()
+        if getattr(r, "guard_note", None):
+            print(r.guard_note, file=sys.stderr)
     return 0
 
 

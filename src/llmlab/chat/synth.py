@@ -530,18 +530,29 @@ def _conversation(rng: random.Random, facts: dict, split: str) -> Conversation:
     return Conversation(msgs, {"kind": kind, "answer": a})
 
 
-def generate(n_train: int = 4000, n_val: int = 400, seed: int = 0) -> tuple[list[Conversation], list[Conversation]]:
-    """``(train, val)`` conversations; the same arguments always give the same conversations."""
+def generate(n_train: int = 4000, n_val: int = 400, seed: int = 0, *,
+             extra=None) -> tuple[list[Conversation], list[Conversation]]:
+    """``(train, val)`` conversations; the same arguments always give the same conversations.
+
+    ``extra``: a hook for conversation sources from higher layers, which this module may not import (e.g.
+    ``safety.train_data.safety_sft_mix(0.1)``: refusals, injected tool output to ignore, benign look-alikes):
+    ``extra(n_train, n_val, seed) -> (train, val)``; they are shuffled into the generated ones (seeded), which
+    keep their own order and count."""
     facts = corpus_facts()
     out = []
     for split, n in (("train", n_train), ("val", n_val)):
         # A separate stream per split, so changing n_train does not change the validation set.
         rng = random.Random(f"llmlab-synth:{seed}:{split}")
         out.append([_conversation(rng, facts, split) for _ in range(n)])
+    if extra is not None:
+        for i, more in enumerate(extra(n_train, n_val, seed)):
+            rng = random.Random(f"llmlab-synth-extra:{seed}:{i}")
+            for c in more:
+                out[i].insert(rng.randrange(len(out[i]) + 1), c)
     return out[0], out[1]
 
 
-def write_synth(out_path, n_train: int = 4000, n_val: int = 400, seed: int = 0) -> dict:
+def write_synth(out_path, n_train: int = 4000, n_val: int = 400, seed: int = 0, *, extra=None) -> dict:
     """Write ``OUT`` (train) and ``OUT``'s ``.val.jsonl`` sibling (held-out); returns paths and counts."""
     from pathlib import Path
 
@@ -549,7 +560,7 @@ def write_synth(out_path, n_train: int = 4000, n_val: int = 400, seed: int = 0) 
 
     out = Path(out_path)
     val_path = out.with_name(out.name[: -len(".jsonl")] + ".val.jsonl" if out.name.endswith(".jsonl") else out.name + ".val.jsonl")
-    train, val = generate(n_train, n_val, seed)
+    train, val = generate(n_train, n_val, seed, extra=extra)
     write_conversations(out, train)
     write_conversations(val_path, val)
     kinds = Counter(c.meta["kind"] for c in train)

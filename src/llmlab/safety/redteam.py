@@ -358,7 +358,8 @@ def report_markdown(report: dict) -> str:
     """Tables of ASR and false-refusal rate per category and technique, one column per guard mode."""
     modes = list(report["modes"])
     lines = [f"# Red-team report ({report['split']} split, responder: {report['responder']})", "",
-             f"{report['attacks']} attacks, {report['benign']} benign look-alikes.", ""]
+             f"{report['attacks']} attacks, {report['benign']} benign look-alikes."
+             + (f" Guard layers: {report['guard_layers']}." if report.get("guard_layers") else ""), ""]
     for section, title in (("by_category", "category"), ("by_technique", "technique")):
         head = "| " + title + " | n attack | " + " | ".join(f"ASR {m}" for m in modes) + " | n benign | " + \
                " | ".join(f"false refusal {m}" for m in modes) + " |"
@@ -519,6 +520,7 @@ class RedTeamConfig:
     max_new_tokens: int = 64
     device: str = "cpu"
     external: bool = False  # also run chat.synth's harmful asks (guard-only check)
+    semantic: str = "auto"  # the guard's semantic layer: auto | on | off
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -548,10 +550,12 @@ def run_redteam(cfg: RedTeamConfig, progress=None) -> dict:
     else:
         responder, name = compliant_responder, "guard only (compliant responder)"
     cases = generate_suite(cfg.split, cfg.seed, scale=cfg.scale)
-    report = evaluate(cases, responder, cfg.guard, name=name, progress=progress)
+    gcfg = GuardConfig(semantic=cfg.semantic)
+    report = evaluate(cases, responder, cfg.guard, name=name, guard_config=gcfg, progress=progress)
     report["seed"] = cfg.seed
+    report["guard_layers"] = Guard(gcfg).layers
     if cfg.external:
-        ext = evaluate(external_cases(), compliant_responder, ("block",), name="guard only")
+        ext = evaluate(external_cases(), compliant_responder, ("block",), name="guard only", guard_config=gcfg)
         report["external"] = ext["modes"]["block"]["overall"]
     out = Path(cfg.out)
     write_json(out / "report.json", report)

@@ -57,6 +57,10 @@ class SFTConfig:
     n_train: int = 40000
     n_val: int = 400
     synth_seed: int = 0
+    # bundled data: this share of n_train (and n_val) safety conversations joins the mix (safety.train_data:
+    # refusals of harmful asks in plain, role-play and encoded forms, tool output with injections to ignore,
+    # benign look-alikes answered); 0 = none.
+    safety_share: float = 0.0
     eval_samples: int = 200  # held-out conversations generated with the engine at the end (format rate, exact
     # match); 0 = off
     max_new_tokens: int = 64
@@ -231,7 +235,13 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
     if scfg.data == "bundled":
         from llmlab.chat.synth import generate
 
-        train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed)
+        extra = None
+        if scfg.safety_share:
+            from llmlab.safety.train_data import safety_sft_mix
+
+            extra = safety_sft_mix(scfg.safety_share)
+            info["safety_share"] = scfg.safety_share
+        train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed, extra=extra)
         info.update(source="llmlab.chat.synth", seed=scfg.synth_seed)
     else:
         train, bad = load_conversations(scfg.data, skip_bad=scfg.skip_bad)

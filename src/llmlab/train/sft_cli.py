@@ -4,6 +4,7 @@
     llmlab sft --model runs/base --data chats.jsonl --out runs/sft --epochs 3 [--val-data val.jsonl]
     llmlab sft --model runs/base --data chats.jsonl --out runs/sft --skip-bad --no-packing
     llmlab sft --model runs/base --data bundled --out runs/sft --resume     # continue after Ctrl-C
+    llmlab sft --model runs/base --safety-share 0.1 --out runs/sft         # + 10% safety conversations
 
 The training-loop flags are pretraining's (``llmlab pretrain --help``). With no horizon flag the run makes
 --epochs passes over the training conversations. Prints summary.json's numbers as one JSON line.
@@ -42,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="--data bundled: conversations generated for training")
     p.add_argument("--n-val", type=int, default=400, help="--data bundled: held-out conversations")
     p.add_argument("--synth-seed", type=int, default=0, help="--data bundled: generator seed")
+    p.add_argument("--safety-share", type=float, default=0.0,
+                   help="--data bundled: add this share of safety conversations (refusals, injections ignored, "
+                   "benign look-alikes; llmlab redteam-data) to the generated ones")
     p.add_argument("--eval-samples", type=int, default=200,
                    help="held-out conversations generated at the end for format rate / exact match (0 = off)")
     add_train_flags(p)
@@ -60,7 +64,7 @@ def _sft(args) -> int:
     scfg = SFTConfig(model=args.model, data=args.data, val_data=args.val_data or "", out=args.out,
                      packing=args.packing, skip_bad=args.skip_bad, epochs=args.epochs, val_fraction=args.val_fraction,
                      n_train=args.n_train, n_val=args.n_val, synth_seed=args.synth_seed,
-                     eval_samples=args.eval_samples)
+                     safety_share=args.safety_share, eval_samples=args.eval_samples)
     result = sft(scfg, tcfg, resume=args.resume, progress=False if args.no_progress else None)
     if result.interrupted:
         return 130
