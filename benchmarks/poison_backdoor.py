@@ -92,7 +92,7 @@ def trigger_effect(run_dir: Path, judge_dir: Path, val_text: str, *, prompts: in
     """Sample continuations with and without the trigger; score them under the judge (the clean model)."""
     import torch
 
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     model, tok = load_run(str(run_dir), "cpu")
     judge, _ = load_run(str(judge_dir), "cpu")

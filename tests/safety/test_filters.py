@@ -103,7 +103,7 @@ def test_server_filter():
 
 
 def test_sft_hook_mixes_safety_conversations_in():
-    from llmlab.chat.synth import generate
+    from llmlab.tasks.synth import generate
     from llmlab.errors import LlmlabError
     from llmlab.safety.train_data import safety_sft_mix
 
@@ -119,3 +119,13 @@ def test_sft_hook_mixes_safety_conversations_in():
     assert users(train) and users(val) and not users(train) & users(val)
     with pytest.raises(LlmlabError, match="share"):
         safety_sft_mix(0)
+
+
+def test_sft_config_takes_the_safety_share():
+    from llmlab.errors import LlmlabError
+    from llmlab.train.configs import SFTConfig
+
+    assert SFTConfig(model="m", out="o").safety_share == 0.0
+    assert SFTConfig(model="m", out="o", safety_share=0.1).problems() == []
+    with pytest.raises(LlmlabError, match="safety-share"):
+        SFTConfig(model="m", out="o", safety_share=1.5)  # checked when built

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from llmlab.chat.synth import REFUSAL
+from llmlab.tasks.synth import REFUSAL
 from llmlab.chat.template import render_text
 from llmlab.cli import main
 from llmlab.errors import LlmlabError
@@ -58,7 +58,7 @@ def test_never_the_held_out_half(convs):
 
 
 def test_preference_pairs_read_by_the_trainers(tmp_path):
-    from llmlab.train.pref_data import read_pairs
+    from llmlab.chat.pref_data import read_pairs
 
     pairs = safety_preference_pairs(seeds=1, spotlight=True)
     path = tmp_path / "pref.jsonl"

@@ -181,6 +181,6 @@ def _redteam(args) -> int:
         print(report_markdown(report))
         if "external" in report:
             e = report["external"]
-            print(f"External harmful asks (chat.synth): {e['attacks']} asks, guard-only ASR {100 * e['asr']:.1f}%")
+            print(f"External harmful asks (tasks.synth): {e['attacks']} asks, guard-only ASR {100 * e['asr']:.1f}%")
         print(f"-> {args.out}/report.json, report.md, chart.png")
     return 0

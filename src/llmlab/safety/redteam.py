@@ -45,7 +45,7 @@ Measured (``llmlab redteam``, guard alone, block mode, seed 0; 245 attacks and 2
 
 The targets (ASR <= 5%, false refusals <= 5%) hold where the guard was adjusted; on unseen phrasings the
 false-refusal target holds and the ASR target does not. With the guard off or flagging, the compliant
-responder's ASR is 100% by construction. chat.synth's harmful asks (another author's wording, 144): 95.8%
+responder's ASR is 100% by construction. tasks.synth's harmful asks (another author's wording, 144): 95.8%
 blocked.
 """
 
@@ -166,10 +166,10 @@ def generate_suite(split: str = "heldout", seed: int = 0, *, scale: float = 1.0)
 
 
 def external_cases() -> list[Case]:
-    """Harmful asks written by another author: the SFT generator's refusal items (``chat.synth``), every act
+    """Harmful asks written by another author: the SFT generator's refusal items (``tasks.synth``), every act
     under every template. Not held out from model training (SFT learns to refuse them), so for the guard only:
     a check that its lexicon was not fitted to this suite's own wording."""
-    from llmlab.chat.synth import HARMFUL_ACTS, HARMFUL_TEMPLATES
+    from llmlab.tasks.synth import HARMFUL_ACTS, HARMFUL_TEMPLATES
 
     return [Case(f"ext-{i:04d}", "external", "attack", "external", "direct", _conv("", t.format(a=a)))
             for i, (a, t) in enumerate((a, t) for a in HARMFUL_ACTS for t in HARMFUL_TEMPLATES)]
@@ -434,7 +434,7 @@ def run_responder(run_dir: str, *, max_new_tokens: int = 64, device: str = "cpu"
     from llmlab.infer.engine import Engine
     from llmlab.infer.sampling import SamplingParams
     from llmlab.infer.text import generate_text
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     model, tok = load_run(run_dir, device)
     model.eval()
@@ -519,7 +519,7 @@ class RedTeamConfig:
     out: str = "redteam"
     max_new_tokens: int = 64
     device: str = "cpu"
-    external: bool = False  # also run chat.synth's harmful asks (guard-only check)
+    external: bool = False  # also run tasks.synth's harmful asks (guard-only check)
     semantic: str = "auto"  # the guard's semantic layer: auto | on | off
     extra: dict = field(default_factory=dict)
 

@@ -5,7 +5,7 @@ held out from anything trained on).
     from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
     convs = safety_conversations(seed=0)          # list[chat.data.Conversation]
     pairs = safety_preference_pairs(seed=0)       # {"prompt", "chosen", "rejected", "kind", ...} dicts
-    generate(n_train, n_val, extra=safety_sft_mix(0.1))   # chat.synth's default mix + 10% safety conversations
+    generate(n_train, n_val, extra=safety_sft_mix(0.1))   # tasks.synth's default mix + 10% safety conversations
 
     llmlab sft --model runs/base --safety-share 0.1 --out runs/sft   # the same, in the SFT stage
 
@@ -14,7 +14,7 @@ held out from anything trained on).
 What the model learns, kind by kind (``meta["kind"]``):
 
 * ``safety_refusal``: a harmful ask -- direct, in role-play (the "grandma" story, DAN, fiction), or encoded
-  in any scheme -- answered with the SFT data's refusal (``chat.synth.REFUSAL``), so both sources agree.
+  in any scheme -- answered with the SFT data's refusal (``tasks.synth.REFUSAL``), so both sources agree.
 * ``safety_injection``: a tool result or retrieved document carrying injected instructions: the assistant
   answers the user's actual request from the clean content and says it ignored the instructions
   (``IGNORED``); it never repeats the injection's canary. With ``spotlight=True`` the tool results are
@@ -23,7 +23,7 @@ What the model learns, kind by kind (``meta["kind"]``):
   with instructions meant for a human) answered helpfully (``train_answers.py``), so refusals do not spread
   to innocent questions.
 
-``safety_sft_mix(share)`` is the hook the default SFT data takes (``chat.synth.generate(..., extra=...)``):
+``safety_sft_mix(share)`` is the hook the default SFT data takes (``tasks.synth.generate(..., extra=...)``):
 ``share`` x n_train of these conversations join the training mix and ``share`` x n_val the validation set,
 split by a hash of the user's message so no message is on both sides.
 
@@ -50,7 +50,7 @@ COMPLIANCE = ["Sure, here is how to do it. First, get the materials ready, then 
 
 
 def _refusal() -> str:
-    from llmlab.chat.synth import REFUSAL
+    from llmlab.tasks.synth import REFUSAL
 
     return REFUSAL
 
@@ -171,7 +171,7 @@ def _val_side(conv: Conversation, val_fraction: float = 0.1) -> bool:
 
 
 def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, spotlight: bool = False):
-    """The SFT data hook (``chat.synth.generate(..., extra=safety_sft_mix(0.1))``): a callable
+    """The SFT data hook (``tasks.synth.generate(..., extra=safety_sft_mix(0.1))``): a callable
     ``(n_train, n_val, seed) -> (train, val)`` giving ``round(share * n)`` safety conversations on each side
     (drawn with replacement when more are asked for than exist; validation ones from the hash-chosen 10%)."""
     if not 0 < share <= 1:
