@@ -127,14 +127,17 @@ def _train_head(args) -> int:
         if sys.stderr.isatty():
             print(f"\rembedding {i}/{n}", end="\n" if i == n else "", file=sys.stderr, flush=True)
 
-    cv = cross_validate(cfg, progress=progress)
+    from llmlab.safety.embed import Embedder
+
+    embedder = Embedder(cache_size=10 ** 7, batch_size=64)  # one cache for validation and the final fit
+    cv = cross_validate(cfg, embedder, progress=progress)
     print("leave-one-half-out (semantic layer alone): p -> ASR / false refusals")
     for p, r in cv["pooled"].items():
         print(f"  {p:.1f}  {100 * r['asr']:5.1f}%  {100 * r['false_refusals']:5.1f}%")
     print(f"block probability: {choose_block_p(cv, cfg.max_false_refusals)}")
     if args.cv:
         return 0
-    head = train_head(cfg, progress=progress, cv=cv)
+    head = train_head(cfg, embedder, progress=progress, cv=cv)
     head.save(cfg.out)
     print(f"wrote {cfg.out} ({head.meta['examples']} examples)")
     return 0
