@@ -44,9 +44,16 @@ Measured (``llmlab redteam``, guard alone, block mode, seed 0; 245 attacks and 2
     heldout   no                         28.2%   0.0%
 
 The targets (ASR <= 5%, false refusals <= 5%) hold where the guard was adjusted; on unseen phrasings the
-false-refusal target holds and the ASR target does not. With the guard off or flagging, the compliant
+lexicon alone meets the false-refusal target and not the ASR target.
+
+With the semantic layer (``semantic.py``: MiniLM embeddings + a head trained on ``semantic_data`` and the
+trainable halves, never ``heldout``), same seed, first and only look at the held-out half with it: ASR 2.9%
+(7 of 245), false refusals 4.7% (12 of 256; benign tool/document content 8 of 40, direct look-alikes 3 of 90),
+mean guard latency 84 ms per request on a busy 2-core CPU (p95 193 ms). Both targets hold, the false-refusal
+one narrowly. Leave-one-half-out validation of the semantic layer alone (``llmlab guard train-head --cv``):
+ASR 5.8%, false refusals 1.2% at its block probability 0.6. With the guard off or flagging, the compliant
 responder's ASR is 100% by construction. tasks.synth's harmful asks (another author's wording, 144): 95.8%
-blocked.
+blocked by the lexicon, 99.3% with the semantic layer.
 """
 
 from __future__ import annotations
