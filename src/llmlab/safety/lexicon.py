@@ -507,3 +507,22 @@ def lexicon_words() -> frozenset[str]:
     words.update(["bomb", "bombs", "kill", "hack", "meth", "gun", "poison", "drug", "drugs", "nerve", "gas",
                   "someone", "instructions", "ransomware", "explosive", "explosives", "steal", "virus", "weapon"])
     return frozenset(words)
+
+
+def context_hits(text: str, lx: dict | None = None) -> list[tuple[float, int, int, str]]:
+    """Benign-context matches ``(weight, start, end, text)`` in lower-cased ``text``: at most two patterns per weight
+    group."""
+    lx = lx or compiled()
+    hits = []
+    for w, anyrx, rxs in lx["benign_context"]:
+        if not anyrx.search(text):
+            continue
+        n = 0
+        for rx in rxs:
+            m = rx.search(text)
+            if m:
+                hits.append((w, m.start(), m.end(), m.group(0).strip()))
+                n += 1
+                if n == 2:
+                    break
+    return hits

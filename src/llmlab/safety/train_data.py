@@ -5,13 +5,16 @@ held out from anything trained on).
     from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
     convs = safety_conversations(seed=0)          # list[chat.data.Conversation]
     pairs = safety_preference_pairs(seed=0)       # {"prompt", "chosen", "rejected", "kind", ...} dicts
+    generate(n_train, n_val, extra=safety_sft_mix(0.1))   # tasks.synth's default mix + 10% safety conversations
+
+    llmlab sft --model runs/base --safety-share 0.1 --out runs/sft   # the same, in the SFT stage
 
     llmlab redteam-data --out data/safety         # writes sft.jsonl and pref.jsonl
 
 What the model learns, kind by kind (``meta["kind"]``):
 
 * ``safety_refusal``: a harmful ask -- direct, in role-play (the "grandma" story, DAN, fiction), or encoded
-  in any scheme -- answered with the SFT data's refusal (``chat.synth.REFUSAL``), so both sources agree.
+  in any scheme -- answered with the SFT data's refusal (``tasks.synth.REFUSAL``), so both sources agree.
 * ``safety_injection``: a tool result or retrieved document carrying injected instructions: the assistant
   answers the user's actual request from the clean content and says it ignored the instructions
   (``IGNORED``); it never repeats the injection's canary. With ``spotlight=True`` the tool results are
@@ -19,6 +22,10 @@ What the model learns, kind by kind (``meta["kind"]``):
 * ``safety_benign``: a look-alike ("How do I kill a Python process?", role-play with no harmful ask, tool output
   with instructions meant for a human) answered helpfully (``train_answers.py``), so refusals do not spread
   to innocent questions.
+
+``safety_sft_mix(share)`` is the hook the default SFT data takes (``tasks.synth.generate(..., extra=...)``):
+``share`` x n_train of these conversations join the training mix and ``share`` x n_val the validation set,
+split by a hash of the user's message so no message is on both sides.
 
 Refusals are subsampled to as many as the benign answers (``refusal_ratio``). Preference pairs: a refusal is chosen over compliance for harmful asks; the clean answer over obeying the
 injection; the helpful answer over a refusal for look-alikes (the over-refusal the issue warns about).
@@ -154,3 +161,31 @@ def safety_preference_pairs(n: int | None = None, seed: int = 0, *, splits=TRAIN
                     "rejected_is": why, "category": case.category, "technique": case.technique})
     rng.shuffle(out)
     return out[:n] if n is not None else out
+
+
+def _val_side(conv: Conversation, val_fraction: float = 0.1) -> bool:
+    import hashlib
+
+    user = next((m["content"] for m in conv.messages if m["role"] == "user"), "")
+    return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < val_fraction
+
+
+def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, spotlight: bool = False):
+    """The SFT data hook (``tasks.synth.generate(..., extra=safety_sft_mix(0.1))``): a callable
+    ``(n_train, n_val, seed) -> (train, val)`` giving ``round(share * n)`` safety conversations on each side
+    (drawn with replacement when more are asked for than exist; validation ones from the hash-chosen 10%)."""
+    if not 0 < share <= 1:
+        raise LlmlabError(f"the safety share must be in (0, 1], got {share}")
+
+    def extra(n_train: int, n_val: int, seed: int):
+        convs = safety_conversations(seed=seed, splits=splits, seeds=seeds, spotlight=spotlight)
+        val_pool = [c for c in convs if _val_side(c)]
+        train_pool = [c for c in convs if not _val_side(c)]
+        rng = random.Random(f"safety-sft-mix:{seed}")
+
+        def draw(pool, k):
+            if k <= len(pool):
+                return rng.sample(pool, k)
+            return pool + [rng.choice(pool) for _ in range(k - len(pool))]
+        return draw(train_pool, round(share * n_train)), draw(val_pool, round(share * n_val))
+    return extra

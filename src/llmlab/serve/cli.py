@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="AOT-compiled decode steps (first use compiles, ~30 s)")
+    p.add_argument("--guard", choices=["off", "block"], default="off",
+                   help="the safety guard on every chat request (llmlab.safety): block answers a harmful or injected "
+                   "request with a refusal, finish_reason content_filter")
     p.set_defaults(func=_serve)
 
 
@@ -43,5 +46,10 @@ def _serve(args) -> int:
                       max_batch=args.max_batch, max_queue=args.max_queue, kv_cache_mb=args.kv_cache_mb,
                       max_body_mb=args.max_body_mb, model_name=args.model_name, device=args.device,
                       threads=args.threads, compile=args.compile)
-    serve(cfg)
+    filt = None
+    if args.guard != "off":
+        from llmlab.safety.filters import content_filter
+
+        filt = content_filter(args.guard)
+    serve(cfg, content_filter=filt)
     return 0

@@ -536,14 +536,24 @@ def _conversation(rng: random.Random, facts: dict, split: str) -> Conversation:
     return Conversation(msgs, {"kind": kind, "answer": a})
 
 
-def generate(n_train: int, n_val: int, seed: int) -> tuple[list[Conversation], list[Conversation]]:
-    """``(train, val)`` conversations; the same arguments always give the same conversations."""
+def generate(n_train: int, n_val: int, seed: int, *, extra=None) -> tuple[list[Conversation], list[Conversation]]:
+    """``(train, val)`` conversations; the same arguments always give the same conversations.
+
+    ``extra``: a hook for conversation sources from higher layers, which this module may not import (e.g.
+    ``safety.train_data.safety_sft_mix(0.1)``: refusals, injected tool output to ignore, benign look-alikes):
+    ``extra(n_train, n_val, seed) -> (train, val)``; they are shuffled into the generated ones (seeded), which
+    keep their own order and count."""
     facts = corpus_facts()
     out = []
     for split, n in (("train", n_train), ("val", n_val)):
         # A separate stream per split, so changing n_train does not change the validation set.
         rng = random.Random(f"llmlab-synth:{seed}:{split}")
         out.append([_conversation(rng, facts, split) for _ in range(n)])
+    if extra is not None:
+        for i, more in enumerate(extra(n_train, n_val, seed)):
+            rng = random.Random(f"llmlab-synth-extra:{seed}:{i}")
+            for c in more:
+                out[i].insert(rng.randrange(len(out[i]) + 1), c)
     return out[0], out[1]
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor, TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 from llmlab.chat.template import TOOL_CALL, TOOL_CALL_END, TOOL_RESULT, TOOL_RESULT_END
 from llmlab.errors import LlmlabError
@@ -259,12 +259,16 @@ class ToolLoop:
     model may call; ``tools_schema`` (OpenAI ``tools``) goes to a model's own template when it renders them."""
 
     def __init__(self, registry: ToolRegistry, tokenizer, *, max_calls: int = 4, timeout_s: float = 30.0,
-                 continuation: Continuation | None = None, fmt: ToolFormat | None = None):
+                 continuation: Continuation | None = None, fmt: ToolFormat | None = None,
+                 result_filter: Callable[[str], str] | None = None):
         if max_calls < 0 or timeout_s <= 0:
             raise LlmlabError("max_calls must be >= 0 and timeout_s > 0")
         self.registry, self.tok = registry, tokenizer
         self.max_calls, self.timeout_s = max_calls, timeout_s
         self.continuation = continuation
+        # What a tool's output becomes before the model reads it (``safety.filters.screen_tool_result``: injected
+        # instructions withheld or spotlighted); the record keeps what the model was shown.
+        self.result_filter = result_filter
         self.fmt = fmt or tool_format(tokenizer)
         if self.fmt is None:
             raise LlmlabError("this model's chat template defines no tool calls (no <tool_call> markers); "
@@ -435,7 +439,8 @@ class ToolLoop:
                 left = max(0.0, self.timeout_s - (time.perf_counter() - t0))
                 try:
                     r = fut.result(timeout=left)
-                    records[rk] = ToolCallRecord(body, r.name, r.text, r.ok, time.perf_counter() - t0)
+                    text = self.result_filter(r.text) if self.result_filter is not None and r.ok else r.text
+                    records[rk] = ToolCallRecord(body, r.name, text, r.ok, time.perf_counter() - t0)
                 except FutureTimeout:
                     name = _call_name(self.registry, body)
                     records[rk] = ToolCallRecord(body, name, f"error: the {name or 'requested'} tool did not answer "

@@ -61,14 +61,14 @@ def _search_tool(index, search):
 
 
 def make_tool_loop(tokenizer, names, *, index=None, search=None, sandbox=None, max_calls: int = 4,
-                   timeout_s: float = 30.0):
+                   timeout_s: float = 30.0, result_filter=None):
     """The tool loop for a model with this tokenizer, with the named tools; ``loop.sources(answer)`` gives the
     source list of an answer's citations when ``search`` is one of them."""
     from llmlab.tools.loop import ToolLoop
 
     idx = _load_index(index) if "search" in names else None
     reg = build_registry(names, index=idx, search=search, sandbox=sandbox)
-    loop = ToolLoop(reg, tokenizer, max_calls=max_calls, timeout_s=timeout_s)
+    loop = ToolLoop(reg, tokenizer, max_calls=max_calls, timeout_s=timeout_s, result_filter=result_filter)
     if idx is not None:
         loop.sources = lambda answer: answer_sources(answer, idx, search)
     return loop

@@ -217,6 +217,11 @@ class SFTConfig(StageConfig):
                                      "the calculator")
     docqa_conversations: int = option(4000, "--data bundled: add this many questions about documents answered "
                                       "through search, with citations")
+    # The safety conversations (llmlab.safety.train_data: refusals of harmful asks in plain, role-play and
+    # encoded forms, tool output with injections to ignore, benign look-alikes answered), from the red-team
+    # suite's trainable halves only; 0 = none.
+    safety_share: float = option(0.0, "--data bundled: add this share of n_train (and n_val) safety conversations "
+                                 "(refusals, injections ignored, benign look-alikes; llmlab redteam-data)")
     eval_samples: int = option(200, "held-out conversations generated at the end for format rate / exact match "
                                "(0 = off)")
     max_new_tokens: int = option(64, "answer length limit of that evaluation")
@@ -228,6 +233,8 @@ class SFTConfig(StageConfig):
         if self.epochs < 0 or not 0 <= self.val_fraction < 1 or min(counts) < 0:
             return ["--epochs must be at least 0, --val-fraction in [0, 1), --n-train, --n-val, --eval-samples, "
                     "--calc-conversations and --docqa-conversations at least 0"]
+        if not 0 <= self.safety_share <= 1:
+            return [f"--safety-share must be in [0, 1], got {self.safety_share}"]
         return [] if self.lora_rank >= 0 else ["--lora-rank must be at least 0"]
 
 

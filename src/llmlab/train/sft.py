@@ -211,7 +211,13 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
     if scfg.data == "bundled":
         from llmlab.tasks.synth import generate
 
-        train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed)
+        extra = None
+        if scfg.safety_share:
+            from llmlab.safety.train_data import safety_sft_mix
+
+            extra = safety_sft_mix(scfg.safety_share)
+            info["safety_share"] = scfg.safety_share
+        train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed, extra=extra)
         info.update(source="llmlab.tasks.synth", seed=scfg.synth_seed)
         if scfg.calc_conversations or scfg.docqa_conversations:
             from llmlab.tools.teach import ToolDataConfig, tool_conversations

@@ -5,6 +5,7 @@
     llmlab sft --model runs/base --data chats.jsonl --out runs/sft --skip-bad --no-packing
     llmlab sft --model runs/base --data bundled --out runs/sft --resume     # continue after Ctrl-C
     llmlab sft --model runs/base --data chats.jsonl --out runs/sft --lora-rank 8   # LoRA, merged at the end
+    llmlab sft --model runs/base --safety-share 0.1 --out runs/sft         # + 10% safety conversations
 
 The training-loop flags are pretraining's (``llmlab pretrain --help``), with SFT's defaults (``SFTConfig`` in
 ``llmlab.train.configs``); the context is the base model's unless --seq-len asks for less. With no horizon flag
