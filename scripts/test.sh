@@ -4,7 +4,7 @@
 #   scripts/test.sh -m "not slow"   # the quick tier
 #   scripts/test.sh tests/tokenizer -x
 set -euo pipefail
-export LLMLAB_EXTRAS="${LLMLAB_EXTRAS:-dev,hf,gguf,lmeval,serve,serve-dev,llamacpp}"
+export LLMLAB_EXTRAS="${LLMLAB_EXTRAS:-dev,hf,gguf,lmeval,serve,serve-dev,guard,llamacpp}"
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/_system_deps.sh"
 cd "$ROOT"
