@@ -1,7 +1,7 @@
 """The guard where a model is served: a chat session (blocked, flagged, off), tool results (withheld, marked,
 flagged), the server's per-request filter, and the SFT data hook. Lexicon-only guards (hermetic and fast).
 
-    .venv/bin/pytest tests/safety/test_filters.py -q
+    .venv/bin/pytest tests/safety/test_guard_filters.py -q
 """
 
 from dataclasses import dataclass, field
