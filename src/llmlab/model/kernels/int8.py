@@ -14,11 +14,16 @@ float32 copy of the model.
 Why: batch-1 decode of a model of ~100M parameters on a CPU is bound by reading the weights (a 135M model
 streams ~540 MB of float32 per token); int8 reads a quarter of that. Two products, both PyTorch's own kernels:
 
-* ``"dynamic"`` (default where PyTorch has fbgemm, i.e. x86): ``torch.ops.quantized.linear_dynamic``. fbgemm
-  quantizes each call's activations to 8 bits (one scale per call; ``reduce_range`` keeps 7 bits so the AVX2
+* ``"dynamic"`` (x86, opt-in: ``--quantize int8-dynamic``): ``torch.ops.quantized.linear_dynamic``. fbgemm
+  quantizes each call's activations to 8 bits (ONE scale per call; ``reduce_range`` keeps 7 bits so the AVX2
   u8 x s8 pair sums cannot saturate) and multiplies in integers: 2.5-3.6x faster than float32 ``mm`` at one row
-  on this Zen 5 (docs/LOG.md), as llama.cpp's q8_0, which quantizes activations to 8 bits (per 32) as well;
-* ``"weight-only"``: ``torch.ops.aten._weight_int8pack_mm`` (x (M, K), q (N, K) int8, scales (N,)), with the
+  on this Zen 5 (docs/LOG.md), as llama.cpp's q8_0, which quantizes activations to 8 bits per 32 values. One
+  scale per call has two costs: heavy-tailed inputs (down_proj's) lose precision (~5% error per product on a
+  random model vs ~0.8% weight-only), and a row's result depends on the other rows of the call, so prefill vs
+  decode and batch-mates change a sequence's numbers (the engine's "a row computes what it would alone" does
+  not hold);
+* ``"weight-only"`` (the default): ``torch.ops.aten._weight_int8pack_mm`` (x (M, K), q (N, K) int8, scales (N,); K must be a
+  multiple of 16 or torch 2.13's CPU kernel reads past the end and crashes, so K is zero-padded), with the
   activations in bfloat16: its float32 path is a scalar loop here (~10x slower than float32 ``mm``), its bf16
   path only ~1.2x faster than float32 ``mm`` at one row; exact int8 weights, activations rounded to bf16.
 
@@ -36,13 +41,19 @@ import warnings
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 METHODS = ("dynamic", "weight-only")
 
 
 def default_method() -> str:
-    """``"dynamic"`` where this torch has fbgemm's quantized kernels (x86), else ``"weight-only"``."""
-    return "dynamic" if "fbgemm" in torch.backends.quantized.supported_engines else "weight-only"
+    """``"weight-only"``: a row's result does not depend on the other rows of its batch (see the docstring)."""
+    return "weight-only"
+
+
+def available_methods() -> tuple[str, ...]:
+    """The methods this torch build runs (``dynamic`` needs fbgemm: x86)."""
+    return tuple(m for m in METHODS if m != "dynamic" or "fbgemm" in torch.backends.quantized.supported_engines)
 
 
 def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,8 +114,9 @@ class Int8Matrix:
                     warnings.simplefilter("ignore", UserWarning)
                     qt = torch._make_per_channel_quantized_tensor(self.q, self.scale.double(), zero, 0)
                 self._packed = torch.ops.quantized.linear_prepack(qt, None)
-            else:
-                self._packed = self.scale.to(torch.bfloat16)
+            else:  # (q with K padded to a multiple of 16: the kernel reads past the end otherwise, and crashes)
+                pad = -self.q.shape[1] % 16
+                self._packed = (F.pad(self.q, (0, pad)) if pad else self.q, self.scale.to(torch.bfloat16), pad)
         return self._packed
 
     def mm(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,7 +124,9 @@ class Int8Matrix:
         if self.method == "dynamic":
             y = torch.ops.quantized.linear_dynamic(x.float(), self.packed(), True)
         else:
-            y = torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self.q, self.packed())
+            q, scale, pad = self.packed()
+            xb = x.to(torch.bfloat16)
+            y = torch.ops.aten._weight_int8pack_mm(F.pad(xb, (0, pad)) if pad else xb.contiguous(), q, scale)
         return y.to(x.dtype)
 
     def addmm(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
