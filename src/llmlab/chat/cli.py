@@ -191,6 +191,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="decode with the ahead-of-time compiled step (2-4x faster per token on a CPU; the first use "
                    "of a model shape compiles it, ~30-60 s, then it is cached)")
+    p.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+                   help="int8 linear layers, one scale per output channel: 'int8' weight-only, 'int8-dynamic' 8-bit "
+                   "activations too (fbgemm, x86: faster, less precise)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -213,6 +216,10 @@ def _chat(args) -> int:
 
         torch.set_num_threads(args.threads)
     model, tok = load_run(args.model, device=args.device)
+    if args.quantize:
+        from llmlab.model.kernels.int8 import quantize
+
+        quantize(model, args.quantize)
     session = ChatSession(model, tok, system=args.system, temperature=args.temperature, top_p=args.top_p,
                           top_k=args.top_k, max_new_tokens=args.max_new_tokens, seed=args.seed, compile=args.compile)
     if args.prompt is None:

@@ -188,7 +188,7 @@ def _int8_rows(t, where: str):
     from llmlab.model.kernels.int8 import from_blocks, quantize_rows
 
     if gguf.GGMLQuantizationType(t.tensor_type) != gguf.GGMLQuantizationType.Q8_0:
-        return quantize_rows(torch.from_numpy(np.ascontiguousarray(_dequantize(t, where))))
+        return quantize_rows(torch.from_numpy(np.array(_dequantize(t, where), dtype=np.float32)))
     out, inp = (int(n) for n in reversed(t.shape))
     raw = np.asarray(t.data).reshape(out, inp // 32, 34)
     d = torch.from_numpy(np.ascontiguousarray(raw[..., :2]).view(np.float16)[..., 0])  # (out, blocks)

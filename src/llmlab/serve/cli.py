@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--compile", action="store_true", help="AOT-compiled decode steps (first use compiles, ~30 s)")
+    p.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+                   help="int8 linear layers (model/kernels/int8.py): 'int8' weight-only, 'int8-dynamic' 8-bit "
+                   "activations too (fbgemm, x86; a row's numbers then depend on its batch)")
     p.set_defaults(func=_serve)
 
 
@@ -42,6 +45,6 @@ def _serve(args) -> int:
     cfg = ServeConfig(model=args.model, host=args.host, port=args.port, api_key=args.api_key,
                       max_batch=args.max_batch, max_queue=args.max_queue, kv_cache_mb=args.kv_cache_mb,
                       max_body_mb=args.max_body_mb, model_name=args.model_name, device=args.device,
-                      threads=args.threads, compile=args.compile)
+                      threads=args.threads, compile=args.compile, quantize=args.quantize)
     serve(cfg)
     return 0

@@ -169,6 +169,27 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, method={self.method}"
 
 
+# ``--quantize`` choices of generate / chat / serve -> method.
+QUANTIZE_CHOICES = {"int8": "weight-only", "int8-dynamic": "dynamic"}
+QUANTIZE_HELP = ("int8 linear layers, one scale per output channel (model/kernels/int8.py): 'int8' weight-only "
+                 "(bf16 activations), 'int8-dynamic' fbgemm's 8-bit activations too (x86; faster, less precise, a "
+                 "row's numbers depend on its batch)")
+
+
+def quantize(model: nn.Module, choice: str) -> nn.Module:
+    """``convert`` by a ``--quantize`` choice ("int8", "int8-dynamic"); on a CPU only."""
+    from llmlab.errors import LlmlabError
+
+    method = QUANTIZE_CHOICES.get(choice)
+    if method is None:
+        raise LlmlabError(f"--quantize {choice}: expected one of {', '.join(QUANTIZE_CHOICES)}")
+    if method not in available_methods():
+        raise LlmlabError(f"--quantize {choice}: this torch build has no fbgemm (x86 only); use --quantize int8")
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        raise LlmlabError(f"--quantize {choice}: int8 layers run on a CPU (--device cpu)")
+    return convert(model, method)
+
+
 def is_quantized(model: nn.Module) -> bool:
     return any(isinstance(m, Int8Linear) for m in model.modules())
 
