@@ -204,6 +204,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _chat(args) -> int:
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP (utils/openmp.py)
     from llmlab.errors import LlmlabError
     from llmlab.runs import load_run
 

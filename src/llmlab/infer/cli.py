@@ -136,6 +136,10 @@ def _logprob_json(tokenizer, c) -> list[dict] | None:
 def _generate(args) -> int:
     from dataclasses import asdict
 
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP: spinning threads stall batch-1 decode on a busy machine
+
     from llmlab.errors import LlmlabError
     from llmlab.infer.engine import Engine
     from llmlab.infer.text import generate_text, stop_ids_for, stream_text
@@ -227,6 +231,9 @@ def _print_speed(st) -> None:
 
 
 def _next(args) -> int:
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP (utils/openmp.py)
     from llmlab.infer.explain import format_candidates, next_token_candidates, plot_candidates
 
     model, tokenizer = _load(args)

@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _serve(args) -> int:
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP, here and in the engine process it spawns (utils/openmp.py)
     from llmlab.serve.server import ServeConfig, serve
 
     cfg = ServeConfig(model=args.model, host=args.host, port=args.port, api_key=args.api_key,
