@@ -17,7 +17,11 @@ The machine is shared, so each runtime is measured in interleaved rounds (round 
 every thread count before round r + 1) and the best of the rounds is kept. Decode tokens/s = (N - 1) / (t(N) -
 t(1)) from wall clock, and beside it the process CPU time per token (llama.cpp's threads run in this process
 too): on a loaded machine the CPU time is the steadier figure; with 2 threads it is the sum over both. The
-load average is printed before and after.
+load average is printed before and after. OpenMP waits passively (``OMP_WAIT_POLICY=PASSIVE``, as ``llmlab
+generate`` sets it; ``--spin`` keeps the spinning default) for both runtimes in this process.
+
+Measured 2026-12-05 on the 2-core Zen 5 VM (docs/LOG.md), 1 thread, CPU ms per token: ours f32 36-38, int8
+weight-only 24, int8 dynamic 14; llama.cpp f32 26, q8_0 8.2-8.4 (int8 dynamic 0.58-0.61x q8_0).
 """
 
 from __future__ import annotations
@@ -48,7 +52,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best is reported)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts")
     ap.add_argument("--no-llama-cpp", action="store_true")
+    ap.add_argument("--spin", action="store_true",
+                    help="keep OpenMP's default spinning waits (default: passive, as the inference commands set)")
     args = ap.parse_args()
+    if not args.spin:
+        from llmlab.utils.openmp import passive_wait
+
+        passive_wait()  # before torch (and llama.cpp, if built with OpenMP) loads OpenMP
+    policy = os.environ.get("OMP_WAIT_POLICY", "default (spinning)")
 
     import torch
 
@@ -143,7 +154,7 @@ def main() -> None:
             print(f"| {name} | {th} | {tps:.1f} | {cpu:.1f} | {r32} | {r8} | {c8} | {same} |")
     load1 = os.getloadavg()
     print(f"\nload average (1 min): {load0[0]:.2f} before, {load1[0]:.2f} after, on {os.cpu_count()} cores; "
-          f"files in {tmp}")
+          f"OMP_WAIT_POLICY {policy}; files in {tmp}")
     print("speed ratios: ours / peer (above 1 = ours faster); 'CPU time vs q8_0' = q8_0's CPU ms / ours")
 
 

@@ -103,22 +103,40 @@ def product_errors(model: GPT, q: GPT, idx: torch.Tensor) -> list[float]:
     return errs
 
 
+def amplification(model: GPT, idx: torch.Tensor) -> float:
+    """How much ``model`` amplifies a relative error of its products: rel. RMS change of the logits when every
+    linear weight gets uniform noise of +-half its row's int8 step, divided by the largest relative weight
+    change (the per-product relative error such noise causes on typical inputs)."""
+    noisy, g, eps = copy.deepcopy(model), torch.Generator().manual_seed(7), 0.0
+    with torch.no_grad():
+        for m in noisy.modules():
+            if type(m) is torch.nn.Linear:
+                step = int8.quantize_rows(m.weight)[1][:, None]
+                d = (torch.rand(m.weight.shape, generator=g) - 0.5) * step
+                eps = max(eps, (d.norm() / m.weight.norm()).item())
+                m.weight.add_(d)
+        ref = model(idx)
+        return ((noisy(idx) - ref).norm() / ref.norm()).item() / eps
+
+
 @pytest.mark.parametrize("method", METHODS)
-def test_logits_close_to_float32(method):
-    """Derived bound: each product adds a relative error of at most eps (the largest measured on this input:
-    weights half a step of 127 per row, ``dynamic`` also 7-bit activations, worst on down_proj's heavy-tailed
-    input); an L-layer model has 2L + 1 products on any path from the embedding to the logits, whose
-    independent errors add in quadrature: rel. RMS error of the logits <= 2 * sqrt(2L + 1) * eps (2: margin
-    for correlation). Measured (seed 0, L = 2): dynamic 11% vs bound 28% (eps 6.3%), weight-only ~1%."""
-    model = tiny()
+@pytest.mark.parametrize("seed", [0, 1])
+def test_logits_close_to_float32(method, seed):
+    """Derived bound: each int8 product has a relative error of at most eps (the largest measured on this input:
+    weights off by <= half a step of 127 per row, ``dynamic`` also 7-bit activations, worst on down_proj's
+    heavy-tailed input), and the network amplifies product errors by A (``amplification``: measured with random
+    noise of the same size; 4.3-5.0 for these wide-init 2-layer models). Int8's rounding must do no worse than
+    such noise: rel. RMS error of the logits <= 1.5 * A * eps. Measured (seeds 0-2): weight-only 2.7-2.9% =
+    0.80-0.82 A eps (eps 0.75%); dynamic 10-11% = 0.36-0.47 A eps (eps 4.9-6.3%)."""
+    model = tiny(seed=seed)
     q = int8.convert(copy.deepcopy(model), method)
     assert int8.is_quantized(q) and not any(type(m) is torch.nn.Linear for m in q.modules())
     idx = torch.randint(0, 320, (3, 40), generator=torch.Generator().manual_seed(2))
-    eps = max(product_errors(model, q, idx))
+    eps, amp = max(product_errors(model, q, idx)), amplification(model, idx)
     with torch.no_grad():
         ref, got = model(idx), q(idx)
     rel = ((got - ref).norm() / ref.norm()).item()
-    assert eps < 0.1 and 1e-4 < rel <= 2 * (2 * model.config.n_layer + 1) ** 0.5 * eps, (rel, eps)
+    assert eps < 0.1 and 1 < amp < 20 and 1e-4 < rel <= 1.5 * amp * eps, (rel, eps, amp)
 
 
 @pytest.mark.parametrize("method", METHODS)
