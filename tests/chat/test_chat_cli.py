@@ -113,6 +113,21 @@ def test_threads_flag_sets_torch_threads(run_dir, capsys):
         torch.set_num_threads(before)
 
 
+def test_quantize_int8_answers_as_the_library_model(run_dir, capsys):
+    """--quantize int8: the reply of a ChatSession over load_run + int8.quantize (same greedy tokens)."""
+    from llmlab.infer.session import ChatSession
+    from llmlab.model.kernels import int8
+    from llmlab.runs import load_run
+
+    assert main(["chat", "--model", str(run_dir), "--prompt", "What is 2 plus 3?", "--json", "--temperature", "0",
+                 "--max-new-tokens", "6", "--quantize", "int8"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    model, tok = load_run(run_dir)
+    int8.quantize(model, "int8")
+    r = ChatSession(model, tok, temperature=0, max_new_tokens=6).reply("What is 2 plus 3?")
+    assert out["text"] == r.text and out["completion_tokens"] == len(r.token_ids)
+
+
 def test_cli_repl_reads_piped_stdin(run_dir, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("hello\n/system Be kind.\n/reset\nagain\n"))
     assert main(["chat", "--model", str(run_dir), "--temperature", "0", "--max-new-tokens", "4"]) == 0

@@ -81,3 +81,23 @@ def test_user_errors_exit_2(run, capsys):
     assert code == 2 and "ID=BIAS" in err
     code, _, err = run_cli(capsys, "generate", "--model", str(run) + "-missing", "--prompt", "x")
     assert code == 2
+
+
+def test_generate_quantize_int8(run, capsys):
+    """--quantize int8: the greedy tokens of the library's int8 model (runs.load_run + int8.quantize + Engine);
+    --compile with it is a one-line error."""
+    from llmlab.infer import Engine, SamplingParams
+    from llmlab.model.kernels import int8
+    from llmlab.runs import load_run
+
+    code, out, _ = run_cli(capsys, "generate", "--model", str(run), "--prompt", "The cat", "--greedy",
+                           "--max-new-tokens", "8", "--ignore-eos", "--json", "--quantize", "int8")
+    assert code == 0
+    model, tok = load_run(run)
+    int8.quantize(model, "int8")
+    ids = [tok.bos_id, *tok.encode("The cat")] if hasattr(tok, "bos_id") else tok.encode("The cat")
+    want = Engine(model).generate([ids], SamplingParams(temperature=0, max_new_tokens=8, ignore_eos=True))
+    assert json.loads(out)["token_ids"] == want[0].samples[0].token_ids
+    code, _, err = run_cli(capsys, "generate", "--model", str(run), "--prompt", "x", "--quantize", "int8",
+                           "--compile")
+    assert code == 2 and "int8" in err

@@ -347,3 +347,28 @@ def test_tokenize_detokenize(server, serve_tok):
     assert r["max_model_len"] == 512
     assert httpx.post(url + "/detokenize", json={"tokens": r["tokens"][1:]}).json() == {"prompt": "To be, or not"}
     assert httpx.post(url + "/detokenize", json={"tokens": [10**6]}).status_code == 400
+
+
+def test_quantize_int8_serves_the_int8_model(serve_tok):
+    """``quantize="int8"`` (``llmlab serve --quantize int8``): the engine process converts its model, and a
+    greedy answer is the int8 model's (computed here with the library's converter); a bad choice is refused."""
+    import copy
+
+    from llmlab.errors import LlmlabError
+    from llmlab.model.kernels import int8
+    from llmlab.serve.engine_proc import EngineSpec
+    from llmlab.serve.server import ServeConfig, ServerState
+
+    with pytest.raises(LlmlabError, match="quantize"):
+        ServeConfig(quantize="int4")
+    model = tiny_model(serve_tok.vocab_size, seed=3)
+    state = ServerState(EngineSpec(model=model, tokenizer=serve_tok, threads=1, quantize="int8"),
+                        ServeConfig(model_name="tiny", quantize="int8"))
+    with running_server(state) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        r = client.chat.completions.create(model="tiny", messages=MSG, temperature=0, max_tokens=12)
+    ids = render_prompt(MSG, serve_tok)
+    q = int8.quantize(copy.deepcopy(model), "int8")
+    p = SamplingParams(temperature=0, max_new_tokens=12, stop_token_ids=tuple(state.chat_stop_ids), ignore_eos=True)
+    ref = Engine(q).generate([ids], p)[0].samples[0]
+    assert r.choices[0].message.content == text_of(serve_tok, ref, state.chat_stop_ids)

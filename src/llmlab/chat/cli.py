@@ -218,6 +218,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guard", choices=["off", "flag", "block"], default="off",
                    help="safety guard on each message: flag labels it (the model is told), block refuses it "
                    "(llmlab guard check judges one text)")
+    p.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+                   help="int8 linear layers, one scale per output channel: 'int8' weight-only, 'int8-dynamic' 8-bit "
+                   "activations too (fbgemm, x86: faster, less precise)")
     p.set_defaults(func=_chat, chat_command=None)
     csub = p.add_subparsers(dest="chat_command", metavar="[synth]")
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
@@ -231,6 +234,9 @@ _CHAT_DEFAULTS = {"system": "", "temperature": 0.7, "top_p": 0.9, "top_k": 0, "m
 
 
 def _chat(args) -> int:
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP (utils/openmp.py)
     from llmlab.errors import LlmlabError
     from llmlab.runs import load_run
     from llmlab.tools.toolset import make_tool_loop, parse_tools
@@ -256,6 +262,10 @@ def _chat(args) -> int:
 
         torch.set_num_threads(args.threads)
     model, tok = load_run(args.model, device=args.device)
+    if args.quantize:
+        from llmlab.model.kernels.int8 import quantize
+
+        quantize(model, args.quantize)
     screen = None
     if tools and args.guard != "off":  # tool results pass the guard before the model reads them (injections)
         from llmlab.safety.filters import screen_tool_result

@@ -5,6 +5,7 @@
 
     from llmlab.export.gguf_import import import_gguf, read_gguf
     config, state_dict, reader = read_gguf("model.gguf")    # without writing anything
+    model, reader = load_gguf_int8("model-q8_0.gguf")       # int8 linear layers straight from Q8_0 blocks
 
 What it reads (the file is memory-mapped by the ``gguf`` package's reader):
 
@@ -174,6 +175,78 @@ def read_gguf(path: str | Path):
             heads = config.n_head if theirs == "attn_q" else config.n_kv_head if theirs == "attn_k" else 0
             put(f"layers.{i}.{ours}.weight", name, heads)
     return config, sd, reader
+
+
+def _int8_rows(t, where: str):
+    """A reader tensor of a linear layer as (q (out, in) int8, scale (out,)), one scale per row: Q8_0 blocks
+    (34 bytes: an f16 scale, 32 int8) are rescaled to the row's scale without a float32 copy of the model
+    (``int8.from_blocks``); any other type is dequantized (this tensor only) and quantized by rows."""
+    import gguf
+    import numpy as np
+    import torch
+
+    from llmlab.model.kernels.int8 import from_blocks, quantize_rows
+
+    if gguf.GGMLQuantizationType(t.tensor_type) != gguf.GGMLQuantizationType.Q8_0:
+        return quantize_rows(torch.from_numpy(np.array(_dequantize(t, where), dtype=np.float32)))
+    out, inp = (int(n) for n in reversed(t.shape))
+    raw = np.asarray(t.data).reshape(out, inp // 32, 34)
+    d = torch.from_numpy(np.ascontiguousarray(raw[..., :2]).view(np.float16)[..., 0])  # (out, blocks)
+    qb = torch.from_numpy(np.ascontiguousarray(raw[..., 2:]).view(np.int8))  # (out, blocks, 32)
+    return from_blocks(d, qb)
+
+
+def load_gguf_int8(path: str | Path, method: str | None = None):
+    """``(GPT, reader)``: the GGUF model with int8 linear layers (``model/kernels/int8.py``) read straight from
+    its Q8_0 (or other) tensors, the embedding table and norms in float32. Tied embeddings: the head gets its
+    own int8 rows of the table. Nothing is written."""
+    import numpy as np
+    import torch
+
+    from llmlab.model.gpt import GPT, rope_tables
+    from llmlab.model.kernels import convert
+    from llmlab.model.kernels.int8 import Int8Linear
+
+    path = Path(path)
+    reader = open_gguf(path)
+    config = model_config_from_gguf(reader, str(path))
+    tensors = {t.name: t for t in reader.tensors}
+    with torch.device("meta"):
+        model = GPT(config)
+
+    def floats(name: str) -> torch.Tensor:
+        return torch.from_numpy(np.array(_dequantize(tensors[name], str(path)), dtype=np.float32))
+
+    def linear(parent, attr: str, name: str, heads: int = 0) -> None:
+        if name not in tensors:
+            raise LlmlabError(f"{path}: missing tensor {name}")
+        q, scale = _int8_rows(tensors[name], str(path))
+        if heads:  # llama.cpp's interleaved RoPE rows back to rotate-half order; a row keeps its scale
+            order = torch.from_numpy(unpermute_rope(np.arange(q.shape[0])[:, None], heads)[:, 0].copy())
+            q, scale = q[order], scale[order]
+        setattr(parent, attr, Int8Linear.from_int8(q, scale, method))
+
+    sd = {"embed_tokens.weight": floats("token_embd.weight"), "norm.weight": floats("output_norm.weight")}
+    for i, blk in enumerate(model.layers):
+        sd[f"layers.{i}.input_layernorm.weight"] = floats(f"blk.{i}.attn_norm.weight")
+        sd[f"layers.{i}.post_attention_layernorm.weight"] = floats(f"blk.{i}.ffn_norm.weight")
+        a, m = blk.self_attn, blk.mlp
+        linear(a, "q_proj", f"blk.{i}.attn_q.weight", config.n_head)
+        linear(a, "k_proj", f"blk.{i}.attn_k.weight", config.n_kv_head)
+        linear(a, "v_proj", f"blk.{i}.attn_v.weight")
+        linear(a, "o_proj", f"blk.{i}.attn_output.weight")
+        linear(m, "gate_proj", f"blk.{i}.ffn_gate.weight")
+        linear(m, "up_proj", f"blk.{i}.ffn_up.weight")
+        linear(m, "down_proj", f"blk.{i}.ffn_down.weight")
+    linear(model, "lm_head", "token_embd.weight" if config.tie_embeddings else "output.weight")
+    model.load_state_dict(sd, strict=False, assign=True)
+    model.rope_cos, model.rope_sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta,
+                                                 config.rope_scaling)
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise LlmlabError(f"{path}: weights not read for {left[:3]}")
+    convert(model, "cpu")
+    return model.eval(), reader
 
 
 def import_gguf(path: str | Path, out_run: str | Path) -> Path:

@@ -28,6 +28,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--truncate", choices=["left"], default=None,
                    help="cut a prompt longer than the context from the left instead of refusing it")
+    p.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+                   help="int8 linear layers, one scale per output channel: 'int8' weight-only, 'int8-dynamic' 8-bit "
+                   "activations too (fbgemm, x86: faster, less precise)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,7 +97,12 @@ def _load(args):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device.startswith("cuda") and not torch.cuda.is_available():
         raise LlmlabError(f"--device {device}: CUDA is not available on this machine")
-    return load_run(args.model, device=device)
+    model, tokenizer = load_run(args.model, device=device)
+    if args.quantize:
+        from llmlab.model.kernels.int8 import quantize
+
+        quantize(model, args.quantize)
+    return model, tokenizer
 
 
 def _params(args):
@@ -135,6 +143,10 @@ def _logprob_json(tokenizer, c) -> list[dict] | None:
 
 def _generate(args) -> int:
     from dataclasses import asdict
+
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP: spinning threads stall batch-1 decode on a busy machine
 
     from llmlab.errors import LlmlabError
     from llmlab.infer.engine import Engine
@@ -275,6 +287,9 @@ def _print_speed(st) -> None:
 
 
 def _next(args) -> int:
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP (utils/openmp.py)
     from llmlab.infer.explain import format_candidates, next_token_candidates, plot_candidates
 
     model, tokenizer = _load(args)

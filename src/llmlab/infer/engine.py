@@ -157,6 +157,12 @@ class Engine:
         self.fused = fused and isinstance(self.model, GPT) and type(self.model).forward is GPT.forward
         if compile and not self.fused:
             raise LlmlabError("compile=True needs the fused forward (a plain GPT and fused=True)")
+        if compile:
+            from llmlab.model.kernels.int8 import is_quantized
+
+            if is_quantized(self.model):
+                raise LlmlabError("the compiled decode step runs float weights; an int8 model decodes eagerly "
+                                  "(drop --compile or --quantize)")
         self.compile, self.compile_dir = compile, compile_dir
         self.log = log  # progress notes of a first compile (default: to stderr)
         self._fused_weights = None

@@ -29,6 +29,11 @@ of large calls:
   overhead), so batch-1 decode keeps ``mm``. The blocked copies are made on first use, so they cost memory
   (as much again as those matrices) only where a batch is run.
 
+A model whose linear layers are int8 (``model/kernels/int8.py``, ``llmlab generate --quantize int8``) gets int8
+fused matrices (``Int8Matrix``: q/k/v rows and gate/up rows concatenated with their per-row scales, so no
+value is quantized again) and its norms' weights applied as a per-column scale instead of folded in (folding
+would change each row's scale and round the int8 values a second time); oneDNN's packing does not apply.
+
 Results equal ``GPT.forward`` up to float rounding (tests/infer/test_fused.py: 2e-5 in fp32, 1e-12 in fp64).
 The fused copy costs as much memory as the model's matrices; ``Engine(model, fused=False)`` runs the model
 itself instead.
@@ -42,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from llmlab.model.gpt import GPT, KVCache, attend, default_positions
+from llmlab.model.kernels.int8 import Int8Linear, Int8Matrix, is_quantized, quantize_rows
 
 
 def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
@@ -84,14 +90,19 @@ def available_memory() -> float:
 
 
 def _mm(x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
-    """x (N, d_in) @ w (d_in, d_out); through oneDNN when ``packed`` (w's blocked copy) is given."""
+    """x (N, d_in) @ w (d_in, d_out); through oneDNN when ``packed`` (w's blocked copy) is given; an
+    ``Int8Matrix`` w (d_out, d_in) through its int8 product."""
+    if isinstance(w, Int8Matrix):
+        return w.mm(x)
     if packed is None:
         return torch.mm(x, w)
     return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [None], "")
 
 
 def _addmm(residual: torch.Tensor, x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
-    """residual + x @ w, in one call either way."""
+    """residual + x @ w, in one call either way (two for an ``Int8Matrix``)."""
+    if isinstance(w, Int8Matrix):
+        return w.addmm(residual, x)
     if packed is None:
         return torch.addmm(residual, x, w)
     return torch.ops.mkldnn._linear_pointwise(x, residual, packed, None, "add")
@@ -116,6 +127,10 @@ class FusedWeights:
         if fold_rotation is None:
             size = model.num_params() * self.embed.element_size()
             fold_rotation = self.embed.device.type == "cpu" and size <= FOLD_ROTATION_MAX_BYTES
+        self.int8 = is_quantized(model)
+        if self.int8:
+            self._init_int8(model)
+            return
         self.fold_rotation = fold_rotation
 
         def fold(w: torch.Tensor, norm_weight: torch.Tensor) -> torch.Tensor:
@@ -143,6 +158,34 @@ class FusedWeights:
         self._packed = None  # oneDNN's blocked copies, per layer and the head: built by ``packed`` on first use
         self._onednn_fits = None  # whether those copies may be made (see ``_onednn_rows``); decided once
 
+    def _init_int8(self, model: GPT) -> None:
+        """The int8 layout: per layer (qkv, o, gate_up, down) as ``Int8Matrix`` (rows = output channels), the
+        norms' weights times sqrt(d) kept apart in ``norms`` (per layer: input, post-attention; then final)."""
+        c = self.config
+        self.fold_rotation = False
+        method = next(m.method for m in model.modules() if isinstance(m, Int8Linear))
+
+        def rows(*lins) -> Int8Matrix:  # the layers' int8 rows one below the other (a float layer is quantized)
+            qs = [(lin.qweight, lin.scale) if isinstance(lin, Int8Linear) else quantize_rows(lin.weight)
+                  for lin in lins]
+            if len(qs) == 1:
+                return Int8Matrix(*qs[0], method=method)
+            return Int8Matrix(torch.cat([q for q, _ in qs]), torch.cat([s for _, s in qs]), method=method)
+
+        def g(norm) -> torch.Tensor:
+            return norm.weight.detach().to(self.embed.dtype) * c.d_model ** 0.5  # (d,)
+
+        self.layers, self.norms = [], []
+        with torch.no_grad():
+            for blk in model.layers:
+                a, m = blk.self_attn, blk.mlp
+                self.layers.append((rows(a.q_proj, a.k_proj, a.v_proj), rows(a.o_proj),
+                                    rows(m.gate_proj, m.up_proj), rows(m.down_proj)))
+                self.norms.append((g(blk.input_layernorm), g(blk.post_attention_layernorm)))
+            self.head = rows(model.lm_head)
+            self.norms.append(g(model.norm))
+        self._packed, self._onednn_fits = None, False
+
     @staticmethod
     def version_key(model: GPT) -> tuple:
         """Changes whenever a parameter is replaced or updated in place (optimizer steps bump ``_version``)."""
@@ -159,7 +202,7 @@ class FusedWeights:
         """Whether a call of ``rows`` rows takes oneDNN: enough rows, a torch with oneDNN, and room for the
         blocked copies (at most half the memory available when first asked: a 1B-parameter fp32 model's
         copies are ~5 GB; without room the matmuls stay on ``mm``, slower but within memory)."""
-        if not ONEDNN_MIN_ROWS or rows < ONEDNN_MIN_ROWS:
+        if not ONEDNN_MIN_ROWS or rows < ONEDNN_MIN_ROWS or self.int8:
             return False
         if self._onednn_fits is None:
             big = [w for w in self.matrices() if w.numel() >= ONEDNN_MIN_ELEMENTS]
@@ -176,6 +219,8 @@ class FusedWeights:
     @functools.cached_property
     def _large_share(self) -> float:
         """The fraction of the matrices' entries in matrices large enough for oneDNN (fixed per copy)."""
+        if self.int8:
+            return 0.0
         sizes = [w.numel() for w in self.matrices()]
         return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
 
@@ -195,13 +240,16 @@ class FusedWeights:
         return self._packed
 
     # ------------------------------------------------------------------------------------------------------
-    def _normed(self, x: torch.Tensor) -> torch.Tensor:
+    def _normed(self, x: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
         """x (N, d) -> x / sqrt(sum(x^2) + d * eps): RMSNorm up to the factor sqrt(d) and the norm's weight,
-        which live in the next matmul. The scale is computed in fp32 (fp64 stays fp64), as the model's is."""
+        which live in the next matmul, or, for int8 matrices, in ``g`` (d,), applied here.
+        The scale is computed in fp32 (fp64 stays fp64), as the model's is."""
         if self.wide:  # fp32/fp64: no casts (each would be one more call)
-            return x * torch.linalg.vecdot(x, x).add_(self.d_eps).rsqrt_().unsqueeze_(1)
+            r = torch.linalg.vecdot(x, x).add_(self.d_eps).rsqrt_().unsqueeze_(1)
+            return x * r if g is None else (x * r).mul_(g)
         xf = x.float()
-        return x * torch.linalg.vecdot(xf, xf).add_(self.d_eps).rsqrt_().unsqueeze_(1).to(x.dtype)
+        y = x * torch.linalg.vecdot(xf, xf).add_(self.d_eps).rsqrt_().unsqueeze_(1).to(x.dtype)
+        return y if g is None else y.mul_(g)
 
     def forward(
         self,
@@ -226,7 +274,8 @@ class FusedWeights:
         for layer, ((w_qkv, w_o, w_gu, w_down), (p_qkv, p_o, p_gu, p_down)) in enumerate(
                 zip(self.layers, packed_layers)):
             # Heads of the one projection: [q (H) | k (Hkv) | v (Hkv) (| rot q (H) | rot k (Hkv))], hd wide each.
-            qkv = _mm(self._normed(x), w_qkv, p_qkv).view(N, -1, hd)
+            norm_in, norm_post = self.norms[layer] if self.int8 else (None, None)
+            qkv = _mm(self._normed(x, norm_in), w_qkv, p_qkv).view(N, -1, hd)
             if self.fold_rotation:
                 rotated = qkv[:, n_qk + Hkv:]  # the projection's own rotate-half heads
             else:
@@ -239,8 +288,8 @@ class FusedWeights:
                 k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
             y = attend(q, k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
             x = _addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o, p_o)  # x + o_proj(y)
-            gu = _mm(self._normed(x), w_gu, p_gu)  # (N, 2*ffn)
-            f = w_gu.shape[1] // 2
+            gu = _mm(self._normed(x, norm_post), w_gu, p_gu)  # (N, 2*ffn)
+            f = gu.shape[1] // 2
             x = _addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down, p_down)  # x + down(silu(gate) * up)
         if kv_cache is not None:
             kv_cache.length += T
@@ -248,5 +297,5 @@ class FusedWeights:
             x = x.view(B, T, -1)[:, -logits_to_keep:].reshape(-1, x.shape[1])
             if x.shape[0] < N:
                 packed_head = self.packed(x.shape[0])[1]
-        logits = _mm(self._normed(x), self.head, packed_head)  # (B * kept, V)
+        logits = _mm(self._normed(x, self.norms[-1] if self.int8 else None), self.head, packed_head)  # (B*kept, V)
         return logits.view(B, -1, logits.shape[1])

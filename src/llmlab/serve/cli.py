@@ -36,16 +36,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--guard", choices=["off", "block"], default="off",
                    help="the safety guard on every chat request (llmlab.safety): block answers a harmful or injected "
                    "request with a refusal, finish_reason content_filter")
+    p.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
+                   help="int8 linear layers (model/kernels/int8.py): 'int8' weight-only, 'int8-dynamic' 8-bit "
+                   "activations too (fbgemm, x86; a row's numbers then depend on its batch)")
     p.set_defaults(func=_serve)
 
 
 def _serve(args) -> int:
+    from llmlab.utils.openmp import passive_wait
+
+    passive_wait()  # before torch loads OpenMP, here and in the engine process it spawns (utils/openmp.py)
     from llmlab.serve.server import ServeConfig, serve
 
     cfg = ServeConfig(model=args.model, host=args.host, port=args.port, api_key=args.api_key,
                       max_batch=args.max_batch, max_queue=args.max_queue, kv_cache_mb=args.kv_cache_mb,
                       max_body_mb=args.max_body_mb, model_name=args.model_name, device=args.device,
-                      threads=args.threads, compile=args.compile)
+                      threads=args.threads, compile=args.compile, quantize=args.quantize)
     filt = None
     if args.guard != "off":
         from llmlab.safety.filters import content_filter

@@ -43,6 +43,7 @@ class EngineSpec:
     tokenizer: object | None = None
     device: str = "auto"
     threads: int = 0
+    quantize: str | None = None  # a --quantize choice ("int8", "int8-dynamic"; model/kernels/int8.py)
     compile: bool = False
 
 
@@ -96,6 +97,10 @@ def engine_main(spec: EngineSpec, limits: dict, conn) -> None:
         else:
             model, tok = spec.model, spec.tokenizer
         model.eval()
+        if spec.quantize:
+            from llmlab.model.kernels.int8 import quantize
+
+            quantize(model, spec.quantize)
         engine = Engine(model, compile=spec.compile)
         metrics = Metrics()
         sched = Scheduler(engine, max_rows=limits["max_rows"], max_queue=10**9, max_kv_slots=limits["max_kv_slots"],

@@ -48,6 +48,7 @@ class ServeConfig:
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0 = torch's choice)
     compile: bool = False  # AOT-compiled decode steps (infer/compiled.py)
+    quantize: str | None = None  # "int8" / "int8-dynamic": int8 linear layers (model/kernels/int8.py)
 
     def __post_init__(self):
         problems = []
@@ -63,6 +64,8 @@ class ServeConfig:
             problems.append("max_prefill_tokens must be >= 1")
         if self.api_key is not None and not self.api_key.strip():
             problems.append("api_key must not be empty")
+        if self.quantize not in (None, "int8", "int8-dynamic"):
+            problems.append(f"quantize must be int8 or int8-dynamic, got {self.quantize!r}")
         if problems:
             raise LlmlabError("invalid serve config: " + "; ".join(problems))
 
@@ -369,7 +372,8 @@ def load_state(config: ServeConfig, content_filter: ContentFilter | None = None)
 
     if not config.model:
         raise LlmlabError("serve needs a run folder (--model RUN)")
-    spec = EngineSpec(run=config.model, device=config.device, threads=config.threads, compile=config.compile)
+    spec = EngineSpec(run=config.model, device=config.device, threads=config.threads, compile=config.compile,
+                      quantize=config.quantize)
     return ServerState(spec, config, content_filter)
 
 
