@@ -30,6 +30,7 @@ STAGE_MODULES = [
     "llmlab.train.rl_cli",  # rl-data, rm, dpo, ppo, grpo, eval rm/winrate/exact
     "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
+    "llmlab.reason.cli",  # reason, reason check, reason train
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 
