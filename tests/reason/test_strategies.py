@@ -99,6 +99,17 @@ def test_bfs_keeps_the_top_b_states_and_proposes_only_from_them():
             assert att.tree.nodes[n.parent].selected
 
 
+def test_bfs_keeps_one_node_per_state():
+    # 1 2 3 4: "2 * 1 = 2 (left: 2 3 4)" and "2 / 1 = 2 (left: 2 3 4)" leave the same numbers.
+    replies = {"Possible next steps for 1 2 3 4:": "2 * 1 = 2 (left: 2 3 4)\n2 / 1 = 2 (left: 2 3 4)\n"
+                                                   "4 - 3 = 1 (left: 1 1 2)"}
+    gen = Scripted(lambda text, j: replies.get(text) or ("sure" if text.startswith("Can ") else ""))
+    for distinct, want in ((True, ["2 * 1 = 2 (left: 2 3 4)", "4 - 3 = 1 (left: 1 1 2)"]),
+                           (False, ["2 * 1 = 2 (left: 2 3 4)", "2 / 1 = 2 (left: 2 3 4)"])):
+        (att,) = tot_bfs(gen, TASK, [(1, 2, 3, 4)], StrategyConfig(method="tot", breadth=2, distinct_states=distinct))
+        assert [n.text for n in att.tree.nodes if n.depth == 1 and n.selected] == want
+
+
 def test_dfs_backtracks_from_a_dead_end():
     puzzle = (1, 2, 3, 4)
     steps = g.next_steps(puzzle)

@@ -212,7 +212,7 @@ def test_training_labels_are_right():
             assert reply == g.value_label(state)
         elif kind == "propose":
             state = [g.parse_number(x) for x in user.split(" for ")[1].rstrip(":").split()]
-            assert gt.parse_proposals(reply) == g.next_steps(state)
+            assert gt.parse_proposals(reply)[0] in g.next_steps(state) and "\n" not in reply
 
 
 def test_reply_parsers():

@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--breadth", type=int, default=d.breadth, help="tot bfs: states kept per level")
     p.add_argument("--samples", type=int, default=d.samples, help="cot-sc: chains of thought per puzzle")
     p.add_argument("--n-evaluate", type=int, default=d.n_evaluate, help="tot: value samples per state")
+    p.add_argument("--propose-samples", type=int, default=d.propose_samples,
+                   help="tot: propose replies sampled per node (their distinct thoughts are its children)")
     p.add_argument("--temperature", type=float, default=d.temperature, help="io/cot sampling temperature (0 = greedy)")
     p.add_argument("--sc-temperature", type=float, default=d.sc_temperature, help="cot-sc sampling temperature")
     p.add_argument("--value-temperature", type=float, default=d.value_temperature,
@@ -71,6 +73,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--answer", required=True, help='the answer, e.g. "(10-4)*(13-9)"')
     c.set_defaults(func=_check)
 
+    from llmlab.reason.train import Game24TrainConfig
+
+    t = Game24TrainConfig()
+    tr = rsub.add_parser("train", help="teach a small model the task: SFT on solver-made solutions, then GRPO",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tr.add_argument("--task", default="game24", choices=["game24"], help="the task")
+    tr.add_argument("--out", required=True, help="run folder for the trained model (stages in subfolders)")
+    tr.add_argument("--sft-steps", type=int, default=t.sft_steps, help="SFT optimizer steps")
+    tr.add_argument("--sft-seconds", type=float, default=t.sft_seconds, help="cap on SFT training seconds (0 = none)")
+    tr.add_argument("--grpo-steps", type=int, default=t.grpo_steps, help="GRPO steps (0 = skip GRPO)")
+    tr.add_argument("--grpo-seconds", type=float, default=t.grpo_seconds, help="cap on GRPO seconds (0 = none)")
+    tr.add_argument("--sft-lr", type=float, default=t.sft_lr, help="SFT peak learning rate")
+    tr.add_argument("--grpo-lr", type=float, default=t.grpo_lr, help="GRPO peak learning rate")
+    tr.add_argument("--layers", type=int, default=t.n_layer, help="transformer blocks")
+    tr.add_argument("--width", type=int, default=t.d_model, help="model width (d_model)")
+    tr.add_argument("--vocab-size", type=int, default=t.vocab_size, help="tokenizer vocabulary")
+    tr.add_argument("--seed", type=int, default=t.seed, help="random seed (data, weights)")
+    tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads (0 = default)")
+    tr.add_argument("--eval-puzzles", type=int, default=t.eval_puzzles,
+                    help="validation puzzles scored with greedy CoT after each stage (0 = off)")
+    tr.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tr.set_defaults(func=_train)
+
 
 def _run(args) -> int:
     from llmlab.errors import LlmlabError
@@ -85,7 +110,8 @@ def _run(args) -> int:
         raise LlmlabError("give exactly one of --model RUN and --endpoint URL")
     cfg = StrategyConfig(method=args.method, temperature=args.temperature, samples=args.samples,
                          sc_temperature=args.sc_temperature, search=args.search, breadth=args.breadth,
-                         n_evaluate=args.n_evaluate, value_temperature=args.value_temperature,
+                         n_evaluate=args.n_evaluate, propose_samples=args.propose_samples,
+                         value_temperature=args.value_temperature,
                          judge=not args.no_judge)
     cfg.validate()
     task = get_task(args.task)
@@ -122,6 +148,22 @@ def _generator(args):
 
     return OpenAIGenerator(args.endpoint, args.endpoint_model, api_key=os.environ.get(args.api_key_env, ""),
                            retries=args.retries)
+
+
+def _train(args) -> int:
+    from dataclasses import replace
+
+    from llmlab.reason.train import Game24TrainConfig, train_game24
+
+    cfg = Game24TrainConfig(out=args.out, sft_steps=args.sft_steps, sft_seconds=args.sft_seconds,
+                            grpo_steps=args.grpo_steps, grpo_seconds=args.grpo_seconds,
+                            sft_lr=args.sft_lr, grpo_lr=args.grpo_lr, n_layer=args.layers, d_model=args.width,
+                            vocab_size=args.vocab_size, seed=args.seed, threads=args.threads,
+                            eval_puzzles=args.eval_puzzles)
+    cfg = replace(cfg, data=replace(cfg.data, seed=args.seed))
+    summary = train_game24(cfg, progress=False if args.no_progress else None)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    return 0
 
 
 def _check(args) -> int:

@@ -57,7 +57,7 @@ class EngineGenerator:
     reproducible and no two prompts share random numbers. Prompts that would overflow the context follow the
     chat template's overflow policy. ``max_rows`` bounds the rows (prompts x n) of one engine batch."""
 
-    def __init__(self, model, tokenizer, *, seed: int = 0, max_rows: int = 512, name: str = "engine"):
+    def __init__(self, model, tokenizer, *, seed: int = 0, max_rows: int = 256, name: str = "engine"):
         from llmlab.chat.template import stop_token_ids
         from llmlab.infer.engine import Engine
 

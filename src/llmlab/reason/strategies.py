@@ -13,8 +13,10 @@ Methods (``StrategyConfig.method``):
 * ``cot-sc``: self-consistency: ``samples`` chains of thought at ``sc_temperature``, majority vote over the
   normalised answers (``task.normalise``; ties go to the answer seen first).
 * ``tot``: Tree of Thoughts (Yao et al. 2023). Each level the model *proposes* next thoughts for every kept
-  node (one reply listing them) and *values* each new state (``n_evaluate`` sampled sure/likely/impossible
-  judgements, summed with ``VALUE_WEIGHTS``). ``search="bfs"`` keeps the ``breadth`` best states per level;
+  node (``propose_samples`` sampled replies; their distinct thoughts become the children -- a reply that lists
+  several, as an endpoint model's may, gives them all) and *values* each new state (``n_evaluate`` sampled sure/likely/impossible
+  judgements, summed with ``VALUE_WEIGHTS``). ``search="bfs"`` keeps the ``breadth`` best states per level
+  (one node per distinct state, ``distinct_states``);
   ``search="dfs"`` follows the best child first, prunes children valued below ``dfs_prune`` and backtracks
   when a subtree yields no accepted answer, within ``dfs_max_expansions`` propose calls. From a goal state the
   model writes the answer from its path and (``judge``) judges it; answers are ranked by that judgement.
@@ -53,15 +55,17 @@ class StrategyConfig:
     search: str = "bfs"  # tot: bfs | dfs
     breadth: int = 5  # tot bfs: states kept per level
     n_evaluate: int = 3  # value samples per state (the paper's 3)
-    propose_temperature: float = 0.0
+    propose_samples: int = 32  # tot: propose replies sampled per node (their distinct thoughts are the children)
+    propose_temperature: float = 1.0
     value_temperature: float = 1.0  # 0 = one greedy judgement counted n_evaluate times
     judge: bool = True  # the model judges its final answers (sure/impossible); else they rank by their path
+    distinct_states: bool = True  # bfs: keep at most one node per state (as written) in a level's top b
     dfs_prune: float = 1.0  # dfs: children valued below this are not explored (1.0: at least one 'likely')
     dfs_accept: float = 20.0  # dfs: an answer judged at least this ends the search (one 'sure')
     dfs_max_expansions: int = 40  # dfs: propose calls per puzzle
     answer_tokens: int = 64
     cot_tokens: int = 192
-    propose_tokens: int = 640
+    propose_tokens: int = 64
     value_tokens: int = 8
 
     def validate(self) -> None:
@@ -70,8 +74,8 @@ class StrategyConfig:
             problems.append(f"method {self.method!r} (choose {', '.join(METHODS)})")
         if self.search not in SEARCHES:
             problems.append(f"search {self.search!r} (choose {', '.join(SEARCHES)})")
-        if self.breadth < 1 or self.samples < 1 or self.n_evaluate < 1 or self.dfs_max_expansions < 1:
-            problems.append("breadth, samples, n_evaluate and dfs_max_expansions must be >= 1")
+        if min(self.breadth, self.samples, self.n_evaluate, self.dfs_max_expansions, self.propose_samples) < 1:
+            problems.append("breadth, samples, n_evaluate, propose_samples and dfs_max_expansions must be >= 1")
         if min(self.temperature, self.sc_temperature, self.propose_temperature, self.value_temperature) < 0:
             problems.append("temperatures must be >= 0")
         if problems:
@@ -164,19 +168,26 @@ class _Search:
         self.cache = cache if cache is not None else {}
 
     def propose(self, jobs: list[tuple[Attempt, Node]]) -> list[list[Node]]:
-        """One batch: a propose reply for every (attempt, node); returns each node's new children."""
+        """One batch: ``propose_samples`` propose replies for every (attempt, node); each node's new children
+        are the distinct thoughts of its replies, in the order first written."""
         if not jobs:
             return []
-        outs = self.gen.generate([self.task.propose_prompt(node.state) for _, node in jobs], n=1,
-                                 temperature=self.cfg.propose_temperature, max_tokens=self.cfg.propose_tokens)
+        outs = self.gen.generate([self.task.propose_prompt(node.state) for _, node in jobs],
+                                 n=self.cfg.propose_samples, temperature=self.cfg.propose_temperature,
+                                 max_tokens=self.cfg.propose_tokens)
         children = []
-        for (att, node), (c,) in zip(jobs, outs):
-            att.tokens += c.tokens
-            if c.error:
-                node.error = c.error
-                att.error = att.error or c.error
-            children.append([att.tree.add(node, "step", thought, state)
-                             for thought, state in self.task.parse_proposals(c.text)])
+        for (att, node), samples in zip(jobs, outs):
+            seen, kids = set(), []
+            for c in samples:
+                att.tokens += c.tokens
+                if c.error:
+                    node.error = c.error
+                    att.error = att.error or c.error
+                for thought, state in self.task.parse_proposals(c.text):
+                    if thought not in seen:
+                        seen.add(thought)
+                        kids.append(att.tree.add(node, "step", thought, state))
+            children.append(kids)
         return children
 
     def value(self, jobs: list[tuple[Attempt, Node]], prompts: list[list[dict]] | None = None) -> None:
@@ -232,8 +243,31 @@ def _rank(nodes: list[Node]) -> list[Node]:
     return sorted(nodes, key=lambda n: -(n.value or 0.0))  # stable: ties keep the model's order
 
 
+def _select(task, nodes: list[Node], breadth: int, distinct: bool) -> list[Node]:
+    """The ``breadth`` best nodes; with ``distinct``, a node whose state (as the model wrote it) equals a better
+    one's is passed over, so two paths to the same numbers do not take two of the b places. Goal states are
+    exempt: every finished path ends in the same state, and each is a different answer."""
+    kept, states = [], set()
+    for n in _rank(nodes):
+        if len(kept) == breadth:
+            break
+        if distinct and n.state in states and not task.is_goal(n.state):
+            continue
+        kept.append(n)
+        states.add(n.state)
+    return kept
+
+
+def _rank_answers(att: Attempt, answers: list[Node]) -> list[Node]:
+    """Answers by their judgement; ties by the values the model gave the states on their paths (summed)."""
+    def path_value(n: Node) -> float:
+        return sum(p.value or 0.0 for p in att.tree.path(n) if p.kind == "step")
+
+    return sorted(answers, key=lambda n: (-(n.value or 0.0), -path_value(n)))
+
+
 def _finish(att: Attempt, answers: list[Node]) -> None:
-    ranked = _rank(answers)
+    ranked = _rank_answers(att, answers)
     att.candidates = [{"answer": n.text, "value": n.value, "node": n.id} for n in ranked]
     if ranked:
         att.answer = ranked[0].text
@@ -260,7 +294,7 @@ def tot_bfs(gen, task, puzzles: Sequence, cfg: StrategyConfig, cache: dict | Non
         s.value([(att, n) for att in attempts for n in new.get(id(att), [])])
         for i, att in enumerate(attempts):
             if id(att) in new:
-                frontier[i] = _rank(new[id(att)])[: cfg.breadth]
+                frontier[i] = _select(task, new[id(att)], cfg.breadth, cfg.distinct_states)
                 for n in frontier[i]:
                     n.selected = True
     goal_jobs = [(att, n) for att, front in zip(attempts, frontier) for n in front
@@ -314,7 +348,7 @@ def tot_dfs(gen, task, puzzle, cfg: StrategyConfig, cache: dict | None = None) -
         for n in [root] + att.tree.path(found):
             n.selected = True
         att.candidates = [{"answer": found.text, "value": found.value, "node": found.id}]
-        att.candidates += [{"answer": n.text, "value": n.value, "node": n.id} for n in _rank(answers) if n is not found]
+        att.candidates += [{"answer": n.text, "value": n.value, "node": n.id} for n in _rank_answers(att, answers) if n is not found]
         att.answer = found.text
     else:
         _finish(att, answers)  # no accepted answer: the best judged one, if any was written

@@ -12,14 +12,16 @@ from the wording and the parsers' tolerance):
 
     io       Make 24 with 4 4 6 8. Give only the answer.    -> (6 - 4) * (4 + 8) = 24
     cot      Make 24 with 4 4 6 8. Think step by step.      -> <|think|>three steps<|/think|>(6 - 4) * (4 + 8) = 24
-    propose  Possible next steps for 4 4 6 8:               -> one step a line, every distinct move
+    propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
     value    Can 4 6 12 make 24? sure, likely or impossible -> sure
     answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
     judge    Is this right for 4 4 6 8? sure or impossible  -> sure
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
-solutions of training puzzles for io/cot/answer, ``next_steps`` for propose, ``value_label`` for value, and
-the checker for judge. Every four-number puzzle it uses passes ``assert_trainable``, which refuses the 100
+solutions of training puzzles for io/cot/answer, a uniformly random move of ``next_steps`` for propose (so
+the model's samples spread over every legal move; a search samples several and keeps the distinct ones: the
+paper's "sample" way of generating thoughts, where its GPT-4 listed several in one reply), ``value_label``
+for value, and the checker for judge. Every four-number puzzle it uses passes ``assert_trainable``, which refuses the 100
 test games (by multiset) and any held-out validation puzzles, so nothing downstream can train on them.
 """
 
@@ -124,20 +126,22 @@ class Game24DataConfig:
 
     seed: int = 0
     n_io: int = 3000
-    n_cot: int = 6000
-    n_propose: tuple[int, int, int] = (1500, 3000, 3000)  # states of 4, 3 and 2 numbers
-    n_value: tuple[int, int, int] = (12000, 8000, 500)  # states of 3, 2 and 1 numbers
+    n_cot: int = 8000
+    n_propose: tuple[int, int, int] = (8000, 12000, 8000)  # states of 4, 3 and 2 numbers
+    n_value: tuple[int, int, int] = (30000, 20000, 1000)  # states of 3, 2 and 1 numbers
     value_positive_share: float = 0.4  # share of sure/likely states among the value questions (the rest impossible)
-    n_answer: int = 3000
-    n_judge: int = 2000
+    propose_positive_share: float = 0.75  # share of reachable states among propose questions (what a search expands)
+    n_answer: int = 5000
+    n_judge: int = 3000
     # Puzzles kept out of training besides the test games (a validation set for tuning the search); by rank.
     holdout_ranks: tuple[int, ...] = tuple(range(1001, 1051))
     state_sources: int = 0  # propose/value states grow from this many random multisets (0 = all; tests use few)
 
     def validate(self) -> None:
         counts = [self.n_io, self.n_cot, *self.n_propose, *self.n_value, self.n_answer, self.n_judge]
-        if min(counts) < 0 or not 0 <= self.value_positive_share <= 1:
-            raise LlmlabError("invalid game24 data config: counts must be >= 0 and value_positive_share in [0, 1]")
+        shares = (self.value_positive_share, self.propose_positive_share)
+        if min(counts) < 0 or not all(0 <= x <= 1 for x in shares):
+            raise LlmlabError("invalid game24 data config: counts must be >= 0 and the positive shares in [0, 1]")
 
 
 def holdout_puzzles(cfg: Game24DataConfig) -> set[tuple[int, ...]]:
@@ -218,8 +222,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
     states = _states(every, rng)
     for size, n in zip((4, 3, 2), cfg.n_propose):
         for _ in range(n):
-            s = rng.choice(every) if size == 4 else _pick_state(states[size], rng, cfg.value_positive_share)
-            out.append(_conv(propose_messages(s), steps_text(next_steps(s)), "propose", size=size))
+            s = rng.choice(every) if size == 4 else _pick_state(states[size], rng, cfg.propose_positive_share)
+            out.append(_conv(propose_messages(s), str(rng.choice(next_steps(s))), "propose", size=size))
     for size, n in zip((3, 2, 1), cfg.n_value):
         for _ in range(n):
             s = _pick_state(states[size], rng, cfg.value_positive_share)
@@ -229,11 +233,14 @@ def training_conversations(cfg: Game24DataConfig | None = None,
 
 
 def _states(every: list[tuple[int, ...]], rng: random.Random) -> dict[int, tuple[list, list]]:
-    """States of 3, 2 and 1 numbers reached by moves from the trainable multisets, split into (can make 24,
-    cannot): ``{size: (positive, negative)}``. Single numbers: 24 itself against the results of moves from a
-    sample of the two-number states."""
+    """The states a search meets, split into (can make 24, cannot): ``{size: (positive, negative)}``.
+    Three numbers: every move's result from the trainable multisets (what the first level values). Two
+    numbers: the moves from the *reachable* three-number states, since a search expands the states it values
+    well (an unreachable state's children are mostly large numbers and fractions no search keeps). One
+    number: 24 against the results of moves from a sample of the two-number states."""
     three = sorted({st.left for m in every for st in next_steps(m)})
-    two = sorted({st.left for s in three for st in next_steps(s)})
+    three_ok = [s for s in three if reachable(s)]
+    two = sorted({st.left for s in three_ok for st in next_steps(s)})
     one = sorted({st.left for s in rng.sample(two, min(len(two), 3000)) for st in next_steps(s)} - {(Fraction(24),)})
     out = {}
     for size, level in ((3, three), (2, two)):
