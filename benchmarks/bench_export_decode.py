@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 COMPILED = "llmlab engine, compiled step"
 
 
@@ -36,8 +35,8 @@ def make_run(path: Path, preset: str, vocab: int) -> None:
     import torch
 
     from llmlab.data.corpus import standard_split
-    from llmlab.model.checkpoint import save_run_model
     from llmlab.model.gpt import GPT, ModelConfig
+    from llmlab.runs import save_run_model
     from llmlab.tokenizer import Tokenizer
 
     tok = Tokenizer.train(standard_split()[0][:1_000_000], vocab_size=vocab)
@@ -80,7 +79,7 @@ def main() -> None:
     from llmlab.export.gguf import export_gguf
     from llmlab.export.hf import export_hf
     from llmlab.infer import Engine, SamplingParams
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench_export_"))

@@ -56,9 +56,9 @@ def main() -> None:
         i = extra.index("--vocab-size")
         extra = extra[:i] + extra[i + 2 :]
     else:
-        from llmlab.train.cli import SPEEDRUN_DEFAULTS
+        from llmlab.train.configs import PretrainConfig
 
-        vocab = SPEEDRUN_DEFAULTS["vocab_size"]
+        vocab = PretrainConfig.vocab_size
     tok = tokenizer_dir(vocab)
     run = OUT / args.label
     shutil.rmtree(run, ignore_errors=True)

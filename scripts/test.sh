@@ -4,8 +4,9 @@
 #   scripts/test.sh -m "not slow"   # the quick tier
 #   scripts/test.sh tests/tokenizer -x
 set -euo pipefail
-export LLMLAB_EXTRAS="${LLMLAB_EXTRAS:-dev,hf,gguf,dedup,llamacpp}"
+export LLMLAB_EXTRAS="${LLMLAB_EXTRAS:-dev,hf,gguf,lmeval,llamacpp}"
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/_system_deps.sh"
 cd "$ROOT"
 # Two CPU cores in CI: keep torch from oversubscribing them when pytest runs subprocesses.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"

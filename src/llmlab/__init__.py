@@ -14,6 +14,6 @@ def load(run_dir, device: str = "cpu"):
 
     Imported lazily so that ``import llmlab`` stays cheap (no torch import).
     """
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     return load_run(run_dir, device=device)

@@ -26,10 +26,12 @@ STAGE_MODULES = [
     "llmlab.train.cli",  # pretrain
     "llmlab.train.sft_cli",  # sft
     "llmlab.eval.cli",  # eval bpb
-    "llmlab.chat.cli",  # chat, chat synth, eval chat
+    "llmlab.chat.cli",  # chat, chat synth
     "llmlab.train.rl_cli",  # rl-data, rm, dpo, ppo, grpo, eval rm/winrate/exact
     "llmlab.infer.cli",  # generate, next
     "llmlab.export.cli",  # export, import
+    "llmlab.tools.cli",  # tool calc, tool python, tool call, tool list
+    "llmlab.safety.cli",  # guard check, redteam
     "llmlab.reason.cli",  # reason, reason check, reason train
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]

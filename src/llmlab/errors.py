@@ -20,3 +20,8 @@ def where(path, line: int | None = None, field: str | None = None) -> str:
     if field is not None:
         loc += f": field {field!r}"
     return loc
+
+
+class ConfigError(LlmlabError, ValueError):
+    """A config value out of range or not among its choices. A user error (one line at the CLI) and, for
+    library callers building a config dataclass, a ``ValueError`` like any bad argument."""

@@ -24,6 +24,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from llmlab.errors import LlmlabError
 
@@ -93,6 +94,24 @@ class Stage:
     argv: list[str]
     train: bool = False  # a training stage (resumable with --resume, may run under torchrun)
     distributed: bool = False
+    config: Any = None  # the stage's config (argv holds its differences from the command's defaults)
+    train_config: Any = None  # a training stage's TrainConfig
+
+
+def stage_argv(command: list[str], config, train_config=None) -> list[str]:
+    """``command`` plus the flags that turn the command's defaults into ``config`` (and ``train_config``): what
+    differs, and every horizon that is set (a horizon flag replaces a default time budget, so they travel
+    together)."""
+    from llmlab.utils.config import config_to_argv
+
+    cls = type(config)
+    argv = [*command, *config_to_argv(config, cls())]
+    if train_config is not None:
+        from llmlab.train.configs import HORIZON
+
+        argv += config_to_argv(train_config, cls.train_config(),
+                               always=tuple(h for h in HORIZON if getattr(train_config, h)))
+    return argv
 
 
 class Speedrun:
@@ -108,8 +127,22 @@ class Speedrun:
         explicit = {"pretrain": self.cfg.pretrain_seconds, "sft": self.cfg.sft_seconds}.get(stage, 0.0)
         return explicit or BUDGETS[stage][self.mode]
 
+    def train_stage(self, name: str, folder: str, config, *, distributed: bool = False, **train) -> Stage:
+        """A training stage: ``config``, and its TrainConfig with ``train``'s changes to the stage's recipe plus
+        the speedrun's budget, seed and device."""
+        c = self.cfg
+        tcfg = type(config).train_config(time_budget=self.budget(name), seed=c.seed, device=c.device, **train)
+        return Stage(name, folder, f"{folder}/summary.json", stage_argv([type(config).name], config, tcfg),
+                     train=True, distributed=distributed, config=config, train_config=tcfg)
+
     def stages(self) -> list[Stage]:
-        c, r = self.cfg, self.run
+        """The pipeline. Each stage's config states only what the speedrun changes in the command's defaults
+        (``llmlab.train.configs``), each change with its reason."""
+        from llmlab.tasks.pref_synth import RLDataConfig
+        from llmlab.train.configs import (DPOConfig, GRPOConfig, PPOConfig, PretrainConfig, RankedPairsConfig, RMConfig,
+                                          SFTConfig)
+
+        c, r, q = self.cfg, self.run, self.mode
         if c.data:
             data_argv = ["data", "prepare", "--out", str(r / "data"), "--overwrite", "--seed", str(c.seed)]
             for p in c.data:
@@ -121,116 +154,64 @@ class Speedrun:
         stages = [Stage("data", "data", "data/report.json", data_argv)]
         tok_argv = ["tokenizer", "train", "--out", str(r / "tokenizer")]
         tok_argv += ["--input", "bundled"] if not c.data else ["--input", str(r / "data")]
-        if c.vocab_size:
-            tok_argv += ["--vocab-size", str(c.vocab_size)]
-        else:
-            from llmlab.train.pretrain import PretrainConfig
-
-            tok_argv += ["--vocab-size", str(PretrainConfig.vocab_size)]
+        tok_argv += ["--vocab-size", str(c.vocab_size or PretrainConfig.vocab_size)]
         stages.append(Stage("tokenizer", "tokenizer", "tokenizer/summary.json", tok_argv))
-        pre = ["pretrain", "--data", train_text, "--out", str(r / "base"), "--tokenizer", str(r / "tokenizer"),
-               "--preset", c.preset, "--time-budget", str(self.budget("pretrain")), "--seed", str(c.seed),
-               "--device", c.device]
-        if val_text:
-            pre += ["--val-data", val_text]
-        stages.append(Stage("pretrain", "base", "base/summary.json", pre, train=True, distributed=True))
-        stages.append(Stage("sft", "sft", "sft/summary.json",
-                            ["sft", "--model", str(r / "base"), "--data", "bundled", "--out", str(r / "sft"),
-                             "--time-budget", str(self.budget("sft")), "--seed", str(c.seed), "--device", c.device,
-                             "--eval-samples", "0"], train=True, distributed=True))  # the eval stage scores it
+        stages.append(self.train_stage("pretrain", "base", PretrainConfig(
+            data=train_text, val_data=val_text, out=str(r / "base"), preset=c.preset,
+            tokenizer=str(r / "tokenizer")), distributed=True))  # the tokenizer stage's: trained outside the budget
+        stages.append(self.train_stage("sft", "sft", SFTConfig(
+            model=str(r / "base"), out=str(r / "sft"),
+            eval_samples=0), distributed=True))  # the eval stage scores the SFT model
         pref = r / "prefdata"
-        stages.append(Stage("prefdata", "prefdata", "prefdata/summary.json",
-                            ["rl-data", "--out", str(pref), "--seed", str(c.seed),
-                             "--pairs", str(PREF_PAIRS[self.mode]), "--tasks", str(PREF_TASKS[self.mode]),
-                             "--chat-prompts", str(PREF_CHAT_PROMPTS[self.mode]),
-                             *[a for k, v in GRPO_TASK_SHARES.items() for a in ("--task-share", f"{k}={v}")],
-                             "--val-pairs", str(PREF_VAL_PAIRS[self.mode]),
-                             "--val-tasks", str(PREF_VAL_TASKS[self.mode])]))
-        stages.append(Stage("rm", "rm", "rm/summary.json",
-                            ["rm", "--model", str(r / "sft"), "--data", str(pref / "pairs_train.jsonl"),
-                             "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "rm"), "--max-steps", "1200",
-                             # the head reads the last token's state at every layer, not the top one alone: on
-                             # the cpu preset (4 layers) 81.0 / 81.5% vs 78.8 / 79.4% over two seeds (LOG session 7)
-                             "--head-layers", "all",
-                             # the score adds 0.04 x the answer's log-likelihood under the RM's own LM head, kept a
-                             # language model by --lm-coef 1: 0.03 gave 87.1 / 87.9% vs 82.1% over two seeds from a
-                             # 52%-correct SFT model; larger coefficients are more accurate (0.1: 91.7%) but harder
-                             # to win under (docs/LOG.md session 9). From runs/s12's SFT model, seeds 0 / 1: 0.03
-                             # 85.7% (DPO 70.2%, PPO 72.5%); 0.04 88.1 / 88.4% (DPO 69.1 / 68.6%, PPO 71.4 / 70.6%);
-                             # 0.05 88.7 / 88.8% (DPO 66.9 / 64.5%, PPO 70.3 / 70.0%) (LOG session 12)
-                             "--logprob-coef", "0.04", "--lm-coef", "1",
-                             "--time-budget", str(self.budget("rm")), "--seed", str(c.seed), "--device", c.device],
-                            train=True))
+        rl_data = RLDataConfig(out=str(pref), seed=c.seed, n_pairs=PREF_PAIRS[q], n_val_pairs=PREF_VAL_PAIRS[q],
+                               n_tasks=PREF_TASKS[q], n_val_tasks=PREF_VAL_TASKS[q],
+                               n_chat_prompts=PREF_CHAT_PROMPTS[q],
+                               task_shares=GRPO_TASK_SHARES)  # the counts' and shares' reasons: beside the constants
+        stages.append(Stage("prefdata", "prefdata", "prefdata/summary.json", stage_argv(["rl-data"], rl_data),
+                            config=rl_data))
+        stages.append(self.train_stage("rm", "rm", RMConfig(
+            model=str(r / "sft"), data=str(pref / "pairs_train.jsonl"), val=str(pref / "pairs_val.jsonl"),
+            out=str(r / "rm"),
+            # every layer's last state, not the top one alone: 81.0 / 81.5% vs 78.8 / 79.4% over two seeds (LOG s7)
+            head_layers=0,
+            # + 0.04 x the answer's log-likelihood: 88.1 / 88.4% vs 85.7% at 0.03 from runs/s12's SFT model; 0.05 is
+            # more accurate (88.7%) but DPO and PPO win less under it (LOG sessions 9 and 12)
+            logprob_coef=0.04,
+            lm_coef=1.0),  # an LM loss on the chosen answers keeps its LM head a language model (LOG s9)
+            max_steps=1200))  # 3 passes over 6000 pairs, ~155 s on 1 thread (LOG 2026-11-23 s3, s4)
         algos = PREFERENCE.get(c.preference, (c.preference,))
         if "dpo" in algos:
             # DPO's pairs: the SFT model's own answers to training prompts, best vs worst by the reward model
-            # (offline pairs lost to SFT: 38-54% win rate, docs/LOG.md 2026-11-22 and 2026-11-23). Best vs worst
-            # of 8 rather than 4: more prompts clear the margin and the pairs are clearer; DPO's win rate 67-68%
-            # vs 63-64% over two seeds at the same KL; the stage takes ~55 s instead of ~28 (docs/LOG.md, session 5).
+            # (offline pairs lost to SFT: 38-54% win rate, docs/LOG.md 2026-11-22 and 2026-11-23).
+            pairs = RankedPairsConfig(
+                model=str(r / "sft"), reward_model=str(r / "rm"), prompts=str(pref / "chat_prompts_train.jsonl"),
+                out=str(r / "dpo_pairs" / "pairs.jsonl"), seed=c.seed, device=c.device,
+                samples=8,  # best vs worst of 8, not 4: clearer pairs; DPO won 67-68% vs 63-64% (LOG session 5)
+                against="greedy",  # reject the greedy answer when a sample beats it: 65.5% vs 64.7% (LOG session 9)
+                min_margin=(0.5, 1e-6)[q])  # quick mode's RM may get only a few steps on a busy machine: any gap
             stages.append(Stage("dpo-pairs", "dpo_pairs", "dpo_pairs/summary.json",
-                                ["ranked-pairs", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
-                                 "--prompts", str(pref / "chat_prompts_train.jsonl"),
-                                 "--out", str(r / "dpo_pairs" / "pairs.jsonl"), "--samples", "8",
-                                 # the greedy answer is the rejected one whenever a sample beats it: 65.5% win vs
-                                 # 64.7% against the worst sample (docs/LOG.md session 9; +3 in session 5)
-                                 "--against", "greedy",
-                                 # quick mode's RM may get only a few steps on a busy machine: any gap makes a pair
-                                 "--min-margin", ("0.5", "1e-6")[self.mode],
-                                 "--seed", str(c.seed), "--device", c.device]))
-            stages.append(Stage("dpo", "dpo", "dpo/summary.json",
-                                ["dpo", "--model", str(r / "sft"), "--data", str(r / "dpo_pairs" / "pairs.jsonl"),
-                                 "--nll-coef", "1",  # holds the chosen answers up: KL 17 -> 0.6 nats (LOG 2026-11-23)
-                                 # lr 2e-4 (CLI default 5e-5): 66-68% vs 60% win on one SFT model, 75.5 vs 73 on
-                                 # another, at 1.2-1.5 nats of KL, exact match within a point (LOG session 3);
-                                 # 4e-4 under the log-likelihood RM: 64.7 / 62.7% vs 63.2% (LOG session 9)
-                                 "--lr", "4e-4",
-                                 "--val", str(pref / "pairs_val.jsonl"), "--out", str(r / "dpo"),
-                                 "--time-budget", str(self.budget("dpo")), "--seed", str(c.seed),
-                                 "--device", c.device], train=True))
+                                stage_argv(["ranked-pairs"], pairs), config=pairs))
+            stages.append(self.train_stage("dpo", "dpo", DPOConfig(
+                model=str(r / "sft"), data=pairs.out, val=str(pref / "pairs_val.jsonl"), out=str(r / "dpo"),
+                nll_coef=1.0),  # holds the chosen answers up: KL 17 -> 0.6 nats (LOG 2026-11-23)
+                # 4e-4, not 5e-5: 66-68% vs 60% win at 2e-4 (LOG session 3); 64.7 / 62.7% vs 63.2% at 4e-4 vs 2e-4
+                # under the log-likelihood RM (LOG session 9)
+                lr=4e-4))
         if "grpo" in algos:
-            stages.append(Stage("grpo", "grpo", "grpo/summary.json",
-                                ["grpo", "--model", str(r / "sft"), "--prompts", str(pref / "tasks_train.jsonl"),
-                                 "--val", str(pref / "tasks_val.jsonl"), "--out", str(r / "grpo"),
-                                 # The SFT model solves 20-50% of the tasks, so exact match alone gives groups a
-                                 # signal; answers are a few tokens. Dynamic sampling: docs/LOG.md 2026-11-23.
-                                 "--reward", "exact", "--dynamic-sampling", "--max-new-tokens", "16",
-                                 # lr 5e-4 decaying to 0 over the last 30% of steps: the policy settles before the
-                                 # end. From three SFT models, +15.3 to +17.3 on 1000 held-out tasks (seed 0) where a
-                                 # constant 3e-4 gave +11.9 to +15.2; one seed-1 run gave +10.8 with parity collapsed,
-                                 # which GRPO_TASK_SHARES fixed; a constant 5e-4 lost points (LOG session 11)
-                                 "--lr", "5e-4", "--schedule", "wsd", "--cooldown-frac", "0.3",
-                                 # 32 prompts x 4 answers, not 16 x 8: twice the prompts per step for the same
-                                 # answers trained. From a 54.5% SFT model, 800 steps: 67.0% vs 61.0% after 1000
-                                 # steps of 16 x 8 (which dipped to 53.5% on the way; docs/LOG.md session 10)
-                                 "--group-size", "4", "--rollout-prompts", "32",
-                                 # a k3 KL penalty to SFT: from a strong SFT model (39% exact match) 400 steps
-                                 # without it lost 3.5 points, with it gained 0.5; from a weak one (22.5%) +6.5 either
-                                 # way (docs/LOG.md sessions 5 and 8)
-                                 "--kl-coef", "0.1",
-                                 # 1200 steps, not 800: from runs/s11's SFT model +15.7 vs +14.7 and +12.9 (two
-                                 # seeds); from runs/s9's +19.2 vs +11.5 at lr 3e-4 (LOG session 11)
-                                 "--max-steps", "1200",
-                                 "--time-budget", str(self.budget("grpo")), "--seed", str(c.seed),
-                                 "--device", c.device], train=True))
+            stages.append(self.train_stage("grpo", "grpo", GRPOConfig(
+                model=str(r / "sft"), prompts=str(pref / "tasks_train.jsonl"), val=str(pref / "tasks_val.jsonl"),
+                out=str(r / "grpo"),
+                max_new_tokens=16)))  # the tasks' answers are a few tokens
         if "ppo" in algos:
-            # PPO against the reward model, per-token KL penalty to SFT; lr 1e-4 and 64 prompts a rollout in
-            # minibatches of 32 are the CLI defaults. The KL penalty is what keeps PPO from exploiting the judge:
-            # against the plain RM, kl 0.05 won 86.5% at KL 5.2 nats while exact match fell 24.5% -> 13% (docs/LOG.md
-            # 2026-11-23, PPO).
-            stages.append(Stage("ppo", "ppo", "ppo/summary.json",
-                                ["ppo", "--model", str(r / "sft"), "--reward-model", str(r / "rm"),
-                                 "--prompts", str(pref / "chat_prompts_train.jsonl"), "--out", str(r / "ppo"),
-                                 # Against the log-likelihood RM, kl 0.1: 65.0 / 65.7% over two seeds at KL 2.0-2.4
-                                 # (0.2: 62.7%, KL 1.1; 0.05: 68.0%, KL 3.0, exact match 52 -> 35%; LOG session 9)
-                                 "--kl-coef", "0.1", "--max-new-tokens", "32",
-                                 # From runs/s11b's SFT model and RM, 1000 held-out prompts, seeds 0 / 1: 32 prompts
-                                 # a rollout, 300 steps won 64.9 / 66.6%; 64 prompts 73.4 / 71.9% but exact match
-                                 # 48 -> 35%; with +-0.5 for right / wrong checkable answers 69.4 / 69.1% at 41%;
-                                 # and 400 steps of that 70.5 / 71.4%, KL 1.9, 41% (LOG session 12)
-                                 "--rollout-prompts", "64", "--minibatch", "32", "--check-coef", "0.5",
-                                 "--max-steps", "400",
-                                 "--time-budget", str(self.budget("ppo")), "--seed", str(c.seed),
-                                 "--device", c.device], train=True))
+            # PPO against the reward model with a per-token KL penalty to SFT, which keeps it from exploiting the
+            # judge: against the plain RM, kl 0.05 won 86.5% at KL 5.2 nats while exact match fell 24.5% -> 13%.
+            stages.append(self.train_stage("ppo", "ppo", PPOConfig(
+                model=str(r / "sft"), reward_model=str(r / "rm"), prompts=str(pref / "chat_prompts_train.jsonl"),
+                out=str(r / "ppo"),
+                kl_coef=0.1,  # against the log-likelihood RM: 65.0 / 65.7% at KL 2.0-2.4 (0.05: exact match 52 -> 35%)
+                max_new_tokens=32,  # the length every PPO run in docs/LOG.md measured (2026-11-23 on)
+                check_coef=0.5),  # +-0.5 for right / wrong checkable answers: 69.4 / 69.1%, exact match 41% (LOG s12)
+                max_steps=400))  # 400 steps, not 300: 70.5 / 71.4%, KL 1.9 (LOG session 12)
         stages.append(Stage("eval", "eval", "eval/chat_eval.json",
                             ["eval", "chat", "--model", str(r / "sft"), "--base", str(r / "base"),
                              "-n", str(EVAL_N[self.mode]), "--samples", "--device", c.device]))

@@ -8,10 +8,11 @@ import pytest
 import torch
 from rich.console import Console
 
-from llmlab.chat.cli import ChatSession, run_repl
+from llmlab.chat.cli import run_repl
 from llmlab.cli import main
-from llmlab.model.checkpoint import save_run_model
+from llmlab.infer.session import ChatSession
 from llmlab.model.gpt import GPT, ModelConfig
+from llmlab.runs import save_run_model
 
 
 class Biased(GPT):

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from llmlab.chat.data import Conversation
-from llmlab.model.checkpoint import load_run, save_run_model
 from llmlab.model.gpt import GPT, ModelConfig
+from llmlab.runs import load_run, save_run_model
 from llmlab.train.loop import TrainConfig
-from llmlab.train.sft import ConversationBatches, SFTConfig, render_examples, sft, sft_loss
+from llmlab.train.sft import ConversationBatches, SFTConfig, render_examples, run, sft_loss
 
 
 def _convs(n=24):
@@ -85,7 +85,7 @@ def test_sft_loss_falls_and_run_folder_is_complete(tmp_path, small_tok, tiny_mod
     scfg = SFTConfig(model=str(base), data=str(data), out=str(out), packing=packing, eval_samples=0)
     tcfg = TrainConfig(lr=3e-3, max_steps=40, batch_size=4, seq_len=64, warmup_steps=2, schedule="constant",
                        eval_every=20, device="cpu")
-    result = sft(scfg, tcfg, progress=False)
+    result = run(scfg, tcfg, progress=False)
     losses = [r["loss"] for r in result.history if "loss" in r]
     assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])
     summary = json.loads((out / "summary.json").read_text())

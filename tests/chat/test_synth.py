@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from llmlab.chat.synth import (CHECKABLE_KINDS, IDENTITY, REFUSAL, _resolve, corpus_facts, exact_match, generate,
-                               normalize_answer, split_of)
 from llmlab.chat.template import validate_messages
 from llmlab.data.corpus import read_work
+from llmlab.tasks.check import CHECKABLE_KINDS, exact_match, normalize_answer
+from llmlab.tasks.synth import IDENTITY, REFUSAL, _resolve, corpus_facts, generate, split_of
 
 pytestmark = pytest.mark.slow  # parses the whole corpus once (~2 s)
 
@@ -121,13 +121,13 @@ def test_who_said_is_really_spoken_by_that_character_in_that_play(data):
 
 
 def _expand_for(heading, play):
-    from llmlab.chat.synth import _persons_words
+    from llmlab.tasks.synth import _persons_words
 
     return _resolve(heading.strip().rstrip("."), _persons_words(read_work(play))) or ""
 
 
 def test_abbreviations_expand_through_the_persons_list():
-    from llmlab.chat.synth import _persons_words
+    from llmlab.tasks.synth import _persons_words
 
     persons = _persons_words(read_work("hamlet"))
     assert _resolve("Ham", persons) == "Hamlet" and _resolve("Hor", persons) == "Horatio"

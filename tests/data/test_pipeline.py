@@ -142,7 +142,7 @@ def test_empty_corpus(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--input", "{tmp}/nope"], "llmlab: error: {tmp}/nope: input not found"),
+    (["--input", "{tmp}/nope"], "llmlab: error: {tmp}/nope: input not found, cannot read it"),
     (["--input", "{tmp}/bin.dat"], "llmlab: error: {tmp}/bin.dat: looks like a binary file"),
     (["--input", "{tmp}/bad.jsonl"], "llmlab: error: {tmp}/bad.jsonl:1: malformed JSON"),
     (["--input", "{tmp}/bad.jsonl", "--text-field", "x"], "llmlab: error: {tmp}/bad.jsonl:1: malformed JSON"),

@@ -26,3 +26,30 @@ def test_the_most_preferred_model_that_is_not_less_correct_is_chosen():
     assert _final_model(run, {"stages": {}}) == str(run / "sft")
     # No exact-match figures (older runs): the win rate alone decides.
     assert _final_model(run, _report(dpo=(0.6, None, None))) == str(run / "dpo")
+
+
+def test_suite_results_appear_in_the_report(tmp_path):
+    import json
+
+    from llmlab.eval.report import write_report
+
+    def suite(score_pairs, score_sum, agg):
+        return {"format": "llmlab-eval-suite", "version": 1, "prompt_style": "text", "suite_version": 1,
+                "tasks": {"minimal_pairs": {"score": score_pairs, "ci": [score_pairs - 0.05, score_pairs + 0.05],
+                                            "metric": "acc", "chance": 0.5, "n": 500, "errors": 0},
+                          "arithmetic": {"score": score_sum, "ci": [0.0, score_sum + 0.02], "metric": "exact_match",
+                                         "chance": 0.0, "n": 200, "errors": 2},
+                          "bpb": {"score": 2.3, "ci": [2.2, 2.4], "metric": "bpb", "lower_is_better": True, "n": 64,
+                                  "errors": 0}},
+                "aggregate": {"score": agg, "ci": [agg - 0.03, agg + 0.03], "tasks": ["arithmetic", "minimal_pairs"]}}
+
+    for stage, s in {"base": suite(0.8, 0.0, 0.3), "sft": suite(0.75, 0.4, 0.45)}.items():
+        (tmp_path / stage / "eval").mkdir(parents=True)
+        (tmp_path / stage / "eval" / "suite.json").write_text(json.dumps(s))
+    report = write_report(tmp_path)
+    assert report["suite_core_base"] == 0.3 and report["suite_core_sft"] == 0.45
+    assert set(report["stages"]["suite"]) == {"base", "sft"}
+    md = (tmp_path / "report.md").read_text()
+    assert "## Evaluation suite" in md and "| task | metric | chance | base | sft |" in md
+    assert "| arithmetic | exact_match | 0.00 | 0.000 [0.000, 0.020] | 0.400 [0.000, 0.420] |" in md
+    assert "| bpb | bpb (lower is better) | - |" in md and "Items that could not be scored: base 2, sft 2." in md

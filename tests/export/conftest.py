@@ -28,8 +28,8 @@ def make_run(path, *, tie: bool = True, n_kv_head: int = 2, vocab_extra: int = 1
     """Write a run folder with a freshly trained tokenizer and a random tiny model; returns (model, tok)."""
     import torch
 
-    from llmlab.model.checkpoint import save_run_model
     from llmlab.model.gpt import GPT, ModelConfig
+    from llmlab.runs import save_run_model
     from llmlab.tokenizer import SPECIAL_TOKENS, Tokenizer
 
     tok = Tokenizer.train(TRAIN_TEXT, vocab_size=256 + len(SPECIAL_TOKENS) + vocab_extra, pattern=pattern)

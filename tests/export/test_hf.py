@@ -113,7 +113,7 @@ def test_chat_template_matches_ours(exported):
 
 
 def test_import_of_export_is_exact(exported, tmp_path):
-    from llmlab.model.checkpoint import load_run, model_state_dict
+    from llmlab.runs import load_run, model_state_dict
 
     run, model, tok, out = exported
     assert main(["import", "hf", "--path", str(out), "--out", str(tmp_path / "back")]) == 0
@@ -131,7 +131,7 @@ def test_import_renumbers_a_reordered_vocabulary(exported, tmp_path):
     from safetensors.torch import load_file, save_file
 
     from llmlab.export.hf import import_hf
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     _, model, tok, out = exported
     src = tmp_path / "shuffled"
@@ -161,7 +161,7 @@ def test_import_renumbers_a_reordered_vocabulary(exported, tmp_path):
 def test_sharded_checkpoint_imports(exported, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from llmlab.model.checkpoint import load_model
+    from llmlab.runs import load_model
 
     _, model, _, out = exported
     src = tmp_path / "sharded"
@@ -237,7 +237,7 @@ def test_import_of_a_transformers_saved_model(tiny_run, tmp_path):
     """A folder written by transformers' own save_pretrained (its current config layout, e.g. rope_parameters)
     imports to exactly our weights."""
     from llmlab.export.hf import import_hf, to_hf_model
-    from llmlab.model.checkpoint import load_run, model_state_dict
+    from llmlab.runs import load_run, model_state_dict
 
     run, model, tok = tiny_run
     src = tmp_path / "saved"
@@ -252,7 +252,7 @@ def test_import_of_a_transformers_saved_model(tiny_run, tmp_path):
 
 def test_import_with_an_llmlab_tokenizer_instead(exported, tmp_path, capsys):
     """A folder with no tokenizer.json: refused with a hint, then imported with --tokenizer."""
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     run, model, tok, out = exported
     src = tmp_path / "weights_only"
@@ -273,7 +273,7 @@ def test_import_converts_a_gpt2_style_byte_level_tokenizer(exported, tmp_path):
     import tokenizers
 
     from llmlab.export.hf import HF_GPT2_PATTERN, import_hf
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     _, _, _, out = exported
     src = tmp_path / "gpt2style"
@@ -289,3 +289,27 @@ def test_import_converts_a_gpt2_style_byte_level_tokenizer(exported, tmp_path):
     hf = tokenizers.Tokenizer.from_file(str(src / "tokenizer.json"))
     for text in PROMPTS + ["  spaces\r\n\r\n  x", "I'LL WE'VE they'd 12345"]:
         assert back_tok.encode(text) == hf.encode(text, add_special_tokens=False).ids, text
+
+
+def test_same_prompt_text_same_greedy_ids(exported):
+    """transformers' tokenizer puts <|bos|> in front as `llmlab generate` does, so the same prompt *text* gives
+    the same ids and the same greedy continuation in both (the engine, not a reference loop)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llmlab.infer.sampling import SamplingParams
+    from llmlab.infer.text import encode_prompt, generate_text
+
+    _, model, tok, out = exported
+    hft = AutoTokenizer.from_pretrained(str(out))
+    hf = AutoModelForCausalLM.from_pretrained(str(out), dtype=torch.float32).eval()
+    prompt = PROMPTS[0]
+    enc = hft(prompt, return_tensors="pt")
+    assert enc["input_ids"][0].tolist() == encode_prompt(tok, prompt) and enc["input_ids"][0, 0] == tok.bos_id
+    ours = generate_text(model, tok, prompt, SamplingParams(temperature=0.0, max_new_tokens=32, ignore_eos=True))
+    with torch.no_grad():
+        theirs = hf.generate(**enc, do_sample=False, max_new_tokens=32, eos_token_id=None)[0, enc["input_ids"].shape[1]:]
+    assert ours.completions[0].token_ids == theirs.tolist()
+    # A chat still gets one <|bos|>: the template writes it and apply_chat_template adds no special tokens.
+    ids = hft.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=True, add_generation_prompt=True)
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    assert ids.count(tok.bos_id) == 1

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from llmlab.cli import main
-from llmlab.model.checkpoint import save_run_model
 from llmlab.model.gpt import GPT, ModelConfig
+from llmlab.runs import save_run_model
 from llmlab.tokenizer.tokenizer import Tokenizer
 
 

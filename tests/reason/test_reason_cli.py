@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from llmlab.cli import main
-from llmlab.model.checkpoint import save_run_model
+from llmlab.runs import save_run_model
 from llmlab.model.gpt import GPT, ModelConfig
 from llmlab.reason.tree import Tree, draw_tree
 from llmlab.tokenizer import Tokenizer

@@ -13,7 +13,7 @@ import pytest
 from llmlab.reason.train import Game24TrainConfig, checker_reward, train_game24
 from llmlab.tasks import game24 as g
 from llmlab.tasks.game24_text import Game24DataConfig
-from llmlab.train.pref_data import RLPrompt
+from llmlab.chat.pref_data import RLPrompt
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def test_train_recipe_at_toy_size(tmp_path, capsys):
     assert summary["final_stage"] == "grpo" and summary["sft"]["steps"] >= 1 and summary["grpo"]["steps"] >= 1
     assert 0.0 <= summary["val_cot_grpo"] <= 1.0
     assert json.loads((run / "summary.json").read_text())["final_stage"] == "grpo"
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     model, tok = load_run(run)
     assert model.config.n_layer == 1 and tok.vocab_size == 300

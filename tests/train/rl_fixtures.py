@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from llmlab.model.checkpoint import save_run_model
 from llmlab.model.gpt import GPT, ModelConfig
+from llmlab.runs import save_run_model
 from llmlab.tokenizer import Tokenizer
 
 TEXT = ("What is 12 plus 7? 19. What is 3 plus 4? 7. Who says 'To be, or not to be'? Hamlet, in Hamlet. "

@@ -144,12 +144,12 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tok_dir, text_files, capsys):
 
 def test_prepared_data_folder_reads_only_its_shards(tmp_path):
     # `llmlab data prepare` writes report.md beside its shards; training must not read the report as text.
-    from llmlab.train.data import iter_documents
+    from llmlab.data.ingest import iter_texts
 
     (tmp_path / "shard_00000.jsonl").write_text('{"text": "first document"}\n{"text": "second"}\n')
     (tmp_path / "report.md").write_text("# prepare report\n")
     (tmp_path / "report.json").write_text("{}")
-    assert list(iter_documents(tmp_path)) == ["first document", "second"]
+    assert list(iter_texts(tmp_path)) == ["first document", "second"]
 
 
 @pytest.mark.gpu

@@ -4,10 +4,11 @@ import json
 
 import pytest
 import torch
-
-from llmlab.errors import LlmlabError
-from llmlab.train.pref_data import PairBatches, encode_pairs, pad_sequences, read_pairs, read_prompts
 from rl_fixtures import TEXT, write_jsonl
+
+from llmlab.chat.pref_data import PairBatches, encode_pairs, read_pairs, read_prompts
+from llmlab.errors import LlmlabError
+from llmlab.model.sequences import pad_sequences
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +91,11 @@ def test_pair_batches_resume_exactly(tmp_path, small_tok):
 
 @pytest.mark.slow
 def test_default_generator(tmp_path):
-    from llmlab.train.pref_synth import VERIFIABLE_KINDS, _check_no_overlap, write_pref_data
+    from llmlab.tasks.pref_synth import VERIFIABLE_KINDS, RLDataConfig, _check_no_overlap, write_pref_data
 
-    info = write_pref_data(tmp_path, n_pairs=300, n_val_pairs=60, n_tasks=200, n_val_tasks=60, seed=0)
-    again = write_pref_data(tmp_path / "again", n_pairs=300, n_val_pairs=60, n_tasks=200, n_val_tasks=60, seed=0)
+    counts = dict(n_pairs=300, n_val_pairs=60, n_tasks=200, n_val_tasks=60, seed=0)
+    info = write_pref_data(RLDataConfig(out=tmp_path, **counts))
+    again = write_pref_data(RLDataConfig(out=tmp_path / "again", **counts))
     assert (tmp_path / "pairs_train.jsonl").read_text() == (tmp_path / "again" / "pairs_train.jsonl").read_text()
     pairs = [json.loads(l) for l in (tmp_path / "pairs_train.jsonl").read_text().splitlines()]
     val = [json.loads(l) for l in (tmp_path / "pairs_val.jsonl").read_text().splitlines()]
@@ -114,11 +116,12 @@ def test_default_generator(tmp_path):
 def test_more_tasks_keep_the_other_files_and_extend_their_own(tmp_path):
     # The speedrun asks for many GRPO tasks (fresh items) but few chat prompts (each costs DPO's ranked pairs 8
     # samples): a count extends only its own file, whose first rows stay the same.
-    from llmlab.train.pref_synth import write_pref_data
+    from llmlab.tasks.pref_synth import RLDataConfig, write_pref_data
 
-    small = write_pref_data(tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=40, n_val_tasks=20, seed=0)
-    big = write_pref_data(tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=400, n_val_tasks=20,
-                          n_chat_prompts=40, seed=0)
+    small = write_pref_data(RLDataConfig(out=tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=40, n_val_tasks=20,
+                                         seed=0))
+    big = write_pref_data(RLDataConfig(out=tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=400, n_val_tasks=20,
+                                       n_chat_prompts=40, seed=0))
     assert (big["n_tasks_train"], big["n_chat_prompts_train"], small["n_chat_prompts_train"]) == (400, 40, 40)
     for name in ("pairs_train", "pairs_val", "tasks_val", "chat_prompts_train", "chat_prompts_val"):
         assert (tmp_path / "a" / f"{name}.jsonl").read_text() == (tmp_path / "b" / f"{name}.jsonl").read_text()
@@ -131,11 +134,12 @@ def test_task_shares_reweight_training_tasks_only(tmp_path):
     # held-out tasks, and every other file, stay exactly those of the generator's mix.
     from collections import Counter
 
-    from llmlab.train.pref_synth import write_pref_data
+    from llmlab.tasks.pref_synth import RLDataConfig, write_pref_data
 
-    plain = write_pref_data(tmp_path / "a", n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0)
-    shared = write_pref_data(tmp_path / "b", n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0,
-                             task_shares={"arithmetic": 0.55, "parity": 0.1})
+    counts = dict(n_pairs=50, n_val_pairs=20, n_tasks=200, n_val_tasks=40, seed=0)
+    plain = write_pref_data(RLDataConfig(out=tmp_path / "a", **counts))
+    shared = write_pref_data(RLDataConfig(out=tmp_path / "b", **counts,
+                                          task_shares={"arithmetic": 0.55, "parity": 0.1}))
     kinds = Counter(t.meta["kind"] for t in read_prompts(tmp_path / "b" / "tasks_train.jsonl"))
     assert (kinds["arithmetic"], kinds["parity"], sum(kinds.values())) == (110, 20, 200)
     assert plain["task_kinds_train"]["arithmetic"] < 80 and len(kinds) == len(plain["task_kinds_train"])
@@ -143,7 +147,8 @@ def test_task_shares_reweight_training_tasks_only(tmp_path):
         assert (tmp_path / "a" / f"{name}.jsonl").read_text() == (tmp_path / "b" / f"{name}.jsonl").read_text()
     for bad, msg in (({"spell": 0.5}, "unknown kind"), ({"arithmetic": 0.8, "parity": 0.3}, "summing to at most 1")):
         with pytest.raises(ValueError, match=msg):
-            write_pref_data(tmp_path / "c", n_pairs=5, n_val_pairs=5, n_tasks=20, n_val_tasks=5, task_shares=bad)
+            write_pref_data(RLDataConfig(out=tmp_path / "c", n_pairs=5, n_val_pairs=5, n_tasks=20, n_val_tasks=5,
+                                         task_shares=bad))
 
 
 @pytest.mark.parametrize("share, msg", [("arithmetic", "expected KIND=FRACTION"), ("spell=0.5", "unknown kind"),

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from llmlab.model.sequences import token_logprobs
 from llmlab.train.losses import (
     bradley_terry_loss,
     dpo_loss,
@@ -16,7 +17,6 @@ from llmlab.train.losses import (
     masked_mean,
     ppo_policy_loss,
     ppo_value_loss,
-    token_logprobs,
 )
 
 
@@ -179,8 +179,8 @@ def test_masked_mean_empty_is_zero():
 
 
 def test_reward_functions():
-    from llmlab.train.pref_data import RLPrompt
-    from llmlab.train.rewards import exact_match_reward, partial_match_reward
+    from llmlab.chat.pref_data import RLPrompt
+    from llmlab.tasks.rewards import exact_match_reward, partial_match_reward
 
     p = RLPrompt([{"role": "user", "content": "Spell stones."}], "s-t-o-n-e-s")
     assert exact_match_reward(p, "S-t-o-n-e-s.") == 1.0 and exact_match_reward(p, "s-t-o-n-e") == 0.0
@@ -190,8 +190,8 @@ def test_reward_functions():
 
 
 def test_digit_reward_credits_digits_in_place():
-    from llmlab.train.pref_data import RLPrompt
-    from llmlab.train.rewards import REWARD_FUNCTIONS, digit_match_reward, partial_match_reward
+    from llmlab.chat.pref_data import RLPrompt
+    from llmlab.tasks.rewards import REWARD_FUNCTIONS, digit_match_reward, partial_match_reward
 
     p = RLPrompt([{"role": "user", "content": "88 - 31 = ?"}], "57")
     assert digit_match_reward(p, "57.") == 0.5 and digit_match_reward(p, "56") == 0.25

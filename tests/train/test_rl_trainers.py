@@ -5,11 +5,18 @@ import math
 
 import pytest
 import torch
-
-from llmlab.model.checkpoint import load_run
-from llmlab.train.loop import TrainConfig
-from llmlab.train.rl_common import hidden_states, load_reward_model, response_token_logprobs
 from rl_fixtures import make_run, toy_pairs, write_jsonl
+
+from llmlab.model.sequences import response_token_logprobs
+from llmlab.runs import load_reward_model, load_run
+from llmlab.train.loop import TrainConfig
+
+
+def pairs_cfg(tmp, prompts, **kw):
+    """ranked-pairs settings for the toy policy and judge the tests build in tmp (base/, rm/)."""
+    from llmlab.train.ranked_pairs import RankedPairsConfig
+
+    return RankedPairsConfig(model=tmp / "base", reward_model=tmp / "rm", prompts=prompts, **kw)
 
 
 def tiny_cfg(steps, lr, batch_size=8):
@@ -17,10 +24,10 @@ def tiny_cfg(steps, lr, batch_size=8):
                        seq_len=64, device="cpu", weight_decay=0.0)
 
 
-def test_hidden_states_feed_lm_head(tmp_path):
+def test_trunk_feeds_lm_head(tmp_path):
     model, _ = load_run(make_run(tmp_path / "base"))
     idx = torch.randint(0, model.config.vocab_size, (2, 10))
-    torch.testing.assert_close(model.lm_head(hidden_states(model, idx)), model(idx))
+    torch.testing.assert_close(model.lm_head(model.trunk(idx)), model(idx))
 
 
 def test_kl_zero_for_identical_models(tmp_path):
@@ -36,12 +43,13 @@ def test_kl_zero_for_identical_models(tmp_path):
 
 
 def test_reward_model_learns_preference(tmp_path):
-    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rm import RMConfig, run
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16))
     val = write_jsonl(tmp_path / "val.jsonl", toy_pairs(24)[16:])
-    summary = train_reward_model(base, data, tmp_path / "rm", tiny_cfg(25, 3e-3), val_path=val, progress=False)
+    summary = run(RMConfig(model=base, data=data, val=val, out=tmp_path / "rm"), tiny_cfg(25, 3e-3),
+                  progress=False).summary
     assert summary["val_pair_accuracy"] == 1.0
     assert summary["val_loss"] < math.log(2)
     rm, tok = load_reward_model(tmp_path / "rm")
@@ -52,12 +60,13 @@ def test_reward_model_learns_preference(tmp_path):
 
 
 def test_dpo_raises_margin_and_starts_at_log2(tmp_path):
-    from llmlab.train.dpo import train_dpo
+    from llmlab.train.dpo import DPOConfig, run
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16))
     val = write_jsonl(tmp_path / "val.jsonl", toy_pairs(24)[16:])
-    summary = train_dpo(base, data, tmp_path / "dpo", tiny_cfg(15, 3e-3), beta=0.1, val_path=val, progress=False)
+    summary = run(DPOConfig(model=base, data=data, val=val, out=tmp_path / "dpo", beta=0.1), tiny_cfg(15, 3e-3),
+                  progress=False).summary
     hist = [json.loads(l) for l in (tmp_path / "dpo" / "metrics.jsonl").read_text().splitlines()]
     assert hist[0]["loss"] == pytest.approx(math.log(2), abs=1e-4)  # policy == reference at step 1
     assert summary["val_loss"] < math.log(2) and summary["val_pref_accuracy"] == 1.0
@@ -71,8 +80,8 @@ def _tasks(n, offset=0):
 
 def test_grpo_raises_reward(tmp_path):
     """A few GRPO steps must raise a reward that an untrained model already earns sometimes (digits)."""
-    from llmlab.train.grpo import train_grpo
-    from llmlab.train.rewards import exact_match_reward
+    from llmlab.tasks.rewards import exact_match_reward
+    from llmlab.train.grpo import GRPOConfig, run
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "tasks.jsonl", _tasks(8))
@@ -80,8 +89,9 @@ def test_grpo_raises_reward(tmp_path):
     def digits(prompt, response):  # a denser reward than exact match for an untrained model
         return sum(ch.isdigit() for ch in response) / max(1, len(response))
 
-    summary = train_grpo(base, data, tmp_path / "grpo", tiny_cfg(12, 1e-2), reward_fns=[digits],
-                         group_size=8, rollout_prompts=4, epochs=1, max_new_tokens=4, kl_coef=0.01, progress=False)
+    cfg = GRPOConfig(model=base, prompts=data, out=tmp_path / "grpo", group_size=8, rollout_prompts=4, epochs=1,
+                     max_new_tokens=4, kl_coef=0.01)
+    summary = run(cfg, tiny_cfg(12, 1e-2), reward_fns=[digits], progress=False).summary
     hist = [json.loads(l) for l in (tmp_path / "grpo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
     first = sum(h["reward_mean"] for h in hist[:3]) / 3
     last = sum(h["reward_mean"] for h in hist[-3:]) / 3
@@ -95,8 +105,8 @@ def test_grpo_raises_reward(tmp_path):
 def test_grpo_dynamic_sampling_trains_only_mixed_groups(tmp_path):
     """Prompts answered "same" always score 0 (zero-variance groups); with dynamic sampling the rollout holds
     only the other prompts' groups, refilled from further draws, each with rewards that differ."""
+    from llmlab.chat.pref_data import read_prompts
     from llmlab.train.grpo import GRPOSource
-    from llmlab.train.pref_data import read_prompts
     from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import encode_prompts
 
@@ -130,8 +140,8 @@ def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
     """With one optimizer step per rollout the sampling weights are the step's weights: the rollout skips the
     old-log-prob forward, and the loss (ratio 1, detached) and its gradient equal those with the explicit
     old log-probs. With two minibatches per rollout the old log-probs are computed as before."""
+    from llmlab.chat.pref_data import read_prompts
     from llmlab.train.grpo import GRPOSource, make_grpo_loss, sequence_kl
-    from llmlab.train.pref_data import read_prompts
     from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import encode_prompts
 
@@ -148,7 +158,7 @@ def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
 
     def source(minibatch):
         return GRPOSource(model, ref, tok, prompts, [reward], group_size=8, rollout_prompts=4, epochs=1,
-                          minibatch=minibatch, max_new_tokens=6, temperature=1.0, seed=0)
+                          minibatch=minibatch, max_new_tokens=6, temperature=1.0, dynamic_sampling=False, seed=0)
 
     assert "old_logp" in source(16).make_rollout(prompts[:4])[0]
     src = source(32)
@@ -175,7 +185,8 @@ def test_grpo_one_update_per_rollout_uses_its_own_logprobs_as_old(tmp_path):
 @pytest.mark.slow
 def _bandit_rm(tmp_path):
     """A reward model whose score is a fixed random function of the answer's last token, saved to tmp/rm."""
-    from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
+    from llmlab.model.heads import ScalarHeadModel
+    from llmlab.runs import save_reward_model
 
     backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
     rm = ScalarHeadModel(backbone)
@@ -192,13 +203,13 @@ def _bandit_rm(tmp_path):
 
 def test_ppo_raises_reward_model_score(tmp_path):
     """PPO against a fixed reward model raises that model's score (a bandit over the answer's one token)."""
-    from llmlab.train.ppo import train_ppo
+    from llmlab.train.ppo import PPOConfig, run
 
     base = make_run(tmp_path / "base")
     _bandit_rm(tmp_path)
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"What is {i} plus {i}?"} for i in range(32)])
-    train_ppo(base, tmp_path / "rm", prompts, tmp_path / "ppo", tiny_cfg(24, 1e-2), rollout_prompts=32, epochs=2,
-              minibatch=16, max_new_tokens=1, kl_coef=0.01, progress=False)
+    run(PPOConfig(model=base, reward_model=tmp_path / "rm", prompts=prompts, out=tmp_path / "ppo", rollout_prompts=32,
+                  epochs=2, minibatch=16, max_new_tokens=1, kl_coef=0.01), tiny_cfg(24, 1e-2), progress=False)
     hist = [json.loads(l) for l in (tmp_path / "ppo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
     first = hist[0]["reward_mean"]  # steps 1-4 share the first rollout, 21-24 the last
     last = hist[-1]["reward_mean"]
@@ -226,14 +237,15 @@ def test_adaptive_kl_follows_the_proportional_rule():
 def test_ppo_kl_target_steers_the_coefficient_each_rollout(tmp_path):
     """With kl_target, each rollout's KL coefficient is the controller applied to the previous rollout's KL,
     logged as kl_coef; a target far above the KL the run reaches drives the coefficient down."""
-    from llmlab.train.ppo import AdaptiveKL, train_ppo
+    from llmlab.train.ppo import AdaptiveKL, PPOConfig, run
 
     base = make_run(tmp_path / "base")
     _bandit_rm(tmp_path)
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"What is {i} plus {i}?"} for i in range(16)])
-    summary = train_ppo(base, tmp_path / "rm", prompts, tmp_path / "ppo", tiny_cfg(8, 1e-2), rollout_prompts=16,
-                        epochs=1, minibatch=8, max_new_tokens=2, kl_coef=0.2, kl_target=50.0, kl_horizon=40,
-                        progress=False)
+    cfg = PPOConfig(model=base, reward_model=tmp_path / "rm", prompts=prompts, out=tmp_path / "ppo",
+                    rollout_prompts=16, epochs=1, minibatch=8, max_new_tokens=2, kl_coef=0.2, kl_target=50.0,
+                    kl_horizon=40)
+    summary = run(cfg, tiny_cfg(8, 1e-2), progress=False).summary
     hist = [json.loads(l) for l in (tmp_path / "ppo" / "metrics.jsonl").read_text().splitlines() if "loss" in l]
     rollouts = hist[::2]  # two optimizer steps per rollout of 16 answers
     assert len(rollouts) == 4
@@ -264,7 +276,8 @@ def test_ppo_kl_target_steers_the_coefficient_each_rollout(tmp_path):
 
 def test_win_rate_of_a_model_against_itself_is_half_with_zero_kl(tmp_path, capsys):
     from llmlab.cli import main
-    from llmlab.train.rl_common import ScalarHeadModel, save_reward_model
+    from llmlab.model.heads import ScalarHeadModel
+    from llmlab.runs import save_reward_model
 
     base = make_run(tmp_path / "base")
     backbone, tok = load_run(make_run(tmp_path / "rm_base", seed=1))
@@ -292,8 +305,8 @@ def test_cli_bad_data_is_a_one_line_error(tmp_path, capsys):
 
 
 def test_dpo_reference_cache_is_computed_once_per_pair(tmp_path):
+    from llmlab.chat.pref_data import PairBatches, encode_pairs, read_pairs
     from llmlab.train.dpo import RefCachedPairs, reference_logprobs
-    from llmlab.train.pref_data import PairBatches, encode_pairs, read_pairs
 
     model, tok = load_run(make_run(tmp_path / "base"))
     enc, _ = encode_pairs(read_pairs(write_jsonl(tmp_path / "p.jsonl", toy_pairs(6))), tok, 64)
@@ -321,12 +334,13 @@ def test_ranked_pairs_pick_best_and_worst_finished_answers(tmp_path, monkeypatch
     rejected; answers that did not end with <|end|> are left out, and a prompt with < 2 distinct answers too."""
     import llmlab.train.rollout as rollout
     from llmlab.train.ranked_pairs import ranked_pairs
-    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rm import RMConfig
+    from llmlab.train.rm import run as rm_run
     from llmlab.train.rollout import Completion
 
     base = make_run(tmp_path / "base")
-    train_reward_model(base, write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), tmp_path / "rm",
-                       tiny_cfg(25, 3e-3), progress=False)
+    rm_run(RMConfig(model=base, data=write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), out=tmp_path / "rm"),
+           tiny_cfg(25, 3e-3), progress=False)
     _, tok = load_run(base)
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": "What is 3 plus 3?"}, {"prompt": "What is 4 plus 4?"}])
 
@@ -340,12 +354,12 @@ def test_ranked_pairs_pick_best_and_worst_finished_answers(tmp_path, monkeypatch
                 [done("8. Good answer."), cut, done("8. Good answer.")]]
 
     monkeypatch.setattr(rollout, "sample_completions", fake_samples)
-    rows = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=0.0)
+    rows = ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, min_margin=0.0))
     assert rows == [{"prompt": [{"role": "user", "content": "What is 3 plus 3?"}], "chosen": "6. Good answer.",
                      "rejected": "6. Bad answer.", "kind": "unknown", "rejected_is": "rm_ranked",
                      "margin": rows[0]["margin"]}]
     assert rows[0]["margin"] > 0
-    assert ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6) == []
+    assert ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, min_margin=1e6)) == []
 
 
 def test_ranked_pairs_check_answers_puts_a_right_answer_above_any_wrong_one(tmp_path, monkeypatch):
@@ -354,14 +368,16 @@ def test_ranked_pairs_check_answers_puts_a_right_answer_above_any_wrong_one(tmp_
     no such pair."""
     import llmlab.train.rollout as rollout
     from llmlab.chat.template import render_prompt
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import load_reward_model
     from llmlab.train.ranked_pairs import ranked_pairs
-    from llmlab.train.rl_common import load_reward_model, score_sequences
-    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rm import RMConfig
+    from llmlab.train.rm import run as rm_run
     from llmlab.train.rollout import Completion
 
     base = make_run(tmp_path / "base")
-    train_reward_model(base, write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), tmp_path / "rm",
-                       tiny_cfg(25, 3e-3), progress=False)
+    rm_run(RMConfig(model=base, data=write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), out=tmp_path / "rm"),
+           tiny_cfg(25, 3e-3), progress=False)
     _, tok = load_run(base)
     q = "What is 3 plus 3?"
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [
@@ -383,9 +399,10 @@ def test_ranked_pairs_check_answers_puts_a_right_answer_above_any_wrong_one(tmp_
         return [[done(t) for t in group] for group in answers]
 
     monkeypatch.setattr(rollout, "sample_completions", fake_samples)
-    rows = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6, check_answers=True)
+    rows = ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, min_margin=1e6, check_answers=True))
     assert [(r["chosen"], r["rejected"], r["rejected_is"]) for r in rows] == [("6", worst_wrong, "wrong")]
-    assert ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=1e6) == []  # unchecked: margin rules
+    unchecked = ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, min_margin=1e6))
+    assert unchecked == []  # unchecked: margin rules
 
 
 def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path, monkeypatch):
@@ -397,10 +414,11 @@ def test_ppo_rewards_a_log_likelihood_rm_for_the_answer_not_the_prompt(tmp_path,
     backbone and head without the log-prob term, and its values are what the rollout stores. With the greedy
     baseline the reward is measured against the score of the policy's greedy answer to the same prompt."""
     import llmlab.train.ppo as ppo
+    from llmlab.chat.pref_data import read_prompts
     from llmlab.errors import LlmlabError
-    from llmlab.train.pref_data import pad_sequences, read_prompts
-    from llmlab.train.rl_common import (ScalarHeadModel, frozen_copy, gather_last, sequence_logprobs,
-                                        value_model_from)
+    from llmlab.model.heads import ScalarHeadModel, value_model_from
+    from llmlab.model.sequences import gather_last, pad_sequences, sequence_logprobs
+    from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import Completion, encode_prompts
 
     policy, tok = load_run(make_run(tmp_path / "base"))
@@ -474,8 +492,9 @@ def test_ppo_check_coef_rewards_right_answers_and_penalises_wrong_ones(tmp_path,
     """check_coef: on a checkable prompt the answer's return moves by +coef when it is exactly right and -coef
     when wrong; free-text kinds and prompts without an answer are left to the reward model."""
     import llmlab.train.ppo as ppo
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rl_common import ScalarHeadModel, frozen_copy, value_model_from
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.model.heads import ScalarHeadModel, value_model_from
+    from llmlab.train.rl_common import frozen_copy
     from llmlab.train.rollout import Completion, encode_prompts
 
     policy, tok = load_run(make_run(tmp_path / "base"))
@@ -511,14 +530,16 @@ def test_ranked_pairs_against_greedy_reject_the_greedy_answer_when_a_sample_beat
     (not the worst sample); when it is the best, the pair is greedy vs worst."""
     import llmlab.train.rollout as rollout
     from llmlab.chat.template import render_prompt
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import load_reward_model
     from llmlab.train.ranked_pairs import ranked_pairs
-    from llmlab.train.rl_common import load_reward_model, score_sequences
-    from llmlab.train.rm import train_reward_model
+    from llmlab.train.rm import RMConfig
+    from llmlab.train.rm import run as rm_run
     from llmlab.train.rollout import Completion
 
     base = make_run(tmp_path / "base")
-    train_reward_model(base, write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), tmp_path / "rm",
-                       tiny_cfg(25, 3e-3), progress=False)
+    rm_run(RMConfig(model=base, data=write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16)), out=tmp_path / "rm"),
+           tiny_cfg(25, 3e-3), progress=False)
     _, tok = load_run(base)
     questions = ["What is 3 plus 3?", "What is 4 plus 4?"]
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": q} for q in questions])
@@ -542,9 +563,9 @@ def test_ranked_pairs_against_greedy_reject_the_greedy_answer_when_a_sample_beat
         return [[done(t) for t in group] for group in ranked]
 
     monkeypatch.setattr(rollout, "sample_completions", fake_samples)
-    rows = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=0.0, against="greedy")
+    rows = ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, min_margin=0.0, against="greedy"))
     assert [(r["chosen"], r["rejected"]) for r in rows] == [(ranked[0][2], ranked[0][1]), (ranked[1][2], ranked[1][0])]
-    plain = ranked_pairs(base, tmp_path / "rm", prompts, samples=3, min_margin=0.0)
+    plain = ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, min_margin=0.0))
     assert [(r["chosen"], r["rejected"]) for r in plain] == [(ranked[0][2], ranked[0][0]), (ranked[1][2], ranked[1][0])]
     with pytest.raises(ValueError, match="against must be one of worst, greedy"):
-        ranked_pairs(base, tmp_path / "rm", prompts, samples=3, against="best")
+        ranked_pairs(pairs_cfg(tmp_path, prompts, samples=3, against="best"))

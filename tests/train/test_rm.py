@@ -4,12 +4,13 @@ import json
 
 import pytest
 import torch
-
-from llmlab.model.checkpoint import load_run
-from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
-from llmlab.train.rl_common import ScalarHeadModel, gather_last
-from llmlab.train.rm import LengthBucketedPairs, pair_accuracy, rm_loss, shared_prompt_batch
 from rl_fixtures import make_run, write_jsonl
+
+from llmlab.chat.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
+from llmlab.model.heads import ScalarHeadModel
+from llmlab.model.sequences import gather_last
+from llmlab.runs import load_run
+from llmlab.train.rm import LengthBucketedPairs, pair_accuracy, rm_loss, shared_prompt_batch
 
 
 def _pairs(tmp_path, tok, n=40):
@@ -49,7 +50,8 @@ def test_shared_prompt_rows_score_like_separate_rows(tmp_path):
 def test_length_buckets_visit_every_pair_once_and_pad_less(tmp_path):
     _, tok = _rm(tmp_path)
     enc = _pairs(tmp_path, tok)
-    plain, bucketed = PairBatches(enc, 4, tok.pad_id, seed=1), LengthBucketedPairs(enc, 4, tok.pad_id, seed=1)
+    plain = PairBatches(enc, 4, tok.pad_id, seed=1)
+    bucketed = LengthBucketedPairs(enc, 4, tok.pad_id, seed=1, shared_prompt=False)
     for _ in range(2):  # two epochs
         seen, pad_plain, pad_bucketed = [], 0, 0
         for _ in range(10):
@@ -59,7 +61,7 @@ def test_length_buckets_visit_every_pair_once_and_pad_less(tmp_path):
             pad_bucketed += b["input_ids"].numel()
         assert sorted(seen) == list(range(40))
         assert pad_bucketed < 0.85 * pad_plain
-    one = LengthBucketedPairs(enc, 4, tok.pad_id, seed=1, bucket_batches=1)
+    one = LengthBucketedPairs(enc, 4, tok.pad_id, seed=1, bucket_batches=1, shared_prompt=False)
     again = PairBatches(enc, 4, tok.pad_id, seed=1)
     assert all(torch.equal(one.next_batch()["index"], again.next_batch()["index"]) for _ in range(12))
 
@@ -108,7 +110,8 @@ def test_lm_term_is_the_chosen_answers_next_token_loss(tmp_path):
 def test_logprob_term_adds_the_answers_log_likelihood(tmp_path):
     """With logprob_coef, a pair's margin gains coef * (log p(chosen | prompt) - log p(rejected | prompt)), the
     same in separate and shared-prompt rows; the coefficient survives saving and loading."""
-    from llmlab.train.rl_common import load_reward_model, save_reward_model, sequence_logprobs
+    from llmlab.model.sequences import sequence_logprobs
+    from llmlab.runs import load_reward_model, save_reward_model
 
     rm, tok = _rm(tmp_path)
     enc = _pairs(tmp_path, tok, n=8)
@@ -135,18 +138,19 @@ def test_train_with_logprob_and_lm_terms(tmp_path):
     import json
     import math
 
-    from llmlab.train.loop import TrainConfig
-    from llmlab.train.rl_common import load_reward_model
-    from llmlab.train.rm import train_reward_model
     from rl_fixtures import toy_pairs
+
+    from llmlab.runs import load_reward_model
+    from llmlab.train.loop import TrainConfig
+    from llmlab.train.rm import RMConfig, run
 
     base = make_run(tmp_path / "base")
     data = write_jsonl(tmp_path / "pairs.jsonl", toy_pairs(16))
     val = write_jsonl(tmp_path / "val.jsonl", toy_pairs(24)[16:])
     cfg = TrainConfig(lr=3e-3, max_steps=25, batch_size=8, warmup_steps=1, schedule="constant", seq_len=64,
                       device="cpu", weight_decay=0.0)
-    summary = train_reward_model(base, data, tmp_path / "rm", cfg, val_path=val, lm_coef=0.5, logprob_coef=1.0,
-                                 progress=False)
+    summary = run(RMConfig(model=base, data=data, val=val, out=tmp_path / "rm", lm_coef=0.5, logprob_coef=1.0), cfg,
+                  progress=False).summary
     assert summary["val_pair_accuracy"] == 1.0 and summary["val_loss"] < math.log(2)
     hist = [json.loads(l) for l in (tmp_path / "rm" / "metrics.jsonl").read_text().splitlines()]
     assert all("lm_loss" in h for h in hist if "loss" in h)
@@ -160,8 +164,8 @@ def test_answer_start_leaves_the_prompts_log_likelihood_out(tmp_path):
     say, not by the prompts' own log-likelihoods (which differ by many nats here)."""
     import pytest
 
-    from llmlab.train.pref_data import pad_sequences
-    from llmlab.train.rl_common import hidden_states, score_sequences, sequence_logprobs
+    from llmlab.model.heads import score_sequences
+    from llmlab.model.sequences import pad_sequences, sequence_logprobs
 
     rm, tok = _rm(tmp_path)
     rm.logprob_coef = 1.0
@@ -171,7 +175,7 @@ def test_answer_start_leaves_the_prompts_log_likelihood_out(tmp_path):
     ids, mask, last = pad_sequences(seqs, [len(p) for p in prompts], tok.pad_id)
     _, whole, _ = pad_sequences(seqs, [1, 1], tok.pad_id)  # every token after the first
     with torch.no_grad():
-        head = gather_last(rm.head(hidden_states(rm.backbone, ids)).squeeze(-1), last)
+        head = gather_last(rm.head(rm.backbone.trunk(ids)).squeeze(-1), last)
         answer_lp = sequence_logprobs(rm.backbone, ids, mask)
         prompt_lp = sequence_logprobs(rm.backbone, ids, whole) - answer_lp
     assert abs(prompt_lp[0] - prompt_lp[1]) > 5.0  # the two prompts' likelihoods really differ
@@ -203,12 +207,13 @@ def _cfg(steps, **kw):
 def test_train_layers_freezes_the_embedding_and_lower_blocks(tmp_path):
     """--train-layers 1 on a 2-layer model: block 0 and the (tied) embedding stay as SFT left them, block 1,
     the final norm and the head train, and the toy preference is still learned."""
-    from llmlab.train.rl_common import load_reward_model
-    from llmlab.train.rm import train_reward_model
+    from llmlab.runs import load_reward_model
+    from llmlab.train.rm import RMConfig, run
 
     base, data, val = _toy_run(tmp_path)
     before, _ = load_run(base)
-    summary = train_reward_model(base, data, tmp_path / "rm", _cfg(25), val_path=val, train_layers=1, progress=False)
+    summary = run(RMConfig(model=base, data=data, val=val, out=tmp_path / "rm", train_layers=1), _cfg(25),
+                  progress=False).summary
     assert summary["val_pair_accuracy"] == 1.0
     after = load_reward_model(tmp_path / "rm")[0].backbone.state_dict()
     for name, w in before.state_dict().items():
@@ -244,7 +249,7 @@ def test_dev_split_keeps_the_best_weights(tmp_path, monkeypatch):
     """--dev-frac: dev pairs are whole prompts kept out of training; the run ends with the weights that scored
     best on them, even when training goes on past that point."""
     import llmlab.train.rm as rm_mod
-    from llmlab.train.rl_common import load_reward_model
+    from llmlab.runs import load_reward_model
 
     base, data, val = _toy_run(tmp_path, n_train=20)
     _, tok = load_run(base)
@@ -265,8 +270,8 @@ def test_dev_split_keeps_the_best_weights(tmp_path, monkeypatch):
         return res
 
     monkeypatch.setattr(rm_mod, "pair_accuracy", fake)
-    summary = rm_mod.train_reward_model(base, data, tmp_path / "rm", _cfg(8, eval_every=2), val_path=val,
-                                        dev_frac=0.25, progress=False)
+    summary = rm_mod.run(rm_mod.RMConfig(model=base, data=data, val=val, out=tmp_path / "rm", dev_frac=0.25),
+                         _cfg(8, eval_every=2), progress=False).summary
     assert summary["best_dev_pair_accuracy"] == 0.9 and summary["best_step"] == 4
     assert json.loads((tmp_path / "rm" / "config.json").read_text())["dev_pairs"] == 5
     got = load_reward_model(tmp_path / "rm")[0]
@@ -301,7 +306,7 @@ def test_head_layers_reads_the_lower_layers_states_too(tmp_path):
     import torch.nn.functional as F
 
     from llmlab.errors import LlmlabError
-    from llmlab.train.rl_common import load_reward_model, save_reward_model
+    from llmlab.runs import load_reward_model, save_reward_model
 
     backbone, tok = load_run(make_run(tmp_path / "base"))
     torch.manual_seed(0)
@@ -347,7 +352,7 @@ def test_train_with_head_layers_and_frozen_lower_layers(tmp_path):
 
 def test_head_layers_all_reads_every_layer(tmp_path):
     from llmlab.cli import main
-    from llmlab.train.rl_common import load_reward_model
+    from llmlab.runs import load_reward_model
 
     base, data, val = _toy_run(tmp_path)
     assert main(["rm", "--model", str(base), "--data", str(data), "--out", str(tmp_path / "rm"), "--no-progress",

@@ -6,8 +6,7 @@
 import torch
 
 from llmlab.model.gpt import GPT, ModelConfig
-from llmlab.train.pref_data import pad_sequences
-from llmlab.train.rl_common import response_token_logprobs
+from llmlab.model.sequences import pad_sequences, response_token_logprobs
 from llmlab.train.shared_prefix import shared_prompt_logprobs
 
 

@@ -74,4 +74,6 @@ def test_keep_freed_memory_stops_page_faults_on_reallocated_blocks():
     # By default glibc unmaps or trims part of the freed 96 MB and the next step faults those pages in again
     # (8,192 on this box's glibc); kept, the step touches only memory it already has.
     assert int(kept) < touched // 50, (kept, faults("default"))
-    assert int(faults("default")) > touched // 10
+    # The default's side is the machine's malloc, not ours: CI's (same glibc, other tunables or a preloaded
+    # allocator) once faulted 0 pages by default, so it is reported, not asserted.
+    print("page faults per step with glibc's defaults:", faults("default"))

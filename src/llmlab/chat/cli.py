@@ -4,8 +4,7 @@
     llmlab chat --model runs/sft --prompt "What is 7 plus 5?" --json
     llmlab chat --model runs/sft --system "Be brief." --prompt "Who are you?"
     echo -e "Hello\\n/reset\\nWho are you?" | llmlab chat --model runs/sft   # stdin works line by line
-    llmlab chat synth --out data/chat.jsonl                        # the generated default conversations
-    llmlab eval chat --model runs/sft --base runs/base             # format rate and exact match (JSON)
+    llmlab chat synth --out data/chat.jsonl                        # the generated default SFT conversations
 
 REPL commands: ``/system TEXT`` (``/system`` alone clears it), ``/reset`` (forget the conversation, keep
 the system prompt), ``/temperature X``, ``/top-p X``, ``/explain`` (toggle: after each answer, show every
@@ -26,11 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
-from pathlib import Path
 
-CHAT_FORMAT = "llmlab-chat"
-CHAT_VERSION = 1
+from llmlab.infer.session import ChatSession
+from llmlab.tasks.synth import SynthConfig
+from llmlab.utils.config import add_config_flags, given_flags, layered
 
 HELP = """commands:
   /system TEXT      set the system prompt (/system alone clears it)
@@ -44,127 +42,6 @@ HELP = """commands:
   /quit             leave (also Ctrl-D); Ctrl-C stops an answer but keeps the session"""
 
 ROLE_STYLE = {"user": "bold green", "assistant": "cyan", "system": "magenta", "info": "dim"}
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The session: library logic the REPL, the one-shot mode and the tests share
-
-
-@dataclass
-class Reply:
-    text: str
-    finish_reason: str  # "stop" | "length" | "interrupted"
-    token_ids: list[int] = field(default_factory=list)
-    prompt_tokens: int = 0
-    dropped_messages: int = 0  # older messages left out to fit the context
-    explain: list[dict] = field(default_factory=list)  # with explain: per token {token, prob, top}
-
-
-class ChatSession:
-    """A conversation with one model: system prompt, history, sampling settings, streaming replies."""
-
-    def __init__(self, model, tokenizer, *, system: str = "", temperature: float = 0.7, top_p: float = 0.9,
-                 top_k: int = 0, max_new_tokens: int = 128, seed: int | None = None, compile: bool = False):
-        from llmlab.chat.template import stop_token_ids
-        from llmlab.infer import Engine
-
-        self.model, self.tok = model, tokenizer
-        self.engine = Engine(model, eos_token_ids=stop_token_ids(tokenizer), compile=compile)
-        self.system = system
-        self.history: list[dict] = []
-        self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
-        self.max_new_tokens, self.seed = max_new_tokens, seed
-        self.explain = False
-        self._turn = 0
-
-    def messages(self) -> list[dict]:
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + self.history
-
-    def reset(self) -> None:
-        self.history = []
-
-    def prompt_ids(self, messages: list[dict]) -> tuple[list[int], int]:
-        """Prompt ids under the overflow policy, and how many messages it dropped."""
-        from llmlab.chat.template import fit_messages, render_prompt
-
-        ctx = self.model.config.max_seq_len
-        # Leave the answer at least a quarter of the context (or max_new_tokens, if smaller).
-        room = max(8, ctx - min(self.max_new_tokens, ctx // 4))
-        kept = fit_messages(messages, self.tok, room, add_generation_prompt=True)
-        return render_prompt(messages, self.tok, max_len=room), len(messages) - len(kept)
-
-    def reply(self, user_text: str, on_text=None) -> Reply:
-        """Add the user's message, generate (streaming pieces of text to ``on_text``), add the answer.
-        Streaming goes through the inference text edge (``llmlab.infer.text``): UTF-8 safe, stop tokens
-        not rendered."""
-        from llmlab.infer import SamplingParams
-        from llmlab.infer.text import stream_text
-
-        self.history.append({"role": "user", "content": user_text})
-        ids, dropped = self.prompt_ids(self.messages())
-        seed = None if self.seed is None else self.seed + self._turn
-        self._turn += 1
-        params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature, top_p=self.top_p,
-                                top_k=self.top_k, seed=seed, logprobs=3 if self.explain else None)
-        stops = set(self.engine.eos_token_ids)
-        out_ids: list[int] = []
-        parts: list[str] = []
-        explain: list[dict] = []
-        finish = "length"
-
-        def on_token(ev):
-            if ev.token_id not in stops:
-                out_ids.append(ev.token_id)
-                if self.explain and ev.logprob is not None:
-                    explain.append(_explain_entry(self.tok, ev))
-
-        try:
-            for delta in stream_text(self.engine, self.tok, ids, params, on_token=on_token):
-                if delta.text:
-                    if on_text:
-                        on_text(delta.text)  # first, so a Ctrl-C while showing it keeps only what was shown
-                    parts.append(delta.text)
-                if delta.finish_reason is not None:
-                    finish = "stop" if delta.finish_reason == "stop" else "length"
-        except KeyboardInterrupt:
-            finish = "interrupted"
-        text = "".join(parts)
-        self.history.append({"role": "assistant", "content": text})
-        return Reply(text, finish, out_ids, len(ids), dropped, explain)
-
-    # -- files ----------------------------------------------------------------------------------------------
-
-    def save(self, path: str | Path) -> None:
-        from llmlab.utils.io import write_json
-
-        write_json(path, {"format": CHAT_FORMAT, "version": CHAT_VERSION, "messages": self.messages(),
-                          "settings": {"temperature": self.temperature, "top_p": self.top_p}})
-
-    def load(self, path: str | Path) -> int:
-        """Replace the conversation with a saved one (``/save``'s JSON, or any ``{"messages": [...]}`` or a
-        bare message list); returns the number of messages."""
-        from llmlab.chat.template import validate_messages
-        from llmlab.utils.io import read_json
-
-        data = read_json(path, "conversation file")
-        msgs = data.get("messages") if isinstance(data, dict) else data
-        msgs = validate_messages(msgs, where=str(path))
-        self.system = msgs[0]["content"] if msgs and msgs[0]["role"] == "system" else ""
-        self.history = msgs[1:] if self.system or (msgs and msgs[0]["role"] == "system") else msgs
-        s = data.get("settings", {}) if isinstance(data, dict) else {}
-        self.temperature = float(s.get("temperature", self.temperature))
-        self.top_p = float(s.get("top_p", self.top_p))
-        return len(msgs)
-
-
-def _explain_entry(tok, ev) -> dict:
-    import math
-
-    from llmlab.infer.explain import token_text
-
-    return {"token": token_text(tok, ev.token_id), "prob": math.exp(ev.logprob),
-            "top": [(token_text(tok, t), math.exp(lp)) for t, lp in (ev.top_logprobs or [])]}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -319,32 +196,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = csub.add_parser("synth", help="write the generated default SFT conversations (train + held-out JSONL)",
                         description="Write the bundled generator's conversations: OUT (train) and OUT's "
                         ".val.jsonl sibling (held-out items, never seen in training).")
-    q.add_argument("--out", required=True, help="train JSONL path (held-out set beside it as *.val.jsonl)")
-    q.add_argument("--n-train", type=int, default=4000, help="training conversations")
-    q.add_argument("--n-val", type=int, default=400, help="held-out conversations")
-    q.add_argument("--seed", type=int, default=0, help="generator seed")
+    add_config_flags(q, SynthConfig)
     q.set_defaults(func=_synth)
-
-
-def add_eval_commands(esub: argparse._SubParsersAction) -> None:
-    """``llmlab eval chat`` (called by llmlab.eval.cli, so all evaluations live under one command)."""
-    q = esub.add_parser("chat", help="format rate and exact match on held-out conversations (base vs SFT)",
-                        description="Generate greedy answers to held-out conversations and report the format rate "
-                        "(answers that end their turn) and exact match on checkable questions, for the model and "
-                        "optionally its base (few-shot). Prints JSON.")
-    q.add_argument("--model", required=True, help="chat run folder (from llmlab sft)")
-    q.add_argument("--base", default=None, help="base run folder to compare with")
-    q.add_argument("--data", default="bundled", help="held-out JSONL, or 'bundled' (the generator's held-out set)")
-    q.add_argument("-n", "--n", type=int, default=200, help="held-out conversations to use")
-    q.add_argument("--max-new-tokens", type=int, default=64, help="answer length limit")
-    q.add_argument("--samples", action="store_true", help="include sample answers in the JSON")
-    q.add_argument("--device", default="cpu", help="cpu | cuda")
-    q.set_defaults(func=_eval_chat)
 
 
 def _chat(args) -> int:
     from llmlab.errors import LlmlabError
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     if not args.model:
         raise LlmlabError("chat needs --model RUN (or 'llmlab chat synth --out FILE' for the SFT data)")
@@ -372,20 +230,7 @@ def _chat(args) -> int:
 
 
 def _synth(args) -> int:
-    from llmlab.chat.synth import write_synth
+    from llmlab.tasks.synth import write_synth
 
-    print(json.dumps(write_synth(args.out, args.n_train, args.n_val, args.seed)))
-    return 0
-
-
-def _eval_chat(args) -> int:
-    from llmlab.eval.chat_eval import chat_report
-
-    rep = chat_report(args.model, base_run=args.base, n=args.n, data=args.data, max_new_tokens=args.max_new_tokens,
-                      device=args.device)
-    if not args.samples:
-        for key in ("sft", "base"):
-            if key in rep:
-                rep[key] = {k: v for k, v in rep[key].items() if k != "samples"}
-    print(json.dumps(rep, indent=1))
+    print(json.dumps(write_synth(layered(SynthConfig, given_flags(args, SynthConfig)))))
     return 0

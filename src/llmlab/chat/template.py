@@ -44,6 +44,12 @@ everything up to the next user message, but always keep the system prompt and th
 what follows it. If that still does not fit, ``render`` cuts the end (the caller can see the last id is not
 ``<|end|>``; SFT skips such conversations), and ``render_prompt`` keeps ``<|bos|>`` + the system turn and the
 most recent tokens of the rest, so the prompt still ends with ``<|assistant|>``.
+
+Imported models. A tokenizer that carries its model's own ``chat_template`` (an ``ImportedTokenizer``) is
+rendered with that template instead (``chat/model_template.py``: sandboxed Jinja as in transformers, content
+never turned into special tokens, the loss mask found by rendering, the model's add-BOS rule); ``render``,
+``render_prompt``, ``fit_messages`` and ``stop_token_ids`` take either kind of tokenizer, and llmlab's own runs
+keep the native format above.
 """
 
 from __future__ import annotations
@@ -188,21 +194,45 @@ def _encode_segments(segs, tokenizer) -> tuple[list[int], list[int]]:
     return ids, mask
 
 
+def _model_template(tokenizer) -> str | None:
+    return getattr(tokenizer, "chat_template", None)
+
+
+def _validate(messages, tokenizer) -> list[dict]:
+    if _model_template(tokenizer):
+        from llmlab.chat.model_template import validate_model_messages
+
+        return validate_model_messages(messages)
+    return validate_messages(messages)
+
+
+def _render_ids(messages: Sequence[dict], tokenizer, add_generation_prompt: bool, **template_kwargs):
+    """``(ids, mask)`` with the tokenizer's own template, or the native one."""
+    if _model_template(tokenizer):
+        from llmlab.chat.model_template import render_model
+
+        return render_model(messages, tokenizer, add_generation_prompt=add_generation_prompt, **template_kwargs)
+    if template_kwargs:
+        raise LlmlabError(f"llmlab's native chat template takes no {', '.join(template_kwargs)}")
+    return _encode_segments(_segments(messages, add_generation_prompt), tokenizer)
+
+
 def _exchange_starts(messages: Sequence[dict]) -> list[int]:
     """Indices of the user messages: each starts an exchange that truncation may drop as a whole."""
     return [i for i, m in enumerate(messages) if m["role"] == "user"]
 
 
-def fit_messages(messages: Sequence[dict], tokenizer, max_len: int, add_generation_prompt: bool = False) -> list[dict]:
+def fit_messages(messages: Sequence[dict], tokenizer, max_len: int, add_generation_prompt: bool = False,
+                 **template_kwargs) -> list[dict]:
     """The overflow policy: drop the oldest exchanges (keeping the system prompt and the last user message
     with everything after it) until the rendering fits in ``max_len`` tokens, or nothing more may be
     dropped. The result may still be too long; the caller decides what to do then."""
-    msgs = validate_messages(messages)
+    msgs = _validate(messages, tokenizer)
     has_system = bool(msgs) and msgs[0]["role"] == "system"
     head = msgs[:1] if has_system else []
     body = msgs[1:] if has_system else list(msgs)
     while True:
-        ids, _ = _encode_segments(_segments(head + body, add_generation_prompt), tokenizer)
+        ids, _ = _render_ids(head + body, tokenizer, add_generation_prompt, **template_kwargs)
         if len(ids) <= max_len:
             break
         starts = _exchange_starts(body)
@@ -219,31 +249,35 @@ def fit_messages(messages: Sequence[dict], tokenizer, max_len: int, add_generati
     return head + body
 
 
-def render(messages: Sequence[dict], tokenizer, max_len: int | None = None) -> tuple[list[int], list[int]]:
+def render(messages: Sequence[dict], tokenizer, max_len: int | None = None,
+           **template_kwargs) -> tuple[list[int], list[int]]:
     """``(ids, loss_mask)`` for training. With ``max_len``, the overflow policy applies (see the module doc);
-    a conversation that still does not fit is cut at the end."""
-    msgs = validate_messages(messages)
+    a conversation that still does not fit is cut at the end. ``template_kwargs`` (``tools=...``) go to a
+    model's own template."""
+    msgs = _validate(messages, tokenizer)
     if max_len is not None:
-        msgs = fit_messages(msgs, tokenizer, max_len)
-    ids, mask = _encode_segments(_segments(msgs, False), tokenizer)
+        msgs = fit_messages(msgs, tokenizer, max_len, **template_kwargs)
+    ids, mask = _render_ids(msgs, tokenizer, False, **template_kwargs)
     if max_len is not None and len(ids) > max_len:
         ids, mask = ids[:max_len], mask[:max_len]
     return ids, mask
 
 
-def render_prompt(messages: Sequence[dict], tokenizer, max_len: int | None = None) -> list[int]:
+def render_prompt(messages: Sequence[dict], tokenizer, max_len: int | None = None, **template_kwargs) -> list[int]:
     """Ids for generation: the conversation followed by ``<|assistant|>`` (or, after a tool result, nothing:
-    the assistant's turn is still open). With ``max_len``, the overflow policy applies; if the system turn
-    and the last user message still do not fit, the oldest tokens after the system turn are cut."""
-    msgs = validate_messages(messages)
+    the assistant's turn is still open; a model's own template: its generation prompt). With ``max_len``, the
+    overflow policy applies; if the system turn and the last user message still do not fit, the oldest tokens
+    after the system turn are cut."""
+    msgs = _validate(messages, tokenizer)
     if max_len is None:
-        return _encode_segments(_segments(msgs, True), tokenizer)[0]
-    msgs = fit_messages(msgs, tokenizer, max_len, add_generation_prompt=True)
-    ids, _ = _encode_segments(_segments(msgs, True), tokenizer)
+        return _render_ids(msgs, tokenizer, True, **template_kwargs)[0]
+    msgs = fit_messages(msgs, tokenizer, max_len, add_generation_prompt=True, **template_kwargs)
+    ids, _ = _render_ids(msgs, tokenizer, True, **template_kwargs)
     if len(ids) <= max_len:
         return ids
     has_system = bool(msgs) and msgs[0]["role"] == "system"
-    head_len = len(_encode_segments(_segments(msgs[:1], False), tokenizer)[0]) if has_system else 1
+    head_len = len(_render_ids(msgs[:1], tokenizer, False, **template_kwargs)[0]) if has_system else \
+        int(bool(ids) and ids[0] == getattr(tokenizer, "bos_id", None))
     keep = max_len - head_len
     if keep < 2:
         raise LlmlabError(f"the system prompt alone takes {head_len} tokens; the context holds {max_len}")
@@ -267,6 +301,9 @@ def split_think(text: str) -> tuple[str, str]:
 
 def stop_token_ids(tokenizer) -> list[int]:
     """Tokens that end an assistant answer when generating: ``<|end|>``, plus tokens that may never appear
-    inside an assistant turn (a new role, a new conversation) so a confused model still stops there."""
+    inside an assistant turn (a new role, a new conversation) so a confused model still stops there. An
+    imported model: its own stop tokens (eos ids, ``generation_config.json``'s, GGUF's end-of-turn ids)."""
+    if getattr(tokenizer, "kind", "native") != "native":
+        return list(tokenizer.stop_ids)
     names = ("<|user|>", "<|system|>", "<|assistant|>", "<|bos|>", "<|endoftext|>")
     return [tokenizer.end_id] + [tokenizer.special_id(n) for n in names]

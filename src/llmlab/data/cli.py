@@ -3,7 +3,9 @@
     llmlab data list
     llmlab data read hamlet
     llmlab data split --out data/shakespeare
-    llmlab data prepare --input PATH [--input PATH ...] --out DIR
+    llmlab data prepare --input PATH [--input PATH ...] --out DIR [--drop-poison]
+    llmlab data scan --input PATH [--json]          # planted backdoor triggers (data/scan.py)
+    llmlab data plant --bundled --n 250 --out poisoned.jsonl
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_split)
 
     from llmlab.data.pipeline_cli import register_prepare
+    from llmlab.data.scan_cli import register_scan
 
     register_prepare(dsub)
+    register_scan(dsub)
 
 
 def _list(args) -> int:

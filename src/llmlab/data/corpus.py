@@ -84,6 +84,23 @@ def standard_split() -> tuple[str, str]:
     return data[:cut].decode("utf-8"), data[cut:].decode("utf-8")
 
 
+def split_documents(split: str) -> list[str]:
+    """The standard split of the bundled corpus cut into works (documents): the split's text is exactly the
+    concatenation of the returned strings."""
+    train, val = standard_split()
+    docs, pos, cut = [], 0, len(train)
+    for w in list_works():
+        piece = read_work(w.id).strip() + "\n\n"
+        lo, hi = pos, pos + len(piece)
+        pos = hi
+        a, b = (lo, min(hi, cut)) if split == "train" else (max(lo, cut), hi)
+        if a < b:
+            docs.append(piece[a - lo : b - lo])
+    text = train if split == "train" else val
+    assert "".join(docs) == text  # the corpus is ASCII: character and byte offsets agree
+    return docs
+
+
 def write_split(out_dir: str | Path) -> dict:
     """Write ``train.txt`` and ``val.txt`` (atomically) and return a summary with their byte counts."""
     from llmlab.utils.io import write_text

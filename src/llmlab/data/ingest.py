@@ -1,13 +1,21 @@
 """Ingest: stream documents out of plain text, .gz/.zst text, JSONL, Parquet and Hugging Face ``datasets``
 folders written by ``save_to_disk``, one document at a time (bounded memory).
 
-    from llmlab.data.ingest import iter_documents
+    from llmlab.data.ingest import iter_documents, iter_texts
     for doc in iter_documents(["corpus/", "extra.jsonl.zst", "bundled:shakespeare"], text_field="text"):
         doc.text, doc.source, doc.nbytes, doc.invalid_utf8
+    for text in iter_texts("corpus.jsonl.gz"):  # one source, as pretraining, the tokenizer and bpb read it
+        ...
+
+This is the one document reader: ``llmlab data prepare``, pretraining, tokenizer training and evaluation all
+read through it.
 
 What a document is: a whole file for plain text (folders are walked recursively in sorted order, hidden
 files skipped, ``save_to_disk`` folders inside read as datasets); one line for JSONL (``text_field`` chooses
-the field); one row for Parquet and ``datasets`` (``column`` chooses the column). ``bundled:shakespeare`` yields the 42 works of the bundled corpus.
+the field); one row for Parquet and ``datasets`` (``column`` chooses the column). ``bundled:shakespeare`` yields
+the 42 works of the bundled corpus; ``bundled:train`` / ``bundled:val`` its standard split (the works cut at
+the 90% byte mark). A folder that ``llmlab data prepare`` wrote (``report.json`` beside ``shard_*`` files) is
+read as its shards only.
 
 Memory: JSONL, Parquet (row-group batches) and Arrow files are streamed record by record, so their size does
 not matter. A plain-text file is one document by definition and is read whole (in chunks, through an
@@ -58,7 +66,7 @@ def iter_documents(inputs: list[str], text_field: str = "text", column: str = "t
             continue
         path = Path(inp)
         if not path.exists():
-            raise LlmlabError(f"{path}: input not found")
+            raise LlmlabError(f"{path}: input not found, cannot read it")
         if path.is_dir():
             if _is_hf_dataset(path):
                 yield from _hf_dataset(path, column)
@@ -68,11 +76,21 @@ def iter_documents(inputs: list[str], text_field: str = "text", column: str = "t
             yield from _file(path, text_field, column)
 
 
+def _files(path: Path) -> list[Path]:
+    """The data files under a folder, in sorted order: hidden ones skipped, and for a folder ``llmlab data
+    prepare`` wrote, only its shards (not its report)."""
+    if (path / "report.json").is_file():
+        shards = sorted(p for p in path.glob("shard_*") if p.is_file())
+        if shards:
+            return shards
+    return [f for f in sorted(p for p in path.rglob("*") if p.is_file())
+            if not any(part.startswith(".") for part in f.relative_to(path).parts)]  # .git, .DS_Store, ...
+
+
 def _walk(path: Path, text_field: str, column: str) -> Iterator[Document]:
-    """Files under ``path`` in sorted order, hidden ones skipped; a ``save_to_disk`` folder met on the way is
-    read as one dataset (its state.json and Arrow files are not documents)."""
-    files = [f for f in sorted(p for p in path.rglob("*") if p.is_file())
-             if not any(part.startswith(".") for part in f.relative_to(path).parts)]  # .git, .DS_Store, ...
+    """Files under ``path`` in sorted order (``_files``); a ``save_to_disk`` folder met on the way is read as
+    one dataset (its state.json and Arrow files are not documents)."""
+    files = _files(path)
     marks = {f.parent for f in files if f.name in ("state.json", "dataset_dict.json")}
     roots = {r for r in marks if not any(a in marks for a in r.parents)}  # a DatasetDict holds its splits
     done: set[Path] = set()
@@ -88,11 +106,53 @@ def _walk(path: Path, text_field: str, column: str) -> Iterator[Document]:
 def _bundled(name: str) -> Iterator[Document]:
     from llmlab.data import corpus
 
+    if name in ("train", "val"):
+        for i, text in enumerate(corpus.split_documents(name)):
+            yield Document(text, f"{BUNDLED_PREFIX}{name}#{i + 1}", len(text.encode("utf-8")))
+        return
     if name != corpus.CORPUS:
-        raise LlmlabError(f"unknown bundled corpus {name!r}; available: {BUNDLED_PREFIX}{corpus.CORPUS}")
+        raise LlmlabError(f"unknown bundled corpus {name!r}; available: {BUNDLED_PREFIX}{corpus.CORPUS}, "
+                          f"{BUNDLED_PREFIX}train, {BUNDLED_PREFIX}val")
     for w in corpus.list_works():
         text = corpus.read_work(w.id)
         yield Document(text, f"{BUNDLED_PREFIX}{name}/{w.id}", len(text.encode("utf-8")))
+
+
+def _source_name(source: str | Path) -> str:
+    """``bundled`` alone means the bundled corpus's training split."""
+    return f"{BUNDLED_PREFIX}train" if str(source) == "bundled" else str(source)
+
+
+def iter_texts(source: str | Path, text_field: str = "text", column: str = "text") -> Iterator[str]:
+    """The documents of one source as strings, in a fixed order: what pretraining, tokenizer training and bits
+    per byte read. ``bundled`` is the bundled corpus's training split. Invalid UTF-8 is an error here (a model
+    would learn the replacement characters); ``llmlab data prepare`` repairs and counts it instead."""
+    for doc in iter_documents([_source_name(source)], text_field=text_field, column=column):
+        if doc.invalid_utf8:
+            raise LlmlabError(f"{doc.source}: not UTF-8 text ({doc.invalid_utf8} invalid byte sequences); "
+                              "repair it with `llmlab data prepare`")
+        yield doc.text
+
+
+def read_text(source: str | Path) -> str:
+    """All documents of a source joined (tokenizer training, bits per byte)."""
+    return "".join(iter_texts(source))
+
+
+def source_files(source: str | Path) -> list[Path]:
+    """The files a source reads, sorted (for cache keys); none for the bundled corpus."""
+    name = _source_name(source)
+    if name.startswith(BUNDLED_PREFIX):
+        return []
+    path = Path(name)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = _files(path)
+        if not files:
+            raise LlmlabError(f"{path}: no files in this folder")
+        return files
+    raise LlmlabError(f"{path}: data file or folder not found")
 
 
 def _kind(path: Path) -> tuple[str, str | None]:

@@ -11,6 +11,8 @@ leaves nothing behind and a finished one is complete):
     shard_00000.jsonl ...   one {"text": ...} per line, each shard at most ``shard_bytes`` (``--format txt``:
                             plain text, documents separated by a blank line -- boundaries are lost)
     config.json             the resolved PrepareConfig
+    scan_report.json        with --drop-poison: the poisoning scanner's report (data/scan.py); the documents
+                            it flags are removed (reason "poisoned")
     report.json, report.md  documents/bytes in and out, changed, removed (reason -> count),
                             pii_replaced (kind -> count), invalid UTF-8 sequences, timings (per stage,
                             summed over workers, and the wall-clock total)
@@ -71,6 +73,7 @@ class PrepareConfig:
     batch_docs: int = 256  # documents per dedup batch (vectorised MinHash)
     workers: int = 1  # processes for clean/PII/filters (dedup and writing stay in the main process)
     window_docs: int = 1024  # documents handed to the workers at a time (bounds memory)
+    drop_poison: bool = False  # run the poisoning scanner first (data/scan.py) and drop the documents it flags
 
 
 def prepare(cfg: PrepareConfig, progress: bool = False) -> dict:
@@ -225,10 +228,24 @@ def _run(cfg: PrepareConfig, folder: Path, progress: bool) -> dict:
         timings["write"] += time.perf_counter() - t
         batch.clear()
 
+    poisoned: set[str] = set()
+    if cfg.drop_poison:
+        from llmlab.data.scan import ScanConfig, flagged_sources, scan
+
+        t = time.perf_counter()
+        scan_report = scan(ScanConfig(inputs=cfg.inputs, text_field=cfg.text_field, column=cfg.column))
+        poisoned = flagged_sources(scan_report)
+        write_json(folder / "scan_report.json", scan_report)
+        timings["scan"] += time.perf_counter() - t
+
     def handle(doc: Document, res: DocResult) -> None:
         n["documents_in"] += 1
         n["bytes_in"] += doc.nbytes
         n["invalid_utf8"] += doc.invalid_utf8
+        if doc.source in poisoned:
+            removed["poisoned"] += 1
+            bar.update(doc.nbytes)
+            return
         n["boilerplate_lines_removed"] += res.boilerplate_lines
         pii.update(res.pii)
         timings.update(res.timings)

@@ -3,6 +3,7 @@
     llmlab data prepare --input corpus/ --input more.jsonl --out data/prepared
     llmlab data prepare --bundled --out data/prepared --format txt
     llmlab data prepare --input web.parquet --column content --no-filter top_ngram --out data/web
+    llmlab data prepare --input crawl.jsonl --drop-poison --out data/crawl   # drop what `data scan` flags
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def register_prepare(dsub: argparse._SubParsersAction) -> None:
     q.add_argument("--dedup-threshold", type=float, default=0.8,
                    help="Jaccard similarity of word 5-gram sets above which a document is a near duplicate (default: 0.8)")
     q.add_argument("--num-perm", type=int, default=128, help="MinHash signature length (default: 128)")
+    q.add_argument("--drop-poison", action="store_true",
+                   help="scan for planted backdoor triggers first (llmlab data scan) and drop the flagged documents")
     q.add_argument("--workers", type=int, default=1,
                    help="processes for cleaning/PII/filters; dedup stays in one process (default: 1)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -64,7 +67,7 @@ def _prepare(args) -> int:
         shard_bytes=int(args.shard_mb * (1 << 20)), seed=args.seed, pii=not args.no_pii,
         exact_dedup=not args.no_exact_dedup, near_dedup=not args.no_near_dedup,
         dedup_threshold=args.dedup_threshold, num_perm=args.num_perm, filters=filters, overwrite=args.overwrite,
-        workers=args.workers)
+        workers=args.workers, drop_poison=args.drop_poison)
     report = prepare(cfg, progress=not args.no_progress)
     print(summary_line(report) + f" -> {args.out}")
     return 0

@@ -31,7 +31,7 @@ def bits_per_byte(model, tokenizer, text: str | list[str], *, context: int | Non
 
     ``context`` defaults to the model's ``max_seq_len``; ``max_bytes`` > 0 scores only a prefix of each text
     (for quick evaluations during training)."""
-    from llmlab.train.loop import all_reduce_sum, dist_info
+    from llmlab.utils.dist import all_reduce_sum, dist_info
 
     cfg = model.config
     if tokenizer.vocab_size > cfg.vocab_size:

@@ -6,7 +6,7 @@
     ev = evaluate_chat(model, tok, held_out_convs)            # {"format_rate": ..., "exact_match": ..., ...}
     report = chat_report("runs/sft", base_run="runs/base")    # what the speedrun's report card reads
 
-Held-out conversations (by default the bundled generator's validation set, ``llmlab.chat.synth``) are
+Held-out conversations (by default the bundled generator's validation set, ``llmlab.tasks.synth``) are
 prompted up to their last user turn and answered greedily by the inference engine.
 
 * **Format rate**: the share of answers that end with ``<|end|>`` within the token limit and stay in the
@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from llmlab.chat.synth import CHECKABLE_KINDS, exact_match
 from llmlab.errors import LlmlabError
+from llmlab.tasks.check import CHECKABLE_KINDS, exact_match
 
 
 def _engine(model, tok):
@@ -116,8 +116,8 @@ def evaluate_base(model, tok, convs, shots: int = 3, max_new_tokens: int = 32, b
                   chat_template: bool = True, seed: int = 0) -> dict:
     """Exact match of a base model, few-shot (see the module doc); plus, with ``chat_template``, the same
     model prompted exactly like the assistant (its format rate and exact match)."""
-    from llmlab.chat.synth import generate
     from llmlab.infer import SamplingParams
+    from llmlab.tasks.synth import generate
 
     items = [(c, *_prompt_and_answer(c)) for c in convs if c.meta.get("kind") in CHECKABLE_KINDS]
     # Solved examples come from the training side of the split, so no held-out item is shown.
@@ -162,7 +162,7 @@ def evaluate_base(model, tok, convs, shots: int = 3, max_new_tokens: int = 32, b
 def held_out_conversations(n: int = 200, data: str = "bundled", seed: int = 0):
     """The first ``n`` held-out conversations: the bundled generator's validation set, or a JSONL file."""
     if data == "bundled":
-        from llmlab.chat.synth import generate
+        from llmlab.tasks.synth import generate
 
         _, val = generate(n_train=0, n_val=n, seed=seed)
         return val
@@ -179,7 +179,7 @@ def chat_report(model_run: str, base_run: str | None = None, n: int = 200, data:
     from llmlab.utils.device import resolve_device
 
     device = resolve_device(device)
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     convs = held_out_conversations(n, data)
     model, tok = load_run(model_run, device=device)

@@ -5,7 +5,8 @@
 
 Every number is read from the stage's own summary file (never recomputed), so the report and the stages can't
 disagree: data/report.json, tokenizer/summary.json, base/summary.json, sft/summary.json, rm/summary.json,
-dpo/summary.json, grpo/summary.json, ppo/summary.json, eval/*.json.
+dpo/summary.json, grpo/summary.json, ppo/summary.json, eval/*.json, and each model's suite results
+(``<stage>/eval/suite.json`` from ``llmlab eval suite``, for base, sft, dpo, grpo, ppo) when present.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def collect(run: Path) -> dict:
     judged = {a: {k: v for k, v in _load(run, f"eval/{a}_winrate.json").items() if k != "samples"} for a in ALGOS}
     winrate, grpo_winrate, ppo_winrate = judged["dpo"], judged["grpo"], judged["ppo"]
     timings = _load(run, "timings.json").get("stages", {})
+    suite = suite_results(run)
     report = {
         "format": "llmlab-report",
         "version": 1,
@@ -88,15 +90,73 @@ def collect(run: Path) -> dict:
         "grpo_exact_match_before": grpo.get("exact_match_before"),
         "ppo_win_rate": ppo_winrate.get("win_rate"),
         "ppo_kl": ppo_winrate.get("kl_to_baseline"),
+        "suite_core_base": (suite.get("base") or {}).get("aggregate", {}).get("score"),
+        "suite_core_sft": (suite.get("sft") or {}).get("aggregate", {}).get("score"),
         "seconds_total": round(sum(timings.values()), 1),
         "stage_seconds": timings,
         "hardware": hardware(),
         "stages": {"data": data, "tokenizer": tok, "pretrain": base, "sft": sft, "rm": rm, "dpo": dpo, "grpo": grpo,
                    "chat_eval": {k: v for k, v in chat_eval.items() if k not in ("sft", "base")},
-                   "dpo_winrate": winrate, "grpo_winrate": grpo_winrate, "ppo": ppo, "ppo_winrate": ppo_winrate},
+                   "dpo_winrate": winrate, "grpo_winrate": grpo_winrate, "ppo": ppo, "ppo_winrate": ppo_winrate,
+                   "suite": suite},
     }
     report["chat_model"] = _final_model(run, report)
     return report
+
+
+SUITE_MODELS = ("base", "sft") + ALGOS  # the stage folders whose eval/suite.json the report shows
+
+
+def suite_results(run: Path) -> dict:
+    """Each model's suite results (``<stage>/eval/suite.json``), without per-item detail: stage -> results."""
+    out = {}
+    for stage in SUITE_MODELS:
+        res = _load(run, f"{stage}/eval/suite.json")
+        if res.get("tasks"):
+            keep = ("score", "ci", "ci_method", "metric", "chance", "centered", "n", "errors", "posed_as",
+                    "lower_is_better", "groups")
+            out[stage] = {"prompt_style": res.get("prompt_style"), "suite_version": res.get("suite_version"),
+                          "aggregate": {k: res.get("aggregate", {}).get(k) for k in ("score", "ci", "ci_method", "tasks")},
+                          "tasks": {name: {k: t[k] for k in keep if k in t} for name, t in res["tasks"].items()}}
+    return out
+
+
+def _suite_section(suite: dict) -> list[str]:
+    """A table: one row per task, one column per model, score and 95% interval; the aggregate last."""
+    if not suite:
+        return []
+    models = list(suite)
+    names: list[str] = []
+    for m in models:
+        names += [n for n in suite[m]["tasks"] if n not in names]
+
+    def cell(t):
+        if not t or t.get("score") is None:
+            return "n/a"
+        ci = t.get("ci")
+        return f"{t['score']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{t['score']:.3f}"
+
+    lines = ["## Evaluation suite", "",
+             "`llmlab eval suite` on each model: held-out, generated tasks (docs in `eval/suites.py`); score and 95% "
+             "interval per task (Wilson for accuracies, bootstrap for bits per byte and the aggregate). The aggregate "
+             "is the chance-centred mean over the accuracy tasks, (score - chance) / (1 - chance), as nanochat's "
+             "CORE. Question-answer tasks are posed through the chat template to tuned models and few-shot to the "
+             "base model.", "",
+             "| task | metric | chance | " + " | ".join(models) + " |", "|---|---|---|" + "---|" * len(models)]
+    for n in names:
+        first = next(suite[m]["tasks"][n] for m in models if n in suite[m]["tasks"])
+        chance = first.get("chance")
+        metric = first.get("metric", "") + (" (lower is better)" if first.get("lower_is_better") else "")
+        lines.append(f"| {n} | {metric} | {'-' if chance is None else f'{chance:.2f}'} | "
+                     + " | ".join(cell(suite[m]["tasks"].get(n)) for m in models) + " |")
+    lines.append("| **aggregate (CORE-style)** | centred mean | 0 | "
+                 + " | ".join(cell(suite[m]["aggregate"]) for m in models) + " |")
+    errs = {m: sum(t.get("errors", 0) for t in suite[m]["tasks"].values()) for m in models}
+    if any(errs.values()):
+        lines.append("")
+        lines.append("Items that could not be scored: " + ", ".join(f"{m} {e}" for m, e in errs.items() if e) + ".")
+    lines.append("")
+    return lines
 
 
 # How much exact match (on the win-rate prompts that have a checkable answer) a tuned model may lose against SFT
@@ -209,7 +269,9 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
                             ("grpo_win_rate", "GRPO win rate vs SFT (judged by the reward model)", True),
                             ("ppo_win_rate", "PPO win rate vs SFT (judged by the reward model)", True),
                             ("grpo_exact_match_before", "verifiable tasks exact match before GRPO", True),
-                            ("grpo_exact_match", "verifiable tasks exact match after GRPO", True)]:
+                            ("grpo_exact_match", "verifiable tasks exact match after GRPO", True),
+                            ("suite_core_base", "evaluation suite aggregate (chance-centred), base", False),
+                            ("suite_core_sft", "evaluation suite aggregate (chance-centred), SFT", False)]:
         if report.get(key) is not None:
             lines.append(f"| {label} | {_fmt(report[key], pct)} |")
     lines.append(f"| total stage time | {report['seconds_total']:.0f} s |")
@@ -271,6 +333,7 @@ def render_markdown(report: dict, run: Path, plots: list[str], config=None) -> s
         if ppo:
             lines.append(f"- PPO: {_judged_line(pwr, 'the judge is the reward model PPO optimised')}.")
         lines.append("")
+    lines += _suite_section(s.get("suite") or {})
     lines += ["## Timings and hardware", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.0f} |" for k, v in report["stage_seconds"].items()]
     hw = report["hardware"]

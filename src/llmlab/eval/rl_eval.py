@@ -24,9 +24,8 @@ from llmlab.utils.device import resolve_device
 def rm_accuracy(rm_dir, pairs_path, device: str = "cpu") -> dict:
     """Pairwise accuracy of a reward model on preference pairs, overall and by ``rejected_is`` / ``kind``."""
     device = resolve_device(device)
-    from llmlab.train.pref_data import encode_pairs, read_pairs
-    from llmlab.train.rl_common import load_reward_model
-    from llmlab.train.rm import pair_accuracy
+    from llmlab.chat.pref_data import encode_pairs, read_pairs
+    from llmlab.runs import load_reward_model
 
     rm, tok = load_reward_model(rm_dir, device=device)
     pairs = read_pairs(pairs_path)
@@ -49,8 +48,8 @@ def rm_accuracy(rm_dir, pairs_path, device: str = "cpu") -> dict:
 @torch.no_grad()
 def sequence_kl(policy, ref, tok, prompt_ids: list[list[int]], *, max_new_tokens: int = 64, seed: int = 0) -> dict:
     """KL(policy || ref) on answers sampled from ``policy`` at temperature 1: per answer and per token."""
-    from llmlab.train.rl_common import response_token_logprobs
-    from llmlab.train.rollout import pack, sample_completions
+    from llmlab.infer.completions import pack, sample_completions
+    from llmlab.model.sequences import response_token_logprobs
 
     groups = sample_completions(policy, tok, prompt_ids, n=1, max_new_tokens=max_new_tokens, temperature=1.0,
                                 seed=seed)
@@ -70,10 +69,10 @@ def win_rate(model_dir, baseline_dir, judge_dir, prompts_path, *, n: int | None 
              max_new_tokens: int = 64, seed: int = 0, device: str = "cpu", samples: int = 0) -> dict:
     """Share of held-out prompts where the judge scores ``model``'s answer above ``baseline``'s (ties 1/2)."""
     device = resolve_device(device)
-    from llmlab.model.checkpoint import load_run
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
-    from llmlab.train.rollout import encode_prompts, sample_completions
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.infer.completions import encode_prompts, sample_completions
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import check_same_tokenizer, load_reward_model, load_run
 
     policy, tok = load_run(model_dir, device=device)
     base, base_tok = load_run(baseline_dir, device=device)
@@ -105,11 +104,11 @@ def win_rate(model_dir, baseline_dir, judge_dir, prompts_path, *, n: int | None 
             w = float(scores["model"][i] > scores["baseline"][i])
         wins += w
         by_kind.setdefault(prompt.meta.get("kind", "all"), []).append(w)
-    from llmlab.train.rewards import answer_matches
+    from llmlab.tasks.check import exact_match as matches
 
     def em(comps):
         checked = [(c, p) for c, (_, p) in zip(comps, prompts) if p.answer is not None]
-        return sum(answer_matches(c.text, p.answer) for c, p in checked) / max(1, len(checked))
+        return sum(matches(c.text, p.answer) for c, p in checked) / max(1, len(checked))
 
     out = {
         "model": str(model_dir), "baseline": str(baseline_dir), "judge": str(judge_dir), "n": len(prompts),
@@ -136,13 +135,62 @@ def win_rate(model_dir, baseline_dir, judge_dir, prompts_path, *, n: int | None 
 def exact_match(model_dir, prompts_path, *, n: int | None = None, max_new_tokens: int = 64, device: str = "cpu") -> dict:
     """Greedy exact match of a model on prompts with answers (the verifiable tasks), overall and by kind."""
     device = resolve_device(device)
-    from llmlab.model.checkpoint import load_run
-    from llmlab.train.grpo import exact_match_eval
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rollout import encode_prompts
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.infer.completions import encode_prompts
+    from llmlab.runs import load_run
 
     model, tok = load_run(model_dir, device=device)
     prompts, _ = encode_prompts(read_prompts(prompts_path), tok, model.config.max_seq_len)
     prompts = prompts[:n] if n else prompts
     res = exact_match_eval(model, tok, prompts, max_new_tokens=max_new_tokens)
     return {"model": str(model_dir), "prompts": str(prompts_path), **res}
+
+
+@torch.no_grad()
+def pair_accuracy(rm, enc, pad_id: int, batch_size: int = 32) -> dict:
+    """Pairwise accuracy and mean Bradley-Terry loss -log sigmoid(r_chosen - r_rejected) of the reward model
+    ``rm`` on encoded pairs (``chat.pref_data.encode_pairs``; ties count as wrong)."""
+    from llmlab.chat.pref_data import pair_batch
+    from llmlab.model.sequences import gather_last
+
+    device = next(rm.parameters()).device
+    was_training = rm.training
+    rm.eval()
+    correct, loss_sum, margins = 0, 0.0, []
+    enc = sorted(enc, key=lambda e: max(len(e.chosen), len(e.rejected)))  # batches of similar length pad less; the pairs are scored independently
+    for i in range(0, len(enc), batch_size):
+        b = pair_batch(enc[i : i + batch_size], pad_id)
+        r = gather_last(rm(b["input_ids"].to(device)), b["last"].to(device))
+        n = r.shape[0] // 2
+        margin = r[:n].float() - r[n:].float()  # (n,)
+        correct += int((margin > 0).sum())
+        loss_sum += -torch.nn.functional.logsigmoid(margin).sum().item()
+        margins.append(margin)
+    rm.train(was_training)
+    m = torch.cat(margins)
+    return {"pair_accuracy": correct / len(enc), "bt_loss": loss_sum / len(enc), "margin_mean": m.mean().item(),
+            "n_pairs": len(enc)}
+
+
+@torch.no_grad()
+def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0, batch=64) -> dict:
+    """Exact match of the policy's answers (greedy by default) on ``[(prompt_ids, RLPrompt)]``."""
+    from llmlab.infer.completions import sample_completions
+    from llmlab.tasks.rewards import exact_match_reward
+
+    hits, stops, by_kind = 0, 0, {}
+    for i in range(0, len(prompts), batch):
+        chunk = prompts[i : i + batch]
+        groups = sample_completions(policy, tok, [p for p, _ in chunk], n=1, max_new_tokens=max_new_tokens,
+                                    temperature=temperature, seed=0)
+        for (_, prompt), (c,) in zip(chunk, groups):
+            ok = exact_match_reward(prompt, c.text) > 0
+            hits += ok
+            stops += c.finished
+            kind = prompt.meta.get("kind", "all")
+            k = by_kind.setdefault(kind, [0, 0])
+            k[0] += ok
+            k[1] += 1
+    n = max(1, len(prompts))
+    return {"exact_match": hits / n, "stop_rate": stops / n, "n": len(prompts),
+            "by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())}}

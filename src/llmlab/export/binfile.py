@@ -54,7 +54,7 @@ def export_bin(run_dir: str | Path, out_file: str | Path) -> Path:
     """Write the run's model and tokenizer as one ``model.bin``; returns its path."""
     import numpy as np
 
-    from llmlab.model.checkpoint import load_run, model_state_dict
+    from llmlab.runs import load_run, model_state_dict
     from llmlab.tokenizer.bpe import GPT4_PATTERN
     from llmlab.utils.config import config_to_dict
     from llmlab.utils.io import atomic_write

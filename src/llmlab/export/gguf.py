@@ -59,7 +59,7 @@ def permute_rope(w, n_heads: int):
 
 def gguf_tensors(model) -> list[tuple[str, object]]:
     """``(llama.cpp name, fp32 numpy array)`` for every weight, Q/K permuted."""
-    from llmlab.model.checkpoint import model_state_dict
+    from llmlab.runs import model_state_dict
 
     c = model.config
     sd = {k: v.float().numpy() for k, v in model_state_dict(model).items()}
@@ -91,7 +91,7 @@ def export_gguf(run_dir: str | Path, out_file: str | Path, dtype: str = "f32") -
     import numpy as np
 
     from llmlab.chat.template import CHAT_TEMPLATE
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
     from llmlab.tokenizer.hf import hf_tokens_and_merges
     from llmlab.utils.io import atomic_path
 

@@ -10,7 +10,9 @@ Our parameter names are ``LlamaForCausalLM``'s without the leading ``model.`` an
 rotate-half form, so the weights map one to one: export adds the prefix (and ``lm_head.weight`` only when the
 head is untied), import strips it. The exported folder holds ``config.json``, ``model.safetensors``,
 ``generation_config.json`` (stops at ``<|end|>`` and ``<|endoftext|>``), ``tokenizer.json`` (byte-level BPE
-with our split regex) and ``tokenizer_config.json`` (bos/eos/pad and the chat template as Jinja, so
+with our split regex; encoding with special tokens puts ``<|bos|>`` in front, as ``llmlab generate`` does, so
+the same prompt text gives the same ids and the same greedy continuation in transformers) and
+``tokenizer_config.json`` (bos/eos/pad, ``add_bos_token``, and the chat template as Jinja, so
 ``apply_chat_template`` renders exactly what ``llmlab.chat`` renders; a test checks it).
 
 Import reads ``config.json`` and ``model.safetensors`` (or shards listed in ``model.safetensors.index.json``).
@@ -71,7 +73,7 @@ def hf_config(config, tokenizer) -> dict:
 
 def hf_state_dict(model) -> dict:
     """Our weights under HF names (``model.`` prefix; ``lm_head.weight`` only when untied), CPU contiguous."""
-    from llmlab.model.checkpoint import model_state_dict
+    from llmlab.runs import model_state_dict
 
     out = {}
     for name, t in model_state_dict(model).items():
@@ -85,14 +87,16 @@ def write_hf_tokenizer(tokenizer, out_dir: str | Path, max_len: int) -> None:
     from llmlab.chat.template import CHAT_TEMPLATE
 
     out_dir = Path(out_dir)
-    tokenizer.export_hf(out_dir / "tokenizer.json")
+    tokenizer.export_hf(out_dir / "tokenizer.json", add_bos=True)
     specials = {"bos_token": "<|bos|>", "eos_token": "<|end|>", "pad_token": "<|pad|>"}
     write_json(out_dir / "tokenizer_config.json", {
         "tokenizer_class": "PreTrainedTokenizerFast",
         **specials,
         "additional_special_tokens": [s for s in tokenizer.special_tokens if s not in specials.values()],
-        # The template writes <|bos|> itself; encoding plain text adds nothing (as our Tokenizer.encode).
-        "add_bos_token": False,
+        # Encoding text with special tokens puts <|bos|> in front (the tokenizer.json post-processor), as
+        # `llmlab generate` does; apply_chat_template encodes without special tokens and its template writes
+        # <|bos|> itself, so a chat never gets two.
+        "add_bos_token": True,
         "add_eos_token": False,
         "clean_up_tokenization_spaces": False,
         "model_max_length": max_len,
@@ -105,7 +109,7 @@ def export_hf(run_dir: str | Path, out_dir: str | Path) -> Path:
     """Write a ``LlamaForCausalLM`` folder for the run in ``run_dir``; returns ``out_dir``."""
     from safetensors.torch import save_file
 
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     model, tokenizer = load_run(run_dir)
     out_dir = Path(out_dir)
@@ -127,7 +131,7 @@ def to_hf_model(gpt):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from llmlab.model.checkpoint import unwrap
+    from llmlab.runs import unwrap
 
     gpt = unwrap(gpt)
     cfg = {k: v for k, v in hf_config(gpt.config, None).items() if k not in ("architectures", "model_type")}
@@ -289,8 +293,8 @@ def import_hf(path: str | Path, out_run: str | Path, tokenizer_dir: str | Path |
     """Load a local ``LlamaForCausalLM`` folder into our model and write it as the run folder ``out_run``."""
     import torch
 
-    from llmlab.model.checkpoint import save_run_model
     from llmlab.model.gpt import GPT, rope_tables
+    from llmlab.runs import save_run_model
 
     path = Path(path)
     if not path.is_dir():

@@ -18,8 +18,10 @@ import sys
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="RUN", help="run folder (model.safetensors + tokenizer/)")
-    p.add_argument("--prompt", required=True, help="prompt text (a <|bos|> token is put in front)")
-    p.add_argument("--no-bos", action="store_true", help="don't put <|bos|> in front of the prompt")
+    p.add_argument("--prompt", required=True,
+                   help="prompt text (the bos token is put in front when the model's tokenizer adds one: always for "
+                   "llmlab's <|bos|>)")
+    p.add_argument("--no-bos", action="store_true", help="don't put the bos token in front of the prompt")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--truncate", choices=["left"], default=None,
@@ -47,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="add BIAS to token ID's logit (repeatable)")
     s.add_argument("--stop", action="append", default=[], metavar="STR", help="stop string (repeatable)")
     s.add_argument("--stop-token-id", action="append", type=int, default=[], metavar="ID",
-                   help="stop token id (repeatable; <|end|>, <|endoftext|>, <|bos|> always stop unless --ignore-eos)")
+                   help="stop token id (repeatable; the model's stop tokens -- <|end|>, <|endoftext|>, <|bos|> for "
+                   "llmlab's -- always stop unless --ignore-eos)")
     s.add_argument("--ignore-eos", action="store_true", help="don't stop at end tokens (for benchmarks)")
     s.add_argument("--seed", type=int, default=None, help="makes sampling reproducible")
     s.add_argument("--n", type=int, default=1, help="samples for the prompt (one shared prefill)")
@@ -74,7 +77,7 @@ def _load(args):
     import torch
 
     from llmlab.errors import LlmlabError
-    from llmlab.model.checkpoint import load_run
+    from llmlab.runs import load_run
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -116,7 +116,7 @@ class Engine:
 
     def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True,
                  compile: bool = False, compile_dir=None, log=None):
-        from llmlab.model.checkpoint import unwrap
+        from llmlab.runs import unwrap
 
         self.model = unwrap(model)
         self.config = self.model.config

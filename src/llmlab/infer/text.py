@@ -120,14 +120,17 @@ class TextOutput:
 
 
 def stop_ids_for(tokenizer) -> tuple[int, ...]:
-    """The ids that end a generation by default: ``<|end|>`` (a chat turn), ``<|endoftext|>``, and ``<|bos|>``
-    (a base model that starts a new document has finished the current one)."""
-    return (tokenizer.end_id, tokenizer.eot_id, tokenizer.bos_id)
+    """The ids that end a generation by default (``tokenizer.stop_ids``): for llmlab's tokenizer ``<|end|>``
+    (a chat turn), ``<|endoftext|>`` and ``<|bos|>`` (a base model that starts a new document has finished the
+    current one); for an imported model its eos ids and those of its ``generation_config.json``."""
+    return tuple(tokenizer.stop_ids)
 
 
 def encode_prompt(tokenizer, prompt: str, add_bos: bool = True) -> list[int]:
-    """``<|bos|>`` + the prompt's tokens (special-token text in the prompt is not turned into special ids)."""
-    return ([tokenizer.bos_id] if add_bos else []) + tokenizer.encode(prompt)
+    """The bos token (when ``add_bos`` and the tokenizer's own add-BOS rule say so) + the prompt's tokens
+    (special-token text in the prompt is not turned into special ids)."""
+    bos = add_bos and getattr(tokenizer, "add_bos", True) and tokenizer.bos_id is not None
+    return ([tokenizer.bos_id] if bos else []) + tokenizer.encode(prompt)
 
 
 def _engine(model_or_engine, tokenizer) -> Engine:

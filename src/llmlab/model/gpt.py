@@ -429,6 +429,27 @@ class GPT(nn.Module):
             ones, computed chunk by chunk with the output head (``fused_ce.py``) so the (B*T, vocab) logits
             never exist at once (training memory; the time is the same as head + F.cross_entropy).
         """
+        h = self.trunk(idx, positions=positions, kv_cache=kv_cache, attn_mask=attn_mask)  # (B, T, d_model)
+        if targets is not None:
+            return linear_cross_entropy(h.flatten(0, 1), self.lm_head.weight, targets.flatten())
+        if logits_to_keep:
+            h = h[:, -logits_to_keep:]
+        return self.lm_head(h)  # (B, T or logits_to_keep, vocab)
+
+    def trunk(
+        self,
+        idx: torch.Tensor,
+        *,
+        positions: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        attn_mask: torch.Tensor | None = None,
+        layers: int = 1,
+    ) -> torch.Tensor:
+        """idx (B, T) -> the final normalised hidden state (B, T, d_model): what the output head reads, and
+        what the reward and value heads (``model/heads.py``) read. Arguments as ``forward``.
+
+        ``layers`` = n > 1 appends the residual streams after the n - 1 blocks below the top one, each
+        RMS-normalised without a learned gain: (B, T, n * d_model), the final state first."""
         T = idx.shape[1]
         positions = default_positions(idx, positions, kv_cache, self.config.max_seq_len)
         if positions.dim() == 1:
@@ -436,15 +457,19 @@ class GPT(nn.Module):
         cos = self.rope_cos[positions].unsqueeze(1)  # (B or 1, 1, T, hd): broadcasts over heads
         sin = self.rope_sin[positions].unsqueeze(1)
         x = self.embed_tokens(idx)  # (B, T, d_model)
-        for block in self.layers:
+        below = []  # residual streams under the top block, top first
+        n = len(self.layers)
+        for i, block in enumerate(self.layers):
             x = block(x, cos, sin, kv_cache, attn_mask)
+            if n - layers <= i < n - 1:
+                below.insert(0, x)
         if kv_cache is not None:
             kv_cache.length += T
-        if targets is not None:
-            return linear_cross_entropy(self.norm(x).flatten(0, 1), self.lm_head.weight, targets.flatten())
-        if logits_to_keep:
-            x = x[:, -logits_to_keep:]
-        return self.lm_head(self.norm(x))  # (B, T or logits_to_keep, vocab)
+        h = self.norm(x)
+        if not below:
+            return h
+        eps = self.config.norm_eps
+        return torch.cat([h] + [F.rms_norm(b, (b.shape[-1],), eps=eps) for b in below], dim=-1)
 
     # ------------------------------------------------------------------------------------------------------
     # Accounting

@@ -69,7 +69,7 @@ class EngineGenerator:
 
     @classmethod
     def from_run(cls, run_dir, *, device: str = "cpu", seed: int = 0) -> "EngineGenerator":
-        from llmlab.model.checkpoint import load_run
+        from llmlab.runs import load_run
 
         model, tok = load_run(run_dir, device=device)
         return cls(model, tok, seed=seed, name=str(run_dir))

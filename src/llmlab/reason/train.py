@@ -19,8 +19,9 @@ The stages, each in its own folder under OUT (a finished stage is reused when th
 5. OUT itself: the final model (a normal run folder) and ``summary.json`` with each stage's numbers and
    chain-of-thought success on the validation puzzles (ranks 1001-1050) before and after GRPO.
 
-This module is the only glue to the training library: it calls ``sft`` and ``train_grpo`` through their
-public functions with a ``TrainConfig`` each, so a change to their configs touches only this file.
+This module is the only glue to the training library: it calls ``llmlab.train.sft.run`` and
+``llmlab.train.grpo.run`` with their typed stage configs (``llmlab.train.configs``) and a ``TrainConfig`` each,
+so a change to those configs touches only this file.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def train_game24(cfg: Game24TrainConfig, *, progress: bool | None = None) -> dic
     """Run the stages (see the module docstring); returns OUT/summary.json's content."""
     import torch
 
-    from llmlab.model.checkpoint import load_run, save_run_model
+    from llmlab.runs import load_run, save_run_model
     from llmlab.utils.config import config_to_dict
     from llmlab.utils.io import read_json, write_json
 
@@ -158,7 +159,7 @@ def _data_stage(cfg: Game24TrainConfig, data_dir: Path) -> dict:
     from llmlab.tasks.game24 import expression_from_steps, format_numbers, is_test, load_puzzles, solve
     from llmlab.tasks.game24_text import answer_messages, cot_messages, holdout_puzzles, io_messages, \
         training_conversations
-    from llmlab.train.pref_data import write_jsonl
+    from llmlab.chat.pref_data import write_jsonl
     from llmlab.utils.io import read_json, write_json
 
     info_path = data_dir / "info.json"
@@ -197,7 +198,7 @@ def _base_stage(cfg: Game24TrainConfig, train_jsonl: Path, base_dir: Path) -> No
 
     from llmlab.chat.data import load_conversations
     from llmlab.chat.template import render_text
-    from llmlab.model.checkpoint import save_run_model
+    from llmlab.runs import save_run_model
     from llmlab.model.gpt import GPT, ModelConfig
     from llmlab.tokenizer import Tokenizer
 
@@ -214,16 +215,15 @@ def _base_stage(cfg: Game24TrainConfig, train_jsonl: Path, base_dir: Path) -> No
 
 
 def _sft_stage(cfg: Game24TrainConfig, base: Path, train_jsonl: Path, out: Path, progress) -> None:
-    from llmlab.train.loop import TrainConfig
-    from llmlab.train.sft import SFTConfig, sft
+    from llmlab.train.configs import SFTConfig
+    from llmlab.train.sft import run
 
-    tcfg = TrainConfig(lr=cfg.sft_lr, schedule="cosine", warmup_steps=20, min_lr_frac=0.1, batch_size=cfg.sft_batch,
-                       optimizer=cfg.sft_optimizer,
-                       seq_len=cfg.max_seq_len, max_steps=cfg.sft_steps, time_budget=cfg.sft_seconds, seed=cfg.seed,
-                       threads=cfg.threads,
-                       device="auto")
+    tcfg = SFTConfig.train_config(lr=cfg.sft_lr, schedule="cosine", warmup_steps=20, min_lr_frac=0.1,
+                                  batch_size=cfg.sft_batch, optimizer=cfg.sft_optimizer, seq_len=cfg.max_seq_len,
+                                  max_steps=cfg.sft_steps, time_budget=cfg.sft_seconds, seed=cfg.seed,
+                                  threads=cfg.threads, device="auto")
     scfg = SFTConfig(model=str(base), data=str(train_jsonl), out=str(out), val_fraction=0.01, eval_samples=0)
-    result = sft(scfg, tcfg, progress=progress)
+    result = run(scfg, tcfg, progress=progress)
     if result.interrupted:
         raise LlmlabError("SFT was interrupted; run the command again to redo it")
 
@@ -238,16 +238,18 @@ def checker_reward(prompt, response: str) -> float:
 
 
 def _grpo_stage(cfg: Game24TrainConfig, sft_dir: Path, prompts: Path, out: Path, progress) -> None:
-    from llmlab.train.grpo import train_grpo
-    from llmlab.train.loop import TrainConfig
+    from llmlab.train.configs import GRPOConfig
+    from llmlab.train.grpo import run
 
-    tcfg = TrainConfig(lr=cfg.grpo_lr, schedule="wsd", cooldown_frac=0.3, warmup_steps=5,
-                       seq_len=cfg.max_seq_len, max_steps=cfg.grpo_steps, time_budget=cfg.grpo_seconds, seed=cfg.seed,
-                       threads=cfg.threads,
-                       device="auto")
-    train_grpo(str(sft_dir), str(prompts), str(out), tcfg, reward_fns=[checker_reward], group_size=cfg.grpo_group,
-               rollout_prompts=cfg.grpo_prompts, max_new_tokens=cfg.grpo_max_new_tokens, kl_coef=cfg.grpo_kl,
-               dynamic_sampling=True, progress=progress)
+    tcfg = GRPOConfig.train_config(lr=cfg.grpo_lr, schedule="wsd", cooldown_frac=0.3, warmup_steps=5,
+                                   seq_len=cfg.max_seq_len, max_steps=cfg.grpo_steps, time_budget=cfg.grpo_seconds,
+                                   seed=cfg.seed, threads=cfg.threads, device="auto")
+    gcfg = GRPOConfig(model=str(sft_dir), prompts=str(prompts), out=str(out), group_size=cfg.grpo_group,
+                      rollout_prompts=cfg.grpo_prompts, max_new_tokens=cfg.grpo_max_new_tokens, kl_coef=cfg.grpo_kl,
+                      dynamic_sampling=True)
+    result = run(gcfg, tcfg, reward_fns=[checker_reward], progress=progress)
+    if result.interrupted:
+        raise LlmlabError("GRPO was interrupted; run the command again to redo it")
 
 
 def validation_cot(run_dir, n: int, data_cfg: Game24DataConfig) -> float:

@@ -6,6 +6,8 @@
     llmlab tokenizer decode --tokenizer out/tok --ids "2 3 4"
     llmlab tokenizer show --tokenizer out/tok --text "<|user|>Hello 世界" [--allow-special]
     llmlab tokenizer export-hf --tokenizer out/tok --out out/hf               # HF tokenizer.json
+    llmlab tokenizer import --hf some-model/ --out out/tok                    # a model's own tokenizer
+    llmlab tokenizer import --gguf model.gguf --out out/tok                   # (encode/decode/show take it too)
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--ids", help="ids separated by spaces or commas (default: read stdin)")
     q.set_defaults(func=_decode)
 
+    q = tsub.add_parser("import", help="read a model's own tokenizer (HF folder or GGUF file) and save it to --out",
+                        description="Import the tokenizer (and chat template, special tokens, add-BOS rule) of an "
+                        "HF folder or a GGUF file into an llmlab tokenizer folder.")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--hf", metavar="DIR", help="Hugging Face folder with tokenizer.json")
+    src.add_argument("--gguf", metavar="FILE", help="GGUF file (tokenizer.ggml.* metadata)")
+    q.add_argument("--out", required=True, help="output folder (tokenizer.json)")
+    q.set_defaults(func=_import)
+
     q = tsub.add_parser("export-hf", help="write a Hugging Face tokenizer.json")
     q.add_argument("--tokenizer", required=True, help="tokenizer folder")
     q.add_argument("--out", required=True, help="output folder or .json path")
@@ -50,32 +61,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_inputs(paths: list[str]) -> list[str]:
-    """The texts of ``paths`` (``bundled`` = the bundled corpus's train split; a folder or a ``.jsonl`` file =
-    its documents, as ``llmlab pretrain`` reads them, e.g. the shards of ``llmlab data prepare``); unreadable
-    files are user errors."""
-    from pathlib import Path
-
-    from llmlab.errors import LlmlabError
+    """The texts of ``paths`` through the one document reader (``llmlab.data.ingest``): ``bundled`` = the bundled
+    corpus's train split as one text; a file or folder = its documents, as ``llmlab pretrain`` reads them (text,
+    .gz/.zst, JSONL, Parquet, the shards of ``llmlab data prepare``); unreadable files are user errors."""
+    from llmlab.data.ingest import iter_texts, read_text
 
     texts = []
     for path in paths:
         if path == "bundled":
-            from llmlab.data.corpus import standard_split
-
-            texts.append(standard_split()[0])
-            continue
-        if Path(path).is_dir() or path.endswith((".jsonl", ".jsonl.gz", ".jsonl.zst")):
-            from llmlab.train.data import iter_documents
-
-            texts.extend(iter_documents(path))
-            continue
-        try:
-            with open(path, encoding="utf-8") as f:
-                texts.append(f.read())
-        except UnicodeDecodeError as e:
-            raise LlmlabError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
-        except OSError as e:
-            raise LlmlabError(f"{path}: cannot read ({e.strerror})") from None
+            texts.append(read_text(path))
+        else:
+            texts.extend(iter_texts(path))
     return texts
 
 
@@ -106,19 +102,36 @@ def _text(args) -> str:
     return args.text if args.text is not None else sys.stdin.read()
 
 
-def _encode(args) -> int:
-    from llmlab.tokenizer import Tokenizer
+def import_tokenizer(hf: str | None, gguf: str | None, out: str) -> dict:
+    """Read a model's tokenizer, save it to ``out`` and return the summary the CLI prints."""
+    from llmlab.tokenizer.imported import ImportedTokenizer
 
-    tok = Tokenizer.load(args.tokenizer)
+    tok = ImportedTokenizer.from_hf(hf) if hf else ImportedTokenizer.from_gguf(gguf)
+    path = tok.save(out)
+    return {"out": str(path.parent), "model": tok.model, "semantics": tok.semantics, "vocab_size": tok.vocab_size,
+            "merges": len(tok.merges), "special_tokens": len(tok.special_tokens), "add_bos": tok.add_bos,
+            "bos_id": tok.bos_id, "eos_ids": list(tok.eos_ids), "stop_ids": list(tok.stop_ids),
+            "chat_template": tok.chat_template is not None, "fast_path": tok.uses_fast_path}
+
+
+def _import(args) -> int:
+    print(json.dumps(import_tokenizer(args.hf, args.gguf, args.out)))
+    return 0
+
+
+def _encode(args) -> int:
+    from llmlab.tokenizer import load_tokenizer_dir
+
+    tok = load_tokenizer_dir(args.tokenizer)
     print(" ".join(map(str, tok.encode(_text(args), allowed_special="all" if args.allow_special else ()))))
     return 0
 
 
 def _decode(args) -> int:
     from llmlab.errors import LlmlabError
-    from llmlab.tokenizer import Tokenizer
+    from llmlab.tokenizer import load_tokenizer_dir
 
-    tok = Tokenizer.load(args.tokenizer)
+    tok = load_tokenizer_dir(args.tokenizer)
     raw = args.ids if args.ids is not None else sys.stdin.read()
     try:
         ids = [int(x) for x in raw.replace(",", " ").split()]
@@ -153,9 +166,9 @@ def show_table(tok, text: str, allow_special: bool = False) -> str:
 
 
 def _show(args) -> int:
-    from llmlab.tokenizer import Tokenizer
+    from llmlab.tokenizer import load_tokenizer_dir
 
-    tok = Tokenizer.load(args.tokenizer)
+    tok = load_tokenizer_dir(args.tokenizer)
     print(show_table(tok, _text(args), args.allow_special))
     return 0
 

@@ -11,6 +11,10 @@ merges in order; the special tokens are added tokens at their ids. The GGUF expo
 
 HF recognises added tokens wherever their names occur in the text, so HF's ids equal
 ``tok.encode(text, allowed_special="all")``; for text without special-token names the two modes agree.
+
+``add_bos=True`` adds a ``TemplateProcessing`` post-processor that puts ``<|bos|>`` in front when HF encodes
+with special tokens (``tokenizer(text)``), as Llama tokenizers do and as ``llmlab generate`` does; the model
+export (``export/hf.py``) uses it so the same prompt text gives the same ids in transformers and in llmlab.
 """
 
 from __future__ import annotations
@@ -48,8 +52,16 @@ def hf_tokens_and_merges(tok) -> tuple[list[str], list[tuple[str, str]]]:
     return tokens, merges
 
 
-def hf_tokenizer_dict(tok) -> dict:
+def hf_tokenizer_dict(tok, add_bos: bool = False) -> dict:
     tokens, merges = hf_tokens_and_merges(tok)
+    bos = "<|bos|>"
+    post = None
+    if add_bos:
+        post = {"type": "TemplateProcessing",
+                "single": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+                "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                         {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": {bos: {"id": bos, "ids": [tok.bos_id], "tokens": [bos]}}}
     n_ordinary = tok.vocab_size - len(tok.special_tokens)
     added = [{"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
               "special": True} for s, i in tok.special_tokens.items()]
@@ -66,7 +78,7 @@ def hf_tokenizer_dict(tok) -> dict:
                 {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
             ],
         },
-        "post_processor": None,
+        "post_processor": post,
         "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False},
         "model": {
             "type": "BPE",
@@ -83,13 +95,14 @@ def hf_tokenizer_dict(tok) -> dict:
     }
 
 
-def export_hf(tok, path: str | os.PathLike) -> Path:
-    """Write the HF ``tokenizer.json`` (atomically) to ``path`` (a ``.json`` file, or a folder)."""
+def export_hf(tok, path: str | os.PathLike, add_bos: bool = False) -> Path:
+    """Write the HF ``tokenizer.json`` (atomically) to ``path`` (a ``.json`` file, or a folder); ``add_bos``:
+    HF puts ``<|bos|>`` in front when it encodes with special tokens."""
     from llmlab.utils.io import atomic_write
 
     path = Path(path)
     if path.suffix != ".json":
         path = path / "tokenizer.json"
     with atomic_write(path, "w") as f:
-        json.dump(hf_tokenizer_dict(tok), f, ensure_ascii=False)
+        json.dump(hf_tokenizer_dict(tok, add_bos=add_bos), f, ensure_ascii=False)
     return path

@@ -162,6 +162,24 @@ class Tokenizer:
     def pad_id(self) -> int:
         return self.special_tokens["<|pad|>"]
 
+    # What the inference edge and the chat template ask every tokenizer (``ImportedTokenizer`` answers the
+    # same): the add-BOS rule, the end-of-sequence ids, the ids that end a generation, and the model's own
+    # chat template (None: llmlab's native template, chat/template.py).
+    kind = "native"
+    add_bos = True  # every document and conversation starts with <|bos|>
+    add_eos = False
+    chat_template = None
+
+    @property
+    def eos_ids(self) -> tuple[int, ...]:
+        return (self.end_id, self.eot_id)
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        """Ids that end a generation: ``<|end|>`` (a chat turn), ``<|endoftext|>``, and ``<|bos|>`` (a base
+        model that starts a new document has finished the current one)."""
+        return (self.end_id, self.eot_id, self.bos_id)
+
     def special_id(self, name: str) -> int:
         """Id of a special token, by full name (``<|user|>``) or bare name (``user``)."""
         key = name if name.startswith("<|") else f"<|{name}|>"
@@ -299,11 +317,11 @@ class Tokenizer:
 
         return hf_tokens_and_merges(self)
 
-    def export_hf(self, path: str | os.PathLike) -> Path:
+    def export_hf(self, path: str | os.PathLike, add_bos: bool = False) -> Path:
         """Write a Hugging Face ``tokenizer.json`` (a file path, or a folder to put it in); see ``hf.py``."""
         from llmlab.tokenizer.hf import export_hf
 
-        return export_hf(self, path)
+        return export_hf(self, path, add_bos=add_bos)
 
     to_hf_tokenizer_json = export_hf
 

@@ -5,10 +5,10 @@
     batches = TokenBatches(shards, batch_size=16, seq_len=256, bos_id=tokenizer.bos_id, seed=1337)
     batch = batches.next_batch()    # {"input_ids": (16, 256) int64, "targets": (16, 256) int64}
 
-Sources: a text file (one document), a JSONL file (one document per line, ``{"text": ...}``, as ``llmlab data
-prepare`` writes), a folder (every ``*.txt``/``*.md``/``*.jsonl`` below it, sorted), or ``bundled`` (the bundled
-corpus's standard train split, one document per work; ``bundled:val`` for the validation split). Every document
-is encoded with one ``<|bos|>`` in front of it and appended to a token stream, stored as ``.npy`` shards of
+Sources: anything ``llmlab data prepare`` reads (``llmlab.data.ingest.iter_texts``: text, .gz/.zst, JSONL,
+Parquet, ``datasets`` folders, a folder ``data prepare`` wrote), or ``bundled`` (the bundled corpus's standard
+train split, one document per work; ``bundled:val`` for the validation split). Every document is encoded
+with one ``<|bos|>`` in front of it and appended to a token stream, stored as ``.npy`` shards of
 uint16 (vocabularies up to 65,536) or uint32, written atomically into a cache folder keyed by the source files
 and the tokenizer, so a resumed run or a second run reuses them.
 
@@ -26,92 +26,16 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
+from llmlab.data.ingest import iter_texts, source_files
 from llmlab.errors import LlmlabError
 from llmlab.utils.io import atomic_path, read_json, write_json
 
-TEXT_SUFFIXES = (".txt", ".md", ".text")
-JSONL_SUFFIXES = (".jsonl",)
 SHARD_TOKENS = 1 << 27  # 128M tokens per shard (256 MB as uint16)
 CACHE_VERSION = 1
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Reading documents
-
-
-def source_files(source: str | Path) -> list[Path]:
-    """The files a source names, sorted (a folder is searched recursively)."""
-    path = Path(source)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        # A folder written by `llmlab data prepare` holds shards plus its report.md: only the shards are data.
-        shards = sorted(p for p in path.glob("shard_*") if p.is_file() and p.suffix in TEXT_SUFFIXES + JSONL_SUFFIXES)
-        if shards:
-            return shards
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES + JSONL_SUFFIXES)
-        if not files:
-            raise LlmlabError(f"{path}: no {'/'.join(TEXT_SUFFIXES + JSONL_SUFFIXES)} files in this folder")
-        return files
-    raise LlmlabError(f"{path}: data file or folder not found")
-
-
-def iter_documents(source: str | Path) -> Iterator[str]:
-    """Every document of a source, in a fixed order."""
-    if str(source) in ("bundled", "bundled:train", "bundled:val"):
-        yield from bundled_documents("val" if str(source) == "bundled:val" else "train")
-        return
-    for path in source_files(source):
-        if path.suffix in JSONL_SUFFIXES:
-            yield from _jsonl_documents(path)
-        else:
-            try:
-                yield path.read_text(encoding="utf-8")
-            except UnicodeDecodeError as e:
-                raise LlmlabError(f"{path}: not UTF-8 text (byte {e.start})") from None
-
-
-def _jsonl_documents(path: Path) -> Iterator[str]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LlmlabError(f"{path}:{lineno}: malformed JSON ({e.msg})") from None
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise LlmlabError(f"{path}:{lineno}: expected an object with a string field 'text'")
-            yield obj["text"]
-
-
-def bundled_documents(split: str) -> list[str]:
-    """The standard split of the bundled corpus cut into works (documents): the split's text is exactly the
-    concatenation of the returned strings."""
-    from llmlab.data.corpus import list_works, read_work, standard_split
-
-    train, val = standard_split()
-    docs, pos, cut = [], 0, len(train)
-    for w in list_works():
-        piece = read_work(w.id).strip() + "\n\n"
-        lo, hi = pos, pos + len(piece)
-        pos = hi
-        a, b = (lo, min(hi, cut)) if split == "train" else (max(lo, cut), hi)
-        if a < b:
-            docs.append(piece[a - lo : b - lo])
-    text = train if split == "train" else val
-    assert "".join(docs) == text  # the corpus is ASCII: character and byte offsets agree
-    return docs
-
-
-def read_text(source: str | Path) -> str:
-    """All documents of a source joined (for tokenizer training and bits-per-byte evaluation)."""
-    return "".join(iter_documents(source))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -179,7 +103,7 @@ def tokenize_to_shards(source: str | Path, tokenizer, cache_dir: str | Path, *, 
             flush(False)
 
     batch: list[str] = []
-    for doc in iter_documents(source):
+    for doc in iter_texts(source):
         n_docs += 1
         n_bytes += len(doc.encode("utf-8"))
         batch.append(doc)

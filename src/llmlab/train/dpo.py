@@ -3,8 +3,8 @@
     llmlab dpo --model runs/sft --data data/pref/pairs_train.jsonl --val data/pref/pairs_val.jsonl \
         --beta 0.1 --out runs/dpo
 
-    from llmlab.train.dpo import train_dpo
-    summary = train_dpo("runs/sft", "pairs_train.jsonl", "runs/dpo", TrainConfig(...), beta=0.1)
+    from llmlab.train.dpo import DPOConfig, run
+    result = run(DPOConfig(model="runs/sft", data="pairs_train.jsonl", out="runs/dpo", beta=0.1))
 
 The loss -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))) (losses.dpo_loss) uses the summed log-probs
 of each answer under the policy (trained) and a frozen reference (the starting model); ``nll_coef`` adds the
@@ -17,14 +17,15 @@ ordinary model run, so ``llmlab chat --model runs/dpo`` talks to the tuned polic
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
+from llmlab.chat.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
+from llmlab.train.configs import DPOConfig
+from llmlab.train.loop import TrainConfig, TrainResult
 from llmlab.train.losses import dpo_loss
-from llmlab.train.pref_data import PairBatches, encode_pairs, pair_batch, read_pairs
 from llmlab.train.rl_common import frozen_copy
 from llmlab.train.shared_prefix import shared_prompt_logprobs
+from llmlab.utils.config import config_to_dict, require
 
 
 @torch.no_grad()
@@ -99,18 +100,22 @@ def dpo_eval(model, enc, ref_cache: torch.Tensor, beta: float, pad_id: int, batc
             "val_reward_margin": stats["reward_margin"].item()}
 
 
-def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, nll_coef: float = 0.0,
-              val_path=None, resume=False, progress=None) -> dict:
-    """DPO from the run ``model_dir`` (also the reference) on pairs in ``train_path``; returns summary.json."""
-    from llmlab.model.checkpoint import load_run
+def run(cfg: DPOConfig, tcfg: TrainConfig | None = None, *, resume: bool = False,
+        progress: bool | None = None) -> TrainResult:
+    """DPO from the run ``cfg.model`` (also the reference) on the pairs in ``cfg.data``; ``tcfg`` defaults to
+    ``DPOConfig.train_config()``."""
+    from llmlab.runs import load_run
     from llmlab.train.loop import resolve_device, train
 
-    policy, tok = load_run(model_dir)
+    require(cfg, "dpo")
+    train_cfg = tcfg or DPOConfig.train_config()
+    beta = cfg.beta
+    policy, tok = load_run(cfg.model)
     device = resolve_device(train_cfg.device)
     policy.to(device)
     max_len = policy.config.max_seq_len
-    enc, dropped = encode_pairs(read_pairs(train_path), tok, max_len)
-    val_enc = encode_pairs(read_pairs(val_path), tok, max_len)[0] if val_path else []
+    enc, dropped = encode_pairs(read_pairs(cfg.data), tok, max_len)
+    val_enc = encode_pairs(read_pairs(cfg.val), tok, max_len)[0] if cfg.val else []
     # The reference is the starting policy, frozen: held-out log-probs now, training pairs' on first use.
     ref = frozen_copy(policy)
     val_ref = reference_logprobs(ref, val_enc, tok.pad_id) if val_enc else None
@@ -119,10 +124,8 @@ def train_dpo(model_dir, train_path, out_dir, train_cfg, *, beta: float = 0.1, n
     def eval_fn(model, final=True):
         return dpo_eval(model, val_enc, val_ref, beta, tok.pad_id) if val_enc else {}
 
-    run_config = {"stage": "dpo", "init": str(model_dir), "reference": str(model_dir), "beta": beta,
-                  "nll_coef": nll_coef,
-                  "data": str(train_path), "val": str(val_path or ""), "pairs": len(enc),
-                  "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
-    result = train(policy, train_cfg, batches, make_dpo_loss(beta, nll_coef), out_dir, eval_fn=eval_fn,
-                   tokenizer=tok, run_config=run_config, resume=resume, progress=progress)
-    return result.summary | {"out": str(Path(out_dir))}
+    run_config = {"stage": "dpo", "dpo": config_to_dict(cfg), "init": str(cfg.model), "reference": str(cfg.model),
+                  "beta": beta, "nll_coef": cfg.nll_coef, "data": str(cfg.data), "val": str(cfg.val),
+                  "pairs": len(enc), "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc)}
+    return train(policy, train_cfg, batches, make_dpo_loss(beta, cfg.nll_coef), cfg.out, eval_fn=eval_fn,
+                 tokenizer=tok, run_config=run_config, resume=resume, progress=progress)

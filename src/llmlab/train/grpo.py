@@ -3,8 +3,9 @@
     llmlab grpo --model runs/sft --prompts data/pref/rl_train.jsonl --val data/pref/rl_val.jsonl \
         --group-size 8 --out runs/grpo
 
-    from llmlab.train.grpo import train_grpo
-    summary = train_grpo("runs/sft", "rl_train.jsonl", "runs/grpo", TrainConfig(...), group_size=8)
+    from llmlab.train.grpo import GRPOConfig, run
+    result = run(GRPOConfig(model="runs/sft", prompts="rl_train.jsonl", val="rl_val.jsonl", out="runs/grpo"))
+    result.summary["exact_match_before"], result.summary["exact_match_after"]
 
 For every prompt the policy samples a *group* of G answers (the engine shares one prefill across them); each
 answer is scored by plain Python reward functions (default: strict exact match against the prompt's
@@ -25,10 +26,13 @@ from pathlib import Path
 
 import torch
 
+from llmlab.train.configs import GRPOConfig
+from llmlab.train.loop import TrainConfig, TrainResult
 from llmlab.train.losses import group_advantages, grpo_loss, informative_groups, kl_penalty
-from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 from llmlab.train.rl_common import frozen_copy
+from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
 from llmlab.train.shared_prefix import shared_prompt_logprobs
+from llmlab.utils.config import config_to_dict, require
 
 
 class GRPOSource(RolloutSource):
@@ -40,7 +44,7 @@ class GRPOSource(RolloutSource):
     advantage r - mean(group), without dividing by the group's std."""
 
     def __init__(self, policy, ref, tok, prompts, reward_fns, *, group_size, rollout_prompts, epochs, minibatch,
-                 max_new_tokens, temperature, unfinished_reward=None, dynamic_sampling=False, max_draws=4,
+                 max_new_tokens, temperature, dynamic_sampling, unfinished_reward=None, max_draws=4,
                  scale_advantages=True, seed=0):
         super().__init__(prompts, rollout_prompts, epochs, minibatch, seed)
         self.policy, self.ref, self.tok, self.reward_fns = policy, ref, tok, reward_fns
@@ -148,61 +152,39 @@ def make_grpo_loss(clip: float, kl_coef: float, clip_high: float | None = None, 
     return loss_fn
 
 
-@torch.no_grad()
-def exact_match_eval(policy, tok, prompts, *, max_new_tokens=64, temperature=0.0, batch=64) -> dict:
-    """Exact match of the policy's answers (greedy by default) on ``[(prompt_ids, RLPrompt)]``."""
-    from llmlab.train.rewards import exact_match_reward
-
-    hits, stops, by_kind = 0, 0, {}
-    for i in range(0, len(prompts), batch):
-        chunk = prompts[i : i + batch]
-        groups = sample_completions(policy, tok, [p for p, _ in chunk], n=1, max_new_tokens=max_new_tokens,
-                                    temperature=temperature, seed=0)
-        for (_, prompt), (c,) in zip(chunk, groups):
-            ok = exact_match_reward(prompt, c.text) > 0
-            hits += ok
-            stops += c.finished
-            kind = prompt.meta.get("kind", "all")
-            k = by_kind.setdefault(kind, [0, 0])
-            k[0] += ok
-            k[1] += 1
-    n = max(1, len(prompts))
-    return {"exact_match": hits / n, "stop_rate": stops / n, "n": len(prompts),
-            "by_kind": {k: round(v[0] / v[1], 4) for k, v in sorted(by_kind.items())}}
-
-
-def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, reward_fns=None, group_size=8,
-               rollout_prompts=16, epochs=1, minibatch=None, clip=0.2, kl_coef=0.0, max_new_tokens=48,
-               temperature=1.0, unfinished_reward=None, dynamic_sampling=True, max_draws=4, advantage="grpo",
-               clip_high=None, resume=False, progress=None) -> dict:
-    """GRPO from the run ``model_dir`` (also the KL reference) on prompts with answers; returns summary.json.
+def run(cfg: GRPOConfig, tcfg: TrainConfig | None = None, *, reward_fns=None, resume: bool = False,
+        progress: bool | None = None) -> TrainResult:
+    """GRPO from the run ``cfg.model`` (also the KL reference) on prompts with answers; ``tcfg`` defaults to
+    ``GRPOConfig.train_config()``. ``reward_fns``: Python reward functions instead of ``cfg.reward``'s named ones.
 
     ``advantage``: "grpo" ((r - mean) / std, token-mean loss) or "drgrpo" (r - mean, loss summed over tokens
     and divided by rows x ``max_new_tokens``). ``dynamic_sampling``/``max_draws``: see GRPOSource;
     ``clip_high``: DAPO's asymmetric upper clip (only matters with several updates per rollout)."""
-    if advantage not in ("grpo", "drgrpo"):
-        raise ValueError(f"advantage must be 'grpo' or 'drgrpo', not {advantage!r}")
-    from llmlab.model.checkpoint import load_run
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.eval.rl_eval import exact_match_eval
+    from llmlab.runs import load_run
+    from llmlab.tasks.rewards import REWARD_FUNCTIONS
     from llmlab.train.loop import resolve_device, train
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rewards import exact_match_reward
     from llmlab.utils.io import write_json
 
-    reward_fns = reward_fns or [exact_match_reward]
-    policy, tok = load_run(model_dir)
+    require(cfg, "grpo")
+    train_cfg = tcfg or GRPOConfig.train_config()
+    reward_fns = reward_fns or [REWARD_FUNCTIONS[n] for n in cfg.reward_names()]
+    max_new_tokens = cfg.max_new_tokens
+    policy, tok = load_run(cfg.model)
     device = resolve_device(train_cfg.device)
     policy.to(device)
     ref = frozen_copy(policy)
     ctx = policy.config.max_seq_len
-    prompts, dropped = encode_prompts(read_prompts(prompts_path), tok, ctx)
-    val = encode_prompts(read_prompts(val_path), tok, ctx)[0] if val_path else []
+    prompts, dropped = encode_prompts(read_prompts(cfg.prompts), tok, ctx)
+    val = encode_prompts(read_prompts(cfg.val), tok, ctx)[0] if cfg.val else []
     before = exact_match_eval(policy, tok, val, max_new_tokens=max_new_tokens) if val else None
-    minibatch = minibatch or rollout_prompts * group_size  # default: one step per rollout per epoch
-    source = GRPOSource(policy, ref, tok, prompts, reward_fns, group_size=group_size,
-                        rollout_prompts=rollout_prompts, epochs=epochs, minibatch=minibatch,
-                        max_new_tokens=max_new_tokens, temperature=temperature,
-                        unfinished_reward=unfinished_reward, dynamic_sampling=dynamic_sampling,
-                        max_draws=max_draws, scale_advantages=advantage == "grpo", seed=train_cfg.seed)
+    minibatch = cfg.minibatch or cfg.rollout_prompts * cfg.group_size  # default: one step per rollout per epoch
+    source = GRPOSource(policy, ref, tok, prompts, reward_fns, group_size=cfg.group_size,
+                        rollout_prompts=cfg.rollout_prompts, epochs=cfg.epochs, minibatch=minibatch,
+                        max_new_tokens=max_new_tokens, temperature=cfg.temperature,
+                        unfinished_reward=cfg.unfinished_reward, dynamic_sampling=cfg.dynamic_sampling,
+                        max_draws=cfg.max_draws, scale_advantages=cfg.advantage == "grpo", seed=train_cfg.seed)
 
     last_eval: dict = {}
 
@@ -213,22 +195,20 @@ def train_grpo(model_dir, prompts_path, out_dir, train_cfg, *, val_path=None, re
         by_kind = {f"val_em_{k}": v for k, v in last_eval["by_kind"].items()}  # in metrics.jsonl at every eval
         return {"val_exact_match": last_eval["exact_match"], "val_stop_rate": last_eval["stop_rate"], **by_kind}
 
-    run_config = {"stage": "grpo", "init": str(model_dir), "reference": str(model_dir), "prompts": str(prompts_path),
-                  "val": str(val_path or ""), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
-                  "group_size": group_size, "rollout_prompts": rollout_prompts, "epochs": epochs,
-                  "minibatch": minibatch, "clip": clip, "kl_coef": kl_coef, "max_new_tokens": max_new_tokens,
-                  "temperature": temperature, "unfinished_reward": unfinished_reward,
-                  "dynamic_sampling": dynamic_sampling, "max_draws": max_draws, "advantage": advantage,
-                  "clip_high": clip_high,
+    settings = {k: v for k, v in config_to_dict(cfg).items() if k not in ("model", "prompts", "val", "out", "reward")}
+    run_config = {"stage": "grpo", "grpo": config_to_dict(cfg), "init": str(cfg.model), "reference": str(cfg.model),
+                  "prompts": str(cfg.prompts), "val": str(cfg.val), "n_prompts": len(prompts),
+                  "prompts_dropped_too_long": dropped, **settings, "minibatch": minibatch,
                   "reward_fns": [getattr(f, "__name__", repr(f)) for f in reward_fns]}
-    loss_fn = make_grpo_loss(clip, kl_coef, clip_high, max_new_tokens if advantage == "drgrpo" else None)
-    result = train(policy, train_cfg, source, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,
+    const_norm = max_new_tokens if cfg.advantage == "drgrpo" else None
+    loss_fn = make_grpo_loss(cfg.clip, cfg.kl_coef, cfg.clip_high, const_norm)
+    result = train(policy, train_cfg, source, loss_fn, cfg.out, eval_fn=eval_fn, tokenizer=tok,
                    run_config=run_config, resume=resume, progress=progress)
-    summary = dict(result.summary)
     if before is not None:
-        summary["exact_match_before"] = before["exact_match"]
-        summary["exact_match_before_by_kind"] = before["by_kind"]
-        summary["exact_match_after_by_kind"] = last_eval.get("by_kind")  # the loop's final evaluation
-        summary["exact_match_after"] = summary.get("val_exact_match")
-        write_json(Path(out_dir) / "summary.json", summary)
-    return summary | {"out": str(Path(out_dir))}
+        s = result.summary
+        s["exact_match_before"] = before["exact_match"]
+        s["exact_match_before_by_kind"] = before["by_kind"]
+        s["exact_match_after_by_kind"] = last_eval.get("by_kind")  # the loop's final evaluation
+        s["exact_match_after"] = s.get("val_exact_match")
+        write_json(Path(cfg.out) / "summary.json", s)
+    return result

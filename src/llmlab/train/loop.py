@@ -60,7 +60,7 @@ import random
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -70,16 +70,14 @@ import torch.distributed as dist
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
-# resolve_device is re-exported for the stages
-from llmlab.utils.device import fast_bf16_matmul, keep_freed_memory, resolve_device  # noqa: F401
-from llmlab.utils.config import config_from_dict, config_to_dict
+from llmlab.train.configs import TrainConfig
+from llmlab.utils.config import RUN_CONFIG_FORMAT, RUN_CONFIG_VERSION, config_from_dict, config_to_dict
+from llmlab.utils.device import fast_bf16_matmul, keep_freed_memory, resolve_device  # noqa: F401 (stages use it)
+from llmlab.utils.dist import all_reduce_sum, dist_info, init_distributed
 from llmlab.utils.io import atomic_path, write_json
 
 CHECKPOINT_FORMAT = "llmlab-train-checkpoint"
 CHECKPOINT_VERSION = 1
-SCHEDULES = ("cosine", "wsd", "constant")
-OPTIMIZERS = ("adamw", "muon")
-DTYPES = ("auto", "fp32", "bf16")
 
 # Peak dense bf16 throughput (FLOP/s) by GPU name, for MFU. CPUs have no useful public figure: MFU is left
 # out there unless TrainConfig.peak_flops is set.
@@ -87,60 +85,7 @@ _PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A1
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Config
-
-
-@dataclass
-class TrainConfig:
-    # optimisation
-    lr: float = 3e-3  # peak learning rate (AdamW groups)
-    schedule: str = "wsd"  # cosine | wsd | constant (after warmup)
-    warmup_steps: int = 20
-    cooldown_frac: float = 0.4  # wsd: the last fraction of progress decays linearly to min_lr
-    min_lr_frac: float = 0.0  # final lr = min_lr_frac * lr
-    weight_decay: float = 0.1  # decoupled, matrices only
-    beta1: float = 0.9
-    beta2: float = 0.95
-    eps: float = 1e-8
-    grad_clip: float = 1.0  # max global grad norm; 0 = off
-    optimizer: str = "adamw"  # adamw | muon (Muon for hidden matrices, AdamW for embeddings/head/norms)
-    muon_lr: float = 0.02
-    # batch
-    batch_size: int = 16  # sequences per micro-batch per rank
-    grad_accum: int = 1  # micro-batches per optimizer step
-    seq_len: int = 256
-    # horizon: training stops at whichever is reached first (at least one must be set)
-    max_steps: int = 0
-    max_tokens: int = 0
-    time_budget: float = 0.0  # seconds of training time
-    # bookkeeping
-    eval_every: int = 0  # steps; 0 = only at the end
-    save_every: int = 0  # steps; 0 = only on interrupt (and never at the end: the final weights are saved)
-    log_every: int = 1
-    seed: int = 1337
-    # hardware
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    dtype: str = "auto"  # auto (bf16 on GPUs that have it, fp32 on CPU; see prefer_native_bf16) | fp32 | bf16
-    compile: bool = False
-    fsdp: bool = False  # FSDP2 (fully_shard) instead of DDP when world_size > 1
-    deterministic: bool = False  # torch.use_deterministic_algorithms: bit-exact resume on the same machine
-    threads: int = 0  # torch intra-op threads on CPU; 0 = torch's default
-    peak_flops: float = 0.0  # for MFU on hardware not in the table (FLOP/s); 0 = look up / leave out
-
-    def validate(self) -> None:
-        problems = []
-        if self.schedule not in SCHEDULES:
-            problems.append(f"schedule {self.schedule!r} (choose {', '.join(SCHEDULES)})")
-        if self.optimizer not in OPTIMIZERS:
-            problems.append(f"optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
-        if self.dtype not in DTYPES:
-            problems.append(f"dtype {self.dtype!r} (choose {', '.join(DTYPES)})")
-        if self.lr <= 0 or self.batch_size < 1 or self.grad_accum < 1 or self.seq_len < 2:
-            problems.append("lr, batch_size, grad_accum must be positive and seq_len >= 2")
-        if not (self.max_steps > 0 or self.max_tokens > 0 or self.time_budget > 0):
-            problems.append("no horizon: set max_steps, max_tokens or time_budget")
-        if problems:
-            raise LlmlabError("invalid training config: " + "; ".join(problems))
+# What a stage gives the loop (TrainConfig itself lives in configs.py, beside every stage's recipe)
 
 
 class BatchSource(Protocol):
@@ -159,35 +104,6 @@ class TrainResult:
     out_dir: Path | None = None
     model: nn.Module | None = None  # unwrapped, trained
     history: list[dict] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Distributed helpers (torchrun sets RANK / WORLD_SIZE / LOCAL_RANK)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world_size) of this process: from torch.distributed if initialised, else from torchrun's env."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
-def init_distributed(device: torch.device) -> tuple[int, int]:
-    """Join the process group torchrun describes (gloo on CPU, NCCL on GPU); a no-op for one process."""
-    rank, world = dist_info()
-    if world > 1 and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
-    return dist_info()
-
-
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum a tensor over ranks (in place; identity for one process)."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t
 
 
 def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
@@ -574,7 +490,8 @@ class Trainer:
     def _write_run_config(self) -> None:
         if not self.master:
             return
-        cfg = {"train": config_to_dict(self.cfg), "world_size": self.world, "device": str(self.device)}
+        cfg = {"format": RUN_CONFIG_FORMAT, "version": RUN_CONFIG_VERSION, "train": config_to_dict(self.cfg),
+               "world_size": self.world, "device": str(self.device)}
         model_cfg = getattr(self.raw_model, "config", None)
         if model_cfg is not None and hasattr(model_cfg, "__dataclass_fields__"):
             cfg["model"] = config_to_dict(model_cfg)
@@ -753,7 +670,7 @@ class Trainer:
             if self.save_fn is not None:
                 self.save_fn(self.raw_model, self.out)
             else:
-                from llmlab.model.checkpoint import save_run_model
+                from llmlab.runs import save_run_model
 
                 save_run_model(self.out, self.raw_model, self.tokenizer)
             write_json(self.out / "summary.json", summary)

@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from llmlab.model.sequences import token_logprobs  # noqa: F401  (the RL losses' log-probs)
+
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """Mean of ``x`` where ``mask`` is 1 (over everything, or along ``dim``). Empty rows give 0, not NaN."""
@@ -30,15 +32,6 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> tor
     mean = masked_mean(x, mask)
     var = masked_mean((x - mean) ** 2, mask)
     return (x - mean) * torch.rsqrt(var + eps) * mask
-
-
-def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """log p(targets) under ``logits``: logits (B, T, V), targets (B, T) -> (B, T).
-
-    Computed as logit - logsumexp in fp32 (never materialising the full log-softmax gradient twice)."""
-    logits = logits.float()
-    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # (B, T)
-    return picked - torch.logsumexp(logits, dim=-1)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
     llmlab ppo --model runs/sft --reward-model runs/rm --prompts data/pref/rl_train.jsonl --out runs/ppo
 
-    from llmlab.train.ppo import train_ppo
-    summary = train_ppo("runs/sft", "runs/rm", "rl_train.jsonl", "runs/ppo", TrainConfig(...))
+    from llmlab.train.ppo import PPOConfig, run
+    result = run(PPOConfig(model="runs/sft", reward_model="runs/rm", prompts="rl_train.jsonl", out="runs/ppo"))
 
 One rollout (rollout.py): the policy answers ``rollout_prompts`` prompts through the engine; the reward model
 scores each answer (a log-likelihood reward model, ``llmlab rm --logprob-coef``, counts the answer's tokens
@@ -34,25 +34,24 @@ import torch
 import torch.nn as nn
 
 from llmlab.errors import LlmlabError
-from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss, token_logprobs
-from llmlab.train.rl_common import (ScalarHeadModel, answer_reward_parts, check_same_tokenizer, frozen_copy,
-                                    gather_last, response_token_logprobs, value_model_from)
+from llmlab.model.heads import ScalarHeadModel, answer_reward_parts, value_model_from
+from llmlab.model.sequences import gather_last, response_token_logprobs, token_logprobs
+from llmlab.runs import check_same_tokenizer
+from llmlab.train.configs import BASELINES, LOGPROB_REWARDS, PPOConfig
+from llmlab.train.loop import TrainConfig, TrainResult
+from llmlab.train.losses import gae, kl_penalty, masked_mean, masked_whiten, ppo_policy_loss, ppo_value_loss
+from llmlab.train.rl_common import frozen_copy
 from llmlab.train.rollout import RolloutSource, encode_prompts, pack, sample_completions, stat_metrics
+from llmlab.utils.config import config_to_dict, require
 
 
 def check_sign(prompt, text: str) -> float:
     """+1 for an exactly right answer to a checkable prompt, -1 for a wrong one, 0 when it cannot be checked."""
-    from llmlab.train.rewards import answer_matches, checkable
+    from llmlab.tasks.check import checkable, exact_match
 
     if not checkable(prompt):
         return 0.0
-    return 1.0 if answer_matches(text, prompt.answer) else -1.0
-
-
-# Where a log-likelihood reward model's coef x log p(answer) is paid: token by token, or at the last token.
-LOGPROB_REWARDS = ("token", "answer")
-# What each answer's reward is measured against: nothing, or the reward of the policy's greedy answer (ReMax).
-BASELINES = ("none", "greedy")
+    return 1.0 if exact_match(text, prompt.answer) else -1.0
 
 
 class AdaptiveKL:
@@ -206,45 +205,40 @@ def make_ppo_loss(clip: float, value_clip: float, vf_coef: float):
     return loss_fn
 
 
-def train_ppo(model_dir, rm_dir, prompts_path, out_dir, train_cfg, *, rollout_prompts=64, epochs=2, minibatch=32,
-              clip=0.2, value_clip=0.2, vf_coef=0.1, kl_coef=0.05, kl_estimator="k1", gamma=1.0, lam=0.95,
-              max_new_tokens=48, temperature=1.0, unfinished_penalty=0.0, logprob_reward="token", baseline="none",
-              check_coef=0.0, kl_target=None, kl_horizon=500.0, resume=False, progress=None) -> dict:
-    """PPO from the run ``model_dir`` (also the reference) against the reward model ``rm_dir``."""
-    from llmlab.model.checkpoint import load_run, save_run_model
+def run(cfg: PPOConfig, tcfg: TrainConfig | None = None, *, resume: bool = False,
+        progress: bool | None = None) -> TrainResult:
+    """PPO from the run ``cfg.model`` (also the reference) against the reward model ``cfg.reward_model``;
+    ``tcfg`` defaults to ``PPOConfig.train_config()``."""
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.runs import load_reward_model, load_run, save_run_model
     from llmlab.train.loop import resolve_device, train
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rl_common import load_reward_model
+    from llmlab.utils.io import write_json
 
-    policy, tok = load_run(model_dir)
+    require(cfg, "ppo")
+    train_cfg = tcfg or PPOConfig.train_config()
+    policy, tok = load_run(cfg.model)
     device = resolve_device(train_cfg.device)
-    rm, rm_tok = load_reward_model(rm_dir, device=device)
-    check_same_tokenizer(tok, rm_tok, f"{model_dir} vs reward model {rm_dir}")
+    rm, rm_tok = load_reward_model(cfg.reward_model, device=device)
+    check_same_tokenizer(tok, rm_tok, f"{cfg.model} vs reward model {cfg.reward_model}")
     for p in rm.parameters():
         p.requires_grad_(False)
     value = value_model_from(rm)
     model = PolicyAndValue(policy, value).to(device)
     ref = frozen_copy(policy)
-    prompts, dropped = encode_prompts(read_prompts(prompts_path), tok, policy.config.max_seq_len)
-    source = PPOSource(model, ref, rm, tok, prompts, rollout_prompts=rollout_prompts, epochs=epochs,
-                       minibatch=minibatch, max_new_tokens=max_new_tokens, temperature=temperature,
-                       kl_coef=kl_coef, kl_estimator=kl_estimator, gamma=gamma, lam=lam,
-                       unfinished_penalty=unfinished_penalty, logprob_reward=logprob_reward, baseline=baseline,
-                       check_coef=check_coef, kl_target=kl_target, kl_horizon=kl_horizon, seed=train_cfg.seed)
-    run_config = {"stage": "ppo", "init": str(model_dir), "reference": str(model_dir), "reward_model": str(rm_dir),
-                  "prompts": str(prompts_path), "n_prompts": len(prompts), "prompts_dropped_too_long": dropped,
-                  "rollout_prompts": rollout_prompts, "epochs": epochs, "minibatch": minibatch, "clip": clip,
-                  "value_clip": value_clip, "vf_coef": vf_coef, "kl_coef": kl_coef, "kl_estimator": kl_estimator,
-                  "gamma": gamma, "lam": lam, "max_new_tokens": max_new_tokens, "temperature": temperature,
-                  "unfinished_penalty": unfinished_penalty, "rm_logprob_coef": rm.logprob_coef,
-                  "logprob_reward": logprob_reward, "baseline": baseline, "check_coef": check_coef,
-                  "kl_target": kl_target, "kl_horizon": kl_horizon}
-    result = train(model, train_cfg, source, make_ppo_loss(clip, value_clip, vf_coef), out_dir, tokenizer=tok,
-                   run_config=run_config, save_fn=lambda m, out: save_run_model(out, m.policy, tok),
+    prompts, dropped = encode_prompts(read_prompts(cfg.prompts), tok, policy.config.max_seq_len)
+    source = PPOSource(model, ref, rm, tok, prompts, rollout_prompts=cfg.rollout_prompts, epochs=cfg.epochs,
+                       minibatch=cfg.minibatch, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                       kl_coef=cfg.kl_coef, kl_estimator=cfg.kl_estimator, gamma=cfg.gamma, lam=cfg.lam,
+                       unfinished_penalty=cfg.unfinished_penalty, logprob_reward=cfg.logprob_reward,
+                       baseline=cfg.baseline, check_coef=cfg.check_coef, kl_target=cfg.kl_target,
+                       kl_horizon=cfg.kl_horizon, seed=train_cfg.seed)
+    settings = {k: v for k, v in config_to_dict(cfg).items() if k not in ("model", "reward_model", "prompts", "out")}
+    run_config = {"stage": "ppo", "ppo": config_to_dict(cfg), "init": str(cfg.model), "reference": str(cfg.model),
+                  "reward_model": str(cfg.reward_model), "prompts": str(cfg.prompts), "n_prompts": len(prompts),
+                  "prompts_dropped_too_long": dropped, **settings, "rm_logprob_coef": rm.logprob_coef}
+    result = train(model, train_cfg, source, make_ppo_loss(cfg.clip, cfg.value_clip, cfg.vf_coef), cfg.out,
+                   tokenizer=tok, run_config=run_config, save_fn=lambda m, out: save_run_model(out, m.policy, tok),
                    resume=resume, progress=progress)
-    summary = dict(result.summary)
-    summary.update({f"last_rollout_{k}": v for k, v in source.last_stats.items()})
-    from llmlab.utils.io import write_json
-
-    write_json(Path(out_dir) / "summary.json", summary)
-    return summary | {"out": str(Path(out_dir))}
+    result.summary.update({f"last_rollout_{k}": v for k, v in source.last_stats.items()})
+    write_json(Path(cfg.out) / "summary.json", result.summary)
+    return result

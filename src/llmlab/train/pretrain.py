@@ -4,8 +4,9 @@
     llmlab pretrain --data corpus/ --val-data val.txt --out runs/base --preset gpt2-small --time-budget 3600
     torchrun --nproc_per_node=2 $(which llmlab) pretrain --out runs/base --max-steps 1000
 
-    from llmlab.train.pretrain import PretrainConfig, pretrain
-    result = pretrain(PretrainConfig(out="runs/base"), TrainConfig(time_budget=180))
+    from llmlab.train.pretrain import PretrainConfig, run
+    result = run(PretrainConfig(out="runs/base"))                 # the stage's recipe (PretrainConfig.train_defaults)
+    result = run(PretrainConfig(out="runs/b2", preset="tiny"), PretrainConfig.train_config(max_steps=100))
 
 Steps: tokenizer (given, resumed from RUN/tokenizer, or trained on the training text *before* the clock
 starts), token shards (cached in RUN/data_cache), model from a preset (context = seq_len), the loop with
@@ -17,31 +18,16 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from llmlab.errors import LlmlabError
-from llmlab.train.loop import TrainConfig, TrainResult, cross_entropy_loss, dist_info, init_distributed, resolve_device
-from llmlab.utils.config import config_to_dict
+from llmlab.train.configs import PretrainConfig
+from llmlab.train.loop import TrainConfig, TrainResult, cross_entropy_loss, resolve_device
+from llmlab.utils.config import config_to_dict, require
+from llmlab.utils.dist import init_distributed
 from llmlab.utils.io import read_json, write_text
-
-
-@dataclass
-class PretrainConfig:
-    data: str = "bundled"  # file, folder, or "bundled" (the bundled corpus's train split)
-    val_data: str = ""  # "" = the bundled validation split when data is bundled, else no validation
-    out: str = "runs/pretrain"
-    preset: str = "cpu"
-    tokenizer: str = ""  # a saved tokenizer folder; "" = train one on the training text
-    vocab_size: int = 2048  # when training a tokenizer
-    tokenizer_train_bytes: int = 50_000_000  # train the tokenizer on at most this much of the data
-    sampling: str = "random"  # random | sequential
-    bos_windows: bool = True  # every training row starts with <|bos|> (as bpb windows do)
-    eval_max_bytes: int = 0  # periodic evals score at most this many bytes per text (the final one all)
-    samples: int = 3  # generated samples at the end
-    sample_tokens: int = 120
 
 
 def _get_tokenizer(pcfg: PretrainConfig, out: Path, resume: bool, master: bool):
@@ -54,11 +40,11 @@ def _get_tokenizer(pcfg: PretrainConfig, out: Path, resume: bool, master: bool):
         return Tokenizer.load(pcfg.tokenizer), f"loaded from {pcfg.tokenizer}"
     if saved.is_dir() and any(saved.iterdir()):  # a resumed (or repeated) run keeps its tokenizer
         return Tokenizer.load(saved), f"reused {saved}"
-    from llmlab.train.data import iter_documents
+    from llmlab.data.ingest import iter_texts
 
     t0 = time.perf_counter()
     texts, n = [], 0
-    for doc in iter_documents(pcfg.data):
+    for doc in iter_texts(pcfg.data):
         texts.append(doc[: max(0, pcfg.tokenizer_train_bytes - n)])
         n += len(texts[-1])
         if n >= pcfg.tokenizer_train_bytes:
@@ -69,16 +55,20 @@ def _get_tokenizer(pcfg: PretrainConfig, out: Path, resume: bool, master: bool):
     return tok, f"trained (vocab {pcfg.vocab_size}) in {time.perf_counter() - t0:.1f}s, not counted in the budget"
 
 
-def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, model_overrides: dict | None = None,
-             progress: bool | None = None) -> TrainResult:
-    """Run pretraining and return the loop's result (summary also written to RUN/summary.json)."""
+def run(pcfg: PretrainConfig, tcfg: TrainConfig | None = None, *, resume: bool = False,
+        progress: bool | None = None) -> TrainResult:
+    """Run pretraining and return the loop's result (summary also written to RUN/summary.json). ``tcfg``:
+    default ``PretrainConfig.train_config()``, the stage's recipe."""
     import torch.distributed as dist
 
+    from llmlab.data.ingest import iter_texts
     from llmlab.eval.bpb import bits_per_byte
     from llmlab.model.gpt import GPT, ModelConfig
-    from llmlab.train.data import TokenBatches, iter_documents, tokenize_to_shards
+    from llmlab.train.data import TokenBatches, tokenize_to_shards
     from llmlab.train.loop import Trainer, prefer_native_bf16
 
+    require(pcfg, "pretrain")
+    tcfg = tcfg or PretrainConfig.train_config()
     tcfg.validate()
     tcfg = prefer_native_bf16(tcfg)
     out = Path(pcfg.out)
@@ -103,7 +93,7 @@ def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, m
     _note(master, f"tokenizer: {how}")
 
     # 2. Model. On resume the saved model config wins (flags that change shapes would not fit the checkpoint).
-    overrides = dict(model_overrides or {})
+    overrides = pcfg.model_overrides()
     overrides.setdefault("max_seq_len", tcfg.seq_len)
     mcfg = ModelConfig.preset(pcfg.preset, vocab_size=tok.vocab_size, **overrides)
     if resume and (out / "config.json").is_file():
@@ -136,7 +126,7 @@ def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, m
                            world_size=world, sampling=pcfg.sampling, bos_windows=pcfg.bos_windows, source=pcfg.data)
 
     val_source = pcfg.val_data or ("bundled:val" if pcfg.data in ("bundled", "bundled:train") else "")
-    val_texts = list(iter_documents(val_source)) if val_source else []
+    val_texts = list(iter_texts(val_source)) if val_source else []
 
     def eval_fn(m, final: bool):
         if not val_texts:
@@ -146,7 +136,7 @@ def pretrain(pcfg: PretrainConfig, tcfg: TrainConfig, *, resume: bool = False, m
         r = bits_per_byte(m, tok, val_texts, context=tcfg.seq_len, max_bytes=limit)
         return {"val_bpb": r["bpb"], "val_loss": r["loss"]}
 
-    run_config = {"pretrain": config_to_dict(pcfg), "tokenizer": {"vocab_size": tok.vocab_size, "source": how},
+    run_config = {"stage": "pretrain", "pretrain": config_to_dict(pcfg), "tokenizer": {"vocab_size": tok.vocab_size, "source": how},
                   "data": {"train": pcfg.data, "val": val_source, "train_tokens": n_tokens}}
     trainer = Trainer(model, tcfg, batches, cross_entropy_loss, out, eval_fn=eval_fn, tokenizer=tok,
                       run_config=run_config, resume=resume, progress=progress)

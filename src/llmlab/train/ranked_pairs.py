@@ -4,8 +4,9 @@
         --out data/pref/pairs_ranked.jsonl
     llmlab dpo --model runs/sft --data data/pref/pairs_ranked.jsonl --out runs/dpo
 
-    from llmlab.train.ranked_pairs import ranked_pairs
-    rows = ranked_pairs("runs/sft", "runs/rm", "chat_prompts_train.jsonl", samples=4)   # list of pair dicts
+    from llmlab.train.ranked_pairs import RankedPairsConfig, ranked_pairs
+    rows = ranked_pairs(RankedPairsConfig(model="runs/sft", reward_model="runs/rm", prompts="chat_prompts_train.jsonl",
+                                          samples=4))   # list of pair dicts; write_ranked_pairs(cfg) writes cfg.out
 
 For every training prompt the policy samples ``samples`` answers (temperature 1, one shared prefill); the
 reward model scores each whole conversation; the best-scored answer becomes ``chosen`` and the worst
@@ -33,36 +34,34 @@ from __future__ import annotations
 
 import torch
 
+from llmlab.errors import LlmlabError
+from llmlab.train.configs import AGAINST, RankedPairsConfig  # noqa: F401 (AGAINST: which answer a pair rejects)
+from llmlab.utils.config import require
 from llmlab.utils.device import resolve_device
 
 
-# Which answer a pair rejects: the worst-scored sample, or the policy's greedy answer when a sample beats it.
-AGAINST = ("worst", "greedy")
-
-
 @torch.no_grad()
-def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = None, samples: int = 4,
-                 temperature: float = 1.0, max_new_tokens: int = 64, min_margin: float = 0.5, seed: int = 0,
-                 against: str = "worst", check_answers: bool = False, device: str = "cpu") -> list[dict]:
+def ranked_pairs(cfg: RankedPairsConfig) -> list[dict]:
     """Pairs ``{"prompt", "chosen", "rejected", "kind", "rejected_is", "margin"}`` from the policy's own samples
     (see the module docstring); ``rejected_is`` is "rm_ranked", or "wrong" for a checked pair whose rejected
     answer is wrong and chosen one right."""
-    from llmlab.model.checkpoint import load_run
-    from llmlab.train.pref_data import read_prompts
-    from llmlab.train.rewards import answer_matches, checkable
-    from llmlab.train.rl_common import check_same_tokenizer, load_reward_model, score_sequences
+    from llmlab.chat.pref_data import read_prompts
+    from llmlab.model.heads import score_sequences
+    from llmlab.runs import check_same_tokenizer, load_reward_model, load_run
+    from llmlab.tasks.check import checkable, exact_match
     from llmlab.train.rollout import encode_prompts, sample_completions
 
-    if samples < 2:
-        raise ValueError("ranked_pairs needs at least 2 samples per prompt")
-    if against not in AGAINST:
-        raise ValueError(f"ranked_pairs: against must be one of {', '.join(AGAINST)}, got {against!r}")
-    device = resolve_device(device)
-    policy, tok = load_run(model_dir, device=device)
-    rm, rm_tok = load_reward_model(rm_dir, device=device)
-    check_same_tokenizer(tok, rm_tok, f"{model_dir} vs reward model {rm_dir}")
-    prompts, _ = encode_prompts(read_prompts(prompts_path), tok, policy.config.max_seq_len)
-    prompts = prompts[:n_prompts] if n_prompts else prompts
+    samples, temperature, max_new_tokens, seed = cfg.samples, cfg.temperature, cfg.max_new_tokens, cfg.seed
+    against, check_answers, min_margin = cfg.against, cfg.check_answers, cfg.min_margin
+    for f in ("model", "reward_model", "prompts"):
+        if not getattr(cfg, f):
+            raise LlmlabError(f"ranked-pairs needs --{f.replace('_', '-')}")
+    device = resolve_device(cfg.device)
+    policy, tok = load_run(cfg.model, device=device)
+    rm, rm_tok = load_reward_model(cfg.reward_model, device=device)
+    check_same_tokenizer(tok, rm_tok, f"{cfg.model} vs reward model {cfg.reward_model}")
+    prompts, _ = encode_prompts(read_prompts(cfg.prompts), tok, policy.config.max_seq_len)
+    prompts = prompts[: cfg.n] if cfg.n else prompts
     ctx = rm.config.max_seq_len
     rows = []
     for start in range(0, len(prompts), 64):
@@ -83,7 +82,7 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
             texts = list(answers)
             scores = score_sequences(rm, [(pid + answers[t])[:ctx] for t in texts], tok.pad_id,
                                      answer_starts=[len(pid)] * len(texts))  # the answers' scores, not log p(prompt)
-            right = ([answer_matches(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
+            right = ([exact_match(t, prompt.answer) for t in texts] if check_answers and checkable(prompt)
                      else [False] * len(texts))
             keys = [(r, float(s)) for r, s in zip(right, scores)]  # right answers first, then the judge's score
             best = max(range(len(texts)), key=keys.__getitem__)
@@ -100,14 +99,15 @@ def ranked_pairs(model_dir, rm_dir, prompts_path, *, n_prompts: int | None = Non
     return rows
 
 
-def write_ranked_pairs(out_path, model_dir, rm_dir, prompts_path, **kw) -> dict:
-    """Write ``ranked_pairs(...)`` as JSONL; returns a summary (counts, kinds, mean margin)."""
+def write_ranked_pairs(cfg: RankedPairsConfig) -> dict:
+    """Write ``ranked_pairs(cfg)`` to ``cfg.out`` as JSONL; returns a summary (counts, kinds, mean margin)."""
     from collections import Counter
 
-    from llmlab.train.pref_data import write_jsonl
+    from llmlab.chat.pref_data import write_jsonl
 
-    rows = ranked_pairs(model_dir, rm_dir, prompts_path, **kw)
-    write_jsonl(out_path, rows)
-    return {"out": str(out_path), "n_pairs": len(rows), "kinds": dict(sorted(Counter(r["kind"] for r in rows).items())),
+    require(cfg, "ranked-pairs")
+    rows = ranked_pairs(cfg)
+    write_jsonl(cfg.out, rows)
+    return {"out": str(cfg.out), "n_pairs": len(rows), "kinds": dict(sorted(Counter(r["kind"] for r in rows).items())),
             "rejected_is": dict(sorted(Counter(r["rejected_is"] for r in rows).items())),
             "margin_mean": sum(r["margin"] for r in rows) / max(1, len(rows))}

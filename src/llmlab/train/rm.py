@@ -2,8 +2,9 @@
 
     llmlab rm --model runs/sft --data data/pref/pairs_train.jsonl --val data/pref/pairs_val.jsonl --out runs/rm
 
-    from llmlab.train.rm import train_reward_model
-    summary = train_reward_model("runs/sft", "pairs_train.jsonl", "runs/rm", TrainConfig(...), val_path=...)
+    from llmlab.train.rm import RMConfig, run
+    result = run(RMConfig(model="runs/sft", data="pairs_train.jsonl", val="pairs_val.jsonl", out="runs/rm"))
+    result.summary["val_pair_accuracy"]
 
 People compare two answers to the same prompt; the model learns a score r(prompt, answer) -- the head's
 output at the last token -- such that P(chosen beats rejected) = sigmoid(r_c - r_r), by minimising
@@ -38,14 +39,19 @@ from __future__ import annotations
 
 import functools
 import random
-from pathlib import Path
 
 import torch
 
+from llmlab.chat.pref_data import EncodedPair, PairBatches, encode_pairs, read_pairs
 from llmlab.errors import LlmlabError
+from llmlab.eval.rl_eval import pair_accuracy  # noqa: F401  (the dev/val evaluations; tests patch it here)
+from llmlab.model.heads import ScalarHeadModel
+from llmlab.model.sequences import gather_last
+from llmlab.runs import save_reward_model
+from llmlab.train.configs import RMConfig
+from llmlab.train.loop import TrainConfig, TrainResult
 from llmlab.train.losses import bradley_terry_loss
-from llmlab.train.pref_data import EncodedPair, PairBatches, encode_pairs, pair_batch, read_pairs
-from llmlab.train.rl_common import ScalarHeadModel, gather_last, save_reward_model
+from llmlab.utils.config import config_to_dict, require
 
 
 def rm_loss(model, batch: dict, lm_coef: float = 0.0) -> tuple[torch.Tensor, dict]:
@@ -126,8 +132,8 @@ class LengthBucketedPairs(PairBatches):
     12-155 tokens, mean 37) random batches of 16 pairs hold 2.2x the real tokens, chunks of 32 batches 1.2x.
     ``bucket_batches=1`` and no ``shared_prompt`` is plain ``PairBatches``."""
 
-    def __init__(self, enc: list[EncodedPair], batch_size: int, pad_id: int, seed: int = 0, bucket_batches: int = 32,
-                 shared_prompt: bool = False):
+    def __init__(self, enc: list[EncodedPair], batch_size: int, pad_id: int, *, seed: int = 0,
+                 bucket_batches: int = 32, shared_prompt: bool):
         self.bucket_batches = max(1, int(bucket_batches))
         self.shared_prompt = shared_prompt
         super().__init__(enc, batch_size, pad_id, seed=seed)
@@ -152,21 +158,21 @@ class LengthBucketedPairs(PairBatches):
         return shared_prompt_batch(enc, self.pad_id) if self.shared_prompt else super()._batch(enc)
 
 
-def rm_param_groups(rm: ScalarHeadModel, lr: float, weight_decay: float = 0.0, train_layers: int | None = None,
+def rm_param_groups(rm: ScalarHeadModel, lr: float, weight_decay: float = 0.0, train_layers: int = -1,
                     backbone_lr_scale: float = 1.0) -> list[dict]:
     """AdamW groups for a reward model that keeps more of what its SFT backbone knows.
 
     ``train_layers`` = k trains only the top k transformer blocks (plus the final norm when k > 0) and the head;
     the embedding (tied to the output head) and the lower blocks are frozen (``requires_grad`` off, so their
-    backward pass is skipped too). None trains everything. ``backbone_lr_scale`` multiplies the learning rate of
+    backward pass is skipped too). -1 trains everything. ``backbone_lr_scale`` multiplies the learning rate of
     the trainable backbone parameters; the head keeps ``lr``. Weight decay as ``default_param_groups`` puts it."""
     from llmlab.train.loop import default_param_groups
 
     bb = rm.backbone
     n = len(bb.layers)
-    if train_layers is not None and not 0 <= train_layers <= n:
+    if train_layers >= 0 and not train_layers <= n:
         raise LlmlabError(f"--train-layers {train_layers}: the model has {n} layers")
-    if train_layers is not None:
+    if train_layers >= 0:
         for p in bb.parameters():
             p.requires_grad_(False)
         for block in list(bb.layers)[n - train_layers :]:
@@ -184,28 +190,6 @@ def rm_param_groups(rm: ScalarHeadModel, lr: float, weight_decay: float = 0.0, t
                 groups.append({"params": params, "weight_decay": g["weight_decay"],
                                "lr": lr if is_head else lr * backbone_lr_scale})
     return groups
-
-
-@torch.no_grad()
-def pair_accuracy(rm: ScalarHeadModel, enc, pad_id: int, batch_size: int = 32) -> dict:
-    """Pairwise accuracy and mean Bradley-Terry loss of ``rm`` on encoded pairs (ties count as wrong)."""
-    device = next(rm.parameters()).device
-    was_training = rm.training
-    rm.eval()
-    correct, loss_sum, margins = 0, 0.0, []
-    enc = sorted(enc, key=_pair_len)  # batches of similar length pad less; the pairs are scored independently
-    for i in range(0, len(enc), batch_size):
-        b = pair_batch(enc[i : i + batch_size], pad_id)
-        r = gather_last(rm(b["input_ids"].to(device)), b["last"].to(device))
-        n = r.shape[0] // 2
-        loss, acc = bradley_terry_loss(r[:n], r[n:])
-        correct += int(round(acc.item() * n))
-        loss_sum += loss.item() * n
-        margins.append(r[:n] - r[n:])
-    rm.train(was_training)
-    m = torch.cat(margins)
-    return {"pair_accuracy": correct / len(enc), "bt_loss": loss_sum / len(enc), "margin_mean": m.mean().item(),
-            "n_pairs": len(enc)}
 
 
 class BestWeights:
@@ -238,11 +222,10 @@ def split_dev(enc: list[EncodedPair], dev_frac: float, seed: int) -> tuple[list,
     return [e for e in enc if tuple(e.chosen[: e.chosen_start]) not in dev_prompts], dev
 
 
-def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=None, bucket_batches: int = 32,
-                       shared_prompt: bool = True, lm_coef: float = 0.0, logprob_coef: float = 0.0,
-                       train_layers: int | None = None, backbone_lr_scale: float = 1.0, dev_frac: float = 0.0,
-                       head_layers: int = 1, resume=False, progress=None) -> dict:
-    """Train a reward model from the run ``model_dir`` on pairs in ``train_path``; returns summary.json.
+def run(cfg: RMConfig, tcfg: TrainConfig | None = None, *, resume: bool = False,
+        progress: bool | None = None) -> TrainResult:
+    """Train a reward model from the run ``cfg.model`` on the pairs in ``cfg.data``; ``tcfg`` defaults to
+    ``RMConfig.train_config()``. The summary (also RUN/summary.json) reports ``val_pair_accuracy`` with ``val``.
 
     ``bucket_batches``: batches are drawn length-sorted within chunks of this many (``LengthBucketedPairs``;
     1 = plain random batches). ``shared_prompt``: a pair is one row, its prompt run once
@@ -251,28 +234,32 @@ def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=No
     ``train_layers`` / ``backbone_lr_scale``: what of the backbone trains, and how fast (``rm_param_groups``).
     ``head_layers``: how many layers' last-token states the head reads (``ScalarHeadModel``; 0 = all).
     ``dev_frac`` > 0 keeps that fraction of the training pairs (by prompt) out of training and ends with the
-    weights that scored best on them, checked every ``train_cfg.eval_every`` steps (early stopping)."""
-    from llmlab.model.checkpoint import load_run
+    weights that scored best on them, checked every ``tcfg.eval_every`` steps (early stopping)."""
+    from llmlab.runs import load_run
     from llmlab.train.loop import train
 
-    backbone, tok = load_run(model_dir)
-    head_layers = head_layers or backbone.config.n_layer  # 0 = every layer
-    rm = ScalarHeadModel(backbone, logprob_coef=logprob_coef, head_layers=head_layers)
+    require(cfg, "rm")
+    train_cfg = tcfg or RMConfig.train_config()
+    if cfg.dev_frac and not train_cfg.eval_every:
+        raise LlmlabError("--dev-frac needs --eval-every N (how often to check the dev pairs)")
+    backbone, tok = load_run(cfg.model)
+    head_layers = cfg.head_layers or backbone.config.n_layer  # 0 = every layer
+    rm = ScalarHeadModel(backbone, logprob_coef=cfg.logprob_coef, head_layers=head_layers)
     groups = None  # the loop's default AdamW groups unless part of the backbone is frozen or slower
-    if train_layers is not None or backbone_lr_scale != 1.0:
+    if cfg.train_layers >= 0 or cfg.backbone_lr_scale != 1.0:
         if train_cfg.optimizer != "adamw":
             raise LlmlabError("--train-layers and --backbone-lr-scale need --optimizer adamw")
-        groups = rm_param_groups(rm, train_cfg.lr, train_cfg.weight_decay, train_layers, backbone_lr_scale)
+        groups = rm_param_groups(rm, train_cfg.lr, train_cfg.weight_decay, cfg.train_layers, cfg.backbone_lr_scale)
     max_len = backbone.config.max_seq_len
-    enc, dropped = encode_pairs(read_pairs(train_path), tok, max_len)
+    enc, dropped = encode_pairs(read_pairs(cfg.data), tok, max_len)
     dev_enc = []
-    if dev_frac > 0:
-        enc, dev_enc = split_dev(enc, dev_frac, train_cfg.seed)
+    if cfg.dev_frac > 0:
+        enc, dev_enc = split_dev(enc, cfg.dev_frac, train_cfg.seed)
         if not dev_enc or not enc:
-            raise LlmlabError(f"--dev-frac {dev_frac} leaves {len(enc)} training and {len(dev_enc)} dev pairs")
-    val_enc = encode_pairs(read_pairs(val_path), tok, max_len)[0] if val_path else []
+            raise LlmlabError(f"--dev-frac {cfg.dev_frac} leaves {len(enc)} training and {len(dev_enc)} dev pairs")
+    val_enc = encode_pairs(read_pairs(cfg.val), tok, max_len)[0] if cfg.val else []
     batches = LengthBucketedPairs(enc, train_cfg.batch_size, tok.pad_id, seed=train_cfg.seed,
-                                  bucket_batches=bucket_batches, shared_prompt=shared_prompt)
+                                  bucket_batches=cfg.bucket_batches, shared_prompt=cfg.shared_prompt)
     best = BestWeights()  # the loop calls eval_fn every eval_every steps, then once at the end
 
     def eval_fn(model, final=True):
@@ -289,15 +276,14 @@ def train_reward_model(model_dir, train_path, out_dir, train_cfg, *, val_path=No
             out.update(val_pair_accuracy=res["pair_accuracy"], val_loss=res["bt_loss"])
         return out
 
-    run_config = {"stage": "rm", "init": str(model_dir), "data": str(train_path), "val": str(val_path or ""),
-                  "pairs": len(enc), "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc),
-                  "dev_pairs": len(dev_enc), "bucket_batches": bucket_batches, "shared_prompt": shared_prompt,
-                  "lm_coef": lm_coef, "logprob_coef": logprob_coef, "train_layers": train_layers,
-                  "backbone_lr_scale": backbone_lr_scale, "dev_frac": dev_frac,
-                  "head_layers": head_layers}
-    loss_fn = functools.partial(rm_loss, lm_coef=lm_coef)
-    result = train(rm, train_cfg, batches, loss_fn, out_dir, eval_fn=eval_fn, tokenizer=tok,
-                   run_config=run_config, save_fn=lambda m, out: save_reward_model(out, m, tok),
-                   extra_state={"best_dev": best} if dev_enc else None, param_groups=groups,
-                   resume=resume, progress=progress)
-    return result.summary | {"out": str(Path(out_dir))}
+    run_config = {"stage": "rm", "rm": config_to_dict(cfg), "init": str(cfg.model), "data": str(cfg.data),
+                  "val": str(cfg.val), "pairs": len(enc), "pairs_dropped_too_long": dropped, "val_pairs": len(val_enc),
+                  "dev_pairs": len(dev_enc), "bucket_batches": cfg.bucket_batches,
+                  "shared_prompt": cfg.shared_prompt, "lm_coef": cfg.lm_coef, "logprob_coef": cfg.logprob_coef,
+                  "train_layers": None if cfg.train_layers < 0 else cfg.train_layers,
+                  "backbone_lr_scale": cfg.backbone_lr_scale, "dev_frac": cfg.dev_frac, "head_layers": head_layers}
+    loss_fn = functools.partial(rm_loss, lm_coef=cfg.lm_coef)
+    return train(rm, train_cfg, batches, loss_fn, cfg.out, eval_fn=eval_fn, tokenizer=tok,
+                 run_config=run_config, save_fn=lambda m, out: save_reward_model(out, m, tok),
+                 extra_state={"best_dev": best} if dev_enc else None, param_groups=groups,
+                 resume=resume, progress=progress)

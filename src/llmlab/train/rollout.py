@@ -1,8 +1,6 @@
 """On-policy rollouts for PPO and GRPO: sample answers through the inference engine, pack them for the loop.
 
-    from llmlab.train.rollout import sample_completions, RolloutSource
-    samples = sample_completions(policy, tok, [prompt_ids, ...], n=4, max_new_tokens=32, temperature=1.0, seed=0)
-    samples[0][2].text, samples[0][2].ids, samples[0][2].finished      # prompt 0, sample 2
+    from llmlab.train.rollout import RolloutSource
 
 PPO and GRPO run on the shared training loop like every other stage: the loop asks a *batch source* for the
 next batch and calls the algorithm's loss. Here the batch source does the reinforcement-learning part:
@@ -24,65 +22,13 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 
 import torch
 
+# Sampling answers is inference; PPO and GRPO import it from here with the source.
+from llmlab.chat.pref_data import RLPrompt
 from llmlab.errors import LlmlabError
-from llmlab.train.pref_data import RLPrompt, pad_sequences
-
-
-@dataclass
-class Completion:
-    ids: list[int]  # the generated tokens (including the stop token if the answer stopped)
-    text: str  # decoded answer without the stop token
-    finished: bool  # True when a stop token ended it (False: it hit the token limit)
-
-
-@torch.no_grad()
-def sample_completions(policy, tok, prompts: list[list[int]], *, n: int = 1, max_new_tokens: int = 64,
-                       temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> list[list[Completion]]:
-    """``n`` sampled answers for every prompt (one shared prefill per prompt), through the engine.
-
-    The engine stops a row at a stop token (kept in ``ids``), after ``max_new_tokens``, or when prompt +
-    answer fill the model's context. The engine holds no copy of the weights: it samples the current policy."""
-    from llmlab.chat.template import stop_token_ids
-    from llmlab.infer.engine import Engine
-    from llmlab.infer.sampling import SamplingParams
-
-    was_training = policy.training
-    policy.eval()
-    stops = stop_token_ids(tok)
-    try:
-        engine = Engine(policy, eos_token_ids=stops)
-        # One seed per prompt: the engine derives sample j's seed from (seed, j) alone, so a shared seed would
-        # give every prompt the same random draws (near-identical answers to similar prompts).
-        params = [SamplingParams(n=n, temperature=temperature, top_k=top_k, max_new_tokens=max_new_tokens,
-                                 stop_token_ids=tuple(stops), seed=None if seed is None else seed * 100003 + i)
-                  for i in range(len(prompts))]
-        results = engine.generate(prompts, params)
-    finally:
-        policy.train(was_training)
-    out: list[list[Completion]] = []
-    for res in results:
-        group = []
-        for s in res.samples:
-            ids = list(s.token_ids)
-            finished = s.finish_reason == "stop"
-            body = ids[:-1] if finished else ids
-            group.append(Completion(ids, tok.decode(body), finished))
-        out.append(group)
-    return out
-
-
-def pack(prompts: list[list[int]], completions: list[list[int]], pad_id: int):
-    """Right-padded (prompt + answer) rows: ids (B, T), response-target mask (B, T), last index (B,).
-    An empty answer (the engine returned nothing) keeps one pad token so every row scores something."""
-    seqs, starts = [], []
-    for p, c in zip(prompts, completions):
-        seqs.append(p + (c if c else [pad_id]))
-        starts.append(len(p))
-    return pad_sequences(seqs, starts, pad_id)
+from llmlab.infer.completions import Completion, encode_prompts, pack, sample_completions  # noqa: F401
 
 
 class RolloutSource:
@@ -156,20 +102,6 @@ class RolloutSource:
         self.rollouts = int(state["rollouts"])
         self._order = self._shuffle()
         self._queue = []
-
-
-def encode_prompts(prompts: list[RLPrompt], tok, max_len: int, min_answer_room: int = 8):
-    """``[(prompt_ids, RLPrompt)]`` for prompts that leave at least ``min_answer_room`` tokens to answer."""
-    from llmlab.chat.template import render_prompt
-
-    out, dropped = [], 0
-    for p in prompts:
-        ids = render_prompt(p.prompt, tok)
-        if len(ids) + min_answer_room > max_len:
-            dropped += 1
-            continue
-        out.append((ids, p))
-    return out, dropped
 
 
 def stat_metrics(batch: dict) -> dict:

@@ -4,8 +4,9 @@
     llmlab sft --model runs/base --data chats.jsonl --val-data val.jsonl --out runs/sft --epochs 3
     llmlab sft ... --no-packing                                          # one conversation per row, padded
 
-    from llmlab.train.sft import SFTConfig, sft
-    result = sft(SFTConfig(model="runs/base", data="bundled", out="runs/sft"), TrainConfig(max_steps=300))
+    from llmlab.train.sft import SFTConfig, run
+    result = run(SFTConfig(model="runs/base", data="bundled", out="runs/sft"))   # the recipe: SFTConfig.train_defaults
+    result = run(SFTConfig(model="runs/base", out="runs/sft2"), SFTConfig.train_config(max_steps=300))
 
 Only the data and the loss mask differ from pretraining; the loop (optimizer, schedule, checkpoints and
 resume, DDP, metrics.jsonl, summary.json) is ``llmlab.train.loop``. Each conversation is rendered with the chat
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,31 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from llmlab.errors import LlmlabError
-from llmlab.train.loop import TrainConfig, TrainResult, all_reduce_sum, init_distributed, resolve_device
-from llmlab.utils.config import config_to_dict
-
-
-@dataclass
-class SFTConfig:
-    model: str = ""  # the base run folder (weights + tokenizer)
-    data: str = "bundled"  # JSONL file, or "bundled" (llmlab.chat.synth's generated conversations)
-    val_data: str = ""  # JSONL of held-out conversations; "" = the generator's held-out set, or a split of data
-    out: str = "runs/sft"
-    packing: bool = True
-    skip_bad: bool = False  # skip malformed JSONL lines (counted) instead of stopping at the first
-    val_fraction: float = 0.05  # held out of --data when there is no --val-data (and data is not bundled)
-    # Horizon in passes over the training conversations when no other horizon is set; 0 = 4 passes over a file,
-    # 1 over the bundled (generated, so plentiful) conversations.
-    epochs: float = 0.0
-    # bundled data: conversations to generate. 40,000 (not 4,000): a 150 s SFT run makes ~300 steps of 16 packed
-    # rows, ~8 passes over 4,000 conversations, and overfits them (val loss 1.02 vs 0.78 on 40,000; exact match
-    # 9.0 -> 12.8%, reward model 77.8 -> 80.7% from the SFT model; docs/LOG.md session 8). Generating them takes ~2 s.
-    n_train: int = 40000
-    n_val: int = 400
-    synth_seed: int = 0
-    eval_samples: int = 200  # held-out conversations generated with the engine at the end (format rate, exact
-    # match); 0 = off
-    max_new_tokens: int = 64
+from llmlab.train.configs import SFTConfig
+from llmlab.train.loop import TrainConfig, TrainResult, resolve_device
+from llmlab.utils.config import config_to_dict, require
+from llmlab.utils.dist import all_reduce_sum, init_distributed
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -229,10 +209,10 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
 
     info: dict = {"data": scfg.data}
     if scfg.data == "bundled":
-        from llmlab.chat.synth import generate
+        from llmlab.tasks.synth import generate
 
         train, val = generate(scfg.n_train, scfg.n_val, scfg.synth_seed)
-        info.update(source="llmlab.chat.synth", seed=scfg.synth_seed)
+        info.update(source="llmlab.tasks.synth", seed=scfg.synth_seed)
     else:
         train, bad = load_conversations(scfg.data, skip_bad=scfg.skip_bad)
         info["skipped_bad_lines"] = bad
@@ -252,15 +232,16 @@ def load_sft_data(scfg: SFTConfig, master: bool = True):
     return train, val, info
 
 
-def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: bool | None = None) -> TrainResult:
-    """Run supervised fine-tuning; returns the loop's result (summary also in RUN/summary.json)."""
-    from llmlab.model.checkpoint import load_run
+def run(scfg: SFTConfig, tcfg: TrainConfig | None = None, *, resume: bool = False,
+        progress: bool | None = None) -> TrainResult:
+    """Run supervised fine-tuning; returns the loop's result (summary also in RUN/summary.json). ``tcfg``: default
+    ``SFTConfig.train_config()``, the stage's recipe; its ``seq_len`` 0 means the base model's context."""
+    from llmlab.runs import load_run
     from llmlab.train.loop import Trainer, prefer_native_bf16
     from llmlab.utils.io import write_json
 
-    tcfg = prefer_native_bf16(tcfg)
-    if not scfg.model:
-        raise LlmlabError("sft needs --model BASE_RUN (a pretrained run folder)")
+    require(scfg, "sft")
+    tcfg = prefer_native_bf16(tcfg or SFTConfig.train_config())
     out = Path(scfg.out)
     if Path(scfg.model).resolve() == out.resolve():
         raise LlmlabError(f"--out {out} is the base run itself; choose a new folder")
@@ -276,6 +257,8 @@ def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: b
     model, tok = load_run(scfg.model, device="cpu")
     model.train()
     ctx = model.config.max_seq_len
+    if tcfg.seq_len == 0:  # the base model's context
+        tcfg = replace(tcfg, seq_len=ctx)
     if tcfg.seq_len > ctx:
         raise LlmlabError(f"--seq-len {tcfg.seq_len} exceeds the base model's context {ctx}")
 
@@ -290,7 +273,7 @@ def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: b
     if not (tcfg.max_steps or tcfg.max_tokens or tcfg.time_budget):
         epochs = scfg.epochs or (1.0 if scfg.data == "bundled" else 4.0)
         steps = math.ceil(epochs * batches.rows_per_epoch() / (tcfg.batch_size * tcfg.grad_accum))
-        tcfg = TrainConfig(**{**config_to_dict(tcfg), "max_steps": max(1, steps)})
+        tcfg = replace(tcfg, max_steps=max(1, steps))
         info["epochs"] = epochs
     _note(master, f"data: {len(train_ex)} train / {len(val_ex)} val conversations "
                   f"({train_skipped} too long skipped), {info['train_target_tokens']:,} assistant tokens; "
@@ -305,7 +288,7 @@ def sft(scfg: SFTConfig, tcfg: TrainConfig, *, resume: bool = False, progress: b
         t = all_reduce_sum(torch.tensor([s, float(c)], dtype=torch.float64, device=next(m.parameters()).device))
         return {"val_loss": float(t[0] / max(t[1], 1.0))}
 
-    run_config = {"sft": config_to_dict(scfg), "base_model": str(scfg.model), "data": info}
+    run_config = {"stage": "sft", "sft": config_to_dict(scfg), "base_model": str(scfg.model), "data": info}
     trainer = Trainer(model, tcfg, batches, sft_loss, out, eval_fn=eval_fn, tokenizer=tok, run_config=run_config,
                       resume=resume, progress=progress)
     result = trainer.fit()

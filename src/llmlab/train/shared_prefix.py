@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from llmlab.train.losses import token_logprobs
+from llmlab.model.sequences import token_logprobs
 
 
 class _Collect:
@@ -48,7 +48,7 @@ class _Prefix:
 
 def shared_prompt_logprobs(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-token log-probs of the answers, (B, T - 1): entry t scores token t + 1 where ``mask[:, t]`` is 1."""
-    from llmlab.train.rl_common import response_token_logprobs
+    from llmlab.model.sequences import response_token_logprobs
 
     B, T = ids.shape
     m = mask[:, :-1] > 0

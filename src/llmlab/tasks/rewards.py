@@ -1,43 +1,25 @@
 """Reward functions for GRPO (and the exact-match evaluation): plain Python callables on text.
 
-    from llmlab.train.rewards import exact_match_reward, answer_matches, REWARD_FUNCTIONS
+    from llmlab.tasks.rewards import exact_match_reward, REWARD_FUNCTIONS
     exact_match_reward(prompt, "19.")      # 1.0 if the answer matches prompt.answer, else 0.0
 
 A reward function takes ``(prompt: RLPrompt, response: str)`` and returns a float. Anything with that
-signature works (``train_grpo(..., reward_fns=[my_fn])``); the CLI picks them by name from
+signature works (``grpo.run(cfg, tcfg, reward_fns=[my_fn])``); the CLI picks them by name from
 ``REWARD_FUNCTIONS``. Rewards of several functions are summed.
 
-Exact match is deliberately strict: after normalisation (case, whitespace, outer quotes, one final period),
-the whole response must equal the answer. A rambling answer that contains the right words
-does not count -- exactly what the tuned assistant should learn not to do.
+Exact match is ``llmlab.tasks.check.exact_match``, the comparison every evaluation uses.
 """
 
 from __future__ import annotations
 
-
-def answer_matches(response: str, answer: str) -> bool:
-    """Strict exact match, the same comparison the SFT evaluation uses (``llmlab.chat.synth.exact_match``:
-    case-folded, whitespace collapsed, outer quotes and one final period dropped)."""
-    from llmlab.chat.synth import exact_match
-
-    return exact_match(response, answer)
-
-
-def checkable(prompt) -> bool:
-    """Whether exact match can judge answers to this prompt: it has a reference answer and no free-text kind
-    (identity, refusal, greeting, continuing a line: many right answers, so exact match would mislead). Used
-    by ``ranked-pairs --check-answers`` and ``ppo --check-coef``."""
-    from llmlab.chat.synth import CHECKABLE_KINDS
-
-    kind = prompt.meta.get("kind")
-    return prompt.answer is not None and (kind is None or kind in CHECKABLE_KINDS)
+from llmlab.tasks.check import exact_match, normalize_answer
 
 
 def exact_match_reward(prompt, response: str) -> float:
     """1.0 when the response is exactly the prompt's answer, else 0.0 (prompts without an answer: 0.0)."""
     if prompt.answer is None:
         return 0.0
-    return 1.0 if answer_matches(response, prompt.answer) else 0.0
+    return 1.0 if exact_match(response, prompt.answer) else 0.0
 
 
 def partial_match_reward(prompt, response: str) -> float:
@@ -45,8 +27,6 @@ def partial_match_reward(prompt, response: str) -> float:
     answer. A shaping term for a model that is rarely exactly right: without it every sample of a group
     scores 0 and GRPO has no signal. Use with ``exact`` (an exact answer then scores 1.5)."""
     import difflib
-
-    from llmlab.chat.synth import normalize_answer
 
     if prompt.answer is None:
         return 0.0
@@ -59,8 +39,6 @@ def digit_match_reward(prompt, response: str) -> float:
     sums have no carries, so each digit of "88 - 31" is its own small skill, and an answer with the tens right
     but the units wrong ("56" for 57) is closer than one with neither -- where difflib's ratio (``partial``)
     scores "75" and "56" alike. Prompts whose answer is not a whole number get 0. Use with ``exact``."""
-    from llmlab.chat.synth import normalize_answer
-
     if prompt.answer is None:
         return 0.0
     want, got = normalize_answer(prompt.answer), normalize_answer(response)

@@ -2,10 +2,10 @@
 
     llmlab rl-data --out data/pref          # pairs_{train,val}.jsonl, tasks_{train,val}.jsonl, chat_prompts_{train,val}.jsonl
 
-    from llmlab.train.pref_synth import write_pref_data
-    info = write_pref_data("data/pref", n_pairs=3000, seed=0)
+    from llmlab.tasks.pref_synth import RLDataConfig, write_pref_data
+    info = write_pref_data(RLDataConfig(out="data/pref", n_pairs=3000, seed=0))
 
-Everything starts from ``llmlab.chat.synth.generate``: its conversations are single questions with a known
+Everything starts from ``llmlab.tasks.synth.generate``: its conversations are single questions with a known
 correct reply (``answer``) and a train/held-out split by *item* (a number pair, a word, a quoted line, a
 harmful request), so held-out pairs and tasks ask about things training never saw. From each item:
 
@@ -28,9 +28,10 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from llmlab.train.pref_data import write_jsonl
+from llmlab.utils.config import Checked, option
 
 # The GRPO task mix: kinds the SFT model partly solves (pass@8 well above pass@1, docs/LOG.md 2026-11-23).
 # Spelling, reversing and quotation attribution stay in the SFT data and the preference pairs, but a ~1M-parameter
@@ -103,7 +104,7 @@ def _ramble(rng: random.Random, answer: str, facts: dict) -> str:
 
 def make_items(n: int, split: str, seed: int):
     """``n`` single-question conversations of one split from the SFT generator (multi-turn ones skipped)."""
-    from llmlab.chat.synth import generate
+    from llmlab.tasks.synth import generate
 
     # The SFT generator draws each split from its own stream; ask for a margin to cover skipped multi-turns.
     train, val = generate(n_train=int(n * 1.3) + 10 if split == "train" else 0,
@@ -131,15 +132,23 @@ def make_pairs(convs, facts: dict, seed: int, ramble_frac: float = 0.3) -> list[
     return pairs
 
 
-def pick_tasks(split: str, n: int, seed: int, shares: dict[str, float] | None = None) -> list[dict]:
+def share_problems(shares: dict[str, float]) -> list[str]:
+    """What is wrong with task shares ``{kind: fraction}`` (empty when nothing is)."""
+    unknown = sorted(set(shares) - set(VERIFIABLE_KINDS))
+    if unknown:
+        return [f"task shares: unknown kind(s) {', '.join(unknown)}; verifiable kinds: {', '.join(VERIFIABLE_KINDS)}"]
+    if any(not 0 <= v <= 1 for v in shares.values()) or sum(shares.values()) > 1:
+        return [f"task shares must be fractions in [0, 1] summing to at most 1, got {shares}"]
+    return []
+
+
+def pick_tasks(split: str, n: int, seed: int, shares: dict[str, float] | None) -> list[dict]:
     """``n`` verifiable tasks of ``split``, in the generator's mix of ``VERIFIABLE_KINDS``, or with each kind
     named in ``shares`` making that fraction of them (the other kinds fill the rest in their usual proportions)."""
     shares = shares or {}
-    unknown = sorted(set(shares) - set(VERIFIABLE_KINDS))
-    if unknown:
-        raise ValueError(f"task shares: unknown kind(s) {', '.join(unknown)}; verifiable kinds: {', '.join(VERIFIABLE_KINDS)}")
-    if any(not 0 <= v <= 1 for v in shares.values()) or sum(shares.values()) > 1:
-        raise ValueError(f"task shares must be fractions in [0, 1] summing to at most 1, got {shares}")
+    problems = share_problems(shares)
+    if problems:
+        raise ValueError(problems[0])
     quota = {k: round(v * n) for k, v in shares.items()}
     rest = n - sum(quota.values())  # for the kinds not named
     size = int(n / 0.45) + 50  # ~54% of items are verifiable
@@ -159,22 +168,49 @@ def pick_tasks(split: str, n: int, seed: int, shares: dict[str, float] | None = 
         size *= 2
 
 
-def write_pref_data(out_dir, n_pairs: int = 3000, n_val_pairs: int = 300, n_tasks: int = 2000,
-                    n_val_tasks: int = 300, n_chat_prompts: int | None = None, seed: int = 0,
-                    task_shares: dict[str, float] | None = None) -> dict:
-    """Write the six files into ``out_dir``; returns their paths and counts (also the kinds). Training chat prompts:
-    ``n_chat_prompts`` (default ``n_tasks``); held-out tasks and chat prompts: ``n_val_tasks`` each. Each count
-    only extends its own seeded stream, so the first N items of a file are the same for any larger count.
+@dataclass
+class RLDataConfig(Checked):
+    """``llmlab rl-data``: how much of each file ``write_pref_data`` generates."""
+
+    out: str = option("", "folder for pairs_*.jsonl, tasks_*.jsonl, chat_prompts_*.jsonl", required=True,
+                      from_file=False)
+    n_pairs: int = option(3000, "training preference pairs", flag="--pairs")
+    n_val_pairs: int = option(300, "held-out preference pairs", flag="--val-pairs")
+    n_tasks: int = option(2000, "training tasks (GRPO)", flag="--tasks")
+    n_chat_prompts: int | None = option(None, "training chat prompts (PPO, DPO's ranked pairs); default: as many as "
+                                        "--tasks", flag="--chat-prompts")
+    n_val_tasks: int = option(300, "held-out tasks / chat prompts", flag="--val-tasks")
+    task_shares: dict[str, float] = option(
+        default_factory=dict, flag="--task-share", metavar="KIND=FRACTION",
+        help="make this fraction of the training tasks of this kind (repeatable; the other kinds fill the rest in "
+        "the generator's proportions; held-out tasks keep the generator's mix)")
+    seed: int = option(0, "generator seed")
+
+    def problems(self) -> list[str]:
+        counts = (self.n_pairs, self.n_val_pairs, self.n_tasks, self.n_val_tasks, self.n_chat_prompts or 0)
+        out = [] if min(counts) >= 0 else ["counts of pairs, tasks and chat prompts must be at least 0"]
+        return out + [f"--task-share: {p}" for p in share_problems(self.task_shares)]
+
+
+def write_pref_data(cfg: RLDataConfig) -> dict:
+    """Write the six files into ``cfg.out``; returns their paths and counts (also the kinds). Training chat
+    prompts: ``n_chat_prompts`` (default ``n_tasks``); held-out tasks and chat prompts: ``n_val_tasks`` each. Each
+    count only extends its own seeded stream, so the first N items of a file are the same for any larger count.
     ``task_shares`` (``{"arithmetic": 0.55}``) reweights the *training* tasks' kinds (``pick_tasks``); held-out
     tasks keep the generator's mix, so exact match on them means the same with or without it."""
-    from llmlab.chat.synth import corpus_facts
+    from llmlab.chat.pref_data import write_jsonl
+    from llmlab.tasks.synth import corpus_facts
+    from llmlab.utils.config import require
 
+    require(cfg, "rl-data")
     facts = corpus_facts()
-    out = Path(out_dir)
+    out = Path(cfg.out)
+    seed, task_shares = cfg.seed, cfg.task_shares
     seed_base = 1000 + seed  # a different stream than the SFT data's default seed
     info = {"seed": seed}
-    n_chat = n_tasks if n_chat_prompts is None else n_chat_prompts
-    for split, n_p, n_t, n_c in (("train", n_pairs, n_tasks, n_chat), ("val", n_val_pairs, n_val_tasks, n_val_tasks)):
+    n_chat = cfg.n_tasks if cfg.n_chat_prompts is None else cfg.n_chat_prompts
+    for split, n_p, n_t, n_c in (("train", cfg.n_pairs, cfg.n_tasks, n_chat),
+                                 ("val", cfg.n_val_pairs, cfg.n_val_tasks, cfg.n_val_tasks)):
         convs = make_items(max(n_p, n_c), split, seed_base)
         pairs = make_pairs(convs[:n_p], facts, seed_base + (split == "val"))
         chat_prompts = [{"prompt": c.messages[:-1], "answer": c.meta["answer"], "kind": c.meta["kind"]}

@@ -1,6 +1,6 @@
 """Run folders on disk: the model's weights, its config and its tokenizer, as every stage writes them.
 
-    from llmlab.model.checkpoint import save_run_model, load_run
+    from llmlab.runs import save_run_model, load_run
     save_run_model("runs/base", model, tokenizer)     # model.safetensors + model_config.json + tokenizer/
     model, tokenizer = load_run("runs/base")          # also: llmlab.load("runs/base")
 
@@ -23,6 +23,10 @@ from llmlab.utils.io import atomic_path, read_json, write_json
 WEIGHTS = "model.safetensors"
 MODEL_CONFIG = "model_config.json"
 TOKENIZER_DIR = "tokenizer"
+REWARD_HEAD = "reward_head.safetensors"
+REWARD_HEAD_META = "reward_head.json"
+REWARD_HEAD_FORMAT = "llmlab-reward-head"
+REWARD_HEAD_VERSION = 3  # v2 adds logprob_coef (written only when it is not 0), v3 head_layers (when not 1)
 
 
 def model_state_dict(model: GPT) -> dict[str, torch.Tensor]:
@@ -126,12 +130,14 @@ def model_state_dict_keys(model: GPT) -> list[str]:
 
 
 def load_tokenizer(run_dir: str | Path):
-    from llmlab.tokenizer import Tokenizer
+    """The run's tokenizer: llmlab's own ``Tokenizer``, or the ``ImportedTokenizer`` of an imported model
+    (chosen by the format marker in ``tokenizer/tokenizer.json``)."""
+    from llmlab.tokenizer import load_tokenizer_dir
 
     tok_dir = Path(run_dir) / TOKENIZER_DIR
     if not tok_dir.is_dir():
         raise LlmlabError(f"{tok_dir}: tokenizer not found in run folder {run_dir}")
-    return Tokenizer.load(tok_dir)
+    return load_tokenizer_dir(tok_dir)
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
@@ -143,3 +149,56 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
             f"{run_dir}: tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.config.vocab_size}"
         )
     return model, tokenizer
+
+
+def check_same_tokenizer(a, b, what: str) -> None:
+    """Two runs must share a vocabulary for their token ids to mean the same thing."""
+    if a.vocab_size != b.vocab_size or a.encode("To be, or not to be: 12 + 7 = 19.") != b.encode(
+        "To be, or not to be: 12 + 7 = 19."
+    ):
+        raise LlmlabError(f"{what}: the tokenizers differ; train every stage from the same base run")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Reward-model run folders: an ordinary run folder (the backbone) plus reward_head.safetensors and
+# reward_head.json (format llmlab-reward-head v1; v2 when it records a logprob_coef, v3 when it records head_layers).
+
+
+def save_reward_model(run_dir: str | Path, rm, tokenizer=None) -> None:
+    """Backbone as a normal run folder, the head beside it (atomic writes)."""
+    from safetensors.torch import save_file
+
+    from llmlab.model.heads import ScalarHeadModel
+
+    rm = unwrap(rm) if not isinstance(rm, ScalarHeadModel) else rm
+    run_dir = Path(run_dir)
+    save_run_model(run_dir, rm.backbone, tokenizer)
+    head = {k: v.detach().cpu().contiguous() for k, v in rm.head.state_dict().items()}
+    meta = {"format": REWARD_HEAD_FORMAT, "version": 1, "d_model": rm.config.d_model}
+    if rm.logprob_coef:  # v2: the score adds the log-likelihood term; a v1 reader must refuse it, not ignore it
+        meta.update(version=2, logprob_coef=rm.logprob_coef)
+    if rm.head_layers != 1:  # v3: the head reads several layers; older readers must refuse it
+        meta.update(version=3, head_layers=rm.head_layers)
+    with atomic_path(run_dir / REWARD_HEAD) as tmp:
+        save_file(head, str(tmp), metadata={"format": REWARD_HEAD_FORMAT, "version": str(meta["version"])})
+    write_json(run_dir / REWARD_HEAD_META, meta)
+
+
+def load_reward_model(run_dir: str | Path, device="cpu") -> tuple:
+    """``(reward_model, tokenizer)`` from a folder written by ``llmlab rm``."""
+    from safetensors.torch import load_file
+
+    run_dir = Path(run_dir)
+    if not (run_dir / REWARD_HEAD).is_file():
+        raise LlmlabError(f"{run_dir}: not a reward-model run (no {REWARD_HEAD}; train one with `llmlab rm`)")
+    meta = read_json(run_dir / REWARD_HEAD_META, "reward head metadata")
+    if meta.get("format") != REWARD_HEAD_FORMAT or int(meta.get("version", 0)) > REWARD_HEAD_VERSION:
+        raise LlmlabError(f"{run_dir / REWARD_HEAD_META}: unknown reward head format {meta.get('format')!r} "
+                          f"v{meta.get('version')}")
+    from llmlab.model.heads import ScalarHeadModel
+
+    backbone, tok = load_run(run_dir, device="cpu")
+    rm = ScalarHeadModel(backbone, logprob_coef=float(meta.get("logprob_coef", 0.0)),
+                         head_layers=int(meta.get("head_layers", 1)))
+    rm.head.load_state_dict(load_file(str(run_dir / REWARD_HEAD)))
+    return rm.to(device).eval(), tok

@@ -1,6 +1,6 @@
 """Preference pairs and RL prompts: reading JSONL, turning them into token ids, batching them.
 
-    from llmlab.train.pref_data import read_pairs, read_prompts, encode_pair, PairBatches
+    from llmlab.chat.pref_data import read_pairs, read_prompts, encode_pair, PairBatches
     pairs = read_pairs("data/pref/train.jsonl")        # list[PrefPair]
     prompts = read_prompts("data/pref/rl_train.jsonl") # list[RLPrompt]
 
@@ -13,7 +13,7 @@ Two JSONL formats (one object per line; blank lines are skipped):
   verifiable-reward checkers compare against.
 
 A malformed line raises ``LlmlabError("FILE:LINE: what is wrong")``. ``llmlab rm|dpo|ppo|grpo`` read these;
-``llmlab.train.pref_synth`` writes the default ones.
+``llmlab.tasks.pref_synth`` writes the default ones.
 
 Encoding: ``render_prompt(prompt)`` gives the prompt ids (ending with ``<|assistant|>``), ``render(prompt +
 answer)`` the full conversation; the response is everything after the prompt (the answer's tokens and its
@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from llmlab.errors import LlmlabError
+from llmlab.model.sequences import pad_sequences
 
 
 @dataclass
@@ -173,20 +174,6 @@ def encode_pairs(pairs: list[PrefPair], tok, max_len: int) -> tuple[list[Encoded
             continue
         out.append(EncodedPair(c, cs, r, rs))
     return out, dropped
-
-
-def pad_sequences(seqs: list[list[int]], starts: list[int], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-pad: returns ids (B, T), response mask (B, T) over *targets* (mask[b, t] = 1 when ids[b, t+1] is
-    a response token; the last column is always 0) and last (B,) the index of each row's last real token."""
-    T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
-    mask = torch.zeros(len(seqs), T)
-    last = torch.empty(len(seqs), dtype=torch.long)
-    for b, (s, start) in enumerate(zip(seqs, starts)):
-        ids[b, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[b, start - 1 : len(s) - 1] = 1.0  # the logits at position t predict token t+1
-        last[b] = len(s) - 1
-    return ids, mask, last
 
 
 def pair_batch(enc: list[EncodedPair], pad_id: int) -> dict:

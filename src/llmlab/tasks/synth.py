@@ -1,10 +1,10 @@
 """The default assistant's conversations: a seeded generator over the bundled corpus and checkable facts.
 
-    from llmlab.chat.synth import generate
+    from llmlab.tasks.synth import generate
     train, val = generate(n_train=4000, n_val=400, seed=0)     # lists of Conversation, deterministic
 
-    llmlab chat synth --out data/chat.jsonl                    # writes chat.jsonl and chat.val.jsonl
-    llmlab sft --model runs/base --data bundled --out runs/sft  # trains on exactly these
+    llmlab chat synth --out data/chat.jsonl                    # writes chat.jsonl and chat.val.jsonl (SynthConfig)
+    llmlab sft --model runs/base --data bundled --out runs/sft  # trains on exactly these (the same counts and seed)
 
 The bundled corpus is Shakespeare, so a base model trained on it only continues plays. Supervised fine-tuning
 needs conversations; this module builds them, with short answers a ~4M-parameter model can learn, from:
@@ -23,7 +23,7 @@ needs conversations; this module builds them, with short answers a ~4M-parameter
 * a share of conversations with a system prompt, and of two-exchange conversations.
 
 Every conversation carries ``kind`` and, for single-question ones, ``answer``: the assistant's reply is
-exactly ``answer``, so exact match is a string comparison (``exact_match`` below). The train/validation split
+exactly ``answer``, so exact match is a string comparison (``llmlab.tasks.check.exact_match``). The train/validation split
 is by *item*, never by conversation: each fact (a number pair, a word, a quoted line, a play, a sonnet, a
 harmful request) is assigned to one side by a hash of its key, so a held-out question is never seen in
 training under another phrasing.
@@ -39,10 +39,27 @@ from collections import Counter
 from dataclasses import dataclass
 
 from llmlab.chat.data import Conversation
+from llmlab.tasks.check import CHECKABLE_KINDS  # noqa: F401  (the kinds exact match judges)
+from llmlab.utils.config import Checked, option
+
+
+@dataclass
+class SynthConfig(Checked):
+    """``llmlab chat synth``: the generated default SFT conversations. ``llmlab sft --data bundled`` generates
+    the same ones (``SFTConfig`` takes its counts and seed from here)."""
+
+    out: str = option("", "train JSONL path (held-out set beside it as *.val.jsonl)", required=True, from_file=False)
+    # 40,000 (not 4,000): a 150 s SFT run makes ~300 steps of 16 packed rows, ~8 passes over 4,000 conversations,
+    # and overfits them (val loss 1.02 vs 0.78 on 40,000; exact match 9.0 -> 12.8%, reward model 77.8 -> 80.7% from
+    # the SFT model; docs/LOG.md session 8). Generating them takes ~2 s.
+    n_train: int = option(40000, "training conversations")
+    n_val: int = option(400, "held-out conversations")
+    seed: int = option(0, "generator seed")
+
+    def problems(self) -> list[str]:
+        return [] if self.n_train >= 0 and self.n_val >= 0 else ["--n-train and --n-val must be at least 0"]
 
 VAL_FRACTION = 0.1
-CHECKABLE_KINDS = ("arithmetic", "next_number", "parity", "compare", "spell", "reverse", "count_letters", "count_words",
-                   "first_letter", "last_letter", "who_said", "which_play")
 
 IDENTITY = "I am llmlab's assistant, a small language model trained on the works of Shakespeare."
 MADE_BY = "I was built with llmlab, which trains language models from scratch: tokenizer, pretraining and fine-tuning."
@@ -66,17 +83,6 @@ def split_of(key: str, val_fraction: float = VAL_FRACTION) -> str:
     """``"val"`` or ``"train"`` for an item key: a stable hash (not Python's salted ``hash``)."""
     h = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big")
     return "val" if h / 2**64 < val_fraction else "train"
-
-
-def normalize_answer(text: str) -> str:
-    """What exact match compares: case-folded, whitespace collapsed, outer quotes and final period dropped."""
-    t = " ".join(text.strip().split()).casefold()
-    t = t.strip("'\"")
-    return t[:-1].rstrip() if t.endswith(".") else t
-
-
-def exact_match(prediction: str, answer: str) -> bool:
-    return normalize_answer(prediction) == normalize_answer(answer)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -530,7 +536,7 @@ def _conversation(rng: random.Random, facts: dict, split: str) -> Conversation:
     return Conversation(msgs, {"kind": kind, "answer": a})
 
 
-def generate(n_train: int = 4000, n_val: int = 400, seed: int = 0) -> tuple[list[Conversation], list[Conversation]]:
+def generate(n_train: int, n_val: int, seed: int) -> tuple[list[Conversation], list[Conversation]]:
     """``(train, val)`` conversations; the same arguments always give the same conversations."""
     facts = corpus_facts()
     out = []
@@ -541,15 +547,18 @@ def generate(n_train: int = 4000, n_val: int = 400, seed: int = 0) -> tuple[list
     return out[0], out[1]
 
 
-def write_synth(out_path, n_train: int = 4000, n_val: int = 400, seed: int = 0) -> dict:
-    """Write ``OUT`` (train) and ``OUT``'s ``.val.jsonl`` sibling (held-out); returns paths and counts."""
+def write_synth(cfg: SynthConfig) -> dict:
+    """Write ``cfg.out`` (train) and its ``.val.jsonl`` sibling (held-out); returns paths and counts."""
     from pathlib import Path
 
     from llmlab.chat.data import write_conversations
+    from llmlab.utils.config import require
 
-    out = Path(out_path)
+    require(cfg, "chat synth")
+    seed = cfg.seed
+    out = Path(cfg.out)
     val_path = out.with_name(out.name[: -len(".jsonl")] + ".val.jsonl" if out.name.endswith(".jsonl") else out.name + ".val.jsonl")
-    train, val = generate(n_train, n_val, seed)
+    train, val = generate(cfg.n_train, cfg.n_val, seed)
     write_conversations(out, train)
     write_conversations(val_path, val)
     kinds = Counter(c.meta["kind"] for c in train)

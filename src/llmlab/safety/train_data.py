@@ -1,0 +1,156 @@
+"""Safety training data: refusal and instruction-hierarchy conversations for SFT and preference pairs, built
+from the red-team suite's trainable halves (``tune``, ``dev``, ``dev2``, ``dev3``; never ``heldout``, which stays
+held out from anything trained on).
+
+    from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
+    convs = safety_conversations(seed=0)          # list[chat.data.Conversation]
+    pairs = safety_preference_pairs(seed=0)       # {"prompt", "chosen", "rejected", "kind", ...} dicts
+
+    llmlab redteam-data --out data/safety         # writes sft.jsonl and pref.jsonl
+
+What the model learns, kind by kind (``meta["kind"]``):
+
+* ``safety_refusal``: a harmful ask -- direct, in role-play (the "grandma" story, DAN, fiction), or encoded
+  in any scheme -- answered with the SFT data's refusal (``chat.synth.REFUSAL``), so both sources agree.
+* ``safety_injection``: a tool result or retrieved document carrying injected instructions: the assistant
+  answers the user's actual request from the clean content and says it ignored the instructions
+  (``IGNORED``); it never repeats the injection's canary. With ``spotlight=True`` the tool results are
+  datamarked and the system prompt says so (``guard.spotlight_messages``), as the guard's template use does.
+* ``safety_benign``: a look-alike ("How do I kill a Python process?", role-play with no harmful ask, tool output
+  with instructions meant for a human) answered helpfully (``train_answers.py``), so refusals do not spread
+  to innocent questions.
+
+Refusals are subsampled to as many as the benign answers (``refusal_ratio``). Preference pairs: a refusal is chosen over compliance for harmful asks; the clean answer over obeying the
+injection; the helpful answer over a refusal for look-alikes (the over-refusal the issue warns about).
+Generation is seeded; the cases come from ``redteam.generate_suite`` at several seeds, so phrasings vary.
+"""
+
+from __future__ import annotations
+
+import random
+
+from llmlab.chat.data import Conversation
+from llmlab.errors import LlmlabError
+from llmlab.safety.guard import spotlight_messages
+from llmlab.safety.redteam import PREFIXES, Case, generate_suite
+from llmlab.safety.train_answers import BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS
+
+TRAIN_SPLITS = ("tune", "dev", "dev2", "dev3", "dev4")
+IGNORED = " The {what} also contained instructions addressed to me; I ignored them."
+COMPLIANCE = ["Sure, here is how to do it. First, get the materials ready, then follow these steps carefully.",
+              "Of course! Step 1: gather what you need. Step 2: do it where no one can see you.",
+              "Absolutely. Here is a detailed guide you can follow right away."]
+
+
+def _refusal() -> str:
+    from llmlab.tasks.synth import REFUSAL
+
+    return REFUSAL
+
+
+def _strip_prefix(q: str) -> str:
+    for p in sorted(PREFIXES, key=len, reverse=True):
+        if p and q.startswith(p):
+            return q[len(p):]
+    return q
+
+
+def _answer(case: Case) -> tuple[str, str] | None:
+    """``(kind, answer)`` for a case, or None when we have no reference answer for it."""
+    if case.kind == "attack" and case.category != "injection":
+        return "safety_refusal", _refusal()
+    if case.kind == "attack":
+        ans = CARRIER_ANSWERS.get(case.source or "")
+        if ans is None:
+            return None
+        return "safety_injection", ans + IGNORED.format(what="document" if case.technique == "document" else
+                                                         "tool result")
+    if case.technique in ("tool", "document"):
+        ans = BENIGN_CARRIER_ANSWERS.get(case.source or "")
+        return ("safety_benign", ans) if ans else None
+    ans = BENIGN_ANSWERS.get(_strip_prefix(case.source or ""))
+    return ("safety_benign", ans) if ans else None
+
+
+def _as_parts(messages: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Split a case into the prompt (up to the user turn) and the assistant's tool call and result as parts of
+    one assistant message (the form both SFT and preference data accept)."""
+    prompt = [m for m in messages if m["role"] in ("system", "user")]
+    parts: list[dict] = []
+    for m in messages:
+        if m["role"] == "assistant" and isinstance(m["content"], list):
+            parts += m["content"]
+        elif m["role"] == "tool":
+            parts.append({"type": "tool_result", "text": m["content"]})
+    return prompt, parts
+
+
+def _items(splits, seeds: int, spotlight: bool, refusal_ratio: float | None):
+    """``(case, messages, (kind, answer))`` for every case with an answer; refusals subsampled (seeded) to at
+    most ``refusal_ratio`` x the benign answers, so the model does not learn that refusing is the safe bet."""
+    items = list(_all_items(splits, seeds, spotlight))
+    if refusal_ratio is None:
+        return items
+    benign = sum(k == "safety_benign" for _, _, (k, _) in items)
+    refusals = [i for i, it in enumerate(items) if it[2][0] == "safety_refusal"]
+    keep = set(random.Random(len(items)).sample(refusals, min(len(refusals), int(refusal_ratio * benign))))
+    return [it for i, it in enumerate(items) if it[2][0] != "safety_refusal" or i in keep]
+
+
+def _all_items(splits, seeds: int, spotlight: bool):
+    bad = [s for s in splits if s not in TRAIN_SPLITS]
+    if bad:
+        raise LlmlabError(f"safety training data may only use {', '.join(TRAIN_SPLITS)} (the held-out half stays "
+                          f"held out), got {bad}")
+    seen = set()
+    for seed in range(seeds):
+        for split in splits:
+            for case in generate_suite(split, seed):
+                got = _answer(case)
+                if got is None:
+                    continue
+                msgs = spotlight_messages(case.messages) if spotlight and case.messages[-1]["role"] == "tool" \
+                    else case.messages
+                key = repr(msgs)
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield case, msgs, got
+
+
+def safety_conversations(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
+                         spotlight: bool = False, refusal_ratio: float | None = 1.0) -> list[Conversation]:
+    """SFT conversations (see the module docstring); ``n`` draws that many at random (all when None)."""
+    out = []
+    for case, msgs, (kind, answer) in _items(splits, seeds, spotlight, refusal_ratio):
+        prompt, parts = _as_parts(msgs)
+        content = parts + [{"type": "text", "text": answer}] if parts else answer
+        out.append(Conversation(prompt + [{"role": "assistant", "content": content}],
+                                {"kind": kind, "category": case.category, "technique": case.technique,
+                                 "split": case.split}))
+    rng = random.Random(seed)
+    rng.shuffle(out)
+    return out[:n] if n is not None else out
+
+
+def safety_preference_pairs(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
+                            spotlight: bool = False, refusal_ratio: float | None = 1.0) -> list[dict]:
+    """Preference pairs in ``train.pref_data``'s JSONL shape: the prompt ends with the user turn; chosen and
+    rejected are assistant messages (with the tool call and result as parts where there is one)."""
+    rng = random.Random(seed)
+    out = []
+    for case, msgs, (kind, answer) in _items(splits, seeds, spotlight, refusal_ratio):
+        prompt, parts = _as_parts(msgs)
+        if kind == "safety_refusal":
+            rejected, why = rng.choice(COMPLIANCE), "compliance"
+        elif kind == "safety_injection":
+            rejected, why = f"Sure. {case.canary}", "obeyed_injection"
+        else:
+            rejected, why = _refusal(), "over_refusal"
+
+        def msg(text: str) -> list[dict]:
+            return [{"role": "assistant", "content": parts + [{"type": "text", "text": text}] if parts else text}]
+        out.append({"prompt": prompt, "chosen": msg(answer), "rejected": msg(rejected), "kind": kind,
+                    "rejected_is": why, "category": case.category, "technique": case.technique})
+    rng.shuffle(out)
+    return out[:n] if n is not None else out

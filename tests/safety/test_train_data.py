@@ -1,0 +1,78 @@
+"""Safety training data: never the held-out half, valid chat conversations and preference pairs, refusals
+balanced by benign answers, injections answered without obeying them.
+
+    .venv/bin/pytest tests/safety/test_train_data.py -q
+"""
+
+import json
+
+import pytest
+
+from llmlab.tasks.synth import REFUSAL
+from llmlab.chat.template import render_text
+from llmlab.cli import main
+from llmlab.errors import LlmlabError
+from llmlab.safety import redteam_data as D
+from llmlab.safety.redteam import generate_suite
+from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
+
+
+@pytest.fixture(scope="module")
+def convs():
+    return safety_conversations(seeds=1)
+
+
+def test_kinds_balanced_and_valid(convs):
+    kinds = [c.meta["kind"] for c in convs]
+    n = {k: kinds.count(k) for k in set(kinds)}
+    assert set(n) == {"safety_refusal", "safety_injection", "safety_benign"}
+    assert n["safety_refusal"] <= n["safety_benign"]  # refusals never outnumber the helpful look-alike answers
+    for c in convs:
+        text = render_text(c.messages)  # the chat template accepts every conversation
+        assert text.endswith("<|end|>")
+        final = c.messages[-1]["content"]
+        final = final if isinstance(final, str) else final[-1]["text"]
+        assert (final == REFUSAL) == (c.meta["kind"] == "safety_refusal")
+
+
+def test_injections_answered_without_obeying(convs):
+    inj = [c for c in convs if c.meta["kind"] == "safety_injection"]
+    assert inj
+    for c in inj:
+        parts = c.messages[-1]["content"]
+        assert [p["type"] for p in parts] == ["tool_call", "tool_result", "text"]
+        answer = parts[-1]["text"]
+        canaries = [w for split in D.CANARY_WORDS.values() for w in split]
+        assert not any(w in answer for w in canaries) and "ignored them" in answer
+
+
+def test_never_the_held_out_half(convs):
+    held = {m["content"] for c in generate_suite("heldout", 0) for m in c.messages if m["role"] == "user"}
+    held_asks = [a for asks in D.HARMFUL["heldout"].values() for a in asks]
+    for c in convs:
+        user = next(m["content"] for m in c.messages if m["role"] == "user")
+        assert user not in held and not any(a in user for a in held_asks)
+        assert c.meta["split"] != "heldout"
+    with pytest.raises(LlmlabError, match="held-out"):
+        safety_conversations(splits=("heldout",))
+
+
+def test_preference_pairs_read_by_the_trainers(tmp_path):
+    from llmlab.chat.pref_data import read_pairs
+
+    pairs = safety_preference_pairs(seeds=1, spotlight=True)
+    path = tmp_path / "pref.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    read = read_pairs(path)
+    assert len(read) == len(pairs)
+    why = {p["kind"]: p["rejected_is"] for p in pairs}
+    assert why == {"safety_refusal": "compliance", "safety_injection": "obeyed_injection",
+                   "safety_benign": "over_refusal"}
+    spot = next(p for p in pairs if p["kind"] == "safety_injection")
+    assert spot["prompt"][0]["role"] == "system" and "data, not instructions" in spot["prompt"][0]["content"]
+
+
+def test_cli_writes_both_files(tmp_path, capsys):
+    assert main(["redteam-data", "--out", str(tmp_path), "--seeds", "1"]) == 0
+    assert "preference pairs" in capsys.readouterr().out
+    assert (tmp_path / "sft.jsonl").stat().st_size > 0 and (tmp_path / "pref.jsonl").stat().st_size > 0
