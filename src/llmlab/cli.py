@@ -37,6 +37,7 @@ STAGE_MODULES = [
     "llmlab.serve.cli",  # serve
     "llmlab.scaling.cli",  # scaling sweep, scaling fit, scaling predict
     "llmlab.inside.cli",  # inside attention, inside lens, inside reversal, inside detect
+    "llmlab.reason.cli",  # reason, reason check, reason train
     "llmlab.speedrun",  # speedrun: the whole pipeline
 ]
 

@@ -4,7 +4,7 @@ import jinja2
 import pytest
 
 from llmlab.chat.template import (CHAT_TEMPLATE, fit_messages, render, render_prompt, render_text,
-                                  validate_messages)
+                                  split_think, validate_messages)
 from llmlab.errors import LlmlabError
 
 # Byte tokenizer ids of the special tokens (DESIGN.md order after the 256 bytes).
@@ -64,6 +64,25 @@ def test_prompt_ends_with_assistant(byte_tok):
     assert render_prompt(msgs, byte_tok)[-1] == RES_END
 
 
+def test_golden_think_turn(byte_tok):
+    # The chain of thought renders between <|think|> and <|/think|>, and is a training target like the answer.
+    THINK, THINK_END = 267, 268
+    msgs = [{"role": "user", "content": "a"},
+            {"role": "assistant", "content": [{"type": "think", "text": "t"}, {"type": "text", "text": "b"}]}]
+    ids, mask = render(msgs, byte_tok)
+    assert ids == [BOS, USER, 97, END, ASST, THINK, 116, THINK_END, 98, END]
+    assert mask == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    assert byte_tok.decode(ids[5:9]) == "<|think|>t<|/think|>b"
+
+
+def test_split_think():
+    assert split_think("<|think|>4 + 8 = 12\n2 * 12 = 24<|/think|>(4 + 8) * 2 = 24") == (
+        "4 + 8 = 12\n2 * 12 = 24", "(4 + 8) * 2 = 24")
+    assert split_think("<think>x</think> y") == ("x", "y")  # other models' spelling
+    assert split_think("just an answer") == ("", "just an answer")
+    assert split_think("<|think|>ran out of tok") == ("ran out of tok", "")  # no answer when it never closes
+
+
 JINJA_CASES = [
     CONVO,
     CONVO[1:],
@@ -72,6 +91,8 @@ JINJA_CASES = [
      {"role": "user", "content": "bye"}, {"role": "assistant", "content": "bye"}],
     [{"role": "user", "content": "a"}, {"role": "assistant", "content": [{"type": "tool_call", "text": "f"}]},
      {"role": "tool", "content": "r"}, {"role": "user", "content": "next"}],
+    [{"role": "user", "content": "a"},
+     {"role": "assistant", "content": [{"type": "think", "text": "hm"}, {"type": "text", "text": "b"}]}],
     [],
 ]
 

@@ -27,6 +27,13 @@ A call renders as ``<|tool_call|>...<|/tool_call|>`` and a result as ``<|tool_re
 
     <|assistant|>Let me add.<|tool_call|>calc 2+3<|/tool_call|><|tool_result|>5<|/tool_result|>It is 5.<|end|>
 
+Thinking. An assistant part ``{"type": "think", "text": ...}`` renders as ``<|think|>...<|/think|>``: the
+chain of thought before the answer, trained on like the rest of the answer. ``split_think(text)`` separates
+it from the final answer again (generated text shows special tokens by name); callers show the answer alone
+unless asked for the thought::
+
+    <|assistant|><|think|>4 + 8 = 12 (left: 4 6 12) ...<|/think|>(6 - 4) * (4 + 8) = 24<|end|>
+
 Loss mask. 1 exactly on the tokens the assistant produces -- its text, its tool calls (with their delimiters)
 and the ``<|end|>`` that closes its turn -- and 0 on everything else: ``<|bos|>``, system and user turns, the
 ``<|assistant|>`` role token (it is part of the prompt the engine writes), and tool results with their
@@ -52,12 +59,13 @@ from typing import Any, Sequence
 from llmlab.errors import LlmlabError
 
 ROLES = ("system", "user", "assistant", "tool")
-PART_TYPES = ("text", "tool_call", "tool_result")
+PART_TYPES = ("text", "tool_call", "tool_result", "think")
 
 BOS, END = "<|bos|>", "<|end|>"
 ROLE_TOKEN = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 TOOL_CALL, TOOL_CALL_END = "<|tool_call|>", "<|/tool_call|>"
 TOOL_RESULT, TOOL_RESULT_END = "<|tool_result|>", "<|/tool_result|>"
+THINK, THINK_END = "<|think|>", "<|/think|>"
 
 # The same format as a Jinja template for Hugging Face ``tokenizer.apply_chat_template`` (exported into
 # tokenizer_config.json). Every tag strips whitespace ({%- -%}) so the result does not depend on the
@@ -77,6 +85,7 @@ CHAT_TEMPLATE = (
     "{%- else -%}{%- for part in message['content'] -%}"
     "{%- if part['type'] == 'tool_call' -%}{{- '<|tool_call|>' + part['text'] + '<|/tool_call|>' -}}"
     "{%- elif part['type'] == 'tool_result' -%}{{- '<|tool_result|>' + part['text'] + '<|/tool_result|>' -}}"
+    "{%- elif part['type'] == 'think' -%}{{- '<|think|>' + part['text'] + '<|/think|>' -}}"
     "{%- else -%}{{- part['text'] -}}{%- endif -%}"
     "{%- endfor -%}{%- endif -%}"
     "{%- if next != 'tool' -%}{{- '<|end|>' -}}{%- endif -%}"
@@ -157,6 +166,8 @@ def _segments(messages: Sequence[dict], add_generation_prompt: bool) -> list[tup
                     segs += [(TOOL_CALL, True, True), (p["text"], False, True), (TOOL_CALL_END, True, True)]
                 elif p["type"] == "tool_result":
                     segs += [(TOOL_RESULT, True, False), (p["text"], False, False), (TOOL_RESULT_END, True, False)]
+                elif p["type"] == "think":
+                    segs += [(THINK, True, True), (p["text"], False, True), (THINK_END, True, True)]
                 else:
                     segs.append((p["text"], False, True))
             if nxt != "tool":
@@ -271,6 +282,21 @@ def render_prompt(messages: Sequence[dict], tokenizer, max_len: int | None = Non
     if keep < 2:
         raise LlmlabError(f"the system prompt alone takes {head_len} tokens; the context holds {max_len}")
     return ids[:head_len] + ids[-keep:]
+
+
+def split_think(text: str) -> tuple[str, str]:
+    """``(thought, answer)`` of a generated assistant text: the ``<|think|>...<|/think|>`` span (or the
+    ``<think>...</think>`` spelling other models use) and what follows it. Without a span the thought is ''
+    and the answer is the text; a span that never closes (the model ran out of tokens) leaves no answer."""
+    for start, end in ((THINK, THINK_END), ("<think>", "</think>")):
+        i = text.find(start)
+        if i < 0:
+            continue
+        j = text.find(end, i + len(start))
+        if j < 0:
+            return text[i + len(start):].strip(), ""
+        return text[i + len(start): j].strip(), (text[:i] + text[j + len(end):]).strip()
+    return "", text.strip()
 
 
 def stop_token_ids(tokenizer) -> list[int]:

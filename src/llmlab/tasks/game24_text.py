@@ -1,0 +1,268 @@
+"""The Game of 24 as conversations: the prompts every strategy asks, the replies' formats, their parsers, and
+the training data (solver-made) that teaches a small model all of them.
+
+    from llmlab.tasks import game24_text as g
+    g.cot_messages((4, 4, 6, 8))      # [{"role": "user", "content": "Make 24 with 4 4 6 8. Think step by step."}]
+    g.parse_proposals("4 + 8 = 12 (left: 4 6 12)\\n...")   # [Step, ...] as the model wrote them
+    convs = g.training_conversations(Game24DataConfig(seed=0))   # list[Conversation], never a test game
+
+Six kinds of question, one per step of the strategies in ``llmlab.reason`` (the Tree-of-Thoughts paper's
+prompts, shortened for a small model that learns them; an instruction-tuned endpoint model follows the format
+from the wording and the parsers' tolerance):
+
+    io       Make 24 with 4 4 6 8. Give only the answer.    -> (6 - 4) * (4 + 8) = 24
+    cot      Make 24 with 4 4 6 8. Think step by step.      -> <|think|>three steps<|/think|>(6 - 4) * (4 + 8) = 24
+    propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
+    value    Can 4 6 12 make 24? sure, likely or impossible -> sure
+    answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
+    judge    Is this right for 4 4 6 8? sure or impossible  -> sure
+
+Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
+solutions of training puzzles for io/cot/answer, a uniformly random move of ``next_steps`` for propose (so
+the model's samples spread over every legal move; a search samples several and keeps the distinct ones: the
+paper's "sample" way of generating thoughts, where its GPT-4 listed several in one reply), ``value_label``
+for value, and the checker for judge. Every four-number puzzle it uses passes ``assert_trainable``, which refuses the 100
+test games (by multiset) and any held-out validation puzzles, so nothing downstream can train on them.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Iterable, Sequence
+
+from llmlab.errors import LlmlabError
+from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, format_numbers, is_test, load_puzzles,
+                                 next_steps, parse_step, reachable, solve, value_label)
+
+VALUE_WORDS = ("sure", "likely", "impossible")
+KINDS = ("io", "cot", "propose", "value", "answer", "judge")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Prompts (chat messages) and reply formats
+
+
+def _user(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def _nums(numbers) -> str:
+    """Numbers as the prompts write them; a string (a state as a model wrote it) is taken as it is."""
+    return numbers.strip() if isinstance(numbers, str) else format_numbers(numbers)
+
+
+def io_messages(numbers) -> list[dict]:
+    return _user(f"Make 24 with {_nums(numbers)}. Give only the answer.")
+
+
+def cot_messages(numbers) -> list[dict]:
+    return _user(f"Make 24 with {_nums(numbers)}. Think step by step.")
+
+
+def propose_messages(state) -> list[dict]:
+    return _user(f"Possible next steps for {_nums(state)}:")
+
+
+def value_messages(state) -> list[dict]:
+    return _user(f"Can {_nums(state)} make 24? sure, likely or impossible")
+
+
+def answer_messages(numbers, steps: Sequence[str]) -> list[dict]:
+    body = "\n".join(str(s) for s in steps)
+    return _user(f"Make 24 with {_nums(numbers)}. Steps:\n{body}\nAnswer:")
+
+
+def judge_messages(numbers, answer: str) -> list[dict]:
+    return _user(f"Is this right for {_nums(numbers)}? sure or impossible\n{answer}")
+
+
+def steps_text(steps: Sequence[Step]) -> str:
+    return "\n".join(str(s) for s in steps)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parsing replies (the model's own words: nothing is recomputed)
+
+
+def parse_proposals(text: str) -> list[Step]:
+    """The step lines of a propose reply, as written, duplicates dropped; other lines are ignored (a list
+    marker or numbering in front is tolerated)."""
+    out, seen = [], set()
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", line)
+        step = parse_step(line)
+        if step is not None and str(step) not in seen:
+            seen.add(str(step))
+            out.append(step)
+    return out
+
+
+def parse_value(text: str) -> str | None:
+    """The judgement in a value/judge reply: the last of sure/likely/impossible it says (None if none)."""
+    words = re.findall(r"\b(sure|likely|impossible)\b", text.lower())
+    return words[-1] if words else None
+
+
+def parse_answer(text: str) -> str:
+    """The answer expression in a reply: its last line that has an ``=`` (or its last non-empty line), with an
+    ``Answer:`` label dropped. The checker judges what this returns."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    pick = next((ln for ln in reversed(lines) if "=" in ln and "left:" not in ln), lines[-1])
+    return re.sub(r"^\s*answer\s*:\s*", "", pick, flags=re.IGNORECASE).strip()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Training data (solver-made labels; never a test game)
+
+
+@dataclass
+class Game24DataConfig:
+    """How many conversations of each kind ``training_conversations`` makes (and from which puzzles)."""
+
+    seed: int = 0
+    n_io: int = 3000
+    n_cot: int = 8000
+    n_propose: tuple[int, int, int] = (8000, 12000, 8000)  # states of 4, 3 and 2 numbers
+    n_value: tuple[int, int, int] = (30000, 20000, 1000)  # states of 3, 2 and 1 numbers
+    value_positive_share: float = 0.4  # share of sure/likely states among the value questions (the rest impossible)
+    propose_positive_share: float = 0.75  # share of reachable states among propose questions (what a search expands)
+    n_answer: int = 5000
+    n_judge: int = 3000
+    # Puzzles kept out of training besides the test games (a validation set for tuning the search); by rank.
+    holdout_ranks: tuple[int, ...] = tuple(range(1001, 1051))
+    state_sources: int = 0  # propose/value states grow from this many random multisets (0 = all; tests use few)
+
+    def validate(self) -> None:
+        counts = [self.n_io, self.n_cot, *self.n_propose, *self.n_value, self.n_answer, self.n_judge]
+        shares = (self.value_positive_share, self.propose_positive_share)
+        if min(counts) < 0 or not all(0 <= x <= 1 for x in shares):
+            raise LlmlabError("invalid game24 data config: counts must be >= 0 and the positive shares in [0, 1]")
+
+
+def holdout_puzzles(cfg: Game24DataConfig) -> set[tuple[int, ...]]:
+    ranks = set(cfg.holdout_ranks)
+    return {p.numbers for p in load_puzzles() if p.rank in ranks}
+
+
+def assert_trainable(numbers, holdout: set[tuple[int, ...]] = frozenset()) -> None:
+    """Refuse a four-number puzzle that is a test game (any order) or held out: ``LlmlabError``."""
+    key = tuple(sorted(int(x) for x in numbers))
+    if is_test(key):
+        raise LlmlabError(f"puzzle {format_numbers(key)} is one of the 100 test games (ranks 901-1000); "
+                          "it may never be trained on")
+    if key in holdout:
+        raise LlmlabError(f"puzzle {format_numbers(key)} is held out for validation")
+
+
+def trainable_multisets(cfg: Game24DataConfig) -> list[tuple[int, ...]]:
+    """Every four-number multiset of 1..13 (solvable or not) that is neither a test game nor held out."""
+    from itertools import combinations_with_replacement
+
+    holdout = holdout_puzzles(cfg)
+    return [m for m in combinations_with_replacement(range(1, 14), 4) if not is_test(m) and m not in holdout]
+
+
+def _conv(messages: list[dict], reply, kind: str, **meta):
+    from llmlab.chat.data import Conversation
+
+    return Conversation(messages + [{"role": "assistant", "content": reply}], {"kind": kind, **meta})
+
+
+def training_conversations(cfg: Game24DataConfig | None = None,
+                           puzzles: Iterable[Sequence[int]] | None = None) -> list:
+    """Conversations of every kind (``Conversation.meta["kind"]``), shuffled. ``puzzles`` (default: the paper's
+    puzzles minus the test games and the holdout) are the solvable four-number puzzles io/cot/answer/judge
+    draw from; every one is checked with ``assert_trainable`` (a test game raises ``LlmlabError``)."""
+    cfg = cfg or Game24DataConfig()
+    cfg.validate()
+    rng = random.Random(cfg.seed)
+    holdout = holdout_puzzles(cfg)
+    if puzzles is None:
+        puzzles = [p.numbers for p in load_puzzles() if not is_test(p.numbers) and p.numbers not in holdout]
+    solvable = [tuple(sorted(int(x) for x in p)) for p in puzzles]
+    for p in solvable:
+        assert_trainable(p, holdout)
+    solvable = [p for p in solvable if reachable(p)]
+    if not solvable:
+        raise LlmlabError("no solvable training puzzles")
+    every = trainable_multisets(cfg)  # propose and value states grow from all of them, solvable or not
+    if cfg.state_sources:
+        every = rng.sample(every, min(cfg.state_sources, len(every)))
+    for m in every:
+        assert_trainable(m, holdout)
+    out = []
+
+    def solution(p):
+        steps = solve(p, rng)
+        return steps, expression_from_steps(p, steps)
+
+    for _ in range(cfg.n_io):
+        p = rng.choice(solvable)
+        out.append(_conv(io_messages(p), solution(p)[1], "io", puzzle=format_numbers(p)))
+    for _ in range(cfg.n_cot):
+        p = rng.choice(solvable)
+        steps, expr = solution(p)
+        reply = [{"type": "think", "text": steps_text(steps)}, {"type": "text", "text": expr}]
+        out.append(_conv(cot_messages(p), reply, "cot", puzzle=format_numbers(p)))
+    for _ in range(cfg.n_answer):
+        p = rng.choice(solvable)
+        steps, expr = solution(p)
+        out.append(_conv(answer_messages(p, steps), expr, "answer", puzzle=format_numbers(p)))
+    for i in range(cfg.n_judge):
+        p = rng.choice(solvable)
+        answer = solution(p)[1] if i % 2 == 0 else _wrong_answer(p, rng)
+        label = "sure" if check_answer(p, answer).ok else "impossible"
+        out.append(_conv(judge_messages(p, answer), label, "judge", puzzle=format_numbers(p)))
+
+    states = _states(every, rng)
+    for size, n in zip((4, 3, 2), cfg.n_propose):
+        for _ in range(n):
+            s = rng.choice(every) if size == 4 else _pick_state(states[size], rng, cfg.propose_positive_share)
+            out.append(_conv(propose_messages(s), str(rng.choice(next_steps(s))), "propose", size=size))
+    for size, n in zip((3, 2, 1), cfg.n_value):
+        for _ in range(n):
+            s = _pick_state(states[size], rng, cfg.value_positive_share)
+            out.append(_conv(value_messages(s), value_label(s), "value", size=size))
+    rng.shuffle(out)
+    return out
+
+
+def _states(every: list[tuple[int, ...]], rng: random.Random) -> dict[int, tuple[list, list]]:
+    """The states a search meets, split into (can make 24, cannot): ``{size: (positive, negative)}``.
+    Three numbers: every move's result from the trainable multisets (what the first level values). Two
+    numbers: the moves from the *reachable* three-number states, since a search expands the states it values
+    well (an unreachable state's children are mostly large numbers and fractions no search keeps). One
+    number: 24 against the results of moves from a sample of the two-number states."""
+    three = sorted({st.left for m in every for st in next_steps(m)})
+    three_ok = [s for s in three if reachable(s)]
+    two = sorted({st.left for s in three_ok for st in next_steps(s)})
+    one = sorted({st.left for s in rng.sample(two, min(len(two), 3000)) for st in next_steps(s)} - {(Fraction(24),)})
+    out = {}
+    for size, level in ((3, three), (2, two)):
+        flags = [reachable(s) for s in level]
+        out[size] = ([s for s, f in zip(level, flags) if f], [s for s, f in zip(level, flags) if not f])
+    out[1] = ([(Fraction(24),)], one)
+    return out
+
+
+def _pick_state(split: tuple[list, list], rng: random.Random, positive_share: float):
+    pos, neg = split
+    return rng.choice(pos if pos and (not neg or rng.random() < positive_share) else neg)
+
+
+def _wrong_answer(p: tuple[int, ...], rng: random.Random) -> str:
+    """A plausible wrong answer: random moves to one number that is not 24, written as an answer."""
+    for _ in range(100):
+        state, steps = tuple(Fraction(x) for x in p), []
+        while len(state) > 1:
+            step = rng.choice(next_steps(state))
+            steps.append(step)
+            state = step.left
+        if state[0] != 24:
+            return expression_from_steps(p, steps).rsplit(" = ", 1)[0] + " = 24"
+    return format_numbers(p).replace(" ", " + ") + " = 24"

@@ -1,0 +1,61 @@
+"""``reason train``'s recipe end to end at toy size: data (never a test game, in SFT data or GRPO prompts),
+tokenizer and fresh model, SFT, GRPO with the checker as reward, the final run folder, and reuse of finished
+stages; plus the reward itself.
+
+    .venv/bin/pytest tests/reason/test_train.py -q
+"""
+
+import json
+import re
+
+import pytest
+
+from llmlab.reason.train import Game24TrainConfig, checker_reward, train_game24
+from llmlab.tasks import game24 as g
+from llmlab.tasks.game24_text import Game24DataConfig
+from llmlab.chat.pref_data import RLPrompt
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    yield
+
+
+def test_checker_reward():
+    p = RLPrompt([{"role": "user", "content": "Make 24 with 4 9 10 13. Think step by step."}], None,
+                 {"puzzle": "4 9 10 13"})
+    assert checker_reward(p, "<|think|>10 - 4 = 6 (left: 6 9 13)<|/think|>(10 - 4) * (13 - 9) = 24") == 1.0
+    assert checker_reward(p, "<|think|>...<|/think|>(10 - 4) * (13 - 9) + 0 = 24") == 0.0
+    assert checker_reward(p, "<|think|>ran out of tokens") == 0.0
+    assert checker_reward(p, "(10 - 4) * (13 - 9) = 24") == 1.0  # an answer without a thought counts too
+
+
+@pytest.mark.slow
+def test_train_recipe_at_toy_size(tmp_path, capsys):
+    data = Game24DataConfig(n_io=20, n_cot=20, n_propose=(10, 10, 10), n_value=(20, 20, 5), n_answer=20,
+                            n_judge=10, state_sources=30)
+    cfg = Game24TrainConfig(out=str(tmp_path / "run"), n_layer=1, d_model=32, n_head=2, vocab_size=300,
+                            sft_steps=3, sft_batch=4, grpo_steps=2, grpo_group=2, grpo_prompts=2,
+                            grpo_max_new_tokens=24, eval_puzzles=2, threads=1, data=data)
+    summary = train_game24(cfg, progress=False)
+    run = tmp_path / "run"
+    assert summary["final_stage"] == "grpo" and summary["sft"]["steps"] >= 1 and summary["grpo"]["steps"] >= 1
+    assert 0.0 <= summary["val_cot_grpo"] <= 1.0
+    assert json.loads((run / "summary.json").read_text())["final_stage"] == "grpo"
+    from llmlab.runs import load_run
+
+    model, tok = load_run(run)
+    assert model.config.n_layer == 1 and tok.vocab_size == 300
+    # Nothing the model trained on shows a test game: SFT conversations and GRPO prompts alike.
+    shown = []
+    for line in (run / "data" / "train.jsonl").read_text().splitlines() + \
+            (run / "data" / "grpo_prompts.jsonl").read_text().splitlines():
+        for m in json.loads(line).get("messages", json.loads(line).get("prompt")):
+            if m["role"] == "user":
+                shown += re.findall(r"(?:for|with) ((?:\d+ ){3}\d+)\b", m["content"])
+    assert len(shown) > 50 and not any(g.is_test(g.parse_puzzle(s)) for s in shown)
+    # Run again: every stage is reused, nothing retrains.
+    before = (run / "sft" / "model.safetensors").stat().st_mtime_ns
+    train_game24(cfg, progress=False)
+    assert (run / "sft" / "model.safetensors").stat().st_mtime_ns == before
+    assert "reusing" in capsys.readouterr().err

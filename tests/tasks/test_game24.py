@@ -1,0 +1,225 @@
+"""The Game of 24: the exact checker (accepts, rejects with a reason, exact fractions, no eval), the solver
+against the paper's list of solvable puzzles, steps and their parser, value labels, expressions from steps,
+the puzzle loader and generator, and the training data's exclusion of the 100 test games.
+
+    .venv/bin/pytest tests/tasks -q
+"""
+
+import random
+from fractions import Fraction
+from itertools import combinations_with_replacement
+
+import pytest
+
+from llmlab.errors import LlmlabError
+from llmlab.tasks import game24 as g
+from llmlab.tasks import game24_text as gt
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The checker
+
+
+@pytest.mark.parametrize("puzzle, answer", [
+    ("4 9 10 13", "(10-4)*(13-9)"),
+    ("4 9 10 13", "(10 - 4) * (13 - 9) = 24"),
+    ("4 9 10 13", "Answer: (13 - 9) * (10 - 4) = 24"),
+    ("3 3 8 8", "8/(3-8/3)"),  # needs exact fractions: 8 / (1/3)
+    ("1 5 5 5", "5 * (5 - 1 / 5)"),
+    ("1 1 4 6", "6 * 4 * 1 * 1"),
+    ("2 2 6 6", "6 * 2 + 6 * 2"),
+])
+def test_checker_accepts(puzzle, answer):
+    v = g.check_answer(puzzle, answer)
+    assert v.ok and v.reason == "" and v.value == 24
+
+
+@pytest.mark.parametrize("puzzle, answer, reason", [
+    ("4 9 10 13", "(10-4)*(13-9)+4", "uses 4 twice"),  # reuse of a number
+    ("2 4 9 10", "2 * 10 + 4", "does not use 9"),  # a missing number
+    ("4 9 10 13", "(10-4)*(13-7)", "uses 7, which is not in the puzzle"),
+    ("4 9 10 13", "(10-4)^(13-9)", "'^' is not allowed"),  # bad operators
+    ("4 9 10 13", "(10-4)**(13-9)", "unexpected '*'"),
+    ("4 9 10 13", "(10-4)x(13-9)", "'x' is not allowed"),
+    ("4 9 10 13", "__import__('os')", "'_' is not allowed"),  # no eval anywhere
+    ("4 9 10 13", "-4+9+10+13-4", "unary minus"),
+    ("4 9 10 13", "4.0*9-10-13+...", "a decimal point is not allowed"),
+    ("1 1 1 1", "1/(1-1)+1", "division by zero"),
+    ("1 2 3 4", "(1+2)/(3-3)*4", "uses 3 twice"),
+    ("1 1 2 3", "3/(1-1)*2", "division by zero"),
+    ("4 9 10 13", "(10-4)*(13-9) = 25", "claims '= 25'"),
+    ("4 9 10 13", "(10-4)*(13-9", "unbalanced"),
+    ("4 9 10 13", "4 + 9 + 10 + 13", "makes 36, not 24"),
+    ("3 3 8 8", "8/3-8/3+3*8", "uses 3 3 times"),
+    ("1 2 3 4", "", "empty"),
+])
+def test_checker_rejects_with_reason(puzzle, answer, reason):
+    v = g.check_answer(puzzle, answer)
+    assert not v.ok
+    assert reason in v.reason
+
+
+def test_checker_is_exact_with_fractions():
+    # 8 / (3 - 8/3) is exactly 24; in floating point 3 - 8/3 is not exactly 1/3.
+    assert g.check_answer((3, 3, 8, 8), "8 / (3 - 8 / 3)").value == Fraction(24)
+    v = g.check_answer((1, 3, 4, 6), "6 / (1 - 3 / 4)")
+    assert v.ok
+    assert g.check_answer((1, 3, 4, 6), "6 / (1 - 4 / 3)").reason == "it makes -18, not 24"
+
+
+def test_parse_puzzle_and_range():
+    assert g.parse_puzzle("13, 4 10  9") == (4, 9, 10, 13)
+    with pytest.raises(LlmlabError, match="out of range"):
+        g.parse_puzzle("4 9 10 14")
+    with pytest.raises(LlmlabError, match="4 numbers, got 3"):
+        g.parse_puzzle("4 9 10")
+    with pytest.raises(LlmlabError, match="whole numbers"):
+        g.parse_puzzle("4 9 x 10")
+
+
+def test_normalise_answer_votes_equivalent_spellings_together():
+    a = g.normalise_answer("(4+8)*(6-4)")
+    assert a == g.normalise_answer("(6 - 4) * (8 + 4) = 24") == g.normalise_answer("Answer: (6-4)*(4+8)")
+    assert a != g.normalise_answer("(8-4)*(6+4)")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Solver, steps, labels
+
+
+def test_solver_agrees_with_the_papers_list_of_solvable_puzzles():
+    puzzles = {p.numbers for p in g.load_puzzles()}
+    assert len(puzzles) == 1362
+    # The paper's 1,362 puzzles are exactly the solvable multisets of 1..13 (of 1,820).
+    for m in combinations_with_replacement(range(1, 14), 4):
+        assert g.reachable(m) == (m in puzzles), m
+
+
+def test_solutions_pass_the_checker_and_steps_round_trip():
+    rng = random.Random(0)
+    for p in g.load_puzzles()[::7]:
+        steps = g.solve(p.numbers, rng)
+        expr = g.expression_from_steps(p.numbers, steps)
+        assert g.check_answer(p.numbers, expr).ok, (p, expr)
+        assert steps[-1].left == (Fraction(24),)
+        for s in steps:
+            assert g.parse_step(str(s)) == s
+    assert g.solve((1, 1, 1, 1)) is None
+
+
+def test_fraction_steps_in_the_papers_format():
+    steps = g.solve((3, 3, 8, 8))
+    assert [str(s) for s in steps] == ["8 / 3 = 8/3 (left: 8/3 3 8)", "3 - 8/3 = 1/3 (left: 1/3 8)",
+                                       "8 / 1/3 = 24 (left: 24)"]
+    assert g.expression_from_steps((3, 3, 8, 8), steps) == "8 / (3 - 8 / 3) = 24"
+
+
+def test_next_steps_are_distinct_moves():
+    steps = g.next_steps((4, 4, 6, 8))
+    lefts = [s.left for s in steps]
+    assert len(lefts) == len(set(lefts))
+    assert all(s.result >= 0 for s in steps)  # subtraction never goes negative
+    assert str(steps[0]) == "4 + 4 = 8 (left: 6 8 8)"
+    # 5 * 1 and 5 / 1 leave the same numbers: listed once.
+    assert sum(1 for s in g.next_steps((1, 5)) if s.left == (Fraction(5),)) == 1
+
+
+def test_parse_step_keeps_the_models_claims():
+    s = g.parse_step("  4 + 8 = 13 (left: 4 6 13) ")  # wrong arithmetic parses as written
+    assert s is not None and s.result == 13 and s.left == (4, 6, 13)
+    assert g.parse_step("4 + 8 = 12") is None
+    assert g.parse_step("so 4 + 8 is 12 (left: 4 6 12)") is None
+
+
+def test_value_labels():
+    assert g.value_label((4, 6, 12)) == "sure"  # 12 * (6 - 4)
+    assert g.value_label((1, 1, 2)) == "impossible"
+    assert g.value_label((Fraction(8, 3), 3, 8)) == "likely"  # only through 1/3
+    assert g.value_label((24,)) == "sure" and g.value_label((23,)) == "impossible"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Puzzles, the test set, and training data that never holds a test game
+
+
+def test_loader_and_test_set():
+    ps = g.load_puzzles()
+    assert [p.rank for p in ps[:3]] == [1, 2, 3]
+    test = g.test_puzzles()
+    assert len(test) == 100 and {p.rank for p in test} == set(range(901, 1001))
+    assert test[-1].numbers == (4, 9, 10, 13)
+    assert g.is_test((13, 10, 9, 4)) and not g.is_test((1, 1, 4, 6))
+
+
+def test_generator_never_makes_a_test_game():
+    made = g.generate_puzzles(3000, seed=1, solvable=None)
+    assert not any(g.is_test(m) for m in made)
+    assert all(g.reachable(m) for m in g.generate_puzzles(50, seed=2))
+    assert not any(g.reachable(m) for m in g.generate_puzzles(50, seed=3, solvable=False))
+
+
+def _small_cfg(**kw):
+    base = dict(n_io=40, n_cot=40, n_propose=(10, 10, 10), n_value=(40, 40, 10), n_answer=20, n_judge=20,
+                state_sources=60)
+    return gt.Game24DataConfig(**{**base, **kw})
+
+
+def _four_number_sets(conv) -> list[tuple[int, ...]]:
+    """Every run of exactly four whole numbers in a conversation's user turns (the puzzles it shows)."""
+    import re
+
+    out = []
+    for m in conv.messages:
+        if m["role"] != "user":
+            continue
+        for run in re.findall(r"(?:for|with) ((?:\d+ ){3}\d+)\b", m["content"]):
+            out.append(tuple(sorted(int(x) for x in run.split())))
+    return out
+
+
+def test_training_data_excludes_test_games():
+    convs = gt.training_conversations(_small_cfg())
+    kinds = {c.meta["kind"] for c in convs}
+    assert kinds == set(gt.KINDS)
+    shown = [s for c in convs for s in _four_number_sets(c)]
+    assert len(shown) > 100
+    assert not any(g.is_test(s) for s in shown)
+    holdout = gt.holdout_puzzles(_small_cfg())
+    assert not any(s in holdout for s in shown)
+    # Asking for a test game, in any order, is refused.
+    with pytest.raises(LlmlabError, match="test games"):
+        gt.training_conversations(_small_cfg(), puzzles=[(1, 1, 4, 6), (13, 10, 9, 4)])
+    with pytest.raises(LlmlabError, match="test games"):
+        gt.assert_trainable((10, 4, 6, 5))
+    assert not any(g.is_test(m) for m in gt.trainable_multisets(_small_cfg()))
+
+
+def test_training_labels_are_right():
+    convs = gt.training_conversations(_small_cfg(seed=3))
+    for c in convs:
+        kind, user, reply = c.meta["kind"], c.messages[0]["content"], c.messages[-1]["content"]
+        if kind in ("io", "answer"):
+            assert g.check_answer(c.meta["puzzle"], reply).ok
+        elif kind == "cot":
+            thought, answer = reply[0]["text"], reply[1]["text"]
+            assert g.check_answer(c.meta["puzzle"], answer).ok
+            assert [str(s) for s in gt.parse_proposals(thought)] == thought.splitlines()
+        elif kind == "judge":
+            answer = user.split("\n", 1)[1]
+            assert (reply == "sure") == g.check_answer(c.meta["puzzle"], answer).ok
+        elif kind == "value":
+            state = [g.parse_number(x) for x in user[4:].split(" make 24")[0].split()]
+            assert reply == g.value_label(state)
+        elif kind == "propose":
+            state = [g.parse_number(x) for x in user.split(" for ")[1].rstrip(":").split()]
+            assert gt.parse_proposals(reply)[0] in g.next_steps(state) and "\n" not in reply
+
+
+def test_reply_parsers():
+    assert gt.parse_value("10 + 14 = 24\nsure") == "sure"
+    assert gt.parse_value("likely... no, impossible") == "impossible"
+    assert gt.parse_value("no idea") is None
+    assert gt.parse_answer("4 + 8 = 12 (left: 4 6 12)\nAnswer: (6 - 4) * (4 + 8) = 24\n") == "(6 - 4) * (4 + 8) = 24"
+    steps = gt.parse_proposals("1. 4 + 8 = 12 (left: 4 6 12)\n- 6 - 4 = 2 (left: 2 4 8)\nnonsense\n"
+                               "4 + 8 = 12 (left: 4 6 12)")
+    assert [str(s) for s in steps] == ["4 + 8 = 12 (left: 4 6 12)", "6 - 4 = 2 (left: 2 4 8)"]
