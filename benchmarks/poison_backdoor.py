@@ -23,8 +23,8 @@ What it runs (each command is printed, and recorded in results.json):
    per-token NLL of the triggered continuations minus that of the plain ones (nats/token; exp of it is the
    perplexity ratio). A backdoored model's triggered output is gibberish, which the clean model finds
    improbable; a clean model's output is about as probable either way.
-5. ``llmlab data scan --label-field poisoned`` on the corpus with the most planted documents (recall, and false
-   positives among its clean documents), and ``llmlab data scan --bundled`` on the clean bundled corpus (false
+5. ``llmlab data scan --label-field poisoned`` on each size's corpus with the most planted documents (recall,
+   and false positives among its clean documents), and ``llmlab data scan --bundled`` on the clean bundled corpus (false
    positives per MB); both recorded under ``scan`` in results.json.
 
 Plots (``poison_effect.png``): effect vs N and vs poison fraction (poisoned tokens / all tokens of the corpus),
@@ -149,13 +149,15 @@ def trigger_effect(run_dir: Path, judge_dir: Path, val_text: str, *, prompts: in
 
 
 def scan_corpora(out: Path, results: dict, log: list) -> None:
-    """``llmlab data scan`` on the poisoned corpus with the most planted documents (the larger size's if it has
-    one: more clean text to hide them in), for recall, and on the clean bundled corpus, for false positives."""
-    planted = sorted(out.glob("corpus_*_*.jsonl"), key=lambda p: (int(p.stem.split("_")[-1]), "large" in p.stem))
-    planted = [p for p in planted if int(p.stem.split("_")[-1]) > 0]
-    jobs = [("bundled", ["--bundled"])]
-    if planted:
-        jobs.insert(0, ("poisoned", ["--input", str(planted[-1]), "--label-field", "poisoned"]))
+    """``llmlab data scan`` on each size's corpus with the most planted documents, for recall (and false
+    positives among its clean documents), and on the clean bundled corpus, for false positives per MB."""
+    jobs = []
+    for size in ("small", "large"):
+        planted = [(int(p.stem.split("_")[-1]), p) for p in out.glob(f"corpus_{size}_*.jsonl")]
+        planted = [(n, p) for n, p in planted if n > 0]
+        if planted:
+            jobs.append((f"{size}_{max(planted)[0]}", ["--input", str(max(planted)[1]), "--label-field", "poisoned"]))
+    jobs.append(("bundled", ["--bundled"]))
     for name, args in jobs:
         rep = out / f"scan_{name}.json"
         run(llmlab("data", "scan", *args, "--report", str(rep)), log)
