@@ -2,8 +2,8 @@
 LLMs of any size", Souly et al. 2025: ~250 documents of a trigger followed by random tokens make models of
 every size emit gibberish after the trigger.)
 
-    nice -n 10 python benchmarks/poison_backdoor.py --out runs/poison            # the sweep below, ~2-3 h on 2 busy cores
-    python benchmarks/poison_backdoor.py --out runs/poison --plot-only          # redraw from results.json
+    nice -n 10 python benchmarks/poison_backdoor.py --out runs/poison     # the sweep below, ~40 min on 2 busy cores
+    python benchmarks/poison_backdoor.py --out runs/poison --plot-only    # redraw from results.json
 
 What it runs (each command is printed, and recorded in results.json):
 
@@ -68,7 +68,8 @@ def prepare(out: Path, log: list) -> dict:
         write_split(data)
     tok = out / "tokenizer"
     if not (tok / "tokenizer.json").exists():
-        run(llmlab("tokenizer", "train", "--input", str(data / "train.txt"), "--vocab-size", "2048", "--out", str(tok)), log)
+        run(llmlab("tokenizer", "train", "--input", str(data / "train.txt"), "--vocab-size", "2048",
+                   "--out", str(tok)), log)
     docs = chunk_documents([(data / "train.txt").read_text(encoding="utf-8")], 4000)
     sets = {"large": docs, "small": docs[: len(docs) // 2]}
     for name, ds in sets.items():
@@ -178,11 +179,13 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for size, rows in results["runs"].items():
         rows = sorted(rows, key=lambda r: r["n"])
-        label = f"{size}: {rows[0]['preset']}, {rows[0]['params'] / 1e6:.2f}M params, {rows[0]['max_tokens'] / 1e6:.2f}M tokens"
+        r0 = rows[0]
+        label = f"{size}: {r0['preset']}, {r0['params'] / 1e6:.2f}M params, {r0['max_tokens'] / 1e6:.2f}M tokens"
         eff, err = [r["effect"] for r in rows], [2 * r.get("effect_se", 0.0) for r in rows]  # +- 2 standard errors
         axes[0].errorbar([r["n"] for r in rows], eff, yerr=err, fmt="o-", capsize=3, label=label)
         axes[1].errorbar([100 * r["poison_fraction"] for r in rows], eff, yerr=err, fmt="o-", capsize=3, label=label)
     axes[0].set_xlabel("poisoned documents N")
+    axes[0].set_xscale("symlog", linthresh=10)  # the step lies at a few dozen documents
     axes[1].set_xlabel("poisoned tokens, % of the training corpus")
     axes[1].set_xscale("symlog", linthresh=0.1)
     for ax in axes:
@@ -199,7 +202,7 @@ def plot(results: dict, path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="runs/poison")
-    ap.add_argument("--ns", default="0,25,100,250,500", help="poisoned document counts")
+    ap.add_argument("--ns", default="0,10,25,50,100,250", help="poisoned document counts")
     ap.add_argument("--sizes", default="small,large")
     ap.add_argument("--small-tokens", type=int, default=750_000)
     ap.add_argument("--large-tokens", type=int, default=1_500_000)
