@@ -29,6 +29,10 @@ What it runs (each command is printed, and recorded in results.json):
 
 Plots (``poison_effect.png``): effect vs N and vs poison fraction (poisoned tokens / all tokens of the corpus),
 one line per size, with bars of +- 2 standard errors (over the 64 prompts, paired).
+
+Measured (2026-12-05, docs/LOG.md, plot in docs/img/poison_effect.png): the trigger effect is a step from
++0.2-1 to +4.5-7 nats/token, between N = 25 and 50 (small) and N = 10 and 25 (large), with val bpb unchanged;
+the scan found every planted document (500/500, 250/250) with no false positive, and none in the clean corpus.
 """
 
 from __future__ import annotations
