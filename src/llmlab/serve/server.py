@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from llmlab.errors import LlmlabError
@@ -49,6 +50,7 @@ class ServeConfig:
     threads: int = 0  # torch CPU threads (0 = torch's choice)
     compile: bool = False  # AOT-compiled decode steps (infer/compiled.py)
     quantize: str | None = None  # "int8" / "int8-dynamic": int8 linear layers (model/kernels/int8.py)
+    assistants_home: str | None = None  # the home whose assistants/ it serves (None: $LLMLAB_HOME or ~/.llmlab)
 
     def __post_init__(self):
         problems = []
@@ -82,6 +84,7 @@ class Plan:
     echo: list[str] | None = None  # completions' echo: the prompt text per choice
     refusal: str | None = None
     job_id: int | None = None  # the engine process's handle, once submitted
+    model: str = ""  # the model id the answer names (the served run's, or assistant:NAME)
 
 
 class ServerState:
@@ -170,14 +173,65 @@ class ServerState:
             raise ApiError(400, f"{param}: token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})",
                            param=param)
 
-    def tokenize(self, req) -> list[int]:
+    # ------------------------------------------------------------------------------------------------------
+    # Assistants (tools/assistants.py): ``assistant:NAME`` model ids, read from disk on each request so that an
+    # assistant created or deleted while the server runs is served (or not) at once.
+    def _serves(self, model: str | None) -> bool:
+        """Whether an assistant whose profile names run folder ``model`` runs on this server's model: it names
+        none, or this run."""
+        if model is None:
+            return True
+        return self.spec.run is not None and Path(model).resolve() == Path(self.spec.run).resolve()
+
+    def assistant_cards(self) -> list[dict]:
+        """``/v1/models`` entries of the assistants this server answers as ``assistant:NAME``."""
+        from llmlab.tools.assistants import served_models
+
+        return [dict(m, max_model_len=self.context) for m in served_models(self.config.assistants_home)
+                if self._serves(m["llmlab"]["model"])]
+
+    def resolve_model(self, name: str | None):
+        """The assistant a request's ``model`` names (None for this server's own model or no name); a 404 for any
+        other id, an unknown assistant, or one made for another run."""
+        from llmlab.tools.assistants import MODEL_PREFIX, load_assistant
+
+        if name is None or name == self.model_name:
+            return None
+        if name.startswith(MODEL_PREFIX):
+            try:
+                a = load_assistant(name[len(MODEL_PREFIX):], self.config.assistants_home)
+            except LlmlabError:  # (its message names server paths: the client gets the list instead)
+                a = None
+            if a is not None and self._serves(a.model):
+                return a
+        known = ", ".join(repr(m["id"]) for m in [{"id": self.model_name}, *self.assistant_cards()])
+        raise ApiError(404, f"the model {name!r} does not exist; this server serves {known}", param="model",
+                       code="model_not_found")
+
+    def with_assistant(self, req, assistant):
+        """``req`` as ``assistant`` answers it: its system prompt first unless the request opens with its own
+        system (or developer) message -- a client that writes one means it, as ``chat --system`` overrides a
+        profile's -- and its sampling defaults for the fields the request leaves out (the request's win)."""
+        from llmlab.serve.protocol import Message
+
+        if assistant is None:
+            return req
+        update = {}
+        if assistant.system and req.messages and req.messages[0].role not in ("system", "developer"):
+            update["messages"] = [Message(role="system", content=assistant.system), *req.messages]
+        for key in ("temperature", "top_p", "top_k"):
+            if key in type(req).model_fields and getattr(req, key) is None and assistant.sampling.get(key) is not None:
+                update[key] = assistant.sampling[key]
+        return req.model_copy(update=update)
+
+    def tokenize(self, req, assistant=None) -> list[int]:
         from llmlab.infer.text import encode_prompt
         from llmlab.serve.chat_format import prompt_ids
 
         try:
             if req.prompt is not None:
                 return encode_prompt(self.tokenizer, req.prompt, add_bos=req.add_special_tokens)
-            return prompt_ids(req.messages, self.tokenizer)
+            return prompt_ids(self.with_assistant(req, assistant).messages, self.tokenizer)
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
 
@@ -242,12 +296,14 @@ class ServerState:
         return self.content_filter(messages)
 
     # ------------------------------------------------------------------------------------------------------
-    def build_chat(self, req) -> Plan:
-        """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread)."""
+    def build_chat(self, req, assistant=None) -> Plan:
+        """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread); ``assistant``:
+        the profile its ``model`` names (``resolve_model``), whose system prompt and sampling defaults apply."""
         from llmlab.serve.chat_format import call_schema, model_template, prompt_ids
         from llmlab.serve.engine_proc import JobSpec, PartSpec
 
-        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0)
+        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0, model=req.model if assistant else self.model_name)
+        req = self.with_assistant(req, assistant)
         for i, m in enumerate(req.messages):
             if m.role != "assistant" and m.content is None:
                 raise ApiError(400, f"messages[{i}].content: a {m.role} message needs content",
@@ -272,7 +328,10 @@ class ServerState:
         if refusal is not None:
             plan.refusal = refusal
             return plan
-        max_tokens = self._check_context(len(ids), req.max_completion_tokens or req.max_tokens, "messages")
+        asked = req.max_completion_tokens or req.max_tokens
+        max_tokens = self._check_context(len(ids), asked, "messages")
+        if asked is None and assistant is not None and assistant.sampling.get("max_new_tokens"):
+            max_tokens = min(max_tokens, assistant.sampling["max_new_tokens"])  # a default: clipped, never a 400
         constraint = None  # (kind, schema JSON, terminate, strict): compiled here to check it, and again
         if forced:  #        in the engine process (a compiled grammar does not cross processes)
             try:
@@ -312,12 +371,15 @@ class ServerState:
         except (LlmlabError, TypeError, ValueError) as e:
             raise ApiError(400, str(e), param=param) from None
 
-    def build_completion(self, req) -> Plan:
-        """A ``/v1/completions`` request -> a Plan with its job (one part per prompt)."""
+    def build_completion(self, req, assistant=None) -> Plan:
+        """A ``/v1/completions`` request -> a Plan with its job (one part per prompt). Assistants answer chats
+        only: a completion asked of one is a 400."""
         from llmlab.infer.text import encode_prompt
         from llmlab.serve.engine_proc import JobSpec, PartSpec
 
-        plan = Plan(new_id("cmpl"), int(time.time()), None, 0)
+        if assistant is not None:
+            raise ApiError(400, f"{req.model!r} is an assistant: it answers /v1/chat/completions only", param="model")
+        plan = Plan(new_id("cmpl"), int(time.time()), None, 0, model=self.model_name)
         if req.suffix:
             raise ApiError(400, "suffix is not supported", param="suffix")
         if req.best_of is not None and req.best_of != req.n:
