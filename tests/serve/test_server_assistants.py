@@ -125,3 +125,83 @@ def test_completions_of_an_assistant_are_refused(client):
     with pytest.raises(openai.BadRequestError, match="answers /v1/chat/completions only"):
         client.completions.create(model="assistant:riddler", prompt="Hello")
     json.dumps(client.completions.create(model="tiny", prompt="Hello", max_tokens=2).model_dump())  # still served
+
+
+# ----------------------------------------------------------------------------------------------------------
+# An assistant with tools: the server runs its calls (here a search over its documents) and answers with the
+# final text and its sources, as ``llmlab chat --assistant`` does (tests/tools/test_assistants.py).
+
+QUESTION = [{"role": "user", "content": "Who is the mayor of Quellport?"}]
+
+
+@pytest.fixture(scope="module")
+def tool_server(tmp_path_factory):
+    from _scripted_model import ScriptedModel, searcher
+
+    from llmlab.tokenizer import Tokenizer
+
+    home, docs = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("docs")
+    (docs / "quellport.md").write_text("Quellport was founded in 1643.\n\nThe mayor of Quellport is Talia Brunsk.\n")
+    (docs / "works.txt").write_text("Brindle Works makes lanterns.\n")
+    create_assistant("notes", system="Answer from my notes.", docs=str(docs), home=home,
+                     sampling={"temperature": 0.0, "max_new_tokens": 120}, search={"k": 2})
+    tok = Tokenizer([])
+    state = make_state(tok, ScriptedModel(tok.vocab_size, searcher(tok)), assistants_home=str(home))
+    with running_server(state) as url:
+        yield state, url, tok, home
+
+
+@pytest.fixture
+def tool_client(tool_server):
+    return openai.OpenAI(base_url=tool_server[1] + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+
+def test_the_server_runs_the_assistants_search_and_cites(tool_server, tool_client):
+    from llmlab.tools.assistants import load_assistant
+    from llmlab.tools.toolset import make_tool_loop
+
+    state, _, tok, home = tool_server
+    r = tool_client.chat.completions.create(model="assistant:notes", messages=QUESTION)
+    msg = r.choices[0].message
+    assert msg.content == "Brunsk [1]\n\nSources:\n[1] quellport.md, chunk 0"
+    assert msg.tool_calls is None and r.choices[0].finish_reason == "stop"
+    calls = msg.model_extra["llmlab"]["tool_calls"]
+    assert [c["call"] for c in calls] == ["search Who is the mayor of Quellport?"] and calls[0]["ok"]
+    assert "Talia Brunsk" in calls[0]["result"]
+    # The same answer and token counts as the tool loop over the engine in this process (the chat's path).
+    a = load_assistant("notes", home)
+    loop = make_tool_loop(tok, tuple(a.tools), index=a.index_path(), search=a.search_config())
+    ids = render_prompt([{"role": "system", "content": a.system}, *QUESTION], tok)
+    ref = loop.generate(Engine(state.spec.model), [ids], SamplingParams(
+        temperature=0, max_new_tokens=120, stop_token_ids=tuple(state.chat_stop_ids)))[0][0]
+    assert ref.final_text == "Brunsk [1]" and [c.body for c in ref.calls] == [c["call"] for c in calls]
+    assert r.usage.completion_tokens == sum(ref.sampled)
+    assert r.usage.prompt_tokens == len(ids) + len(ids) + sum(ref.sampled[:-len("Brunsk [1]") - 1]) + \
+        (len(ref.token_ids) - sum(ref.sampled))  # the second round re-reads the first and the result
+
+
+def test_no_relevant_passage_means_it_does_not_know(tool_client):
+    from llmlab.tasks.docqa import IDK
+    from llmlab.tools.retrieval import NO_RESULTS
+
+    r = tool_client.chat.completions.create(model="assistant:notes",
+                                            messages=[{"role": "user", "content": "Who is the mayor of Dravelmoor?"}])
+    msg = r.choices[0].message
+    assert msg.content == IDK and msg.model_extra["llmlab"]["sources"] == ""
+    assert msg.model_extra["llmlab"]["tool_calls"][0]["result"] == NO_RESULTS
+
+
+def test_a_tool_assistants_stream_gives_the_same_answer(tool_client):
+    full = tool_client.chat.completions.create(model="assistant:notes", messages=QUESTION).choices[0].message.content
+    chunks = list(tool_client.chat.completions.create(model="assistant:notes", messages=QUESTION, stream=True,
+                                                      stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == full
+    assert chunks[-1].usage.completion_tokens > 0 and chunks[-2].choices[0].finish_reason == "stop"
+
+
+def test_a_tool_assistant_takes_no_client_tools(tool_client):
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with pytest.raises(openai.BadRequestError, match="runs its own tools"):
+        tool_client.chat.completions.create(model="assistant:notes", messages=QUESTION, tools=[tool])
+    with pytest.raises(openai.BadRequestError, match="runs its own tools"):
+        tool_client.chat.completions.create(model="assistant:notes", messages=QUESTION, n=2)

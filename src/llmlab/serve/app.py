@@ -243,6 +243,8 @@ def create_app(state):
     async def run(request: Request, build, body_model, kind: str):
         req = parse_body(await read_body(request), body_model)
         assistant = await check_model(req.model)
+        if kind == "chat" and assistant is not None and assistant.tools:
+            return await tool_chat(request, req, assistant)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
@@ -258,6 +260,65 @@ def create_app(state):
             return StreamingResponse(stream(plan, queue, kind, include_usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         return await collect(request, plan, queue, kind)
+
+    # --------------------------------------------------------------------------- assistants that run tools
+    async def tool_round(request, job) -> tuple:
+        """One round's job to its end: (text, sampled ids, finish_reason, prompt tokens, completion tokens)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        job_id = state.scheduler.submit(job, lambda items: loop.call_soon_threadsafe(queue.put_nowait, items))
+        ids, reason, text = [], None, ""
+        try:
+            while True:
+                for item in await next_items(request, queue):
+                    if item[0] == "delta":
+                        ids.extend(t[0] for t in item[3])
+                    elif item[0] == "finish":
+                        reason, text = item[2], item[3]
+                    elif item[0] == "usage":
+                        return text, ids, reason, item[1], item[2]
+                    elif item[0] == "error":
+                        raise item[1]
+        except (asyncio.CancelledError, Exception):
+            state.scheduler.cancel(job_id)
+            raise
+
+    async def tool_chat(request, req, assistant):
+        """A chat with an assistant that has tools: the server runs its calls between rounds and answers with
+        the final text and its sources (``ServerState.tool_step``). A stream gets the answer at the end, in one
+        piece (the rounds before it are the server's business)."""
+        tools = await run_in_threadpool(state.assistant_loop, assistant)
+        plan = await run_in_threadpool(state.build_tool_chat, req, assistant, tools)
+        if plan.refusal is not None:
+            return refusal(plan, req, "chat")
+        r = plan.rounds
+        while await run_in_threadpool(state.tool_step, plan, *await tool_round(request, plan.job)):
+            pass
+        sources = tools.sources(r.answer) if tools.sources is not None else ""
+        content = r.answer.final_text + ("\n\n" + sources if sources else "")
+        extra = {"tool_calls": [{"call": c.body, "name": c.name, "result": c.result, "ok": c.ok}
+                                for c in r.answer.calls], "sources": sources}
+        reason, u = r.answer.finish_reason, usage(r.prompt_tokens, r.completion_tokens)
+        if not req.stream:
+            msg = {"role": "assistant", "content": content, "refusal": None, "llmlab": extra}
+            return {"id": plan.id, "object": "chat.completion", "created": plan.created, "model": plan.model,
+                    "system_fingerprint": None, "usage": u,
+                    "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reason}]}
+        include = bool(req.stream_options and req.stream_options.include_usage)
+
+        async def gen():
+            yield chunk(plan, "chat", [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                                        "finish_reason": None}], with_usage=include)
+            yield chunk(plan, "chat", [{"index": 0, "delta": {"content": content, "llmlab": extra}, "logprobs": None,
+                                        "finish_reason": None}], with_usage=include)
+            yield chunk(plan, "chat", [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}],
+                        with_usage=include)
+            if include:
+                yield chunk(plan, "chat", [], u, with_usage=True)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):

@@ -85,6 +85,23 @@ class Plan:
     refusal: str | None = None
     job_id: int | None = None  # the engine process's handle, once submitted
     model: str = ""  # the model id the answer names (the served run's, or assistant:NAME)
+    rounds: "ToolRounds | None" = None  # an assistant that runs its own tools: the state between its rounds
+
+
+@dataclass
+class ToolRounds:
+    """A chat with an assistant whose tools the server runs: each round is one job that ends at a tool call's
+    end token (or the answer's end); the call runs here and the next round's prompt is this one + what the
+    model wrote + the call's end + the result, as ``ToolLoop.run`` continues a row (``tools/loop.py``)."""
+
+    loop: object  # tools.loop.ToolLoop
+    answer: object  # tools.loop.ToolAnswer: the text, calls and results so far
+    ids: list[int]  # this round's prompt
+    params: object  # SamplingParams of the first round
+    budget: int  # sampled tokens allowed in all rounds (tool results do not count, as in ToolLoop)
+    used: int = 0
+    prompt_tokens: int = 0  # summed over the rounds, for usage
+    completion_tokens: int = 0
 
 
 class ServerState:
@@ -132,6 +149,7 @@ class ServerState:
         self.text_stop_ids = list(stop_ids_for(tokenizer))
         self.static_files = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
         self._grammars = None
+        self._tool_loops: dict = {}  # (assistant name, updated) -> its ToolLoop
         self._token_text: dict[int, str] = {}
         # The longest token in bytes: text longer than context x this is over the context for sure, and is
         # refused before a tokenizer pass over it (a 1 MB prompt).
@@ -370,6 +388,107 @@ class ServerState:
             return ("json_schema", json.dumps(schema), terminate, strict)
         except (LlmlabError, TypeError, ValueError) as e:
             raise ApiError(400, str(e), param=param) from None
+
+    # ------------------------------------------------------------------------------------------------------
+    # Assistants whose tools the server runs (calc, python, search over its documents)
+    def assistant_loop(self, assistant):
+        """The tool loop of an assistant with tools (kept per profile version), or None without tools."""
+        if not assistant.tools:
+            return None
+        key = (assistant.name, assistant.updated)
+        loop = self._tool_loops.get(key)
+        if loop is None:
+            import sys
+
+            from llmlab.tools.toolset import make_tool_loop
+
+            try:
+                loop = make_tool_loop(self.tokenizer, tuple(assistant.tools), index=assistant.index_path(),
+                                      search=assistant.search_config())
+            except LlmlabError as e:  # a missing or stale index: the operator's to fix; the server goes on
+                print(f"llmlab serve: assistant {assistant.name!r}: {e}", file=sys.stderr)
+                raise ApiError(503, f"the assistant {assistant.name!r} cannot load its tools (see the server's "
+                                    "log)", param="model", code="unavailable") from None
+            if loop.fmt.end_id is None:
+                raise ApiError(400, f"the assistant {assistant.name!r} has tools, but this model's tool-call end "
+                                    "is not one token; the server runs tools only for models whose is",
+                               param="model")
+            self._tool_loops[key] = loop
+        return loop
+
+    def build_tool_chat(self, req, assistant, loop) -> Plan:
+        """The first round of a chat with an assistant whose tools the server runs. The prompt is rendered as
+        ``llmlab chat --assistant`` renders it (no tool list for llmlab's own models, which learned their
+        tools; the model's own template gets it)."""
+        from llmlab.chat.template import render_prompt
+        from llmlab.serve.chat_format import template_messages
+        from llmlab.tools.loop import ToolAnswer
+
+        for field_, bad in (("tools", req.tools), ("tool_choice", req.tool_choice),
+                            ("response_format", req.response_format), ("logprobs", req.logprobs or None),
+                            ("n", req.n if req.n > 1 else None)):
+            if bad is not None:
+                raise ApiError(400, f"{field_}: {req.model!r} runs its own tools; a request to it takes no "
+                                    f"{field_}", param=field_)
+        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0, model=req.model)
+        req = self.with_assistant(req, assistant)
+        for i, m in enumerate(req.messages):
+            if m.role != "assistant" and m.content is None:
+                raise ApiError(400, f"messages[{i}].content: a {m.role} message needs content",
+                               param=f"messages[{i}].content")
+        self._check_text_size([m.text() for m in req.messages], "messages")
+        try:
+            ids = render_prompt(template_messages(req.messages, self.tokenizer, None), self.tokenizer,
+                                **loop.template_kwargs())
+        except LlmlabError as e:
+            raise ApiError(400, str(e), param="messages") from None
+        refusal = self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        if refusal is not None:
+            plan.prompt_tokens, plan.refusal = len(ids), refusal
+            return plan
+        asked = req.max_completion_tokens or req.max_tokens
+        max_tokens = self._check_context(len(ids), asked, "messages")
+        if asked is None and assistant.sampling.get("max_new_tokens"):
+            max_tokens = min(max_tokens, assistant.sampling["max_new_tokens"])
+        params = self._sampling(req, max_tokens, self.chat_stop_ids, None)
+        self._fits(len(ids), params)
+        plan.rounds = ToolRounds(loop, ToolAnswer(0, 0), ids, params, max_tokens)
+        plan.job = self._tool_job(plan.rounds, params, self._stops(req.stop))
+        return plan
+
+    def _tool_job(self, rounds: ToolRounds, params, stops):
+        from llmlab.serve.engine_proc import JobSpec, PartSpec
+
+        stop_ids = [*self.chat_stop_ids, rounds.loop.fmt.end_id]
+        return JobSpec([PartSpec(rounds.ids, params.replace(stop_token_ids=tuple(stop_ids)))], stop_ids,
+                       stops=stops, n_choices=1)
+
+    def tool_step(self, plan: Plan, text: str, sampled: list[int], reason: str, n_prompt: int, n_out: int) -> bool:
+        """After a round: run the call it ended with and make the next round's job (True), or finish the answer
+        (False). A round that stopped inside an opened call ended it (at the call's end token, a stop id; an end of
+        turn there is taken as the end of the call too)."""
+        from llmlab.tools.loop import continue_seed
+
+        r = plan.rounds
+        r.prompt_tokens += n_prompt
+        r.completion_tokens += n_out
+        fmt, a = r.loop.fmt, r.answer
+        start = text.rfind(fmt.call_start)
+        if reason != "stop" or start < 0:
+            if text:
+                a.parts.append({"type": "text", "text": text})
+            a.finish_reason = reason
+            return False
+        _, forced = r.loop.call(a, text[:start], text[start + len(fmt.call_start):])
+        r.used += len(sampled) + 1  # (+ the call's end token, a stop id: not in ``sampled``)
+        r.ids = r.ids + sampled + [fmt.end_id] + forced
+        left = min(r.budget - r.used, self.context - len(r.ids))
+        if left <= 0:
+            a.finish_reason = "length"
+            return False
+        params = r.params.replace(max_new_tokens=left, seed=continue_seed(r.params.seed, a))
+        plan.job = self._tool_job(r, params, plan.job.stops)
+        return True
 
     def build_completion(self, req, assistant=None) -> Plan:
         """A ``/v1/completions`` request -> a Plan with its job (one part per prompt). Assistants answer chats
