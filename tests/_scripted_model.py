@@ -8,6 +8,8 @@ engine's batching, merging, padding and row bookkeeping move it exactly as they 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from llmlab.model.gpt import GPT, KVCache, ModelConfig
@@ -75,25 +77,26 @@ def native_script(tok, calls_per_answer=1, body=None):
 
 def searcher(tok):
     """Calls ``search QUESTION``, then answers with the first word of passage [1] and cites it, or says it does
-    not know when the search found nothing."""
+    not know when the search found nothing. (A partial of a module function: it pickles into the server's engine
+    process.)"""
+    return functools.partial(_search_then_cite, tok)
+
+
+def _search_then_cite(tok, hist):
     TC, TCE, TR, TRE, END = (tok.special_id(n) for n in ("tool_call", "/tool_call", "tool_result", "/tool_result",
                                                          "end"))
     A, U = tok.special_id("assistant"), tok.special_id("user")
-
-    def script(hist):
-        u = len(hist) - 1 - hist[::-1].index(U)
-        a = len(hist) - 1 - hist[::-1].index(A)
-        q = tok.decode(hist[u + 1: hist.index(END, u)])
-        ans = hist[a + 1:]
-        if TRE not in ans:
-            target = [TC] + tok.encode(f"search {q}") + [TCE]
-            done = ans
-        else:
-            r = ans.index(TR)
-            result = tok.decode(ans[r + 1: ans.index(TRE)])
-            reply = IDK if result == NO_RESULTS else result.split("] ", 1)[1].split()[-1].rstrip(".") + " [1]"
-            target = tok.encode(reply) + [END]
-            done = ans[ans.index(TRE) + 1:]
-        return target[len(done)] if len(done) < len(target) else END
-
-    return script
+    u = len(hist) - 1 - hist[::-1].index(U)
+    a = len(hist) - 1 - hist[::-1].index(A)
+    q = tok.decode(hist[u + 1: hist.index(END, u)])
+    ans = hist[a + 1:]
+    if TRE not in ans:
+        target = [TC] + tok.encode(f"search {q}") + [TCE]
+        done = ans
+    else:
+        r = ans.index(TR)
+        result = tok.decode(ans[r + 1: ans.index(TRE)])
+        reply = IDK if result == NO_RESULTS else result.split("] ", 1)[1].split()[-1].rstrip(".") + " [1]"
+        target = tok.encode(reply) + [END]
+        done = ans[ans.index(TRE) + 1:]
+    return target[len(done)] if len(done) < len(target) else END

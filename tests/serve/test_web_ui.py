@@ -131,3 +131,33 @@ def test_markdown_renders_safely(browser, serve_tok):
         assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
         assert 'href="javascript' not in html and 'href="https://e.org"' in html
         page.close()
+
+
+def test_model_picker_lists_and_uses_the_assistants(browser, serve_tok, tmp_path):
+    """The sidebar's picker holds the served run and the saved assistants; a message goes to the one chosen,
+    without the page's sampling settings (the assistant's defaults apply), and the choice survives a reload."""
+    import json
+
+    from llmlab.tools.assistants import create_assistant
+
+    create_assistant("helper", system="Be brief.", sampling={"max_new_tokens": 5}, home=tmp_path)
+    state = make_state(serve_tok, assistants_home=str(tmp_path))
+    with running_server(state) as url:
+        page = browser.new_page()
+        sent = []
+        page.on("request", lambda r: sent.append(json.loads(r.post_data)) if r.url.endswith("/chat/completions")
+                else None)
+        page.goto(url + "/")
+        wait_until(page, "document.querySelectorAll('#model-select option').length === 2")
+        assert page.eval_on_selector_all("#model-select option", "os => os.map(o => o.value)") == \
+            ["tiny", "assistant:helper"]
+        page.select_option("#model-select", "assistant:helper")
+        assert "assistant:helper" in page.text_content("#model-info")
+        page.fill("#input", "Hello")
+        page.press("#input", "Enter")
+        page.wait_for_selector("#regenerate", state="visible")
+        assert sent[-1]["model"] == "assistant:helper" and "temperature" not in sent[-1]
+        assert "max_tokens" not in sent[-1] and sent[-1]["logprobs"] is True
+        page.reload()
+        wait_until(page, "document.querySelector('#model-select').value === 'assistant:helper'")
+        page.close()

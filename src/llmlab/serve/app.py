@@ -5,7 +5,9 @@
 
 Routes: ``POST /v1/chat/completions``, ``POST /v1/completions``, ``GET /v1/models`` (and ``/v1/models/{id}``),
 ``POST /tokenize``, ``POST /detokenize``, ``GET /metrics`` (Prometheus text), ``GET /health`` (open: no key),
-``GET /`` (the web chat, ``static/``). With an API key every route but ``/health`` and the page's files needs
+``GET /`` (the web chat, ``static/``). Besides the served run, ``/v1/models`` lists the saved assistants made for it
+(or for no model) as ``assistant:NAME`` (``tools/assistants.py``); a chat asked of one gets its system prompt and
+sampling defaults (``ServerState.with_assistant``). With an API key every route but ``/health`` and the page's files needs
 ``Authorization: Bearer KEY``.
 
 Each handler parses and checks the body (``protocol.py``), builds the prompt and sampling parameters in a
@@ -199,19 +201,21 @@ def create_app(state):
         return {"id": state.model_name, "object": "model", "created": state.created, "owned_by": "llmlab",
                 "max_model_len": state.context}
 
-    def check_model(name: str | None) -> None:
-        if name is not None and name != state.model_name:
-            raise ApiError(404, f"the model {name!r} does not exist; this server serves {state.model_name!r}",
-                           param="model", code="model_not_found")
+    async def check_model(name: str | None):
+        """None for this server's model (or no name), the assistant ``assistant:NAME`` names, else a 404."""
+        if name is None or name == state.model_name:
+            return None
+        return await run_in_threadpool(state.resolve_model, name)  # (reads the profile from disk)
 
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [model_card()]}
+        return {"object": "list", "data": [model_card(), *await run_in_threadpool(state.assistant_cards)]}
 
     @app.get("/v1/models/{model_id:path}")
     async def model(model_id: str):
-        check_model(model_id)
-        return model_card()
+        if await check_model(model_id) is None:
+            return model_card()
+        return next(m for m in await run_in_threadpool(state.assistant_cards) if m["id"] == model_id)
 
     @app.get("/metrics")
     async def metrics():
@@ -222,30 +226,32 @@ def create_app(state):
     @app.post("/tokenize")
     async def tokenize(request: Request):
         req = parse_body(await read_body(request), TokenizeRequest)
-        check_model(req.model)
+        assistant = await check_model(req.model)
         if (req.prompt is None) == (req.messages is None):
             raise ApiError(400, "give exactly one of 'prompt' and 'messages'")
-        ids = await run_in_threadpool(state.tokenize, req)
+        ids = await run_in_threadpool(state.tokenize, req, assistant)
         return {"count": len(ids), "max_model_len": state.context, "tokens": ids}
 
     @app.post("/detokenize")
     async def detokenize(request: Request):
         req = parse_body(await read_body(request), DetokenizeRequest)
-        check_model(req.model)
+        await check_model(req.model)
         state.check_ids(req.tokens, "tokens")
         return {"prompt": state.tokenizer.decode(req.tokens)}
 
     # ----------------------------------------------------------------------------------------- completions
     async def run(request: Request, build, body_model, kind: str):
         req = parse_body(await read_body(request), body_model)
-        check_model(req.model)
+        assistant = await check_model(req.model)
+        if kind == "chat" and assistant is not None and assistant.tools:
+            return await tool_chat(request, req, assistant)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
 
         def deliver(items):
             loop.call_soon_threadsafe(queue.put_nowait, items)
 
-        plan = await run_in_threadpool(build, req)
+        plan = await run_in_threadpool(build, req, assistant)
         if plan.refusal is not None:
             return refusal(plan, req, kind)
         plan.job_id = state.scheduler.submit(plan.job, deliver)  # ApiError(429/503): its status, before any byte
@@ -254,6 +260,65 @@ def create_app(state):
             return StreamingResponse(stream(plan, queue, kind, include_usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         return await collect(request, plan, queue, kind)
+
+    # --------------------------------------------------------------------------- assistants that run tools
+    async def tool_round(request, job) -> tuple:
+        """One round's job to its end: (text, sampled ids, finish_reason, prompt tokens, completion tokens)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        job_id = state.scheduler.submit(job, lambda items: loop.call_soon_threadsafe(queue.put_nowait, items))
+        ids, reason, text = [], None, ""
+        try:
+            while True:
+                for item in await next_items(request, queue):
+                    if item[0] == "delta":
+                        ids.extend(t[0] for t in item[3])
+                    elif item[0] == "finish":
+                        reason, text = item[2], item[3]
+                    elif item[0] == "usage":
+                        return text, ids, reason, item[1], item[2]
+                    elif item[0] == "error":
+                        raise item[1]
+        except (asyncio.CancelledError, Exception):
+            state.scheduler.cancel(job_id)
+            raise
+
+    async def tool_chat(request, req, assistant):
+        """A chat with an assistant that has tools: the server runs its calls between rounds and answers with
+        the final text and its sources (``ServerState.tool_step``). A stream gets the answer at the end, in one
+        piece (the rounds before it are the server's business)."""
+        tools = await run_in_threadpool(state.assistant_loop, assistant)
+        plan = await run_in_threadpool(state.build_tool_chat, req, assistant, tools)
+        if plan.refusal is not None:
+            return refusal(plan, req, "chat")
+        r = plan.rounds
+        while await run_in_threadpool(state.tool_step, plan, *await tool_round(request, plan.job)):
+            pass
+        sources = tools.sources(r.answer) if tools.sources is not None else ""
+        content = r.answer.final_text + ("\n\n" + sources if sources else "")
+        extra = {"tool_calls": [{"call": c.body, "name": c.name, "result": c.result, "ok": c.ok}
+                                for c in r.answer.calls], "sources": sources}
+        reason, u = r.answer.finish_reason, usage(r.prompt_tokens, r.completion_tokens)
+        if not req.stream:
+            msg = {"role": "assistant", "content": content, "refusal": None, "llmlab": extra}
+            return {"id": plan.id, "object": "chat.completion", "created": plan.created, "model": plan.model,
+                    "system_fingerprint": None, "usage": u,
+                    "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": reason}]}
+        include = bool(req.stream_options and req.stream_options.include_usage)
+
+        async def gen():
+            yield chunk(plan, "chat", [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                                        "finish_reason": None}], with_usage=include)
+            yield chunk(plan, "chat", [{"index": 0, "delta": {"content": content, "llmlab": extra}, "logprobs": None,
+                                        "finish_reason": None}], with_usage=include)
+            yield chunk(plan, "chat", [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": reason}],
+                        with_usage=include)
+            if include:
+                yield chunk(plan, "chat", [], u, with_usage=True)
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
@@ -343,12 +408,12 @@ def create_app(state):
                                 "logprobs": logprobs_block(toks[c], kind, len(echo)) if want_lp else None,
                                 "finish_reason": reason})
         obj = "chat.completion" if kind == "chat" else "text_completion"
-        return {"id": plan.id, "object": obj, "created": plan.created, "model": state.model_name,
+        return {"id": plan.id, "object": obj, "created": plan.created, "model": plan.model,
                 "system_fingerprint": None, "choices": choices, "usage": done_usage}
 
     def chunk(plan, kind, choices, usage_=None, with_usage=False) -> str:
         obj = {"id": plan.id, "object": "chat.completion.chunk" if kind == "chat" else "text_completion",
-               "created": plan.created, "model": state.model_name, "system_fingerprint": None, "choices": choices}
+               "created": plan.created, "model": plan.model, "system_fingerprint": None, "choices": choices}
         if with_usage:
             obj["usage"] = usage_
         return "data: " + json.dumps(obj, ensure_ascii=False) + "\n\n"
@@ -425,7 +490,7 @@ def create_app(state):
         u = usage(plan.prompt_tokens, 0)
         if not req.stream:
             obj = "chat.completion" if kind == "chat" else "text_completion"
-            return {"id": plan.id, "object": obj, "created": plan.created, "model": state.model_name,
+            return {"id": plan.id, "object": obj, "created": plan.created, "model": plan.model,
                     "system_fingerprint": None, "choices": choices, "usage": u}
         include = bool(req.stream_options and req.stream_options.include_usage)
 

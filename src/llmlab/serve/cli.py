@@ -2,6 +2,7 @@
 
     llmlab serve --model runs/speedrun/sft                          # http://127.0.0.1:8000
     llmlab serve --model runs/speedrun/sft --port 8080 --api-key sk-local --max-batch 64
+    llmlab serve --model runs/speedrun/sft --assistants-home ~/.llmlab    # + models assistant:NAME
     curl http://127.0.0.1:8000/v1/chat/completions -H 'Content-Type: application/json' \\
       -d '{"model": "sft", "messages": [{"role": "user", "content": "Who are you?"}]}'
 
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
                    help="int8 linear layers (model/kernels/int8.py): 'int8' weight-only, 'int8-dynamic' 8-bit "
                    "activations too (fbgemm, x86; a row's numbers then depend on its batch)")
+    p.add_argument("--assistants-home", default=None, metavar="DIR",
+                   help="serve the assistants saved under DIR/assistants (llmlab assistant create) as models "
+                   "'assistant:NAME' (default: $LLMLAB_HOME, else ~/.llmlab); those made for another run are left out")
     p.set_defaults(func=_serve)
 
 
@@ -51,7 +55,8 @@ def _serve(args) -> int:
     cfg = ServeConfig(model=args.model, host=args.host, port=args.port, api_key=args.api_key,
                       max_batch=args.max_batch, max_queue=args.max_queue, kv_cache_mb=args.kv_cache_mb,
                       max_body_mb=args.max_body_mb, model_name=args.model_name, device=args.device,
-                      threads=args.threads, compile=args.compile, quantize=args.quantize)
+                      threads=args.threads, compile=args.compile, quantize=args.quantize,
+                      assistants_home=args.assistants_home)
     filt = None
     if args.guard != "off":
         from llmlab.safety.filters import content_filter

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from llmlab.errors import LlmlabError
@@ -49,6 +50,7 @@ class ServeConfig:
     threads: int = 0  # torch CPU threads (0 = torch's choice)
     compile: bool = False  # AOT-compiled decode steps (infer/compiled.py)
     quantize: str | None = None  # "int8" / "int8-dynamic": int8 linear layers (model/kernels/int8.py)
+    assistants_home: str | None = None  # the home whose assistants/ it serves (None: $LLMLAB_HOME or ~/.llmlab)
 
     def __post_init__(self):
         problems = []
@@ -82,6 +84,24 @@ class Plan:
     echo: list[str] | None = None  # completions' echo: the prompt text per choice
     refusal: str | None = None
     job_id: int | None = None  # the engine process's handle, once submitted
+    model: str = ""  # the model id the answer names (the served run's, or assistant:NAME)
+    rounds: "ToolRounds | None" = None  # an assistant that runs its own tools: the state between its rounds
+
+
+@dataclass
+class ToolRounds:
+    """A chat with an assistant whose tools the server runs: each round is one job that ends at a tool call's
+    end token (or the answer's end); the call runs here and the next round's prompt is this one + what the
+    model wrote + the call's end + the result, as ``ToolLoop.run`` continues a row (``tools/loop.py``)."""
+
+    loop: object  # tools.loop.ToolLoop
+    answer: object  # tools.loop.ToolAnswer: the text, calls and results so far
+    ids: list[int]  # this round's prompt
+    params: object  # SamplingParams of the first round
+    budget: int  # sampled tokens allowed in all rounds (tool results do not count, as in ToolLoop)
+    used: int = 0
+    prompt_tokens: int = 0  # summed over the rounds, for usage
+    completion_tokens: int = 0
 
 
 class ServerState:
@@ -129,6 +149,7 @@ class ServerState:
         self.text_stop_ids = list(stop_ids_for(tokenizer))
         self.static_files = {p.name for p in STATIC.iterdir() if p.is_file()} if STATIC.is_dir() else set()
         self._grammars = None
+        self._tool_loops: dict = {}  # (assistant name, updated) -> its ToolLoop
         self._token_text: dict[int, str] = {}
         # The longest token in bytes: text longer than context x this is over the context for sure, and is
         # refused before a tokenizer pass over it (a 1 MB prompt).
@@ -170,14 +191,65 @@ class ServerState:
             raise ApiError(400, f"{param}: token id {bad[0]} is outside the vocabulary (0..{self.vocab_size - 1})",
                            param=param)
 
-    def tokenize(self, req) -> list[int]:
+    # ------------------------------------------------------------------------------------------------------
+    # Assistants (tools/assistants.py): ``assistant:NAME`` model ids, read from disk on each request so that an
+    # assistant created or deleted while the server runs is served (or not) at once.
+    def _serves(self, model: str | None) -> bool:
+        """Whether an assistant whose profile names run folder ``model`` runs on this server's model: it names
+        none, or this run."""
+        if model is None:
+            return True
+        return self.spec.run is not None and Path(model).resolve() == Path(self.spec.run).resolve()
+
+    def assistant_cards(self) -> list[dict]:
+        """``/v1/models`` entries of the assistants this server answers as ``assistant:NAME``."""
+        from llmlab.tools.assistants import served_models
+
+        return [dict(m, max_model_len=self.context) for m in served_models(self.config.assistants_home)
+                if self._serves(m["llmlab"]["model"])]
+
+    def resolve_model(self, name: str | None):
+        """The assistant a request's ``model`` names (None for this server's own model or no name); a 404 for any
+        other id, an unknown assistant, or one made for another run."""
+        from llmlab.tools.assistants import MODEL_PREFIX, load_assistant
+
+        if name is None or name == self.model_name:
+            return None
+        if name.startswith(MODEL_PREFIX):
+            try:
+                a = load_assistant(name[len(MODEL_PREFIX):], self.config.assistants_home)
+            except LlmlabError:  # (its message names server paths: the client gets the list instead)
+                a = None
+            if a is not None and self._serves(a.model):
+                return a
+        known = ", ".join(repr(m["id"]) for m in [{"id": self.model_name}, *self.assistant_cards()])
+        raise ApiError(404, f"the model {name!r} does not exist; this server serves {known}", param="model",
+                       code="model_not_found")
+
+    def with_assistant(self, req, assistant):
+        """``req`` as ``assistant`` answers it: its system prompt first unless the request opens with its own
+        system (or developer) message -- a client that writes one means it, as ``chat --system`` overrides a
+        profile's -- and its sampling defaults for the fields the request leaves out (the request's win)."""
+        from llmlab.serve.protocol import Message
+
+        if assistant is None:
+            return req
+        update = {}
+        if assistant.system and req.messages and req.messages[0].role not in ("system", "developer"):
+            update["messages"] = [Message(role="system", content=assistant.system), *req.messages]
+        for key in ("temperature", "top_p", "top_k"):
+            if key in type(req).model_fields and getattr(req, key) is None and assistant.sampling.get(key) is not None:
+                update[key] = assistant.sampling[key]
+        return req.model_copy(update=update)
+
+    def tokenize(self, req, assistant=None) -> list[int]:
         from llmlab.infer.text import encode_prompt
         from llmlab.serve.chat_format import prompt_ids
 
         try:
             if req.prompt is not None:
                 return encode_prompt(self.tokenizer, req.prompt, add_bos=req.add_special_tokens)
-            return prompt_ids(req.messages, self.tokenizer)
+            return prompt_ids(self.with_assistant(req, assistant).messages, self.tokenizer)
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
 
@@ -242,12 +314,14 @@ class ServerState:
         return self.content_filter(messages)
 
     # ------------------------------------------------------------------------------------------------------
-    def build_chat(self, req) -> Plan:
-        """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread)."""
+    def build_chat(self, req, assistant=None) -> Plan:
+        """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread); ``assistant``:
+        the profile its ``model`` names (``resolve_model``), whose system prompt and sampling defaults apply."""
         from llmlab.serve.chat_format import call_schema, model_template, prompt_ids
         from llmlab.serve.engine_proc import JobSpec, PartSpec
 
-        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0)
+        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0, model=req.model if assistant else self.model_name)
+        req = self.with_assistant(req, assistant)
         for i, m in enumerate(req.messages):
             if m.role != "assistant" and m.content is None:
                 raise ApiError(400, f"messages[{i}].content: a {m.role} message needs content",
@@ -272,7 +346,10 @@ class ServerState:
         if refusal is not None:
             plan.refusal = refusal
             return plan
-        max_tokens = self._check_context(len(ids), req.max_completion_tokens or req.max_tokens, "messages")
+        asked = req.max_completion_tokens or req.max_tokens
+        max_tokens = self._check_context(len(ids), asked, "messages")
+        if asked is None and assistant is not None and assistant.sampling.get("max_new_tokens"):
+            max_tokens = min(max_tokens, assistant.sampling["max_new_tokens"])  # a default: clipped, never a 400
         constraint = None  # (kind, schema JSON, terminate, strict): compiled here to check it, and again
         if forced:  #        in the engine process (a compiled grammar does not cross processes)
             try:
@@ -312,12 +389,116 @@ class ServerState:
         except (LlmlabError, TypeError, ValueError) as e:
             raise ApiError(400, str(e), param=param) from None
 
-    def build_completion(self, req) -> Plan:
-        """A ``/v1/completions`` request -> a Plan with its job (one part per prompt)."""
+    # ------------------------------------------------------------------------------------------------------
+    # Assistants whose tools the server runs (calc, python, search over its documents)
+    def assistant_loop(self, assistant):
+        """The tool loop of an assistant with tools (kept per profile version), or None without tools."""
+        if not assistant.tools:
+            return None
+        key = (assistant.name, assistant.updated)
+        loop = self._tool_loops.get(key)
+        if loop is None:
+            import sys
+
+            from llmlab.tools.toolset import make_tool_loop
+
+            try:
+                loop = make_tool_loop(self.tokenizer, tuple(assistant.tools), index=assistant.index_path(),
+                                      search=assistant.search_config())
+            except LlmlabError as e:  # a missing or stale index: the operator's to fix; the server goes on
+                print(f"llmlab serve: assistant {assistant.name!r}: {e}", file=sys.stderr)
+                raise ApiError(503, f"the assistant {assistant.name!r} cannot load its tools (see the server's "
+                                    "log)", param="model", code="unavailable") from None
+            if loop.fmt.end_id is None:
+                raise ApiError(400, f"the assistant {assistant.name!r} has tools, but this model's tool-call end "
+                                    "is not one token; the server runs tools only for models whose is",
+                               param="model")
+            self._tool_loops[key] = loop
+        return loop
+
+    def build_tool_chat(self, req, assistant, loop) -> Plan:
+        """The first round of a chat with an assistant whose tools the server runs. The prompt is rendered as
+        ``llmlab chat --assistant`` renders it (no tool list for llmlab's own models, which learned their
+        tools; the model's own template gets it)."""
+        from llmlab.chat.template import render_prompt
+        from llmlab.serve.chat_format import template_messages
+        from llmlab.tools.loop import ToolAnswer
+
+        for field_, bad in (("tools", req.tools), ("tool_choice", req.tool_choice),
+                            ("response_format", req.response_format), ("logprobs", req.logprobs or None),
+                            ("n", req.n if req.n > 1 else None)):
+            if bad is not None:
+                raise ApiError(400, f"{field_}: {req.model!r} runs its own tools; a request to it takes no "
+                                    f"{field_}", param=field_)
+        plan = Plan(new_id("chatcmpl"), int(time.time()), None, 0, model=req.model)
+        req = self.with_assistant(req, assistant)
+        for i, m in enumerate(req.messages):
+            if m.role != "assistant" and m.content is None:
+                raise ApiError(400, f"messages[{i}].content: a {m.role} message needs content",
+                               param=f"messages[{i}].content")
+        self._check_text_size([m.text() for m in req.messages], "messages")
+        try:
+            ids = render_prompt(template_messages(req.messages, self.tokenizer, None), self.tokenizer,
+                                **loop.template_kwargs())
+        except LlmlabError as e:
+            raise ApiError(400, str(e), param="messages") from None
+        refusal = self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        if refusal is not None:
+            plan.prompt_tokens, plan.refusal = len(ids), refusal
+            return plan
+        asked = req.max_completion_tokens or req.max_tokens
+        max_tokens = self._check_context(len(ids), asked, "messages")
+        if asked is None and assistant.sampling.get("max_new_tokens"):
+            max_tokens = min(max_tokens, assistant.sampling["max_new_tokens"])
+        params = self._sampling(req, max_tokens, self.chat_stop_ids, None)
+        self._fits(len(ids), params)
+        plan.rounds = ToolRounds(loop, ToolAnswer(0, 0), ids, params, max_tokens)
+        plan.job = self._tool_job(plan.rounds, params, self._stops(req.stop))
+        return plan
+
+    def _tool_job(self, rounds: ToolRounds, params, stops):
+        from llmlab.serve.engine_proc import JobSpec, PartSpec
+
+        stop_ids = [*self.chat_stop_ids, rounds.loop.fmt.end_id]
+        return JobSpec([PartSpec(rounds.ids, params.replace(stop_token_ids=tuple(stop_ids)))], stop_ids,
+                       stops=stops, n_choices=1)
+
+    def tool_step(self, plan: Plan, text: str, sampled: list[int], reason: str, n_prompt: int, n_out: int) -> bool:
+        """After a round: run the call it ended with and make the next round's job (True), or finish the answer
+        (False). A round that stopped inside an opened call ended it (at the call's end token, a stop id; an end of
+        turn there is taken as the end of the call too)."""
+        from llmlab.tools.loop import continue_seed
+
+        r = plan.rounds
+        r.prompt_tokens += n_prompt
+        r.completion_tokens += n_out
+        fmt, a = r.loop.fmt, r.answer
+        start = text.rfind(fmt.call_start)
+        if reason != "stop" or start < 0:
+            if text:
+                a.parts.append({"type": "text", "text": text})
+            a.finish_reason = reason
+            return False
+        _, forced = r.loop.call(a, text[:start], text[start + len(fmt.call_start):])
+        r.used += len(sampled) + 1  # (+ the call's end token, a stop id: not in ``sampled``)
+        r.ids = r.ids + sampled + [fmt.end_id] + forced
+        left = min(r.budget - r.used, self.context - len(r.ids))
+        if left <= 0:
+            a.finish_reason = "length"
+            return False
+        params = r.params.replace(max_new_tokens=left, seed=continue_seed(r.params.seed, a))
+        plan.job = self._tool_job(r, params, plan.job.stops)
+        return True
+
+    def build_completion(self, req, assistant=None) -> Plan:
+        """A ``/v1/completions`` request -> a Plan with its job (one part per prompt). Assistants answer chats
+        only: a completion asked of one is a 400."""
         from llmlab.infer.text import encode_prompt
         from llmlab.serve.engine_proc import JobSpec, PartSpec
 
-        plan = Plan(new_id("cmpl"), int(time.time()), None, 0)
+        if assistant is not None:
+            raise ApiError(400, f"{req.model!r} is an assistant: it answers /v1/chat/completions only", param="model")
+        plan = Plan(new_id("cmpl"), int(time.time()), None, 0, model=self.model_name)
         if req.suffix:
             raise ApiError(400, "suffix is not supported", param="suffix")
         if req.best_of is not None and req.best_of != req.n:

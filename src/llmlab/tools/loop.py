@@ -388,10 +388,20 @@ class ToolLoop:
     def _continue_params(self, row: _Row, left: int, pause: bool) -> SamplingParams:
         """One more sample of the row's request: the budget left, its own seed (a seeded answer stays
         reproducible, and the draws after each call differ from the first ones)."""
-        p = row.params
-        seed = None if p.seed is None else (p.seed * 1_000_003 + row.answer.sample_index * 7919
-                                            + len(row.answer.calls)) % (2**62)
-        return self._with_call_stop(replace(p, n=1, max_new_tokens=left, seed=seed), pause)
+        seed = continue_seed(row.params.seed, row.answer)
+        return self._with_call_stop(replace(row.params, n=1, max_new_tokens=left, seed=seed), pause)
+
+    def call(self, answer: ToolAnswer, before: str, body: str) -> tuple[ToolCallRecord, list[int]]:
+        """For a caller that generates by itself (the server, whose engine runs in another process): record the
+        text before a call and the call, run it as ``run`` does (the same limit on calls, timeout and result
+        filter), record the result, and return its record and the token ids the model must read next."""
+        if before:
+            answer.parts.append({"type": "text", "text": before})
+        answer.parts.append({"type": "tool_call", "text": body.strip() if self.fmt.kind == "template" else body})
+        record = self._run_calls({0: _Row(answer, [], None, self.tok)}, [(0, None, body)])[0][2]
+        answer.calls.append(record)
+        answer.parts.append({"type": "tool_result", "text": record.result})
+        return record, result_ids(self.tok, self.fmt, record.result, self._pieces)
 
     def _completed_call(self, row: _Row, ev) -> str | None:
         """The body of the call this token completed, or None. The text before the call becomes a text part."""
@@ -449,6 +459,11 @@ class ToolLoop:
                     records[rk] = ToolCallRecord(body, None, f"error: {type(e).__name__}: {e}", False, 0.0)
             pool.shutdown(wait=False, cancel_futures=True)  # a tool past its time keeps its thread, not the chat
         return [(rk, ekey, records[rk]) for rk, ekey, _ in calls]
+
+
+def continue_seed(seed: int | None, answer: ToolAnswer) -> int | None:
+    """The seed of an answer's sampling after its latest call (None stays None)."""
+    return None if seed is None else (seed * 1_000_003 + answer.sample_index * 7919 + len(answer.calls)) % (2**62)
 
 
 def _call_name(registry: ToolRegistry, body: str) -> str | None:

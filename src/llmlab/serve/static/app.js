@@ -5,7 +5,8 @@
 
 (function () {
   const $ = (s) => document.querySelector(s);
-  const KEYS = { convs: "llmlab.conversations", current: "llmlab.current", settings: "llmlab.settings" };
+  const KEYS = { convs: "llmlab.conversations", current: "llmlab.current", settings: "llmlab.settings",
+                 model: "llmlab.model" };
   const SETTINGS = ["temperature", "top_p", "top_k", "max_tokens", "seed", "api_key", "color_tokens"];
 
   function load(key, fallback) {
@@ -28,6 +29,7 @@
   if (!Array.isArray(convs)) convs = [];
   let currentId = load(KEYS.current, null);
   let model = null;
+  let models = []; // /v1/models: the served run and the assistants
   let busy = null; // {ctrl, conv, msg} while an answer streams
   let pinned = null; // the token span whose tip was opened by a tap
 
@@ -75,14 +77,32 @@
         return null;
       }
       const body = await res.json();
-      model = body.data[0];
-      $("#model-info").textContent = model.id + " \u00b7 context " + (model.max_model_len || "?");
+      models = body.data;
+      const sel = $("#model-select");
+      const want = load(KEYS.model, null);
+      sel.replaceChildren(...models.map((m) => {
+        const o = document.createElement("option");
+        o.value = m.id;
+        o.textContent = m.id;
+        return o;
+      }));
+      sel.value = models.some((m) => m.id === want) ? want : models[0].id;
+      chooseModel(sel.value);
       status("");
       return model;
     } catch (e) {
       status("server unreachable");
       return null;
     }
+  }
+
+  // The served run first, then the saved assistants ("assistant:NAME", llmlab assistant create).
+  function chooseModel(id) {
+    model = models.find((m) => m.id === id) || models[0];
+    store(KEYS.model, model.id);
+    const tools = (model.llmlab && model.llmlab.tools) || [];
+    $("#model-info").textContent = model.id + " \u00b7 context " + (model.max_model_len || "?") +
+      (tools.length ? " \u00b7 tools: " + tools.join(", ") : "");
   }
 
   // ------------------------------------------------------------------------------------- conversations
@@ -225,13 +245,20 @@
       if (m.error || !(m.role === "user" || m.role === "assistant") || !m.content) continue;
       messages.push({ role: m.role, content: m.content });
     }
-    const body = { model: model.id, messages, stream: true, stream_options: { include_usage: true },
-                   logprobs: true, top_logprobs: 5 };
+    const body = { model: model.id, messages, stream: true, stream_options: { include_usage: true } };
+    const assistant = model.id.startsWith("assistant:");
+    // An assistant brings its own sampling defaults; one with tools answers after its calls, without logprobs.
+    if (!(assistant && model.llmlab && model.llmlab.tools && model.llmlab.tools.length)) {
+      body.logprobs = true;
+      body.top_logprobs = 5;
+    }
     const num = (v) => (v === "" || v === null || v === undefined ? null : Number(v));
-    if (num(s.temperature) !== null) body.temperature = num(s.temperature);
-    if (num(s.top_p) !== null) body.top_p = num(s.top_p);
-    if (num(s.top_k) > 0) body.top_k = Math.floor(num(s.top_k));
-    if (num(s.max_tokens) > 0) body.max_tokens = Math.floor(num(s.max_tokens));
+    if (!assistant) {
+      if (num(s.temperature) !== null) body.temperature = num(s.temperature);
+      if (num(s.top_p) !== null) body.top_p = num(s.top_p);
+      if (num(s.top_k) > 0) body.top_k = Math.floor(num(s.top_k));
+      if (num(s.max_tokens) > 0) body.max_tokens = Math.floor(num(s.max_tokens));
+    }
     if (num(s.seed) !== null) body.seed = Math.floor(num(s.seed));
     return body;
   }
@@ -407,6 +434,7 @@
         $(button).setAttribute("aria-expanded", String(!p.hidden));
       });
     }
+    $("#model-select").addEventListener("change", (e) => chooseModel(e.target.value));
     $("#settings-panel").addEventListener("change", () => {
       store(KEYS.settings, readSettings());
       $("#messages").classList.toggle("shade", $("#color_tokens").checked);
