@@ -17,7 +17,7 @@ def _one_thread(one_torch_thread):
 
 
 def test_plan_trains_each_size_to_its_budget():
-    cfg = SweepConfig.preset("cpu")
+    cfg = SweepConfig.from_preset("cpu")
     specs = plan(cfg)
     assert [(s.budget, s.depth) for s in specs][:4] == [(5e11, 1), (5e11, 2), (5e11, 3), (5e11, 4)]
     assert len(specs) == 12
@@ -36,7 +36,7 @@ def test_plan_counts_match_a_built_model():
 
     from llmlab.model.gpt import GPT
 
-    cfg = SweepConfig.preset("cpu")
+    cfg = SweepConfig.from_preset("cpu")
     mcfg = model_config(cfg, 2)
     n, n_ne, fpt = count(mcfg, cfg.seq_len)
     torch.manual_seed(0)
@@ -48,9 +48,9 @@ def test_bad_sweeps_are_refused(tmp_path):
     with pytest.raises(LlmlabError, match="only .* tokens"):
         plan(SweepConfig(budgets=(1e6,)))
     with pytest.raises(LlmlabError, match="unknown sweep preset"):
-        SweepConfig.preset("tpu")
+        SweepConfig.from_preset("tpu")
     with pytest.raises(LlmlabError, match="no training data"):
-        plan(SweepConfig.preset("gpu"))
+        plan(SweepConfig.from_preset("gpu"))
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def tiny_sweep(out, texts, **kw):
     base = dict(out=str(out), depths=(1, 2), budgets=(2.5e9, 5e9), aspect=16, head_dim=16, data=texts[0],
                 val_data=texts[1], vocab_size=300, seq_len=32, batch_size=8, warmup_steps=2)
     base.update(kw)
-    return SweepConfig.preset("cpu", **base)
+    return SweepConfig.from_preset("cpu", **base)
 
 
 @pytest.mark.slow
@@ -111,3 +111,8 @@ def test_a_tiny_sweep_resumes_fits_and_predicts(tmp_path, texts, monkeypatch, ca
     assert done["error"] == pytest.approx((done["predicted_val_bpb"] - done["val_bpb"]) / done["val_bpb"])
     assert json.loads((out / "prediction.json").read_text())["val_bpb"] == done["val_bpb"]
     assert (out / "fit.png").is_file()
+
+
+def test_a_config_made_directly_names_its_preset():
+    """The ``preset`` field is a plain string (a classmethod of the same name once shadowed its default)."""
+    assert SweepConfig().preset == "cpu" and SweepConfig.from_preset("gpu").preset == "gpu"

@@ -8,7 +8,6 @@ mask of the forced tokens, the session and the CLI, and a model's own ChatML-sty
 import json
 import re
 import threading
-import time
 
 import pytest
 import torch

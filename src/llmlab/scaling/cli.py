@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _sweep(args) -> int:
     from llmlab.scaling.sweep import SweepConfig, run_sweep
 
-    cfg = SweepConfig.preset(args.preset, out=args.out, depths=args.depths, budgets=args.budgets,
+    cfg = SweepConfig.from_preset(args.preset, out=args.out, depths=args.depths, budgets=args.budgets,
                              aspect=args.aspect, head_dim=args.head_dim, data=args.data, val_data=args.val_data,
                              val_bytes=args.val_bytes, vocab_size=args.vocab_size, tokenizer=args.tokenizer,
                              seq_len=args.seq_len, batch_size=args.batch_size, grad_accum=args.grad_accum,

@@ -5,7 +5,7 @@
     torchrun --nproc_per_node=8 $(which llmlab) scaling sweep --preset gpu --data corpus/ --out runs/scaling
 
     from llmlab.scaling.sweep import SweepConfig, run_sweep
-    csv_path = run_sweep(SweepConfig.preset("cpu", out="runs/scaling"))
+    csv_path = run_sweep(SweepConfig.from_preset("cpu", out="runs/scaling"))
 
 Every run is an ordinary pretraining run (``OUT/runs/C<budget>-d<depth>``) of a ``depth-N`` model whose width
 is ``aspect * depth`` with heads ``head_dim`` wide, trained for ``budget / flops_per_token`` tokens (the model's
@@ -80,7 +80,7 @@ class SweepConfig:
     }
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "SweepConfig":
+    def from_preset(cls, name: str, **overrides) -> "SweepConfig":
         if name not in cls.PRESETS:
             raise LlmlabError(f"unknown sweep preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
         kw = {**cls.PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
