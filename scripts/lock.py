@@ -48,28 +48,53 @@ def _marker_ok(marker: str, extras: set[str]) -> bool:
     return any(Marker(marker).evaluate({"extra": e}) for e in extras)
 
 
-def closure() -> dict[str, str]:
+def closure(allow_missing: bool = False) -> dict[str, str]:
+    """Every package the project's dependencies and extras reach, with its installed version.
+
+    A package is walked again when it is reached with an extra not seen before (``typepy`` and later
+    ``typepy[datetime]``), and every requirement met on the way is checked against the installed version:
+    a lock that pins a version some package refuses (python-dateutil 4 against typepy[datetime]'s ``<3``)
+    sends pip's resolver into a backtracking search it never finishes, so this refuses to write one.
+    ``allow_missing`` walks past packages that are not installed (an optional build that failed) instead of
+    stopping.
+    """
+    from packaging.requirements import Requirement
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     roots = list(project["dependencies"])
     for deps in project.get("optional-dependencies", {}).values():
         roots.extend(deps)
-    todo = [_name(r)[:2] for r in roots]
+    todo = [(*_name(r)[:2], r, "pyproject.toml") for r in roots]
     seen: dict[str, str] = {}
+    walked: dict[str, set[str]] = {}
+    bad: list[str] = []
     while todo:
-        name, extras = todo.pop()
+        name, extras, req_text, by = todo.pop()
         key = _canon(name)
-        if SKIP.match(key) or key in seen:
+        if SKIP.match(key):
             continue
         try:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
+            if allow_missing:
+                continue
             print(f"lock: {name} is not installed here; install every extra before locking", file=sys.stderr)
             raise SystemExit(2)
+        spec = Requirement(req_text.partition(";")[0]).specifier
+        if not spec.contains(dist.version, prereleases=True):
+            bad.append(f"{by} needs {req_text.partition(';')[0].strip()}, installed {dist.version}")
+        if key in walked and extras <= walked[key]:
+            continue
+        walked.setdefault(key, set()).update(extras)
         seen[key] = dist.version
         for req in [] if key in NO_DEPS else dist.requires or []:
             sub, sub_extras, marker = _name(req)
             if _marker_ok(marker, extras):
-                todo.append((sub, sub_extras))
+                todo.append((sub, sub_extras, req, f"{dist.metadata['Name']} {dist.version}"))
+    if bad:
+        print("lock: the installed packages do not satisfy each other:\n  " + "\n  ".join(sorted(set(bad))),
+              file=sys.stderr)
+        raise SystemExit(1)
     return dict(sorted(seen.items()))
 
 

@@ -28,6 +28,28 @@ def test_every_dependency_is_pinned():
     assert "torch" not in pins, "torch must stay out of constraints.txt (_env.sh installs it; CUDA users keep theirs)"
 
 
+def test_pins_satisfy_each_other_and_match_the_environment():
+    """Each pinned version meets every requirement on it (extras included), as installed here from the pins.
+
+    A pin that some package refuses makes pip's resolver backtrack until it gives up (resolution-too-deep),
+    which is how CI once failed before running a test: python-dateutil 4 against typepy[datetime]'s ``<3``.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("llmlab_lock", ROOT / "scripts" / "lock.py")
+    lock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lock)
+    try:
+        installed = lock.closure(allow_missing=True)
+    except SystemExit as e:  # closure printed which requirement is unmet
+        raise AssertionError("installed packages do not satisfy each other (see stderr)") from e
+    pins = dict(line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    pins = {_canon(k): v for k, v in pins.items()}
+    differ = {k: (v, pins.get(k)) for k, v in installed.items() if pins.get(k) != v}
+    assert not differ, f"installed vs constraints.txt (run scripts/lock.py): {differ}"
+
+
 def test_build_backend_understands_spdx_license():
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert data["project"]["license"] == "MIT"
