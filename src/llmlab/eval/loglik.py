@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from llmlab.model.sequences import token_logprobs
+from llmlab.model.sequences import CollectKV, PrefixKV, token_logprobs
 
 
 @dataclass
@@ -45,28 +45,6 @@ class Scored:
     greedy: bool  # every continuation token is the argmax of its distribution
     token_logprobs: list[float]
     truncated: int = 0  # context tokens cut from the left to fit the window
-
-
-class _Collect:
-    """Stand-in KV cache for the contexts' pass: keeps each layer's keys/values."""
-
-    def __init__(self):
-        self.length, self.k, self.v = 0, [], []
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        self.k.append(k)  # (P, n_kv, Lp, hd)
-        self.v.append(v)
-        return k, v
-
-
-class _Prefix:
-    """Stand-in KV cache for the continuations' pass: each row's context keys/values, then its own."""
-
-    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], length: int):
-        self.k, self.v, self.length = k, v, length
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        return torch.cat([self.k[layer], k], dim=2), torch.cat([self.v[layer], v], dim=2)  # (B, n_kv, Lp+Ta, hd)
 
 
 def fit_window(ctx: list[int], cont: list[int], window: int) -> tuple[list[int], int] | ItemError:
@@ -127,7 +105,7 @@ def _score_batch(model, contexts, groups, pairs, cut, results, dev) -> None:
     causal = torch.ones(Lp, Lp, dtype=torch.bool, device=dev).tril()
     eye = torch.eye(Lp, dtype=torch.bool, device=dev)  # a padding query sees itself: no all -inf softmax row
     p_mask = ((causal & key_ok.unsqueeze(1)) | eye).unsqueeze(1)  # (P, 1, Lp, Lp)
-    kv = _Collect()
+    kv = CollectKV()
     first = model(p_ids, positions=p_pos, kv_cache=kv, attn_mask=p_mask, logits_to_keep=1)[:, 0].float()  # (P, V)
 
     members = [(g, i) for g, key in enumerate(contexts) for i in groups[key]]
@@ -148,7 +126,7 @@ def _score_batch(model, contexts, groups, pairs, cut, results, dev) -> None:
         a_pos = (ctx_len.unsqueeze(1) + j).clamp(max=model.config.max_seq_len - 1)  # (B, Ta)
         a_causal = torch.ones(Ta, Ta, dtype=torch.bool, device=dev).tril()
         a_mask = torch.cat([key_ok[g_idx].unsqueeze(1).expand(B, Ta, Lp), a_causal.expand(B, Ta, Ta)], dim=2)
-        cache = _Prefix([k.index_select(0, g_idx) for k in kv.k], [v.index_select(0, g_idx) for v in kv.v], Lp)
+        cache = PrefixKV([k.index_select(0, g_idx) for k in kv.k], [v.index_select(0, g_idx) for v in kv.v], Lp)
         logits = model(a_ids, positions=a_pos, kv_cache=cache, attn_mask=a_mask.unsqueeze(1)).float()  # (B, Ta, V)
         targets = torch.tensor([c[1:] + [0] * (Ta - len(c) + 1) for c in conts], device=dev)  # (B, Ta)
         lp_rest = token_logprobs(logits, targets)  # (B, Ta)

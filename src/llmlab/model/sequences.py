@@ -53,3 +53,31 @@ def response_token_logprobs(model: nn.Module, idx: torch.Tensor) -> torch.Tensor
 def sequence_logprobs(model: nn.Module, idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Summed log-prob of each row's response: (B,)."""
     return (response_token_logprobs(model, idx) * mask[:, :-1]).sum(1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Shared prefixes: one pass over the prefixes (prompts, contexts), then every continuation reads their keys and
+# values. Used by the reward model's shared-prompt rows (train/shared_prefix.py) and the log-likelihood scorer
+# (eval/loglik.py); both pass these as the model's ``kv_cache``.
+
+
+class CollectKV:
+    """A stand-in KV cache for the prefixes' pass: keeps each layer's keys/values (with autograd history)."""
+
+    def __init__(self):
+        self.length, self.k, self.v = 0, [], []
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        self.k.append(k)  # (P, n_kv, Lp, hd)
+        self.v.append(v)
+        return k, v
+
+
+class PrefixKV:
+    """A stand-in KV cache for the continuations' pass: each row's prefix keys/values, then its own."""
+
+    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], length: int):
+        self.k, self.v, self.length = k, v, length
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        return torch.cat([self.k[layer], k], dim=2), torch.cat([self.v[layer], v], dim=2)  # (B, n_kv, Lp+Ta, hd)

@@ -21,29 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from llmlab.model.sequences import token_logprobs
-
-
-class _Collect:
-    """A stand-in KV cache for the prompts' pass: keeps each layer's keys/values (with autograd history)."""
-
-    def __init__(self):
-        self.length, self.k, self.v = 0, [], []
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        self.k.append(k)  # (P, n_kv, Lp, hd)
-        self.v.append(v)
-        return k, v
-
-
-class _Prefix:
-    """A stand-in KV cache for the answers' pass: each row's prompt keys/values, then the answer's own."""
-
-    def __init__(self, k: list[torch.Tensor], v: list[torch.Tensor], length: int):
-        self.k, self.v, self.length = k, v, length
-
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor):
-        return torch.cat([self.k[layer], k], dim=2), torch.cat([self.v[layer], v], dim=2)  # (B, n_kv, Lp+Ta, hd)
+from llmlab.model.sequences import CollectKV, PrefixKV, token_logprobs
 
 
 def shared_prompt_logprobs(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -72,7 +50,7 @@ def shared_prompt_logprobs(model, ids: torch.Tensor, mask: torch.Tensor) -> torc
     causal = torch.ones(Lp, Lp, dtype=torch.bool, device=dev).tril()
     eye = torch.eye(Lp, dtype=torch.bool, device=dev)  # a padding query sees itself: no all -inf softmax row
     p_mask = ((causal & key_ok.unsqueeze(1)) | eye).unsqueeze(1)  # (P, 1, Lp, Lp)
-    kv = _Collect()
+    kv = CollectKV()
     first = model(p_ids, positions=p_pos, kv_cache=kv, attn_mask=p_mask, logits_to_keep=1)[:, 0]  # (P, vocab)
 
     # Answers: row b's tokens ids[b, start_b : end_b + 1], right-padded to Ta, at positions start_b + j.
@@ -84,7 +62,7 @@ def shared_prompt_logprobs(model, ids: torch.Tensor, mask: torch.Tensor) -> torc
     a_pos = (start.unsqueeze(1) + j).clamp(max=model.config.max_seq_len - 1)  # (B, Ta)
     a_causal = torch.ones(Ta, Ta, dtype=torch.bool, device=dev).tril()  # (Ta, Ta)
     a_mask = torch.cat([key_ok[idx].unsqueeze(1).expand(B, Ta, Lp), a_causal.expand(B, Ta, Ta)], dim=2)
-    cache = _Prefix([k.index_select(0, idx) for k in kv.k], [v.index_select(0, idx) for v in kv.v], Lp)
+    cache = PrefixKV([k.index_select(0, idx) for k in kv.k], [v.index_select(0, idx) for v in kv.v], Lp)
     logits = model(a_ids, positions=a_pos, kv_cache=cache, attn_mask=a_mask.unsqueeze(1))  # (B, Ta, vocab)
 
     # Log-probs: the first answer token from its prompt's last logits, the others from the answer pass.
