@@ -1,6 +1,6 @@
 """The main job: one command from raw text to a chatting assistant, with a report card.
 
-    scripts/speedrun.sh                  # = llmlab speedrun: the bundled corpus, CPU, ~23 minutes
+    scripts/speedrun.sh                  # = llmlab speedrun: the bundled corpus, CPU, ~28 minutes
     llmlab speedrun --quick              # a ~3-minute first look
     llmlab speedrun --fresh              # start over instead of resuming finished stages
     llmlab speedrun --data my_corpus/ --out runs/mine       # your own text
@@ -47,9 +47,9 @@ class SpeedrunConfig:
     seed: int = 0
 
 
-# Seconds of training per stage: (default, quick). The whole default run takes ~23 minutes on 2 CPU cores
+# Seconds of training per stage: (default, quick). The whole default run takes ~28 minutes on 2 CPU cores
 # (1148 and 1193 s of stage time in session 11's fresh runs; 1366 s in session 12's, with 400 PPO steps of 64 prompts
-# and the win rates on 1000 prompts).
+# and the win rates on 1000 prompts; 1661 s on 2026-12-05 with the task-suite and tool stages added).
 BUDGETS = {
     "pretrain": (420.0, 60.0),
     "sft": (150.0, 30.0),
