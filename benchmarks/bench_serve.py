@@ -34,8 +34,9 @@ concurrent **2.86x** the peer and **3.01x** our single client. Why 6x over one c
 prompt (20-120 tokens) costs about as much compute as its 64 output tokens, so a compute-bound ceiling is ~3.5x;
 on the tiny model the HTTP process (one SSE chunk per token, ~3,900 chunks/s on one core) is the limit, not the
 engine (4.6 ms for a 32-row step). Earlier loaded-machine figures (load 5-8: 2.09x / 2.37x the peer) counted the
-peer's chunks with empty text (partial UTF-8 bytes) as missing tokens and so undercounted it; those chunks are
-now counted, as one a token.
+peer's chunks with empty text (a partial UTF-8 byte or a special token) as missing tokens and so undercounted
+it; those chunks are now counted, one a token. At 100M the peer still ended 1-2 of 32 streams after one token
+with no finish reason; those count as errors and are left out of its throughput.
 """
 
 from __future__ import annotations
