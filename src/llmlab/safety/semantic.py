@@ -200,10 +200,11 @@ class Head:
 
 
 def _erf(x):
-    """Elementwise erf for numpy arrays (scipy's, which numpy lacks)."""
-    from scipy.special import erf
+    """Elementwise erf for numpy arrays (numpy has none; torch's, the one torch's GELU uses, so no scipy)."""
+    import numpy as np
+    import torch
 
-    return erf(x)
+    return torch.special.erf(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
 
 # ----------------------------------------------------------------------------------------------------------
