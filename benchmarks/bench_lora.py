@@ -7,6 +7,8 @@ Each variant runs the training loop's step (the model with the device's kernels,
 loss, backward, AdamW on what is trainable) in interleaved rounds; prints median step time, tokens/s and the
 optimizer state (Adam's two moments) of each, and our LoRA's speed relative to peft's. peft's adapters are put
 into the same model with ``peft.inject_adapter_in_model`` (rank, alpha, target layers and zero dropout as ours).
+peft comes with the ``bench`` extra (``pip install -c constraints.txt -e '.[bench]'``); without it the peft row is
+left out, saying so.
 """
 
 from __future__ import annotations
