@@ -80,9 +80,9 @@ def closure(allow_missing: bool = False) -> dict[str, str]:
                 continue
             print(f"lock: {name} is not installed here; install every extra before locking", file=sys.stderr)
             raise SystemExit(2)
-        spec = Requirement(req_text.partition(";")[0]).specifier
-        if not spec.contains(dist.version, prereleases=True):
-            bad.append(f"{by} needs {req_text.partition(';')[0].strip()}, installed {dist.version}")
+        wanted = Requirement(req_text.partition(";")[0])
+        if not wanted.specifier.contains(dist.version, prereleases=True):
+            bad.append(f"{by} needs {wanted}, installed {dist.version}")
         if key in walked and extras <= walked[key]:
             continue
         walked.setdefault(key, set()).update(extras)

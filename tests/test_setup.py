@@ -13,16 +13,27 @@ def _canon(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_every_dependency_is_pinned():
+def _declared() -> set[str]:
+    """The distributions pyproject.toml names, core and every extra (canonical names)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"]) + [r for deps in project["optional-dependencies"].values() for r in deps]
-    names = {_canon(re.match(r"\s*([A-Za-z0-9_.\-]+)", r).group(1)) for r in reqs} - {"torch"}
+    return {_canon(re.match(r"\s*([A-Za-z0-9_.\-]+)", r).group(1)) for r in reqs}
+
+
+def _pins() -> dict[str, str]:
+    """constraints.txt as {canonical name: version}; every line must be an exact pin."""
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         if line and not line.startswith("#"):
             name, _, version = line.partition("==")
             assert version, f"constraints.txt: {line!r} is not an exact pin"
             pins[_canon(name)] = version
+    return pins
+
+
+def test_every_dependency_is_pinned():
+    names = _declared() - {"torch"}
+    pins = _pins()
     missing = sorted(names - set(pins))
     assert not missing, f"not pinned in constraints.txt (run scripts/lock.py): {missing}"
     assert "torch" not in pins, "torch must stay out of constraints.txt (_env.sh installs it; CUDA users keep theirs)"
@@ -43,9 +54,7 @@ def test_pins_satisfy_each_other_and_match_the_environment():
         installed = lock.closure(allow_missing=True)
     except SystemExit as e:  # closure printed which requirement is unmet
         raise AssertionError("installed packages do not satisfy each other (see stderr)") from e
-    pins = dict(line.split("==", 1) for line in (ROOT / "constraints.txt").read_text().splitlines()
-                if line and not line.startswith("#"))
-    pins = {_canon(k): v for k, v in pins.items()}
+    pins = _pins()
     differ = {k: (v, pins.get(k)) for k, v in installed.items() if pins.get(k) != v}
     assert not differ, f"installed vs constraints.txt (run scripts/lock.py): {differ}"
 
@@ -67,9 +76,7 @@ def test_every_third_party_import_in_the_package_is_declared():
     import sys
     from importlib import metadata
 
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    reqs = list(project["dependencies"]) + [r for deps in project["optional-dependencies"].values() for r in deps]
-    declared = {_canon(re.match(r"\s*([A-Za-z0-9_.\-]+)", r).group(1)) for r in reqs}
+    declared = _declared()
     provides = metadata.packages_distributions()
     undeclared = {}
     for path in sorted((ROOT / "src" / "llmlab").rglob("*.py")):
