@@ -15,6 +15,7 @@ import pytest
 from llmlab.cli import main
 from llmlab.errors import LlmlabError
 from llmlab.tokenizer import GPT2_PATTERN, SPECIAL_TOKENS, Tokenizer
+from llmlab.tokenizer import bpe
 from llmlab.tokenizer.bpe import count_chunks, train_merges
 
 MIXED = [
@@ -106,15 +107,38 @@ def _naive_merges(chunk_counts: dict[bytes, int], num_merges: int) -> list[tuple
     return merges
 
 
+@pytest.mark.parametrize("phases", ["flat", "incremental", "both"])
 @pytest.mark.parametrize("seed", range(6))
-def test_incremental_trainer_equals_full_recount(seed):
+def test_trainer_equals_full_recount(seed, phases, monkeypatch):
+    # Every merge in the flat (numpy) phase, every merge in the incremental phase, or a switch part way.
     rng = random.Random(seed)
     # Small alphabets make long runs, repeated pairs and overlaps (a a a, a b a b) likely.
     alphabet = ["a", "b", "c", " ", "ab", "aaa", "\n", "é", "1"]
     text = "".join(rng.choice(alphabet) for _ in range(rng.randint(200, 800)))
     counts = count_chunks(text)
     naive = _naive_merges(counts, 60)
+    first = naive[0]
+    sites = sum(1 for c in counts for p in zip(c, c[1:]) if p == first)  # positions among the unique chunks
+    monkeypatch.setattr(bpe, "_FLAT_MIN_SITES", {"flat": 0, "incremental": float("inf"), "both": sites / 3}[phases])
+    ran: list[int] = []
+    real_run = bpe._FlatPhase.run
+
+    def run(self, n):
+        merges = real_run(self, n)
+        ran.append(len(merges))  # how many merges the flat phase made
+        return merges
+
+    monkeypatch.setattr(bpe._FlatPhase, "run", run)
     assert train_merges(counts, len(naive)) == naive
+    flat = ran[0]
+    assert {"flat": flat == len(naive), "incremental": flat == 0, "both": 0 < flat < len(naive)}[phases], flat
+
+
+def test_flat_phase_stops_at_the_last_pair(monkeypatch):
+    monkeypatch.setattr(bpe, "_FLAT_MIN_SITES", 0)
+    assert train_merges(count_chunks("ab cd"), 3) == [(32, 99), (97, 98), (256, 100)]
+    with pytest.raises(LlmlabError, match="supports only 3 merges"):
+        train_merges(count_chunks("ab cd"), 4)
 
 
 def test_parallel_counting_equals_serial(monkeypatch):
