@@ -511,6 +511,7 @@ class Generation:
         self.batch: _Batch | None = None
         # One generator shared by the rows without a seed, seeded from the OS.
         self._shared_gen = torch.Generator(device=engine.device)
+        self._cuda = engine.device.type == "cuda"
         self._shared_gen.seed()
         self.first_events = [] if prompts is None else self.add(prompts, params, truncate=truncate)
 
@@ -562,7 +563,7 @@ class Generation:
         self._requests.pop(prompt_index, None)
 
     def _sync(self) -> None:
-        if self.engine.device.type == "cuda":
+        if self._cuda:  # a flag, not engine.device: that is three module lookups, every decode step
             torch.cuda.synchronize(self.engine.device)
 
     # ------------------------------------------------------------------------------------------------------
@@ -769,9 +770,14 @@ class Generation:
         bt.refresh(V)
 
     # ------------------------------------------------------------------------------------------------------
-    @torch.inference_mode()
     def step(self) -> list[TokenEvent]:
         """One decode pass: feed every live row its last token, sample the next. Returns the new tokens."""
+        if torch.is_inference_mode_enabled():  # a generate loop: entering the mode again costs each step
+            return self._step()
+        with torch.inference_mode():
+            return self._step()
+
+    def _step(self) -> list[TokenEvent]:
         if self.done:
             return []
         t0 = time.perf_counter()
@@ -779,7 +785,8 @@ class Generation:
         V = self.engine.config.vocab_size
         if bt.compact():
             bt.refresh(V)
-        m = int(bt.pad[bt.live_index()].min())  # the masked prefix every live row has
+        # the masked prefix every live row has (none without a mask: no row has padding)
+        m = 0 if bt.mask is None else int(bt.pad[bt.live_index()].min())
         if bt.S + 1 > bt.slots or (m >= 16 and 2 * m >= bt.S):
             bt.shift(-m)  # the block is full (or the window is mostly padding): cut the common prefix
         use_compiled = self.decode is not None and self.engine.compiled_step_pays(bt.B)
@@ -823,8 +830,10 @@ class Generation:
             allowed[b, a.shape[0]:] = False
         return allowed
 
-    def _choose(self, rows: list[_Row], logits: torch.Tensor, sampler: SamplingBatch, seen, counts):
-        """Sample one token per row from logits (n, V): (tokens, logprobs, top alternatives) as lists."""
+    def _choose(self, rows: list[_Row], logits: torch.Tensor, sampler: SamplingBatch, seen, counts,
+                as_tensor: bool = False):
+        """Sample one token per row from logits (n, V): (tokens, logprobs, top alternatives) as lists (the
+        tokens as an (n,) tensor with ``as_tensor``)."""
         processed = sampler.process(logits, seen, counts, self._allowed(rows))
         tokens = sampler.choose(processed)  # (n,)
         n = len(rows)
@@ -852,7 +861,7 @@ class Generation:
         if seen is not None:
             seen.scatter_(1, tokens.reshape(-1, 1), True)
             counts.scatter_add_(1, tokens.reshape(-1, 1), torch.ones(n, 1, device=tokens.device))
-        return tokens.tolist(), lps, tops
+        return (tokens if as_tensor else tokens.tolist()), lps, tops
 
     def _record(self, row: _Row, tok: int, lp=None, top=None, forced: bool = False) -> TokenEvent:
         """Append a token to a row's sample; decide whether the row ends here. Returns its event."""
@@ -889,7 +898,9 @@ class Generation:
 
     def _emit(self, bt: _Batch, logits: torch.Tensor) -> list[TokenEvent]:
         """Sample from logits (B, V) of the batch's rows, record the tokens, retire finished rows."""
-        tokens, lps, tops = self._choose(bt.rows, logits, bt.sampler, bt.seen, bt.counts)
+        chosen, lps, tops = self._choose(bt.rows, logits, bt.sampler, bt.seen, bt.counts, as_tensor=True)
+        bt.last.copy_(chosen.reshape(-1, 1))  # (B, 1): the next input
+        tokens = chosen.tolist()
         events = []
         for b, r in enumerate(bt.rows):
             if not r.alive:
@@ -897,7 +908,6 @@ class Generation:
             events.append(self._record(r, tokens[b], lps[b], tops[b]))
             if not r.alive:
                 bt.pos[b, 0] = 0  # riding along dead must not index past the RoPE table
-        bt.last.copy_(torch.tensor(tokens, device=bt.last.device).reshape(-1, 1))  # (B, 1): the next input
         return events
 
     def _find(self, prompt_index: int, sample_index: int) -> int | None:
