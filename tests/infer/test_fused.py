@@ -149,3 +149,24 @@ def test_engine_runs_batched_steps_eager_where_onednn_takes_the_matmuls(monkeypa
             gen.step()
         assert calls == ([] if len(prompts) >= fused.ONEDNN_MIN_ROWS and usable else [len(prompts)] * 3)
 
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_column_blocks_on_several_threads_match_the_model(monkeypatch, threads):
+    # Every product of a few rows as column blocks, one per thread (by default only large matrices' products,
+    # below oneDNN's row count): decode steps, prefills and heads all take them where the columns divide.
+    monkeypatch.setattr(fused, "SPLIT_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 0)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        m = random_model(torch.float32)
+        fw = FusedWeights(m)
+        check_matches_the_model(fw, m, 2e-5)
+        layers, head = fw.packed(1)
+        how = [p for ws in layers for p in ws] + [head]
+        assert [p is not None for p in how] == [w.shape[1] % threads == 0 for w in fw.matrices()]
+        assert threads in how and set(how) <= {None, threads}
+    finally:
+        torch.set_num_threads(before)
+    assert fw.packed(1)[1] is None  # one thread: mm again

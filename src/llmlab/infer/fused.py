@@ -27,7 +27,9 @@ of large calls:
   into its blocked layout, the same prepacking inductor's CPU ``freezing`` does: on this AMD CPU that is
   1.3-3.5x faster than MKL's ``mm`` at 4-512 rows, and slower at 1-2 rows or for small matrices (call
   overhead), so batch-1 decode keeps ``mm``. The blocked copies are made on first use, so they cost memory
-  (as much again as those matrices) only where a batch is run.
+  (as much again as those matrices) only where a batch is run;
+* with several threads, fewer rows than that over a large matrix are multiplied as column blocks in one ``bmm``
+  (one block a thread; MKL would run such a product on one thread), reading the matrix in place.
 
 A model whose linear layers are int8 (``model/kernels/int8.py``, ``llmlab generate --quantize int8``) gets int8
 fused matrices (``Int8Matrix``: q/k/v rows and gate/up rows concatenated with their per-row scales, so no
@@ -89,23 +91,45 @@ def available_memory() -> float:
     return float("inf")
 
 
-def _mm(x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
-    """x (N, d_in) @ w (d_in, d_out); through oneDNN when ``packed`` (w's blocked copy) is given; an
-    ``Int8Matrix`` w (d_out, d_in) through its int8 product."""
+# Few-row products on several threads: MKL computes a product of 1-3 rows on one thread however many it is given
+# (a batch-1 decode step of a 135M model gained nothing from a second core), while ``bmm`` runs its batch's
+# products in parallel. So with P threads, a large matrix's columns are cut into P blocks, read in place as one
+# strided (P, d_in, d_out / P) batch, and each thread multiplies one block. Measured on this 2-core CPU, 1 row,
+# weights streamed from memory (docs/LOG.md): (576, 3072) 22.2 -> 25.6 GB/s, (1536, 576) 12.2 -> 16.3, (576, 49152)
+# 23.5 -> 33.2; batch-1 decode at 2 threads 87 -> 111 tok/s (42M model), 27 -> 32 (135M), with OpenMP's spinning
+# waits; with passive waits (``llmlab generate`` on a busy machine) the gain is smaller.
+SPLIT_MIN_ELEMENTS = 2**18
+
+
+def _split_mm(x: torch.Tensor, w: torch.Tensor, parts: int) -> torch.Tensor:
+    """x (M, d_in) @ w (d_in, d_out) as ``parts`` column blocks in one bmm -> (parts, M, d_out / parts)."""
+    (M, K), N = x.shape, w.shape[1]
+    return torch.bmm(x.expand(parts, M, K), w.view(K, parts, N // parts).transpose(0, 1))
+
+
+def _mm(x: torch.Tensor, w: torch.Tensor, how: torch.Tensor | int | None) -> torch.Tensor:
+    """x (M, d_in) @ w (d_in, d_out). ``how`` (from ``FusedWeights.packed``): None for ``mm``, w's oneDNN blocked
+    copy, or a number of column blocks to multiply in parallel; an ``Int8Matrix`` w (d_out, d_in) takes its int8
+    product."""
     if isinstance(w, Int8Matrix):
         return w.mm(x)
-    if packed is None:
+    if how is None:
         return torch.mm(x, w)
-    return torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [None], "")
+    if isinstance(how, int):
+        return _split_mm(x, w, how).transpose(0, 1).reshape(x.shape[0], w.shape[1])
+    return torch.ops.mkldnn._linear_pointwise(x, how, None, "none", [None], "")
 
 
-def _addmm(residual: torch.Tensor, x: torch.Tensor, w: torch.Tensor, packed: torch.Tensor | None) -> torch.Tensor:
-    """residual + x @ w, in one call either way (two for an ``Int8Matrix``)."""
+def _addmm(residual: torch.Tensor, x: torch.Tensor, w: torch.Tensor, how: torch.Tensor | int | None) -> torch.Tensor:
+    """residual + x @ w, in one call (two for an ``Int8Matrix`` or column blocks)."""
     if isinstance(w, Int8Matrix):
         return w.addmm(residual, x)
-    if packed is None:
+    if how is None:
         return torch.addmm(residual, x, w)
-    return torch.ops.mkldnn._linear_pointwise(x, residual, packed, None, "add")
+    if isinstance(how, int):
+        M, N = residual.shape
+        return residual.view(M, how, N // how).add(_split_mm(x, w, how).transpose(0, 1)).view(M, N)
+    return torch.ops.mkldnn._linear_pointwise(x, residual, how, None, "add")
 
 
 class FusedWeights:
@@ -157,6 +181,7 @@ class FusedWeights:
             self.head = fold(model.lm_head.weight, model.norm.weight)  # (d, V)
         self._packed = None  # oneDNN's blocked copies, per layer and the head: built by ``packed`` on first use
         self._onednn_fits = None  # whether those copies may be made (see ``_onednn_rows``); decided once
+        self._split = None  # (threads, packed()'s answer for them) of the last few-row call
 
     def _init_int8(self, model: GPT) -> None:
         """The int8 layout: per layer (qkv, o, gate_up, down) as ``Int8Matrix`` (rows = output channels), the
@@ -185,6 +210,7 @@ class FusedWeights:
             self.head = rows(model.lm_head)
             self.norms.append(g(model.norm))
         self._packed, self._onednn_fits = None, False
+        self._split = None  # (threads, packed()'s answer for them) of the last few-row call
 
     @staticmethod
     def version_key(model: GPT) -> tuple:
@@ -224,11 +250,20 @@ class FusedWeights:
         sizes = [w.numel() for w in self.matrices()]
         return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
 
-    def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | None]:
-        """For a call of ``rows`` rows: per layer (qkv, o, gate_up, down) and the head, oneDNN's blocked copy
-        of each matrix that should take it, else None (every entry None below ``ONEDNN_MIN_ROWS`` rows)."""
+    def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | int | None]:
+        """For a call of ``rows`` rows: per layer (qkv, o, gate_up, down) and the head, how ``_mm`` multiplies
+        each matrix: oneDNN's blocked copy (from ``ONEDNN_MIN_ROWS`` rows, large matrices), a number of column
+        blocks (fewer rows, several threads, large matrices, not when compiling), or None (``mm``)."""
         if not self._onednn_rows(rows):
-            return [(None,) * 4] * len(self.layers), None
+            parts = torch.get_num_threads()
+            if parts < 2 or self.int8 or torch.compiler.is_compiling() or self.head.device.type != "cpu":
+                return [(None,) * 4] * len(self.layers), None
+            if self._split is None or self._split[0] != parts:
+                def split(w: torch.Tensor) -> int | None:
+                    return parts if w.numel() >= SPLIT_MIN_ELEMENTS and w.shape[1] % parts == 0 else None
+
+                self._split = parts, ([tuple(split(w) for w in ws) for ws in self.layers], split(self.head))
+            return self._split[1]
         if self._packed is None:
             def pack(w: torch.Tensor) -> torch.Tensor | None:  # w (d_in, d_out) -> oneDNN's layout of w.T
                 if w.numel() < ONEDNN_MIN_ELEMENTS:
