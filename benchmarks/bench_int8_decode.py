@@ -21,7 +21,8 @@ load average is printed before and after. OpenMP waits passively (``OMP_WAIT_POL
 generate`` sets it; ``--spin`` keeps the spinning default) for both runtimes in this process.
 
 Measured 2026-12-05 on the 2-core Zen 5 VM (docs/LOG.md), 1 thread, CPU ms per token: ours f32 36-38, int8
-weight-only 24, int8 dynamic 14; llama.cpp f32 26, q8_0 8.2-8.4 (int8 dynamic 0.58-0.61x q8_0).
+weight-only 24, int8 dynamic 14; llama.cpp f32 26, q8_0 8.2-8.4 (int8 dynamic 0.58-0.61x q8_0). Later, at
+real-time priority: ours f32 27.4 tok/s, int8 41.9, int8 dynamic 77.1; llama.cpp f32 37.9, q8_0 117.5 (0.66x).
 """
 
 from __future__ import annotations
