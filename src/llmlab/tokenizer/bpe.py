@@ -309,6 +309,20 @@ def _incremental_phase(state: _FlatPhase, merges: list[tuple[int, int]], num_mer
                 where[key] = {wi}
             else:
                 s.add(wi)
+    # Pairs containing the newest id are new in their step (their `where` entry is created then); they get their
+    # heap entries once their counts are final, at the end of the step.
+    born: list[int] = []
+
+    def gain(k: int, wi: int, n: int) -> None:
+        """Chunk ``wi`` (count n) gains an occurrence of the pair ``k``."""
+        pair_counts[k] = pc_get(k, 0) + n
+        s = wh_get(k)
+        if s is None:
+            where[k] = {wi}
+            born.append(k)
+        else:
+            s.add(wi)
+
     mask = (1 << _SHIFT) - 1
     while len(merges) < num_merges:
         if not heap:
@@ -323,9 +337,6 @@ def _incremental_phase(state: _FlatPhase, merges: list[tuple[int, int]], num_mer
         new_id = 256 + len(merges)
         merges.append((a, b))
         new_left = new_id << _SHIFT  # the key of (new_id, x) is new_left | x
-        # Pairs containing new_id are new this step (their `where` entry is created here); they get their heap
-        # entries once their counts are final.
-        born: list[int] = []
         for wi in where.pop(key):
             w = words[wi]
             # The first site: an a followed by b. Stale membership (the pair left this chunk in an earlier merge)
@@ -344,25 +355,11 @@ def _incremental_phase(state: _FlatPhase, merges: list[tuple[int, int]], num_mer
                 if i:
                     left = w[i - 1]
                     pair_counts[left << _SHIFT | a] -= n
-                    k = left << _SHIFT | new_id
-                    pair_counts[k] = pc_get(k, 0) + n
-                    s = wh_get(k)
-                    if s is None:
-                        where[k] = {wi}
-                        born.append(k)
-                    else:
-                        s.add(wi)
+                    gain(left << _SHIFT | new_id, wi, n)
                 if j < m:
                     right = w[j]
                     pair_counts[b << _SHIFT | right] -= n
-                    k = new_left | right
-                    pair_counts[k] = pc_get(k, 0) + n
-                    s = wh_get(k)
-                    if s is None:
-                        where[k] = {wi}
-                        born.append(k)
-                    else:
-                        s.add(wi)
+                    gain(new_left | right, wi, n)
                 w[i:j] = (new_id,)
                 continue
             # Several sites, merged left to right without overlap.
@@ -387,26 +384,12 @@ def _incremental_phase(state: _FlatPhase, merges: list[tuple[int, int]], num_mer
                     left = out[-1]
                     if i != last_site_end:  # the left neighbour is an untouched token
                         pair_counts[w[i - 1] << _SHIFT | a] -= n
-                    k = left << _SHIFT | new_id
-                    pair_counts[k] = pc_get(k, 0) + n
-                    s = wh_get(k)
-                    if s is None:
-                        where[k] = {wi}
-                        born.append(k)
-                    else:
-                        s.add(wi)
+                    gain(left << _SHIFT | new_id, wi, n)
                 j = i + 2
                 if j < m:
                     pair_counts[b << _SHIFT | w[j]] -= n
                     if not (j + 1 < m and w[j] == a and w[j + 1] == b):  # the next token is not merged now
-                        k = new_left | w[j]
-                        pair_counts[k] = pc_get(k, 0) + n
-                        s = wh_get(k)
-                        if s is None:
-                            where[k] = {wi}
-                            born.append(k)
-                        else:
-                            s.add(wi)
+                        gain(new_left | w[j], wi, n)
                 out.append(new_id)
                 prev_end = j
                 last_site_end = j
@@ -417,6 +400,7 @@ def _incremental_phase(state: _FlatPhase, merges: list[tuple[int, int]], num_mer
             n = pair_counts[k]
             if n > 0:
                 heapq.heappush(heap, (-n, k))
+        born.clear()
     return merges
 
 
