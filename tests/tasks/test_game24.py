@@ -215,6 +215,32 @@ def test_training_labels_are_right():
             assert gt.parse_proposals(reply)[0] in g.next_steps(state) and "\n" not in reply
 
 
+def test_judge_data_has_every_kind_of_near_miss():
+    convs = [c for c in gt.training_conversations(_small_cfg(n_judge=300, seed=5)) if c.meta["kind"] == "judge"]
+    by_kind = {}
+    for c in convs:
+        answer = c.messages[0]["content"].split("\n", 1)[1]
+        by_kind.setdefault(c.meta["wrong"], []).append((c.meta["puzzle"], answer, c.messages[-1]["content"]))
+    assert set(by_kind) == {"right", *gt.JUDGE_WRONG}
+    assert all(label == "sure" for _, _, label in by_kind["right"])
+    share = sum(label == "sure" for rows in by_kind.values() for _, _, label in rows) / len(convs)
+    assert 0.4 < share < 0.6
+    # "foreign": a right answer of a neighbouring puzzle -- it makes 24, with numbers this puzzle does not have.
+    for puzzle, answer, label in by_kind["foreign"]:
+        assert label == "impossible" and "uses" in g.check_answer(puzzle, answer).reason
+    # "neighbour": this puzzle's numbers, but not 24.
+    assert all("makes" in g.check_answer(pz, a).reason for pz, a, lab in by_kind["neighbour"] if lab == "impossible")
+
+
+def test_value_share_per_size():
+    cfg = _small_cfg(n_value=(400, 0, 0), value_positive_share=(0.25, 0.4, 0.4))
+    labels = [c.messages[-1]["content"] for c in gt.training_conversations(cfg) if c.meta["kind"] == "value"]
+    assert 0.15 < sum(lab != "impossible" for lab in labels) / len(labels) < 0.35
+    assert gt.Game24DataConfig(value_positive_share=0.3).value_shares() == (0.3, 0.3, 0.3)
+    with pytest.raises(LlmlabError):
+        gt.Game24DataConfig(value_positive_share=(0.3, 1.5, 0.2)).validate()
+
+
 def test_reply_parsers():
     assert gt.parse_value("10 + 14 = 24\nsure") == "sure"
     assert gt.parse_value("likely... no, impossible") == "impossible"

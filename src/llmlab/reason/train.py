@@ -48,7 +48,7 @@ class Game24TrainConfig:
     d_model: int = 128
     max_seq_len: int = 256
     # SFT: a number of steps (not seconds), so a run on a busy shared CPU learns as much as on an idle one
-    sft_steps: int = 2000
+    sft_steps: int = 2500
     sft_seconds: float = 0.0  # an optional cap on SFT training time (0 = none)
     sft_lr: float = 3e-3
     sft_batch: int = 16  # packed rows of max_seq_len tokens
