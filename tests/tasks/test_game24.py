@@ -206,7 +206,8 @@ def test_training_labels_are_right():
             assert [str(s) for s in gt.parse_proposals(thought)] == thought.splitlines()
         elif kind == "judge":
             answer = user.split("\n", 1)[1]
-            assert (reply == "sure") == g.check_answer(c.meta["puzzle"], answer).ok
+            assert (gt.parse_value(reply) == "sure") == g.check_answer(c.meta["puzzle"], answer).ok
+            assert reply == gt.judge_reply(c.meta["puzzle"], answer)
         elif kind == "value":
             state = [g.parse_number(x) for x in user[4:].split(" make 24")[0].split()]
             assert reply == g.value_label(state)
@@ -222,6 +223,7 @@ def test_judge_data_has_every_kind_of_near_miss():
         answer = c.messages[0]["content"].split("\n", 1)[1]
         by_kind.setdefault(c.meta["wrong"], []).append((c.meta["puzzle"], answer, c.messages[-1]["content"]))
     assert set(by_kind) == {"right", *gt.JUDGE_WRONG}
+    by_kind = {k: [(pz, a, gt.parse_value(reply)) for pz, a, reply in rows] for k, rows in by_kind.items()}
     assert all(label == "sure" for _, _, label in by_kind["right"])
     share = sum(label == "sure" for rows in by_kind.values() for _, _, label in rows) / len(convs)
     assert 0.4 < share < 0.6
@@ -230,6 +232,16 @@ def test_judge_data_has_every_kind_of_near_miss():
         assert label == "impossible" and "uses" in g.check_answer(puzzle, answer).reason
     # "neighbour": this puzzle's numbers, but not 24.
     assert all("makes" in g.check_answer(pz, a).reason for pz, a, lab in by_kind["neighbour"] if lab == "impossible")
+
+
+def test_the_judge_works_an_answer_out():
+    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
+    assert gt.judge_reply((8, 9, 9, 12), "9 + 9 + 12 - 8 = 24").endswith("30 - 8 = 22\nimpossible")
+    wrong_numbers = gt.judge_reply((3, 4, 7, 11), "(10 - 4) * (7 - 3) = 24")
+    assert wrong_numbers.startswith("uses 3 4 7 10\n") and wrong_numbers.endswith("6 * 4 = 24\nimpossible")
+    assert gt.judge_reply((1, 3, 3, 8), "8 / (3 - 3) + 1 = 24").splitlines()[-2:] == ["8 / 0 = undefined", "impossible"]
+    assert gt.judge_reply((1, 2, 3, 4), "1 2 3 4") == "cannot read it\nimpossible"
+    assert gt.parse_value(gt.judge_reply((1, 2, 3, 4), "(1 + 2 + 3) * 4 = 24")) == "sure"
 
 
 def test_value_share_per_size():

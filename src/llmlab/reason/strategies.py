@@ -68,6 +68,7 @@ class StrategyConfig:
     cot_tokens: int = 192
     propose_tokens: int = 64
     value_tokens: int = 8
+    judge_tokens: int = 64  # the judge works the answer out line by line before its verdict
 
     def validate(self) -> None:
         problems = []
@@ -194,7 +195,7 @@ class _Search:
         return children
 
     def value(self, jobs: list[tuple[Attempt, Node]], prompts: list[list[dict]] | None = None,
-              temperature: float | None = None) -> None:
+              temperature: float | None = None, max_tokens: int | None = None) -> None:
         """One batch: the value prompts of every (attempt, node) not in the cache, ``n_evaluate`` samples each
         (at ``temperature``, default ``value_temperature``)."""
         if not jobs:
@@ -210,7 +211,7 @@ class _Search:
         if todo:
             greedy = temperature == 0
             outs = self.gen.generate([p for _, p in todo], n=1 if greedy else self.cfg.n_evaluate,
-                                     temperature=temperature, max_tokens=self.cfg.value_tokens)
+                                     temperature=temperature, max_tokens=max_tokens or self.cfg.value_tokens)
             for (key, _), samples in zip(todo, outs):
                 att = owners[key]
                 att.tokens += sum(c.tokens for c in samples)
@@ -242,7 +243,7 @@ class _Search:
         if self.cfg.judge:
             self.value([(att, n) for (att, _), n in zip(jobs, nodes)],
                        [self.task.judge_prompt(att.puzzle, n.text) for (att, _), n in zip(jobs, nodes)],
-                       self.cfg.judge_temperature)
+                       self.cfg.judge_temperature, self.cfg.judge_tokens)
         return nodes
 
 

@@ -15,7 +15,8 @@ from the wording and the parsers' tolerance):
     propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
     value    Can 4 6 12 make 24? sure, likely or impossible -> sure
     answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
-    judge    Is this right for 4 4 6 8? sure or impossible  -> sure
+    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8 / 6 - 4 = 2 / ... / sure
+         (the numbers the answer uses, then its arithmetic line by line, then the verdict: ``judge_reply``)
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
 solutions of training puzzles for io/cot/answer, a uniformly random move of ``next_steps`` for propose (so
@@ -35,7 +36,7 @@ from typing import Iterable, Sequence
 
 from llmlab.errors import LlmlabError
 from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, format_numbers, is_test, load_puzzles,
-                                 next_steps, parse_step, reachable, solve, value_label)
+                                 next_steps, parse_step, reachable, solve, value_label, worked_steps)
 
 VALUE_WORDS = ("sure", "likely", "impossible")
 KINDS = ("io", "cot", "propose", "value", "answer", "judge")
@@ -77,6 +78,19 @@ def answer_messages(numbers, steps: Sequence[str]) -> list[dict]:
 
 def judge_messages(numbers, answer: str) -> list[dict]:
     return _user(f"Is this right for {_nums(numbers)}? sure or impossible\n{answer}")
+
+
+def judge_reply(numbers, answer: str) -> str:
+    """The judge's worked reply: the numbers the answer uses (ascending, to compare with the puzzle's), its
+    arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses exactly the puzzle's
+    numbers and makes 24, else ``impossible``. A small model cannot see at a glance that ``9 + 9 + 12 - 8`` is
+    22; written out, each line is one operation it can do."""
+    worked = worked_steps(answer)
+    verdict = "sure" if check_answer(numbers, answer).ok else "impossible"
+    if worked is None:
+        return f"cannot read it\n{verdict}"
+    used, lines = worked
+    return "\n".join([f"uses {format_numbers(used)}", *lines, verdict])
 
 
 def steps_text(steps: Sequence[Step]) -> str:
@@ -229,8 +243,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
         else:
             how = rng.choice(JUDGE_WRONG)
             answer = _wrong_answer(p, rng, how, solvable_set)
-        label = "sure" if check_answer(p, answer).ok else "impossible"  # the checker decides, whatever was meant
-        out.append(_conv(judge_messages(p, answer), label, "judge", puzzle=format_numbers(p), wrong=how))
+        # The verdict is the checker's, whatever the kind meant to make.
+        out.append(_conv(judge_messages(p, answer), judge_reply(p, answer), "judge", puzzle=format_numbers(p), wrong=how))
 
     states = _states(every, rng)
     for size, n in zip((4, 3, 2), cfg.n_propose):
