@@ -15,7 +15,7 @@ from the wording and the parsers' tolerance):
     propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
     value    Can 4 6 12 make 24? sure, likely or impossible -> sure
     answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
-    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8, puzzle 4 4 6 8: same numbers / 6 - 4 = 2 / ... / sure
+    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8 / 6 - 4 = 2 / ... / sure
          (the numbers the answer uses, then its arithmetic line by line, then the verdict: ``judge_reply``)
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
@@ -81,19 +81,16 @@ def judge_messages(numbers, answer: str) -> list[dict]:
 
 
 def judge_reply(numbers, answer: str) -> str:
-    """The judge's worked reply: the numbers the answer uses (ascending) beside the puzzle's and whether they
-    are the same, its arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses
-    exactly the puzzle's numbers and makes 24, else ``impossible``. A small model cannot see at a glance that
-    ``9 + 9 + 12 - 8`` is 22, nor that an answer uses a 10 the puzzle lacks; written out, each line is one
-    thing it can do."""
+    """The judge's worked reply: the numbers the answer uses (ascending, to compare with the puzzle's), its
+    arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses exactly the puzzle's
+    numbers and makes 24, else ``impossible``. A small model cannot see at a glance that ``9 + 9 + 12 - 8`` is
+    22; written out, each line is one operation it can do."""
     worked = worked_steps(answer)
     verdict = "sure" if check_answer(numbers, answer).ok else "impossible"
     if worked is None:
         return f"cannot read it\n{verdict}"
     used, lines = worked
-    puzzle = sorted(int(x) for x in (numbers.split() if isinstance(numbers, str) else numbers))
-    same = "same numbers" if used == puzzle else "different numbers"
-    return "\n".join([f"uses {format_numbers(used)}, puzzle {format_numbers(puzzle)}: {same}", *lines, verdict])
+    return "\n".join([f"uses {format_numbers(used)}", *lines, verdict])
 
 
 def steps_text(steps: Sequence[Step]) -> str:
