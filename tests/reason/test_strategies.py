@@ -188,6 +188,24 @@ def test_values_are_cached_across_the_search():
     assert not [t for texts, n in gen.calls[before:] if n == 3 for t in texts]  # every value from the cache
 
 
+def test_the_judge_has_its_own_temperature():
+    """``judge_temperature`` applies to the judgements of final answers only; the values keep theirs."""
+
+    class Recording(Scripted):
+        def generate(self, prompts, *, n=1, temperature=0.0, **kw):
+            self.temps = getattr(self, "temps", []) + [(prompts[0][-1]["content"].split()[0], n, temperature)]
+            return super().generate(prompts, n=n, temperature=temperature, **kw)
+
+    gen = Recording(oracle())
+    atts = tot_bfs(gen, TASK, [(1, 2, 3, 4)], StrategyConfig(method="tot", breadth=2, n_evaluate=3,
+                                                             judge_temperature=0.0))
+    score(TASK, atts)
+    assert atts[0].ok
+    assert ("Can", 3, 1.0) in gen.temps and ("Is", 1, 0.0) in gen.temps  # values sampled, the judge greedy
+    judged = [c["value"] for c in atts[0].candidates]
+    assert judged and judged[0] == 60.0  # one greedy "sure" counted n_evaluate times
+
+
 def test_endpoint_errors_are_recorded_and_the_run_goes_on():
     bad = Completion("", 0, "error", "HTTP 500: boom")
     gen = Scripted(lambda text, j: bad if "1 1 4 6" in text else oracle()(text, j))

@@ -206,13 +206,51 @@ def test_training_labels_are_right():
             assert [str(s) for s in gt.parse_proposals(thought)] == thought.splitlines()
         elif kind == "judge":
             answer = user.split("\n", 1)[1]
-            assert (reply == "sure") == g.check_answer(c.meta["puzzle"], answer).ok
+            assert (gt.parse_value(reply) == "sure") == g.check_answer(c.meta["puzzle"], answer).ok
+            assert reply == gt.judge_reply(c.meta["puzzle"], answer)
         elif kind == "value":
             state = [g.parse_number(x) for x in user[4:].split(" make 24")[0].split()]
             assert reply == g.value_label(state)
         elif kind == "propose":
             state = [g.parse_number(x) for x in user.split(" for ")[1].rstrip(":").split()]
             assert gt.parse_proposals(reply)[0] in g.next_steps(state) and "\n" not in reply
+
+
+def test_judge_data_has_every_kind_of_near_miss():
+    convs = [c for c in gt.training_conversations(_small_cfg(n_judge=300, seed=5)) if c.meta["kind"] == "judge"]
+    by_kind = {}
+    for c in convs:
+        answer = c.messages[0]["content"].split("\n", 1)[1]
+        by_kind.setdefault(c.meta["wrong"], []).append((c.meta["puzzle"], answer, c.messages[-1]["content"]))
+    assert set(by_kind) == {"right", *gt.JUDGE_WRONG}
+    by_kind = {k: [(pz, a, gt.parse_value(reply)) for pz, a, reply in rows] for k, rows in by_kind.items()}
+    assert all(label == "sure" for _, _, label in by_kind["right"])
+    share = sum(label == "sure" for rows in by_kind.values() for _, _, label in rows) / len(convs)
+    assert 0.4 < share < 0.6
+    # "foreign": a right answer of a neighbouring puzzle -- it makes 24, with numbers this puzzle does not have.
+    for puzzle, answer, label in by_kind["foreign"]:
+        assert label == "impossible" and "uses" in g.check_answer(puzzle, answer).reason
+    # "neighbour": this puzzle's numbers, but not 24.
+    assert all("makes" in g.check_answer(pz, a).reason for pz, a, lab in by_kind["neighbour"] if lab == "impossible")
+
+
+def test_the_judge_works_an_answer_out():
+    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
+    assert gt.judge_reply((8, 9, 9, 12), "9 + 9 + 12 - 8 = 24").endswith("30 - 8 = 22\nimpossible")
+    wrong_numbers = gt.judge_reply((3, 4, 7, 11), "(10 - 4) * (7 - 3) = 24")
+    assert wrong_numbers.startswith("uses 3 4 7 10\n") and wrong_numbers.endswith("6 * 4 = 24\nimpossible")
+    assert gt.judge_reply((1, 3, 3, 8), "8 / (3 - 3) + 1 = 24").splitlines()[-2:] == ["8 / 0 = undefined", "impossible"]
+    assert gt.judge_reply((1, 2, 3, 4), "1 2 3 4") == "cannot read it\nimpossible"
+    assert gt.parse_value(gt.judge_reply((1, 2, 3, 4), "(1 + 2 + 3) * 4 = 24")) == "sure"
+
+
+def test_value_share_per_size():
+    cfg = _small_cfg(n_value=(400, 0, 0), value_positive_share=(0.25, 0.4, 0.4))
+    labels = [c.messages[-1]["content"] for c in gt.training_conversations(cfg) if c.meta["kind"] == "value"]
+    assert 0.15 < sum(lab != "impossible" for lab in labels) / len(labels) < 0.35
+    assert gt.Game24DataConfig(value_positive_share=0.3).value_shares() == (0.3, 0.3, 0.3)
+    with pytest.raises(LlmlabError):
+        gt.Game24DataConfig(value_positive_share=(0.3, 1.5, 0.2)).validate()
 
 
 def test_reply_parsers():

@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sc-temperature", type=float, default=d.sc_temperature, help="cot-sc sampling temperature")
     p.add_argument("--value-temperature", type=float, default=d.value_temperature,
                    help="tot: temperature of the value samples (0 = one greedy judgement)")
+    p.add_argument("--judge-temperature", type=float, default=None,
+                   help="tot: temperature of the judge of final answers (default: --value-temperature; 0 = greedy)")
     p.add_argument("--no-judge", action="store_true", help="tot: rank final answers by their path, not a judgement")
     p.add_argument("--puzzles", metavar="FILE", help="one puzzle a line, or the paper's CSV")
     p.add_argument("--ranks", type=_ranks, default=None, metavar="A-B", help="CSV: only these ranks (e.g. 901-1000)")
@@ -111,7 +113,7 @@ def _run(args) -> int:
     cfg = StrategyConfig(method=args.method, temperature=args.temperature, samples=args.samples,
                          sc_temperature=args.sc_temperature, search=args.search, breadth=args.breadth,
                          n_evaluate=args.n_evaluate, propose_samples=args.propose_samples,
-                         value_temperature=args.value_temperature,
+                         value_temperature=args.value_temperature, judge_temperature=args.judge_temperature,
                          judge=not args.no_judge)
     cfg.validate()
     task = get_task(args.task)

@@ -58,6 +58,7 @@ class StrategyConfig:
     propose_samples: int = 32  # tot: propose replies sampled per node (their distinct thoughts are the children)
     propose_temperature: float = 1.0
     value_temperature: float = 1.0  # 0 = one greedy judgement counted n_evaluate times
+    judge_temperature: float | None = None  # the judge of final answers (None = value_temperature; 0 = greedy)
     judge: bool = True  # the model judges its final answers (sure/impossible); else they rank by their path
     distinct_states: bool = True  # bfs: keep at most one node per state (as written) in a level's top b
     dfs_prune: float = 1.0  # dfs: children valued below this are not explored (1.0: at least one 'likely')
@@ -67,6 +68,7 @@ class StrategyConfig:
     cot_tokens: int = 192
     propose_tokens: int = 64
     value_tokens: int = 8
+    judge_tokens: int = 64  # the judge works the answer out line by line before its verdict
 
     def validate(self) -> None:
         problems = []
@@ -76,7 +78,9 @@ class StrategyConfig:
             problems.append(f"search {self.search!r} (choose {', '.join(SEARCHES)})")
         if min(self.breadth, self.samples, self.n_evaluate, self.dfs_max_expansions, self.propose_samples) < 1:
             problems.append("breadth, samples, n_evaluate, propose_samples and dfs_max_expansions must be >= 1")
-        if min(self.temperature, self.sc_temperature, self.propose_temperature, self.value_temperature) < 0:
+        temps = (self.temperature, self.sc_temperature, self.propose_temperature, self.value_temperature,
+                 self.value_temperature if self.judge_temperature is None else self.judge_temperature)
+        if min(temps) < 0:
             problems.append("temperatures must be >= 0")
         if problems:
             raise LlmlabError("invalid reasoning config: " + "; ".join(problems))
@@ -190,10 +194,13 @@ class _Search:
             children.append(kids)
         return children
 
-    def value(self, jobs: list[tuple[Attempt, Node]], prompts: list[list[dict]] | None = None) -> None:
-        """One batch: the value prompts of every (attempt, node) not in the cache, ``n_evaluate`` samples each."""
+    def value(self, jobs: list[tuple[Attempt, Node]], prompts: list[list[dict]] | None = None,
+              temperature: float | None = None, max_tokens: int | None = None) -> None:
+        """One batch: the value prompts of every (attempt, node) not in the cache, ``n_evaluate`` samples each
+        (at ``temperature``, default ``value_temperature``)."""
         if not jobs:
             return
+        temperature = self.cfg.value_temperature if temperature is None else temperature
         prompts = prompts or [self.task.value_prompt(node.state) for _, node in jobs]
         keys = [json.dumps(p, sort_keys=True) for p in prompts]
         todo, owners = [], {}
@@ -202,9 +209,9 @@ class _Search:
                 owners[key] = att
                 todo.append((key, prompt))
         if todo:
-            greedy = self.cfg.value_temperature == 0
+            greedy = temperature == 0
             outs = self.gen.generate([p for _, p in todo], n=1 if greedy else self.cfg.n_evaluate,
-                                     temperature=self.cfg.value_temperature, max_tokens=self.cfg.value_tokens)
+                                     temperature=temperature, max_tokens=max_tokens or self.cfg.value_tokens)
             for (key, _), samples in zip(todo, outs):
                 att = owners[key]
                 att.tokens += sum(c.tokens for c in samples)
@@ -235,7 +242,8 @@ class _Search:
             nodes.append(ans)
         if self.cfg.judge:
             self.value([(att, n) for (att, _), n in zip(jobs, nodes)],
-                       [self.task.judge_prompt(att.puzzle, n.text) for (att, _), n in zip(jobs, nodes)])
+                       [self.task.judge_prompt(att.puzzle, n.text) for (att, _), n in zip(jobs, nodes)],
+                       self.cfg.judge_temperature, self.cfg.judge_tokens)
         return nodes
 
 

@@ -245,6 +245,34 @@ def check_answer(puzzle: str | Sequence[int], answer: str) -> Check:
     return Check(True, "", value)
 
 
+def worked_steps(answer: str) -> tuple[list[int], list[str]] | None:
+    """How an answer is worked out by hand: the numbers it uses (ascending) and one ``a op b = c`` line per
+    operation, innermost first, left to right (``None`` when it does not parse). The judge's training replies
+    (``game24_text.judge_reply``) are written from this, so the model checks an answer by computing it."""
+    try:
+        tree = parse_expression(answer)
+    except _ParseError:
+        return None
+    lines: list[str] = []
+
+    def work(node) -> Fraction | None:
+        if node[0] == "n":
+            return Fraction(node[1])
+        a = work(node[1])
+        b = work(node[2]) if a is not None else None
+        if a is None or b is None:
+            return None
+        if node[0] == "/" and b == 0:
+            lines.append(f"{fmt(a)} / 0 = undefined")
+            return None
+        c = _apply(a, node[0], b)
+        lines.append(f"{fmt(a)} {node[0]} {fmt(b)} = {fmt(c)}")
+        return c
+
+    work(tree)
+    return sorted(_leaves(tree)), lines
+
+
 def _multiset_problem(want: list[int], used: list[int]) -> str:
     from collections import Counter
 

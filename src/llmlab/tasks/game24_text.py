@@ -15,7 +15,8 @@ from the wording and the parsers' tolerance):
     propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
     value    Can 4 6 12 make 24? sure, likely or impossible -> sure
     answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
-    judge    Is this right for 4 4 6 8? sure or impossible  -> sure
+    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8 / 6 - 4 = 2 / ... / sure
+         (the numbers the answer uses, then its arithmetic line by line, then the verdict: ``judge_reply``)
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
 solutions of training puzzles for io/cot/answer, a uniformly random move of ``next_steps`` for propose (so
@@ -35,7 +36,7 @@ from typing import Iterable, Sequence
 
 from llmlab.errors import LlmlabError
 from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, format_numbers, is_test, load_puzzles,
-                                 next_steps, parse_step, reachable, solve, value_label)
+                                 next_steps, parse_step, reachable, solve, value_label, worked_steps)
 
 VALUE_WORDS = ("sure", "likely", "impossible")
 KINDS = ("io", "cot", "propose", "value", "answer", "judge")
@@ -77,6 +78,19 @@ def answer_messages(numbers, steps: Sequence[str]) -> list[dict]:
 
 def judge_messages(numbers, answer: str) -> list[dict]:
     return _user(f"Is this right for {_nums(numbers)}? sure or impossible\n{answer}")
+
+
+def judge_reply(numbers, answer: str) -> str:
+    """The judge's worked reply: the numbers the answer uses (ascending, to compare with the puzzle's), its
+    arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses exactly the puzzle's
+    numbers and makes 24, else ``impossible``. A small model cannot see at a glance that ``9 + 9 + 12 - 8`` is
+    22; written out, each line is one operation it can do."""
+    worked = worked_steps(answer)
+    verdict = "sure" if check_answer(numbers, answer).ok else "impossible"
+    if worked is None:
+        return f"cannot read it\n{verdict}"
+    used, lines = worked
+    return "\n".join([f"uses {format_numbers(used)}", *lines, verdict])
 
 
 def steps_text(steps: Sequence[Step]) -> str:
@@ -129,19 +143,28 @@ class Game24DataConfig:
     n_cot: int = 8000
     n_propose: tuple[int, int, int] = (8000, 12000, 8000)  # states of 4, 3 and 2 numbers
     n_value: tuple[int, int, int] = (30000, 20000, 1000)  # states of 3, 2 and 1 numbers
-    value_positive_share: float = 0.4  # share of sure/likely states among the value questions (the rest impossible)
+    # Share of sure/likely states among the value questions (the rest impossible), per size as n_value (a single
+    # number applies to every size). Tried: 0.25 for three numbers with 45k of them (near the ~20% of a hard
+    # puzzle's first moves that can still make 24): ToT b=5 found a right answer in fewer test games (68% vs 75%,
+    # one run each, with other changes; docs/LOG.md, issue 30), so 0.4 stays.
+    value_positive_share: float | tuple[float, float, float] = (0.4, 0.4, 0.4)
     propose_positive_share: float = 0.75  # share of reachable states among propose questions (what a search expands)
     n_answer: int = 5000
-    n_judge: int = 3000
+    n_judge: int = 18000  # half right answers, half wrong ones of the kinds in JUDGE_WRONG (hard near misses)
+    judge_positive_share: float = 0.5
     # Puzzles kept out of training besides the test games (a validation set for tuning the search); by rank.
     holdout_ranks: tuple[int, ...] = tuple(range(1001, 1051))
     state_sources: int = 0  # propose/value states grow from this many random multisets (0 = all; tests use few)
 
     def validate(self) -> None:
         counts = [self.n_io, self.n_cot, *self.n_propose, *self.n_value, self.n_answer, self.n_judge]
-        shares = (self.value_positive_share, self.propose_positive_share)
+        shares = (*self.value_shares(), self.propose_positive_share, self.judge_positive_share)
         if min(counts) < 0 or not all(0 <= x <= 1 for x in shares):
             raise LlmlabError("invalid game24 data config: counts must be >= 0 and the positive shares in [0, 1]")
+
+    def value_shares(self) -> tuple[float, float, float]:
+        v = self.value_positive_share
+        return (float(v),) * 3 if isinstance(v, (int, float)) else tuple(v)
 
 
 def holdout_puzzles(cfg: Game24DataConfig) -> set[tuple[int, ...]]:
@@ -213,20 +236,25 @@ def training_conversations(cfg: Game24DataConfig | None = None,
         p = rng.choice(solvable)
         steps, expr = solution(p)
         out.append(_conv(answer_messages(p, steps), expr, "answer", puzzle=format_numbers(p)))
-    for i in range(cfg.n_judge):
+    solvable_set = set(solvable)
+    for _ in range(cfg.n_judge):
         p = rng.choice(solvable)
-        answer = solution(p)[1] if i % 2 == 0 else _wrong_answer(p, rng)
-        label = "sure" if check_answer(p, answer).ok else "impossible"
-        out.append(_conv(judge_messages(p, answer), label, "judge", puzzle=format_numbers(p)))
+        if rng.random() < cfg.judge_positive_share:
+            answer, how = solution(p)[1], "right"
+        else:
+            how = rng.choice(JUDGE_WRONG)
+            answer = _wrong_answer(p, rng, how, solvable_set)
+        # The verdict is the checker's, whatever the kind meant to make.
+        out.append(_conv(judge_messages(p, answer), judge_reply(p, answer), "judge", puzzle=format_numbers(p), wrong=how))
 
     states = _states(every, rng)
     for size, n in zip((4, 3, 2), cfg.n_propose):
         for _ in range(n):
             s = rng.choice(every) if size == 4 else _pick_state(states[size], rng, cfg.propose_positive_share)
             out.append(_conv(propose_messages(s), str(rng.choice(next_steps(s))), "propose", size=size))
-    for size, n in zip((3, 2, 1), cfg.n_value):
+    for size, n, share in zip((3, 2, 1), cfg.n_value, cfg.value_shares()):
         for _ in range(n):
-            s = _pick_state(states[size], rng, cfg.value_positive_share)
+            s = _pick_state(states[size], rng, share)
             out.append(_conv(value_messages(s), value_label(s), "value", size=size))
     rng.shuffle(out)
     return out
@@ -255,14 +283,63 @@ def _pick_state(split: tuple[list, list], rng: random.Random, positive_share: fl
     return rng.choice(pos if pos and (not neg or rng.random() < positive_share) else neg)
 
 
-def _wrong_answer(p: tuple[int, ...], rng: random.Random) -> str:
-    """A plausible wrong answer: random moves to one number that is not 24, written as an answer."""
-    for _ in range(100):
+# The wrong answers the judge learns to refuse. The search's wrong answers come from proposals with wrong
+# arithmetic or a wrong state, so most are near misses: the puzzle's numbers in an expression that is not 24,
+# an expression that is 24 with a number changed, a right one with one operator changed.
+JUDGE_WRONG = (
+    "random",    # random moves to a number that is not 24, written as an answer
+    "operator",  # a right answer with one operator changed
+    "neighbour",  # a right answer of a puzzle one number away, with this puzzle's number put back (not 24)
+    "number",    # a right answer with one number changed: to another of the puzzle's (used twice) or +-1..3
+    "foreign",   # a right answer of a puzzle one number away, as it is (24, but not these numbers)
+    "close",     # random moves that end near 24 (20..28, e.g. 23 or 25), written as = 24
+)
+
+_NUM = re.compile(r"\d+")
+_OP = re.compile(r"(?<=\S) ([-+*/]) (?=\S)")
+
+
+def _wrong_answer(p: tuple[int, ...], rng: random.Random, how: str = "random",
+                  solvable: set[tuple[int, ...]] | frozenset = frozenset()) -> str:
+    """A plausible wrong answer to ``p`` of kind ``how`` (``JUDGE_WRONG``). Usually wrong, not always (a
+    changed operator can still make 24): the label comes from the checker, never from the kind."""
+    if how in ("operator", "number"):
+        expr = expression_from_steps(p, solve(p, rng)).rsplit(" = ", 1)[0]
+        if how == "operator":
+            ops = list(_OP.finditer(expr))
+            m = rng.choice(ops)
+            new = rng.choice([o for o in "+-*/" if o != m.group(1)])
+            return f"{expr[:m.start(1)]}{new}{expr[m.end(1):]} = 24"
+        nums = list(_NUM.finditer(expr))
+        m = rng.choice(nums)
+        old = int(m.group())
+        others = [int(x.group()) for x in nums if x is not m and int(x.group()) != old]
+        if others and rng.random() < 0.5:
+            new = rng.choice(others)
+        else:
+            new = max(1, old + rng.choice((-3, -2, -1, 1, 2, 3)))
+        return f"{expr[:m.start()]}{new}{expr[m.end():]} = 24"
+    if how in ("neighbour", "foreign"):
+        for _ in range(50):
+            i = rng.randrange(4)
+            new = rng.randint(1, 13)
+            q = tuple(sorted(p[:i] + (new,) + p[i + 1:]))
+            if new == p[i] or q not in solvable:  # only trainable puzzles lend their solutions
+                continue
+            expr = expression_from_steps(q, solve(q, rng)).rsplit(" = ", 1)[0]
+            if how == "foreign":
+                return f"{expr} = 24"
+            nums = [m for m in _NUM.finditer(expr) if int(m.group()) == new]
+            m = rng.choice(nums)
+            return f"{expr[:m.start()]}{p[i]}{expr[m.end():]} = 24"
+        how = "random"
+    near = how == "close"
+    for _ in range(400 if near else 100):
         state, steps = tuple(Fraction(x) for x in p), []
         while len(state) > 1:
             step = rng.choice(next_steps(state))
             steps.append(step)
             state = step.left
-        if state[0] != 24:
+        if state[0] != 24 and (not near or abs(state[0] - 24) <= 4):
             return expression_from_steps(p, steps).rsplit(" = ", 1)[0] + " = 24"
     return format_numbers(p).replace(" ", " + ") + " = 24"
