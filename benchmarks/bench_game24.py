@@ -21,7 +21,6 @@ On a shared CPU, ``--limit N`` (the first N test puzzles) and ``--methods`` keep
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 # The paper's Table 2 (GPT-4): success rates, and the share re-counted from its released logs where it differs.
@@ -87,8 +86,8 @@ def main() -> None:
     oracle_s = (time.perf_counter() - t) / len(puzzles)
 
     print()
-    print(f"| method | ours: success | ours: any of b / sampled | tokens per puzzle | seconds per puzzle | "
-          f"GFLOP per puzzle | GPT-4 (paper) |")
+    print("| method | ours: success | ours: any of b / sampled | tokens per puzzle | seconds per puzzle | "
+          "GFLOP per puzzle | GPT-4 (paper) |")
     print("|---|---|---|---|---|---|---|")
     for label, rep in reports.items():
         extra = ""

@@ -44,7 +44,7 @@ def main() -> None:
     greedy = [first_line(c.text) for (c,) in gen.generate(prompts, n=1, temperature=0.0, max_tokens=12)]
     g_ok = sum(exact_match(p, a) for p, a in zip(greedy, answers)) / len(items)
     print(f"{len(items)} held-out arithmetic questions, model {args.model}")
-    print(f"| method | exact match | sampled | seconds |\n|---|---|---|---|")
+    print("| method | exact match | sampled | seconds |\n|---|---|---|---|")
     print(f"| greedy | {g_ok:.1%} | | {time.perf_counter() - t:.0f} |")
     for k in [int(x) for x in args.k.split(",") if x.strip()]:
         t = time.perf_counter()

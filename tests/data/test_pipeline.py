@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import prose, words
+from conftest import prose
 
 from llmlab.cli import main
 from llmlab.data.pipeline import PrepareConfig, prepare

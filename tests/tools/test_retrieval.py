@@ -6,7 +6,6 @@ and ``llmlab index`` / ``llmlab index search``.
 """
 
 import json
-import os
 
 import pytest
 

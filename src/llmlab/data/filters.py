@@ -15,7 +15,6 @@ checks that all 42 works pass and that each rule fires on a document built to br
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 FILTERS = (

@@ -159,7 +159,7 @@ def _data_stage(cfg: Game24TrainConfig, data_dir: Path) -> dict:
     import random
 
     from llmlab.chat.data import write_conversations
-    from llmlab.tasks.game24 import expression_from_steps, format_numbers, is_test, load_puzzles, solve
+    from llmlab.tasks.game24 import format_numbers, is_test, load_puzzles, solve
     from llmlab.tasks.game24_text import answer_messages, cot_messages, holdout_puzzles, io_messages, \
         training_conversations
     from llmlab.chat.pref_data import write_jsonl

@@ -33,7 +33,6 @@ from llmlab.serve.protocol import (
     CompletionRequest,
     DetokenizeRequest,
     TokenizeRequest,
-    new_id,
     parse_body,
 )
 

@@ -74,7 +74,7 @@ from llmlab.model.kernels import convert
 from llmlab.train.configs import TrainConfig
 from llmlab.utils.config import RUN_CONFIG_FORMAT, RUN_CONFIG_VERSION, config_from_dict, config_to_dict
 from llmlab.utils.device import fast_bf16_matmul, keep_freed_memory, resolve_device  # noqa: F401 (stages use it)
-from llmlab.utils.dist import all_reduce_sum, dist_info, init_distributed
+from llmlab.utils.dist import all_reduce_sum, init_distributed
 from llmlab.utils.io import atomic_path, write_json
 
 CHECKPOINT_FORMAT = "llmlab-train-checkpoint"
