@@ -170,3 +170,47 @@ def test_column_blocks_on_several_threads_match_the_model(monkeypatch, threads):
     finally:
         torch.set_num_threads(before)
     assert fw.packed(1)[1] is None  # one thread: mm again
+
+
+def test_one_row_products_on_openblas_match_the_model_and_leave_its_threads_alone(monkeypatch):
+    # One torch thread, one row, every matrix through numpy's OpenBLAS (by default: large float32 matrices on
+    # CPUs where MKL runs AVX2 code): decode steps equal the model's, and OpenBLAS gets its thread count back.
+    lib = _numpy_openblas()
+    if lib is None:
+        pytest.skip("numpy here does not use OpenBLAS")
+    monkeypatch.setattr(fused, "_openblas", lambda: lib)
+    monkeypatch.setattr(fused, "SPLIT_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ROWS", 0)
+    before, blas_before = torch.get_num_threads(), lib.get_num_threads()
+    torch.set_num_threads(1)
+    lib.set_num_threads(2)
+    seen = []
+    monkeypatch.setattr(fused.torch, "from_numpy", lambda a: seen.append(lib.get_num_threads()) or torch.as_tensor(a))
+    try:
+        m = random_model(torch.float32)
+        fw = FusedWeights(m)
+        assert fw.packed(1)[1] is None  # not while autograd records (numpy cannot take such tensors)
+        caches = [KVCache(m.config, 1, 12, "cpu", torch.float32) for _ in range(2)]
+        with torch.inference_mode():
+            layers, head = fw.packed(1)
+            assert head is fused.BLAS and all(p is fused.BLAS for ws in layers for p in ws)
+            assert fw.eager_share(1) == 1.0  # so a compiling engine runs these steps eager
+            tok = torch.randint(0, 97, (1, 1))
+            for _ in range(6):
+                a, b = (f(tok, kv_cache=c) for f, c in zip((fw.forward, m), caches))
+                assert torch.allclose(a, b, atol=2e-5, rtol=0)
+                tok = a[:, -1].argmax(-1, keepdim=True)
+        assert seen and set(seen) == {1}  # held to one thread while multiplying
+        assert lib.get_num_threads() == 2  # and given its own count back
+    finally:
+        torch.set_num_threads(before)
+        lib.set_num_threads(blas_before)
+
+
+def _numpy_openblas():
+    import numpy  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
+    libs = [c for c in ThreadpoolController().lib_controllers if c.internal_api == "openblas"]
+    return libs[0] if libs else None
+

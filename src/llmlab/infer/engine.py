@@ -139,9 +139,9 @@ class Engine:
 
     ``compile=True`` runs the decode steps (one new token per row) through an ahead-of-time compiled step
     (``infer/compiled.py``: one C++ call per step; the first use of a model shape compiles it, ~30-60 s, then
-    it loads from ``compile_dir``). Prefill stays eager, and so do batched steps of large models, whose matmuls
-    the eager forward runs through oneDNN faster than the compiled step's GEMMs (``compiled_step_pays``). It
-    needs the fused path."""
+    it loads from ``compile_dir``). Prefill stays eager, and so do steps whose large matmuls the eager forward
+    runs faster than the compiled step's GEMMs (oneDNN for batches, column blocks on threads, OpenBLAS at one
+    row: ``compiled_step_pays``). It needs the fused path."""
 
     def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True,
                  compile: bool = False, compile_dir=None, log=None):
@@ -199,9 +199,10 @@ class Engine:
 
     def compiled_step_pays(self, rows: int) -> bool:
         """Whether a decode step of ``rows`` rows should run compiled rather than eager: not when the eager step
-        sends most of its matmul work through oneDNN (a large model's batch, see infer/fused.py)."""
+        sends most of its matmul work down a faster path the compiled step lacks (oneDNN for a large model's
+        batch, column blocks on several threads, OpenBLAS at one row; see infer/fused.py)."""
         fw = self._fused_weights
-        return fw is None or fw.onednn_share(rows) < 0.5
+        return fw is None or fw.eager_share(rows) < 0.5
 
     @property
     def device(self) -> torch.device:

@@ -29,7 +29,9 @@ of large calls:
   overhead), so batch-1 decode keeps ``mm``. The blocked copies are made on first use, so they cost memory
   (as much again as those matrices) only where a batch is run;
 * with several threads, fewer rows than that over a large matrix are multiplied as column blocks in one ``bmm``
-  (one block a thread; MKL would run such a product on one thread), reading the matrix in place.
+  (one block a thread; MKL would run such a product on one thread), reading the matrix in place; with one
+  thread, on AMD CPUs with AVX-512 (where MKL runs its AVX2 code), a one-row product over a large matrix goes
+  through numpy's OpenBLAS instead, whose one-row kernel reads the weights 15-55% faster there.
 
 A model whose linear layers are int8 (``model/kernels/int8.py``, ``llmlab generate --quantize int8``) gets int8
 fused matrices (``Int8Matrix``: q/k/v rows and gate/up rows concatenated with their per-row scales, so no
@@ -101,6 +103,42 @@ def available_memory() -> float:
 SPLIT_MIN_ELEMENTS = 2**18
 
 
+# One-row products on one thread through numpy's OpenBLAS, on the CPUs where MKL runs its AVX2 code (AMD with
+# AVX-512, ``kernels.onednn``): streaming the weights, OpenBLAS's one-row kernel reads (576, 576) at 16.8 GB/s
+# where MKL reads 10.7-12.0, (1536, 576) 16.9-18.4 vs 12.1-13.0, (576, 3072) 24.5 vs 20.9 (docs/LOG.md); a 135M
+# model decodes 28 -> 34 tok/s. Only with one torch thread: two thread pools that both spin fight over the cores.
+# OpenBLAS is held to one thread for the forward and given back its own count after (``_blas_one_thread``).
+BLAS = "blas"
+
+
+@functools.cache
+def _openblas():
+    """numpy's OpenBLAS (a threadpoolctl controller) where one-row products should take it, else None."""
+    from llmlab.model.kernels.onednn import _mkl_is_slow_here
+
+    if not _mkl_is_slow_here():
+        return None
+    import numpy  # noqa: F401  (loads the BLAS numpy links)
+    from threadpoolctl import ThreadpoolController
+
+    libs = [c for c in ThreadpoolController().lib_controllers if c.internal_api == "openblas"]
+    return libs[0] if libs else None
+
+
+class _blas_one_thread:
+    """Hold OpenBLAS to one thread inside the block (~1 us a set), then restore its count."""
+
+    def __enter__(self):
+        lib = _openblas()
+        self.before = lib.get_num_threads()
+        if self.before != 1:
+            lib.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.before != 1:
+            _openblas().set_num_threads(self.before)
+
+
 def _split_mm(x: torch.Tensor, w: torch.Tensor, parts: int) -> torch.Tensor:
     """x (M, d_in) @ w (d_in, d_out) as ``parts`` column blocks in one bmm -> (parts, M, d_out / parts)."""
     (M, K), N = x.shape, w.shape[1]
@@ -117,6 +155,8 @@ def _mm(x: torch.Tensor, w: torch.Tensor, how: torch.Tensor | int | None) -> tor
         return torch.mm(x, w)
     if isinstance(how, int):
         return _split_mm(x, w, how).transpose(0, 1).reshape(x.shape[0], w.shape[1])
+    if how is BLAS:
+        return torch.from_numpy(x.numpy() @ w.numpy())  # views of the same memory both ways
     return torch.ops.mkldnn._linear_pointwise(x, how, None, "none", [None], "")
 
 
@@ -129,6 +169,10 @@ def _addmm(residual: torch.Tensor, x: torch.Tensor, w: torch.Tensor, how: torch.
     if isinstance(how, int):
         M, N = residual.shape
         return residual.view(M, how, N // how).add(_split_mm(x, w, how).transpose(0, 1)).view(M, N)
+    if how is BLAS:
+        y = x.numpy() @ w.numpy()
+        y += residual.numpy()
+        return torch.from_numpy(y)
     return torch.ops.mkldnn._linear_pointwise(x, residual, how, None, "add")
 
 
@@ -182,6 +226,7 @@ class FusedWeights:
         self._packed = None  # oneDNN's blocked copies, per layer and the head: built by ``packed`` on first use
         self._onednn_fits = None  # whether those copies may be made (see ``_onednn_rows``); decided once
         self._split = None  # (threads, packed()'s answer for them) of the last few-row call
+        self._eager_shares: dict[tuple, float] = {}  # eager_share's answers by (rows, threads, grad)
 
     def _init_int8(self, model: GPT) -> None:
         """The int8 layout: per layer (qkv, o, gate_up, down) as ``Int8Matrix`` (rows = output channels), the
@@ -211,6 +256,7 @@ class FusedWeights:
             self.norms.append(g(model.norm))
         self._packed, self._onednn_fits = None, False
         self._split = None  # (threads, packed()'s answer for them) of the last few-row call
+        self._eager_shares: dict[tuple, float] = {}  # eager_share's answers by (rows, threads, grad)
 
     @staticmethod
     def version_key(model: GPT) -> tuple:
@@ -242,6 +288,24 @@ class FusedWeights:
         are MKL's (gpt2-small, 16 rows: 120 vs 86 tok/s; docs/LOG.md)."""
         return self._large_share if self._onednn_rows(rows) else 0.0
 
+    def eager_share(self, rows: int) -> float:
+        """The fraction of the matrices' entries that a call of ``rows`` rows multiplies on a path the compiled
+        decode step lacks: oneDNN's packing, column blocks on several threads, or OpenBLAS at one row. Where it
+        is most of the work, this eager forward beats the compiled step (a 42M model at one thread: 134.8 vs
+        130.6 tok/s; docs/LOG.md)."""
+        key = (rows, torch.get_num_threads(), torch.is_grad_enabled())
+        got = self._eager_shares.get(key)
+        if got is None:
+            if self._onednn_rows(rows):
+                got = self._large_share
+            else:
+                layers, head = self.packed(rows)
+                sizes = [w.numel() for w in self.matrices()]
+                hows = [p for ws in layers for p in ws] + [head]
+                got = sum(n for n, how in zip(sizes, hows) if how is not None) / sum(sizes)
+            self._eager_shares[key] = got
+        return got
+
     @functools.cached_property
     def _large_share(self) -> float:
         """The fraction of the matrices' entries in matrices large enough for oneDNN (fixed per copy)."""
@@ -250,17 +314,25 @@ class FusedWeights:
         sizes = [w.numel() for w in self.matrices()]
         return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
 
-    def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | int | None]:
+    def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | int | str | None]:
         """For a call of ``rows`` rows: per layer (qkv, o, gate_up, down) and the head, how ``_mm`` multiplies
         each matrix: oneDNN's blocked copy (from ``ONEDNN_MIN_ROWS`` rows, large matrices), a number of column
-        blocks (fewer rows, several threads, large matrices, not when compiling), or None (``mm``)."""
+        blocks (fewer rows, several threads, large matrices, not when compiling), ``BLAS`` (one row, one thread,
+        large float32 matrices, where numpy's OpenBLAS beats MKL), or None (``mm``)."""
         if not self._onednn_rows(rows):
             parts = torch.get_num_threads()
-            if parts < 2 or self.int8 or torch.compiler.is_compiling() or self.head.device.type != "cpu":
+            if (self.int8 or torch.compiler.is_compiling() or self.head.device.type != "cpu"
+                    or self.head.dtype != torch.float32):
+                return [(None,) * 4] * len(self.layers), None
+            if parts == 1:
+                parts = BLAS if rows == 1 and not torch.is_grad_enabled() and _openblas() is not None else None
+            if parts is None:
                 return [(None,) * 4] * len(self.layers), None
             if self._split is None or self._split[0] != parts:
-                def split(w: torch.Tensor) -> int | None:
-                    return parts if w.numel() >= SPLIT_MIN_ELEMENTS and w.shape[1] % parts == 0 else None
+                def split(w: torch.Tensor) -> int | str | None:
+                    if w.numel() < SPLIT_MIN_ELEMENTS:
+                        return None
+                    return parts if parts is BLAS or w.shape[1] % parts == 0 else None
 
                 self._split = parts, ([tuple(split(w) for w in ws) for ws in self.layers], split(self.head))
             return self._split[1]
@@ -286,7 +358,15 @@ class FusedWeights:
         y = x * torch.linalg.vecdot(xf, xf).add_(self.d_eps).rsqrt_().unsqueeze_(1).to(x.dtype)
         return y if g is None else y.mul_(g)
 
-    def forward(
+    def forward(self, idx: torch.Tensor, **kw) -> torch.Tensor:
+        """Same contract as ``GPT.forward``: idx (B, T) -> logits (B, T or logits_to_keep, vocab)."""
+        layers, head = self.packed(1)  # where one-row calls go (a prefill's last row through the head is one)
+        if head is BLAS or any(p is BLAS for ws in layers for p in ws):
+            with _blas_one_thread():
+                return self._forward(idx, **kw)
+        return self._forward(idx, **kw)
+
+    def _forward(
         self,
         idx: torch.Tensor,
         *,
@@ -295,7 +375,6 @@ class FusedWeights:
         attn_mask: torch.Tensor | None = None,
         logits_to_keep: int = 0,
     ) -> torch.Tensor:
-        """Same contract as ``GPT.forward``: idx (B, T) -> logits (B, T or logits_to_keep, vocab)."""
         c = self.config
         B, T = idx.shape
         N, H, Hkv, hd = B * T, c.n_head, c.n_kv_head, c.head_dim
