@@ -196,6 +196,8 @@ class FusedWeights:
             size = model.num_params() * self.embed.element_size()
             fold_rotation = self.embed.device.type == "cpu" and size <= FOLD_ROTATION_MAX_BYTES
         self.int8 = is_quantized(model)
+        self._split = None  # (threads or BLAS, packed()'s answer for them) of the last few-row call
+        self._eager_shares: dict[tuple, float] = {}  # eager_share's answers by (rows, threads, grad)
         if self.int8:
             self._init_int8(model)
             return
@@ -225,8 +227,6 @@ class FusedWeights:
             self.head = fold(model.lm_head.weight, model.norm.weight)  # (d, V)
         self._packed = None  # oneDNN's blocked copies, per layer and the head: built by ``packed`` on first use
         self._onednn_fits = None  # whether those copies may be made (see ``_onednn_rows``); decided once
-        self._split = None  # (threads, packed()'s answer for them) of the last few-row call
-        self._eager_shares: dict[tuple, float] = {}  # eager_share's answers by (rows, threads, grad)
 
     def _init_int8(self, model: GPT) -> None:
         """The int8 layout: per layer (qkv, o, gate_up, down) as ``Int8Matrix`` (rows = output channels), the
@@ -255,8 +255,6 @@ class FusedWeights:
             self.head = rows(model.lm_head)
             self.norms.append(g(model.norm))
         self._packed, self._onednn_fits = None, False
-        self._split = None  # (threads, packed()'s answer for them) of the last few-row call
-        self._eager_shares: dict[tuple, float] = {}  # eager_share's answers by (rows, threads, grad)
 
     @staticmethod
     def version_key(model: GPT) -> tuple:
@@ -314,6 +312,11 @@ class FusedWeights:
         sizes = [w.numel() for w in self.matrices()]
         return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
 
+    @functools.cached_property
+    def _all_mm(self) -> tuple[list[tuple], None]:
+        """``packed``'s answer when every product takes ``mm`` (one object, so ``forward`` can tell it apart)."""
+        return [(None,) * 4] * len(self.layers), None
+
     def packed(self, rows: int) -> tuple[list[tuple], torch.Tensor | int | str | None]:
         """For a call of ``rows`` rows: per layer (qkv, o, gate_up, down) and the head, how ``_mm`` multiplies
         each matrix: oneDNN's blocked copy (from ``ONEDNN_MIN_ROWS`` rows, large matrices), a number of column
@@ -323,18 +326,20 @@ class FusedWeights:
             parts = torch.get_num_threads()
             if (self.int8 or torch.compiler.is_compiling() or self.head.device.type != "cpu"
                     or self.head.dtype != torch.float32):
-                return [(None,) * 4] * len(self.layers), None
+                return self._all_mm
             if parts == 1:
                 parts = BLAS if rows == 1 and not torch.is_grad_enabled() and _openblas() is not None else None
             if parts is None:
-                return [(None,) * 4] * len(self.layers), None
+                return self._all_mm
             if self._split is None or self._split[0] != parts:
                 def split(w: torch.Tensor) -> int | str | None:
                     if w.numel() < SPLIT_MIN_ELEMENTS:
                         return None
                     return parts if parts is BLAS or w.shape[1] % parts == 0 else None
 
-                self._split = parts, ([tuple(split(w) for w in ws) for ws in self.layers], split(self.head))
+                layers, head = [tuple(split(w) for w in ws) for ws in self.layers], split(self.head)
+                none = head is None and all(p is None for ws in layers for p in ws)
+                self._split = parts, (self._all_mm if none else (layers, head))
             return self._split[1]
         if self._packed is None:
             def pack(w: torch.Tensor) -> torch.Tensor | None:  # w (d_in, d_out) -> oneDNN's layout of w.T
@@ -360,8 +365,8 @@ class FusedWeights:
 
     def forward(self, idx: torch.Tensor, **kw) -> torch.Tensor:
         """Same contract as ``GPT.forward``: idx (B, T) -> logits (B, T or logits_to_keep, vocab)."""
-        layers, head = self.packed(1)  # where one-row calls go (a prefill's last row through the head is one)
-        if head is BLAS or any(p is BLAS for ws in layers for p in ws):
+        # One-row calls (a decode step; a prefill's last row through the head) may go to OpenBLAS: hold its threads.
+        if self.packed(1) is not self._all_mm and self._split[0] is BLAS:
             with _blas_one_thread():
                 return self._forward(idx, **kw)
         return self._forward(idx, **kw)
