@@ -184,20 +184,28 @@ class _Parser:
         raise _ParseError(f"unexpected {tok!r}")
 
 
-def _evaluate(node) -> Fraction:
+def _evaluate(node, lines: list[str] | None = None) -> Fraction:
+    """The value of a parsed expression. ``lines`` (if given) gets one ``a op b = c`` line per operation,
+    innermost first, left to right; a division by zero adds ``a / 0 = undefined`` and raises ZeroDivisionError."""
     if node[0] == "n":
         return Fraction(node[1])
     op, left, right = node
-    a, b = _evaluate(left), _evaluate(right)
+    a, b = _evaluate(left, lines), _evaluate(right, lines)
     if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if b == 0:
+        c = a + b
+    elif op == "-":
+        c = a - b
+    elif op == "*":
+        c = a * b
+    elif b == 0:
+        if lines is not None:
+            lines.append(f"{fmt(a)} / 0 = undefined")
         raise ZeroDivisionError
-    return a / b
+    else:
+        c = a / b
+    if lines is not None:
+        lines.append(f"{fmt(a)} {op} {fmt(b)} = {fmt(c)}")
+    return c
 
 
 def _leaves(node) -> list[int]:
@@ -254,22 +262,10 @@ def worked_steps(answer: str) -> tuple[list[int], list[str]] | None:
     except _ParseError:
         return None
     lines: list[str] = []
-
-    def work(node) -> Fraction | None:
-        if node[0] == "n":
-            return Fraction(node[1])
-        a = work(node[1])
-        b = work(node[2]) if a is not None else None
-        if a is None or b is None:
-            return None
-        if node[0] == "/" and b == 0:
-            lines.append(f"{fmt(a)} / 0 = undefined")
-            return None
-        c = _apply(a, node[0], b)
-        lines.append(f"{fmt(a)} {node[0]} {fmt(b)} = {fmt(c)}")
-        return c
-
-    work(tree)
+    try:
+        _evaluate(tree, lines)
+    except ZeroDivisionError:
+        pass  # the lines end at the division by zero
     return sorted(_leaves(tree)), lines
 
 
