@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections import Counter
+from types import SimpleNamespace
 
 
 def main() -> None:
@@ -30,7 +30,10 @@ def main() -> None:
 
     from llmlab.eval.suites import _synth_kind
     from llmlab.reason.generators import EngineGenerator
+    from llmlab.reason.strategies import majority_vote
     from llmlab.tasks.check import exact_match, normalize_answer
+
+    by_exact_match = SimpleNamespace(normalise=normalize_answer)  # majority_vote's task: exact match's rules
 
     items = _synth_kind(("arithmetic",), args.n, args.seed)
     prompts = [[{"role": "user", "content": q}] for _, q, _ in items]
@@ -53,13 +56,8 @@ def main() -> None:
         for samples, a in zip(outs, answers):
             texts = [first_line(c.text) for c in samples]
             right += sum(exact_match(x, a) for x in texts)
-            votes = Counter(normalize_answer(x) for x in texts if x)
-            first = {}
-            for x in texts:
-                first.setdefault(normalize_answer(x), len(first))
-            if votes:
-                best = min(votes, key=lambda v: (-votes[v], first[v]))
-                ok += exact_match(best, a)
+            best, _ = majority_vote(by_exact_match, texts)
+            ok += bool(best) and exact_match(best, a)
         print(f"| self-consistency k={k} (T={args.temperature}) | {ok / len(items):.1%} | "
               f"{right / (k * len(items)):.1%} | {time.perf_counter() - t:.0f} |")
         print(f"  gain over greedy: {100 * (ok / len(items) - g_ok):+.1f} points", flush=True)
