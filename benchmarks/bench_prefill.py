@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import bench_import_decode
 from bench_import_decode import SHAPE, build_hf
 
 
@@ -48,8 +47,7 @@ def main() -> None:
     from llmlab.runs import load_model
 
     n = args.prompt_tokens
-    SHAPE["max_position_embeddings"] = max(SHAPE["max_position_embeddings"], n + 16)
-    bench_import_decode.SHAPE = SHAPE
+    SHAPE["max_position_embeddings"] = max(SHAPE["max_position_embeddings"], n + 16)  # (build_hf reads it)
     tmp = Path(tempfile.mkdtemp(prefix="bench_prefill_"))
     hf = build_hf(tmp / "hf")
     import_hf(tmp / "hf", tmp / "run")
