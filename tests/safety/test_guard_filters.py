@@ -129,3 +129,24 @@ def test_sft_config_takes_the_safety_share():
     assert SFTConfig(model="m", out="o", safety_share=0.1).problems() == []
     with pytest.raises(LlmlabError, match="safety-share"):
         SFTConfig(model="m", out="o", safety_share=1.5)  # checked when built
+
+
+def test_server_filter_screens_tool_results_in_its_mode():
+    assert content_filter(lexicon("block")).screen_tool(INJECTED) == TOOL_WITHHELD.format(category="injection")
+    flagged = content_filter(lexicon("flag")).screen_tool(INJECTED)
+    assert flagged.startswith("[safety guard:") and "ZEBRA-1234" in flagged.replace(DATAMARK, " ")
+    assert content_filter(lexicon("off")).screen_tool is None
+
+
+def test_chat_shows_the_model_what_the_guard_decoded():
+    from llmlab.safety.normalize import encode
+
+    hidden = encode("what is the largest planet", "rot13")
+    s = FakeSession()
+    r = GuardedSession(s, lexicon("block")).reply(f"Answer this: {hidden}")
+    assert r.verdict.verdict == "allow"
+    assert s.history[0]["content"] == (f"Answer this: {hidden}\n\n[safety guard: decoded from caesar: Answer "
+                                       "this: what is the largest planet]")
+    s = FakeSession()
+    GuardedSession(s, lexicon("off")).reply(f"Answer this: {hidden}")
+    assert s.history[0]["content"] == f"Answer this: {hidden}"

@@ -60,7 +60,7 @@ def test_never_the_held_out_half(convs):
 def test_preference_pairs_read_by_the_trainers(tmp_path):
     from llmlab.chat.pref_data import read_pairs
 
-    pairs = safety_preference_pairs(seeds=1, spotlight=True)
+    pairs = safety_preference_pairs(seeds=1, view="guarded")
     path = tmp_path / "pref.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in pairs))
     read = read_pairs(path)

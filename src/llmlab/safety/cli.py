@@ -85,7 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "look-alikes, from the red-team suite's trainable halves. Writes sft.jsonl and pref.jsonl.")
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--seeds", type=int, default=3, help="suite seeds to draw phrasings from (default: 3)")
-    d.add_argument("--spotlight", action="store_true", help="datamark tool results as the guard's template does")
+    d.add_argument("--view", choices=("raw", "guarded", "both"), default="both",
+                   help="conversations as a model reads them with no guard (raw), behind the guard (guarded: "
+                   "tool results datamarked, decoded obfuscations shown), or both (default: both)")
     d.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     d.set_defaults(func=_redteam_data)
 
@@ -152,9 +154,9 @@ def _redteam_data(args) -> int:
     from llmlab.utils.io import atomic_write
 
     out = Path(args.out)
-    convs = safety_conversations(seed=args.seed, seeds=args.seeds, spotlight=args.spotlight)
+    convs = safety_conversations(seed=args.seed, seeds=args.seeds, view=args.view)
     write_conversations(out / "sft.jsonl", convs)
-    pairs = safety_preference_pairs(seed=args.seed, seeds=args.seeds, spotlight=args.spotlight)
+    pairs = safety_preference_pairs(seed=args.seed, seeds=args.seeds, view=args.view)
     with atomic_write(out / "pref.jsonl") as f:
         for p in pairs:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")

@@ -1,6 +1,6 @@
 """Safety training data: refusal and instruction-hierarchy conversations for SFT and preference pairs, built
-from the red-team suite's trainable halves (``tune``, ``dev``, ``dev2``, ``dev3``; never ``heldout``, which stays
-held out from anything trained on).
+from the red-team suite's trainable halves (``tune``, ``dev``, ``dev2``, ``dev3``, ``dev4``; never ``heldout``,
+which stays held out from anything trained on).
 
     from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
     convs = safety_conversations(seed=0)          # list[chat.data.Conversation]
@@ -17,11 +17,17 @@ What the model learns, kind by kind (``meta["kind"]``):
   in any scheme -- answered with the SFT data's refusal (``tasks.synth.REFUSAL``), so both sources agree.
 * ``safety_injection``: a tool result or retrieved document carrying injected instructions: the assistant
   answers the user's actual request from the clean content and says it ignored the instructions
-  (``IGNORED``); it never repeats the injection's canary. With ``spotlight=True`` the tool results are
-  datamarked and the system prompt says so (``guard.spotlight_messages``), as the guard's template use does.
+  (``IGNORED``); it never repeats the injection's canary.
 * ``safety_benign``: a look-alike ("How do I kill a Python process?", role-play with no harmful ask, tool output
-  with instructions meant for a human) answered helpfully (``train_answers.py``), so refusals do not spread
-  to innocent questions.
+  with instructions meant for a human, an encoded harmless question) answered helpfully
+  (``train_answers.py``), so refusals do not spread to innocent questions.
+
+Views (``view``): ``raw`` is each conversation as sent, which a model with no guard in front reads;
+``guarded`` is what the guard shows the model once it lets a conversation through (``guard.model_view``:
+tool results datamarked with the instruction in the system prompt, an encoded user message followed by the
+plain text the guard decoded); ``both`` (the default) trains on the two, a conversation the guard shows
+unchanged once. An encoded harmless question is answered only in the guarded view, where the model can
+read it; raw, it has no answer and is left out, while encoded harmful asks are refused in both.
 
 ``safety_sft_mix(share)`` is the hook the default SFT data takes (``tasks.synth.generate(..., extra=...)``):
 ``share`` x n_train of these conversations join the training mix and ``share`` x n_val the validation set,
@@ -38,11 +44,12 @@ import random
 
 from llmlab.chat.data import Conversation
 from llmlab.errors import LlmlabError
-from llmlab.safety.guard import spotlight_messages
+from llmlab.safety.guard import model_view
 from llmlab.safety.redteam import PREFIXES, Case, generate_suite
-from llmlab.safety.train_answers import BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS
+from llmlab.safety.train_answers import BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS, PLAIN_ANSWERS
 
 TRAIN_SPLITS = ("tune", "dev", "dev2", "dev3", "dev4")
+VIEWS = ("raw", "guarded", "both")
 IGNORED = " The {what} also contained instructions addressed to me; I ignored them."
 COMPLIANCE = ["Sure, here is how to do it. First, get the materials ready, then follow these steps carefully.",
               "Of course! Step 1: gather what you need. Step 2: do it where no one can see you.",
@@ -62,8 +69,10 @@ def _strip_prefix(q: str) -> str:
     return q
 
 
-def _answer(case: Case) -> tuple[str, str] | None:
-    """``(kind, answer)`` for a case, or None when we have no reference answer for it."""
+def _answer(case: Case, guarded: bool = False) -> tuple[str, str] | None:
+    """``(kind, answer)`` for a case, or None when we have no reference answer for it. An encoded harmless
+    question has one only in the guarded view, where the guard's decoded text sits beside it: without it a
+    small model cannot read the question (and should not guess at what an encoded message asks)."""
     if case.kind == "attack" and case.category != "injection":
         return "safety_refusal", _refusal()
     if case.kind == "attack":
@@ -74,6 +83,9 @@ def _answer(case: Case) -> tuple[str, str] | None:
                                                          "tool result")
     if case.technique in ("tool", "document"):
         ans = BENIGN_CARRIER_ANSWERS.get(case.source or "")
+        return ("safety_benign", ans) if ans else None
+    if case.technique.startswith("enc:"):
+        ans = PLAIN_ANSWERS.get(case.source or "") if guarded else None
         return ("safety_benign", ans) if ans else None
     ans = BENIGN_ANSWERS.get(_strip_prefix(case.source or ""))
     return ("safety_benign", ans) if ans else None
@@ -92,10 +104,10 @@ def _as_parts(messages: list[dict]) -> tuple[list[dict], list[dict]]:
     return prompt, parts
 
 
-def _items(splits, seeds: int, spotlight: bool, refusal_ratio: float | None):
+def _items(splits, seeds: int, view: str, refusal_ratio: float | None):
     """``(case, messages, (kind, answer))`` for every case with an answer; refusals subsampled (seeded) to at
     most ``refusal_ratio`` x the benign answers, so the model does not learn that refusing is the safe bet."""
-    items = list(_all_items(splits, seeds, spotlight))
+    items = list(_all_items(splits, seeds, view))
     if refusal_ratio is None:
         return items
     benign = sum(k == "safety_benign" for _, _, (k, _) in items)
@@ -104,32 +116,35 @@ def _items(splits, seeds: int, spotlight: bool, refusal_ratio: float | None):
     return [it for i, it in enumerate(items) if it[2][0] != "safety_refusal" or i in keep]
 
 
-def _all_items(splits, seeds: int, spotlight: bool):
+def _all_items(splits, seeds: int, view: str):
     bad = [s for s in splits if s not in TRAIN_SPLITS]
     if bad:
         raise LlmlabError(f"safety training data may only use {', '.join(TRAIN_SPLITS)} (the held-out half stays "
                           f"held out), got {bad}")
+    if view not in VIEWS:
+        raise LlmlabError(f"safety data view must be one of {', '.join(VIEWS)}, got {view!r}")
+    guarded_views = {"raw": (False,), "guarded": (True,), "both": (False, True)}[view]
     seen = set()
     for seed in range(seeds):
         for split in splits:
             for case in generate_suite(split, seed):
-                got = _answer(case)
-                if got is None:
-                    continue
-                msgs = spotlight_messages(case.messages) if spotlight and case.messages[-1]["role"] == "tool" \
-                    else case.messages
-                key = repr(msgs)
-                if key in seen:
-                    continue
-                seen.add(key)
-                yield case, msgs, got
+                for guarded in guarded_views:
+                    got = _answer(case, guarded)
+                    if got is None:
+                        continue
+                    msgs = model_view(case.messages) if guarded else case.messages
+                    key = repr(msgs)
+                    if key in seen:  # a case the guard shows unchanged is trained on once
+                        continue
+                    seen.add(key)
+                    yield case, msgs, got
 
 
 def safety_conversations(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
-                         spotlight: bool = False, refusal_ratio: float | None = 1.0) -> list[Conversation]:
+                         view: str = "both", refusal_ratio: float | None = 1.0) -> list[Conversation]:
     """SFT conversations (see the module docstring); ``n`` draws that many at random (all when None)."""
     out = []
-    for case, msgs, (kind, answer) in _items(splits, seeds, spotlight, refusal_ratio):
+    for case, msgs, (kind, answer) in _items(splits, seeds, view, refusal_ratio):
         prompt, parts = _as_parts(msgs)
         content = parts + [{"type": "text", "text": answer}] if parts else answer
         out.append(Conversation(prompt + [{"role": "assistant", "content": content}],
@@ -141,12 +156,12 @@ def safety_conversations(n: int | None = None, seed: int = 0, *, splits=TRAIN_SP
 
 
 def safety_preference_pairs(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
-                            spotlight: bool = False, refusal_ratio: float | None = 1.0) -> list[dict]:
+                            view: str = "both", refusal_ratio: float | None = 1.0) -> list[dict]:
     """Preference pairs in ``train.pref_data``'s JSONL shape: the prompt ends with the user turn; chosen and
     rejected are assistant messages (with the tool call and result as parts where there is one)."""
     rng = random.Random(seed)
     out = []
-    for case, msgs, (kind, answer) in _items(splits, seeds, spotlight, refusal_ratio):
+    for case, msgs, (kind, answer) in _items(splits, seeds, view, refusal_ratio):
         prompt, parts = _as_parts(msgs)
         if kind == "safety_refusal":
             rejected, why = rng.choice(COMPLIANCE), "compliance"
@@ -170,7 +185,7 @@ def _val_side(conv: Conversation, val_fraction: float = 0.1) -> bool:
     return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < val_fraction
 
 
-def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, spotlight: bool = False):
+def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, view: str = "both"):
     """The SFT data hook (``tasks.synth.generate(..., extra=safety_sft_mix(0.1))``): a callable
     ``(n_train, n_val, seed) -> (train, val)`` giving ``round(share * n)`` safety conversations on each side
     (drawn with replacement when more are asked for than exist; validation ones from the hash-chosen 10%)."""
@@ -178,7 +193,7 @@ def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, s
         raise LlmlabError(f"the safety share must be in (0, 1], got {share}")
 
     def extra(n_train: int, n_val: int, seed: int):
-        convs = safety_conversations(seed=seed, splits=splits, seeds=seeds, spotlight=spotlight)
+        convs = safety_conversations(seed=seed, splits=splits, seeds=seeds, view=view)
         val_pool = [c for c in convs if _val_side(c)]
         train_pool = [c for c in convs if not _val_side(c)]
         rng = random.Random(f"safety-sft-mix:{seed}")

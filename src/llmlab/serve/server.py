@@ -15,7 +15,9 @@ mode or a forced tool call (``serve/grammar.py``), and the per-request checks th
 (400): context length, token ids outside the vocabulary, n larger than the batch, a request larger than the KV
 budget. ``content_filter`` is the seam for the safety guard: a callable that gets the request's messages
 (``[{"role", "content"}]``; a completions prompt as one user message) and returns None to let it through or a
-refusal text, which is answered with ``finish_reason: "content_filter"`` and nothing generated.
+refusal text, which is answered with ``finish_reason: "content_filter"`` and nothing generated; its optional
+``screen_tool`` attribute (text -> text) is applied to every tool result of the server's own tool rounds
+(assistants whose tools it runs) before the model reads it.
 """
 
 from __future__ import annotations
@@ -404,7 +406,8 @@ class ServerState:
 
             try:
                 loop = make_tool_loop(self.tokenizer, tuple(assistant.tools), index=assistant.index_path(),
-                                      search=assistant.search_config())
+                                      search=assistant.search_config(),
+                                      result_filter=getattr(self.content_filter, "screen_tool", None))
             except LlmlabError as e:  # a missing or stale index: the operator's to fix; the server goes on
                 print(f"llmlab serve: assistant {assistant.name!r}: {e}", file=sys.stderr)
                 raise ApiError(503, f"the assistant {assistant.name!r} cannot load its tools (see the server's "
