@@ -14,7 +14,8 @@ from llmlab.cli import main
 from llmlab.errors import LlmlabError
 from llmlab.safety import redteam_data as D
 from llmlab.safety.redteam import generate_suite
-from llmlab.safety.train_data import safety_conversations, safety_preference_pairs
+from llmlab.safety.train_answers import PLAIN_ANSWERS
+from llmlab.safety.train_data import TRAIN_SPLITS, _answer, safety_conversations, safety_preference_pairs
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,33 @@ def test_never_the_held_out_half(convs):
         assert c.meta["split"] != "heldout"
     with pytest.raises(LlmlabError, match="held-out"):
         safety_conversations(splits=("heldout",))
+
+
+@pytest.mark.parametrize("split", TRAIN_SPLITS)
+def test_every_trainable_case_has_an_answer(split):
+    """A case without a reference answer is dropped from the training data, so missing answers tip the mix
+    towards refusals. Scale 10 draws every vocabulary item at least once (checked), so removing any one answer
+    fails here; encoded benign cases are answered from ``PLAIN_ANSWERS`` by the question before encoding."""
+    cases = generate_suite(split, 0, scale=10)
+    vocab = {q for qs in D.BENIGN[split].values() for q in qs} | set(D.BENIGN_ROLEPLAY[split])
+    vocab |= {out for carriers in (D.BENIGN_TOOL, D.BENIGN_DOCS, D.TOOL_CARRIERS, D.DOC_CARRIERS)
+              for _, _, out in carriers[split]}
+    assert {c.source for c in cases if c.source} == vocab
+    needs = [c for c in cases if (c.kind == "benign" and c.category != "encoded") or c.category == "injection"]
+    missing = [(c.technique, c.source) for c in needs if _answer(c) is None]
+    assert not missing, missing
+    assert set(D.BENIGN_PLAIN[split]) <= set(PLAIN_ANSWERS)
+
+
+def test_no_answers_for_the_held_out_half():
+    from llmlab.safety import train_answers as A
+
+    held = {q for qs in D.BENIGN["heldout"].values() for q in qs} | set(D.BENIGN_ROLEPLAY["heldout"])
+    held |= set(D.BENIGN_PLAIN["heldout"])
+    held |= {out for carriers in (D.BENIGN_TOOL, D.BENIGN_DOCS, D.TOOL_CARRIERS, D.DOC_CARRIERS)
+             for _, _, out in carriers["heldout"]}
+    keys = set(A.BENIGN_ANSWERS) | set(A.BENIGN_CARRIER_ANSWERS) | set(A.CARRIER_ANSWERS) | set(PLAIN_ANSWERS)
+    assert not held & keys
 
 
 def test_preference_pairs_read_by_the_trainers(tmp_path):
