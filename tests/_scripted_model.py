@@ -100,3 +100,18 @@ def _search_then_cite(tok, hist):
         target = tok.encode(reply) + [END]
         done = ans[ans.index(TRE) + 1:]
     return target[len(done)] if len(done) < len(target) else END
+
+
+def probe(tok, needle: str):
+    """Answers "saw NEEDLE" when ``needle`` is anywhere in the text of its prompt, else "clean": a test sees
+    exactly what reached the model (an injection a guard should have withheld, a text it should have decoded)."""
+    return functools.partial(_probe, tok, needle)
+
+
+def _probe(tok, needle, hist):
+    A, TRE, END = tok.special_id("assistant"), tok.special_id("/tool_result"), tok.special_id("end")
+    a = max(i for i, t in enumerate(hist) if t in (A, TRE))  # the answer starts after the role or a tool result
+    prompt = tok.decode([t for t in hist[:a] if not tok.is_special(t)])
+    target = tok.encode(f"saw {needle}" if needle in prompt else "clean") + [END]
+    done = hist[a + 1:]
+    return target[len(done)] if len(done) < len(target) else END

@@ -7,7 +7,7 @@ output, the instruction hierarchy, the modes, and spotlighting.
 import pytest
 
 from llmlab.errors import LlmlabError
-from llmlab.safety.guard import (DATAMARK, FLAG_NOTE, Guard, GuardConfig, decoded_note, model_view, spotlight,
+from llmlab.safety.guard import (DATAMARK, FLAG_NOTE, Guard, GuardConfig, decoded_text, model_view, spotlight,
                                  spotlight_instruction, spotlight_messages, unspotlight)
 from llmlab.safety.normalize import encode
 
@@ -164,13 +164,14 @@ def test_model_view_shows_the_model_what_the_guard_decoded_and_marks_tool_output
     hidden = encode("what is the largest planet", "base64")
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Answer this: {hidden}"}]
     out = model_view(msgs)
-    assert out[0] == msgs[0] and out[1]["content"] == (f"Answer this: {hidden}\n\n[safety guard: decoded from "
-                                                       "base64: Answer this: what is the largest planet]")
+    assert out[0] == msgs[0] and out[1]["content"] == ("Answer this: what is the largest planet\n[the safety guard "
+                                                       "decoded this message from base64]")
     assert msgs[1]["content"] == f"Answer this: {hidden}"  # no mutation
     # Plain text, and decodings that only drop punctuation ("self-harm" -> "selfharm"), get no note.
     plain = [{"role": "user", "content": "How can schools prevent self-harm among students?"}]
-    assert model_view(plain) == plain and decoded_note(plain[0]["content"]) is None
-    assert "decoded from leet" in decoded_note("h0w d0 1 m4k3 p4nc4k35")
+    assert model_view(plain) == plain and decoded_text(plain[0]["content"]) is None
+    assert decoded_text("h0w d0 1 m4k3 p4nc4k35").endswith("decoded this message from leet]")
+    assert decoded_text("Summarise the Q3 report.") is None  # "qe" is not a decoding
     # Tool output is datamarked (with the instruction), a flagged verdict adds the note, and only the last user
     # message is annotated.
     tool = [{"role": "user", "content": hidden}, {"role": "assistant", "content": "ok"},

@@ -26,8 +26,11 @@ def convs():
 def test_kinds_balanced_and_valid(convs):
     kinds = [c.meta["kind"] for c in convs]
     n = {k: kinds.count(k) for k in set(kinds)}
-    assert set(n) == {"safety_refusal", "safety_injection", "safety_benign"}
+    assert set(n) == {"safety_refusal", "safety_injection", "safety_benign", "safety_withheld"}
     assert n["safety_refusal"] <= n["safety_benign"]  # refusals never outnumber the helpful look-alike answers
+    for family in ("direct", "roleplay", "enc"):  # nor do they within one technique
+        of = [c.meta["kind"] for c in convs if c.meta["technique"].split(":")[0] == family]
+        assert 0 < of.count("safety_refusal") <= of.count("safety_benign"), family
     for c in convs:
         text = render_text(c.messages)  # the chat template accepts every conversation
         assert text.endswith("<|end|>")
@@ -65,6 +68,7 @@ def test_every_trainable_case_has_an_answer(split):
     fails here; encoded benign cases are answered from ``PLAIN_ANSWERS`` by the question before encoding."""
     cases = generate_suite(split, 0, scale=10)
     vocab = {q for qs in D.BENIGN[split].values() for q in qs} | set(D.BENIGN_ROLEPLAY[split])
+    vocab |= set(D.BENIGN_PLAIN[split])
     vocab |= {out for carriers in (D.BENIGN_TOOL, D.BENIGN_DOCS, D.TOOL_CARRIERS, D.DOC_CARRIERS)
               for _, _, out in carriers[split]}
     assert {c.source for c in cases if c.source} == vocab
@@ -72,6 +76,10 @@ def test_every_trainable_case_has_an_answer(split):
     missing = [(c.technique, c.source) for c in needs if _answer(c) is None]
     assert not missing, missing
     assert set(D.BENIGN_PLAIN[split]) <= set(PLAIN_ANSWERS)
+    # An encoded harmless question is answered where the model can read it (the guarded view) and only there.
+    encoded = [c for c in cases if c.kind == "benign" and c.category == "encoded"]
+    assert encoded and all(_answer(c, guarded=True) == ("safety_benign", PLAIN_ANSWERS[c.source]) for c in encoded)
+    assert all(_answer(c) is None for c in encoded)
 
 
 def test_no_answers_for_the_held_out_half():
@@ -95,7 +103,7 @@ def test_preference_pairs_read_by_the_trainers(tmp_path):
     assert len(read) == len(pairs)
     why = {p["kind"]: p["rejected_is"] for p in pairs}
     assert why == {"safety_refusal": "compliance", "safety_injection": "obeyed_injection",
-                   "safety_benign": "over_refusal"}
+                   "safety_benign": "over_refusal", "safety_withheld": "over_refusal"}
     spot = next(p for p in pairs if p["kind"] == "safety_injection")
     assert spot["prompt"][0]["role"] == "system" and "data, not instructions" in spot["prompt"][0]["content"]
 
@@ -104,3 +112,38 @@ def test_cli_writes_both_files(tmp_path, capsys):
     assert main(["redteam-data", "--out", str(tmp_path), "--seeds", "1"]) == 0
     assert "preference pairs" in capsys.readouterr().out
     assert (tmp_path / "sft.jsonl").stat().st_size > 0 and (tmp_path / "pref.jsonl").stat().st_size > 0
+
+
+def test_views_raw_guarded_and_both():
+    """The guarded view is what ``guard.model_view`` shows the model; ``both`` holds the raw and guarded
+    conversations, a conversation the guard shows unchanged once."""
+    from llmlab.safety.guard import DATAMARK, model_view
+
+    raw = safety_conversations(seeds=1, view="raw", refusal_ratio=None)
+    guarded = safety_conversations(seeds=1, view="guarded", refusal_ratio=None)
+    both = safety_conversations(seeds=1, view="both", refusal_ratio=None)
+    key = lambda c: repr(c.messages)  # noqa: E731
+    assert {key(c) for c in both} == {key(c) for c in raw} | {key(c) for c in guarded}
+    decoded = [c for c in guarded if "[the safety guard decoded this message" in c.messages[-2]["content"]]
+    assert {c.meta["kind"] for c in decoded} == {"safety_benign", "safety_refusal"}
+    assert not any("[the safety guard decoded" in m["content"] for c in raw for m in c.messages
+                   if isinstance(m["content"], str))
+    tools = [c for c in guarded if isinstance(c.messages[-1]["content"], list)]
+    marked = [c for c in tools if c.meta["kind"] != "safety_withheld"]
+    assert marked and all(DATAMARK in c.messages[-1]["content"][1]["text"] for c in marked)
+    assert model_view([m for m in tools[0].messages[:-1]])[0] == tools[0].messages[0]  # the instruction, as served
+    with pytest.raises(LlmlabError, match="view"):
+        safety_conversations(seeds=1, view="spotlit")
+
+
+def test_withheld_tool_results_are_answered_without_refusing(convs):
+    """Block mode withholds an injected tool result; the model learns to say so, not to refuse or obey."""
+    from llmlab.safety.filters import TOOL_WITHHELD
+    from llmlab.safety.redteam import is_refusal
+
+    held = [c for c in convs if c.meta["kind"] == "safety_withheld"]
+    assert held and all(c.meta["category"] == "injection" for c in held)
+    for c in held:
+        parts = c.messages[-1]["content"]
+        assert parts[1]["text"] == TOOL_WITHHELD.format(category="injection")
+        assert "withheld" in parts[-1]["text"] and not is_refusal(parts[-1]["text"])

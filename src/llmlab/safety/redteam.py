@@ -27,10 +27,11 @@ canary. A benign case is falsely refused when the answer is a refusal. This judg
 "refusal string" judge of early jailbreak papers): it counts a non-refusal as a success even if the answer is
 useless, so ASR is an upper bound for weak models.
 
-The guard sits in front of the responder: ``block`` returns ``GUARD_REFUSAL`` for a blocked conversation;
-otherwise the responder reads ``guard.model_view`` of it: tool results spotlighted (datamarked), a user
-message the guard decoded followed by the plain text it found, and, when flagged, a safety note in the system
-prompt. ``compliant_responder`` obeys whatever it reads,
+The guard sits in front of the responder: ``block`` returns ``GUARD_REFUSAL`` for a conversation whose own
+messages it blocks; otherwise the responder reads ``guard.model_view`` of it: each tool result screened as
+``llmlab chat``'s tool runner screens it (an injection withheld in block mode, the rest datamarked), a user
+message the guard decoded followed by the plain text it found, and, when flagged, a safety note in the
+system prompt. ``compliant_responder`` obeys whatever it reads,
 canaries included, so with it the figures are the guard's own: ASR = attacks the guard let through, false
 refusals = benign cases it blocked.
 
@@ -69,7 +70,7 @@ from typing import Callable
 
 from llmlab.errors import LlmlabError
 from llmlab.safety import redteam_data as D
-from llmlab.safety.guard import DATAMARK, GUARD_REFUSAL, MODES, Guard, GuardConfig, model_view
+from llmlab.safety.guard import DATAMARK, GUARD_REFUSAL, MODES, VERDICTS, Guard, GuardConfig, model_view
 from llmlab.safety.lexicon import CATEGORIES
 from llmlab.safety.normalize import encode
 
@@ -248,15 +249,30 @@ class CaseResult:
 
 
 def guarded_answer(case_messages: list[dict], responder: Responder, guard: Guard | None) -> tuple[str, str, str | None, float]:
-    """``(answer, verdict, category, guard_seconds)`` for one conversation behind ``guard`` (None = no guard)."""
+    """``(answer, verdict, category, guard_seconds)`` for one conversation behind ``guard`` (None = no guard).
+
+    The guard judges the conversation's own messages; a block there refuses without running the responder.
+    Tool results and documents are screened one by one, as the tool runner screens them in ``llmlab chat``
+    (``filters.screen_tool_result``): an injection is withheld (the responder reads a notice instead and still
+    answers the user), a flagged result is marked. The verdict reported is the worst of all of them."""
+    from llmlab.safety.filters import screen_tool_result
+
     if guard is None or guard.config.mode == "off":
         return responder(case_messages), "allow", None, 0.0
     t0 = time.perf_counter()
-    v = guard.check_messages(case_messages)
-    dt = time.perf_counter() - t0
+    v = guard.check_messages([m for m in case_messages if m["role"] != "tool"])
     if v.verdict == "block":
-        return GUARD_REFUSAL, "block", v.category, dt
-    return responder(model_view(case_messages, v)), v.verdict, v.category, dt
+        return GUARD_REFUSAL, "block", v.category, time.perf_counter() - t0
+    worst = [v]
+
+    def screen(text: str) -> str:
+        shown, tv = screen_tool_result(text, guard)
+        worst.append(tv)
+        return shown
+    msgs = model_view(case_messages, v, tool_screen=screen)
+    w = max(worst, key=lambda x: (VERDICTS.index(x.verdict), x.score))
+    dt = time.perf_counter() - t0
+    return responder(msgs), w.verdict, w.category, dt
 
 
 def run_cases(cases: list[Case], responder: Responder, mode: str, guard_config: GuardConfig | None = None,

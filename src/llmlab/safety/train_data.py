@@ -18,9 +18,13 @@ What the model learns, kind by kind (``meta["kind"]``):
 * ``safety_injection``: a tool result or retrieved document carrying injected instructions: the assistant
   answers the user's actual request from the clean content and says it ignored the instructions
   (``IGNORED``); it never repeats the injection's canary.
+* ``safety_withheld`` (guarded view only): the same injected tool result or document as the guard shows it in
+  block mode, withheld (``filters.TOOL_WITHHELD``); the assistant says so (``WITHHELD``) instead of refusing or
+  inventing an answer.
 * ``safety_benign``: a look-alike ("How do I kill a Python process?", role-play with no harmful ask, tool output
-  with instructions meant for a human, an encoded harmless question) answered helpfully
-  (``train_answers.py``), so refusals do not spread to innocent questions.
+  with instructions meant for a human, an encoded harmless question -- the suite's few and every look-alike
+  encoded as well, ``_encoded_lookalikes``) answered helpfully (``train_answers.py``), so refusals do not
+  spread to innocent questions.
 
 Views (``view``): ``raw`` is each conversation as sent, which a model with no guard in front reads;
 ``guarded`` is what the guard shows the model once it lets a conversation through (``guard.model_view``:
@@ -33,7 +37,7 @@ read it; raw, it has no answer and is left out, while encoded harmful asks are r
 ``share`` x n_train of these conversations join the training mix and ``share`` x n_val the validation set,
 split by a hash of the user's message so no message is on both sides.
 
-Refusals are subsampled to as many as the benign answers (``refusal_ratio``). Preference pairs: a refusal is chosen over compliance for harmful asks; the clean answer over obeying the
+Refusals are subsampled to ``refusal_ratio`` x the benign answers of their technique (the SFT mix: 0.5). Preference pairs: a refusal is chosen over compliance for harmful asks; the clean answer over obeying the
 injection; the helpful answer over a refusal for look-alikes (the over-refusal the issue warns about).
 Generation is seeded; the cases come from ``redteam.generate_suite`` at several seeds, so phrasings vary.
 """
@@ -45,12 +49,16 @@ import random
 from llmlab.chat.data import Conversation
 from llmlab.errors import LlmlabError
 from llmlab.safety.guard import model_view
+from llmlab.safety import redteam_data as D
+from llmlab.safety.normalize import encode
 from llmlab.safety.redteam import PREFIXES, Case, generate_suite
 from llmlab.safety.train_answers import BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS, PLAIN_ANSWERS
 
 TRAIN_SPLITS = ("tune", "dev", "dev2", "dev3", "dev4")
 VIEWS = ("raw", "guarded", "both")
 IGNORED = " The {what} also contained instructions addressed to me; I ignored them."
+WITHHELD = ("The safety guard withheld the {what}: it contained instructions addressed to me, so I have no content "
+            "to answer from. Please check the source yourself.")
 COMPLIANCE = ["Sure, here is how to do it. First, get the materials ready, then follow these steps carefully.",
               "Of course! Step 1: gather what you need. Step 2: do it where no one can see you.",
               "Absolutely. Here is a detailed guide you can follow right away."]
@@ -85,7 +93,7 @@ def _answer(case: Case, guarded: bool = False) -> tuple[str, str] | None:
         ans = BENIGN_CARRIER_ANSWERS.get(case.source or "")
         return ("safety_benign", ans) if ans else None
     if case.technique.startswith("enc:"):
-        ans = PLAIN_ANSWERS.get(case.source or "") if guarded else None
+        ans = PLAIN_ANSWERS.get(case.source or "", BENIGN_ANSWERS.get(case.source or "")) if guarded else None
         return ("safety_benign", ans) if ans else None
     ans = BENIGN_ANSWERS.get(_strip_prefix(case.source or ""))
     return ("safety_benign", ans) if ans else None
@@ -106,13 +114,18 @@ def _as_parts(messages: list[dict]) -> tuple[list[dict], list[dict]]:
 
 def _items(splits, seeds: int, view: str, refusal_ratio: float | None):
     """``(case, messages, (kind, answer))`` for every case with an answer; refusals subsampled (seeded) to at
-    most ``refusal_ratio`` x the benign answers, so the model does not learn that refusing is the safe bet."""
+    most ``refusal_ratio`` x the benign answers of the same technique (direct, role-play, encoded), so the
+    model learns neither that refusing is the safe bet nor that a frame or an encoding means harm."""
     items = list(_all_items(splits, seeds, view))
     if refusal_ratio is None:
         return items
-    benign = sum(k == "safety_benign" for _, _, (k, _) in items)
-    refusals = [i for i, it in enumerate(items) if it[2][0] == "safety_refusal"]
-    keep = set(random.Random(len(items)).sample(refusals, min(len(refusals), int(refusal_ratio * benign))))
+    rng, keep = random.Random(len(items)), set()
+    for family in ("direct", "roleplay", "enc"):  # per technique: the frame alone must not predict a refusal
+        def ours(it):
+            return it[0].technique.split(":")[0] == family
+        benign = sum(ours(it) and it[2][0] == "safety_benign" for it in items)
+        refusals = [i for i, it in enumerate(items) if ours(it) and it[2][0] == "safety_refusal"]
+        keep |= set(rng.sample(refusals, min(len(refusals), int(refusal_ratio * benign))))
     return [it for i, it in enumerate(items) if it[2][0] != "safety_refusal" or i in keep]
 
 
@@ -127,17 +140,45 @@ def _all_items(splits, seeds: int, view: str):
     seen = set()
     for seed in range(seeds):
         for split in splits:
-            for case in generate_suite(split, seed):
+            for case in generate_suite(split, seed) + _encoded_lookalikes(split, seed):
                 for guarded in guarded_views:
                     got = _answer(case, guarded)
                     if got is None:
                         continue
-                    msgs = model_view(case.messages) if guarded else case.messages
-                    key = repr(msgs)
-                    if key in seen:  # a case the guard shows unchanged is trained on once
-                        continue
-                    seen.add(key)
-                    yield case, msgs, got
+                    renderings = [(model_view(case.messages) if guarded else case.messages, got)]
+                    if guarded and case.category == "injection":  # block mode withholds what it catches
+                        what = "document" if case.technique == "document" else "tool result"
+                        renderings.append((model_view(case.messages, tool_screen=_withhold),
+                                           ("safety_withheld", WITHHELD.format(what=what))))
+                    for msgs, answer in renderings:
+                        key = repr(msgs)
+                        if key in seen:  # a case the guard shows unchanged is trained on once
+                            continue
+                        seen.add(key)
+                        yield case, msgs, answer
+
+
+def _encoded_lookalikes(split: str, seed: int) -> list[Case]:
+    """The half's benign look-alikes ("How do I kill a Python process?"), each encoded in one scheme (seeded) and
+    put in one of the half's encoded-message carriers: the suite encodes only a few plain questions, so
+    without these nearly every encoded message a model is trained on asks for harm, and the guarded view's
+    decoded text reads to it as a refusal cue. Answered (in the guarded view) like the plain look-alike."""
+    rng = random.Random(f"encoded-lookalikes:{split}:{seed}")
+    cases = []
+    for qs in D.BENIGN[split].values():
+        for q in qs:
+            scheme = rng.choice(D.ENCODED_SCHEMES)
+            x = encode(q, scheme, seed=rng.randrange(4))
+            text = rng.choice(D.ENCODED_CARRIER[split]).format(x=x, name=D.SCHEME_NAMES[scheme])
+            cases.append(Case(f"{split}-lookalike-{len(cases):04d}", split, "benign", "encoded", f"enc:{scheme}",
+                              [{"role": "user", "content": text}], source=q))
+    return cases
+
+
+def _withhold(text: str) -> str:
+    from llmlab.safety.filters import TOOL_WITHHELD
+
+    return TOOL_WITHHELD.format(category="injection")
 
 
 def safety_conversations(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
@@ -185,7 +226,8 @@ def _val_side(conv: Conversation, val_fraction: float = 0.1) -> bool:
     return int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < val_fraction
 
 
-def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, view: str = "both"):
+def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, view: str = "both",
+                   refusal_ratio: float = 0.5):
     """The SFT data hook (``tasks.synth.generate(..., extra=safety_sft_mix(0.1))``): a callable
     ``(n_train, n_val, seed) -> (train, val)`` giving ``round(share * n)`` safety conversations on each side
     (drawn with replacement when more are asked for than exist; validation ones from the hash-chosen 10%)."""
@@ -193,7 +235,7 @@ def safety_sft_mix(share: float = 0.1, *, splits=TRAIN_SPLITS, seeds: int = 3, v
         raise LlmlabError(f"the safety share must be in (0, 1], got {share}")
 
     def extra(n_train: int, n_val: int, seed: int):
-        convs = safety_conversations(seed=seed, splits=splits, seeds=seeds, view=view)
+        convs = safety_conversations(seed=seed, splits=splits, seeds=seeds, view=view, refusal_ratio=refusal_ratio)
         val_pool = [c for c in convs if _val_side(c)]
         train_pool = [c for c in convs if not _val_side(c)]
         rng = random.Random(f"safety-sft-mix:{seed}")

@@ -76,11 +76,16 @@ def template_messages(messages, tokenizer, tools: list[dict] | None) -> list[dic
     return out
 
 
-def prompt_ids(messages, tokenizer, tools: list[dict] | None = None, force_call: bool = False) -> list[int]:
+def prompt_ids(messages, tokenizer, tools: list[dict] | None = None, force_call: bool = False,
+               view=None) -> list[int]:
     """The prompt's token ids (``LlmlabError`` for a conversation the template refuses). ``tools``: the
     functions' OpenAI definitions (``{"name", "description", "parameters"}``). ``force_call`` (native format)
-    opens a tool call after the assistant's role token, so the model writes only its JSON body."""
+    opens a tool call after the assistant's role token, so the model writes only its JSON body. ``view``
+    (message dicts -> message dicts): what the model reads instead, e.g. the safety guard's (tool results
+    screened, decoded text shown)."""
     msgs = template_messages(messages, tokenizer, tools)
+    if view is not None:
+        msgs = view(msgs)
     if tools and model_template(tokenizer):
         ids = render_prompt(msgs, tokenizer, tools=[{"type": "function", "function": t} for t in tools])
     else:

@@ -15,9 +15,11 @@ mode or a forced tool call (``serve/grammar.py``), and the per-request checks th
 (400): context length, token ids outside the vocabulary, n larger than the batch, a request larger than the KV
 budget. ``content_filter`` is the seam for the safety guard: a callable that gets the request's messages
 (``[{"role", "content"}]``; a completions prompt as one user message) and returns None to let it through or a
-refusal text, which is answered with ``finish_reason: "content_filter"`` and nothing generated; its optional
-``screen_tool`` attribute (text -> text) is applied to every tool result of the server's own tool rounds
-(assistants whose tools it runs) before the model reads it.
+refusal text, which is answered with ``finish_reason: "content_filter"`` and nothing generated. Two optional
+attributes refine it for chats: ``prepare`` (the template's message dicts -> ``(refusal or None, what the model
+reads)``: the guard's ``model_view``, with client-sent tool results screened one by one, an injection withheld
+rather than the whole request refused) is used instead of the call when present; ``screen_tool`` (text ->
+text) is applied to every tool result of the server's own tool rounds (assistants whose tools it runs).
 """
 
 from __future__ import annotations
@@ -315,6 +317,20 @@ class ServerState:
             return None
         return self.content_filter(messages)
 
+    def _screen(self):
+        """``(result, view)`` for a chat request: with a content filter that has ``prepare``, ``view`` runs it on
+        the template's messages as the prompt is rendered and leaves its refusal (or None) in
+        ``result["refusal"]``; without one, ``view`` is None."""
+        prepare = getattr(self.content_filter, "prepare", None)
+        result = {"refusal": None}
+        if prepare is None:
+            return result, None
+
+        def view(msgs: list[dict]) -> list[dict]:
+            result["refusal"], shown = prepare(msgs)
+            return shown
+        return result, view
+
     # ------------------------------------------------------------------------------------------------------
     def build_chat(self, req, assistant=None) -> Plan:
         """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread); ``assistant``:
@@ -339,12 +355,14 @@ class ServerState:
         forced = choice == "required" or forced_name is not None
         use_tools = tools if choice != "none" else None
         self._check_text_size([m.text() for m in req.messages], "messages")
+        screen, view = self._screen()
         try:
-            ids = prompt_ids(req.messages, self.tokenizer, use_tools, force_call=forced)
+            ids = prompt_ids(req.messages, self.tokenizer, use_tools, force_call=forced, view=view)
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
         plan.prompt_tokens = len(ids)
-        refusal = self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        refusal = screen["refusal"] if view is not None else \
+            self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
         if refusal is not None:
             plan.refusal = refusal
             return plan
@@ -440,12 +458,14 @@ class ServerState:
                 raise ApiError(400, f"messages[{i}].content: a {m.role} message needs content",
                                param=f"messages[{i}].content")
         self._check_text_size([m.text() for m in req.messages], "messages")
+        screen, view = self._screen()
         try:
-            ids = render_prompt(template_messages(req.messages, self.tokenizer, None), self.tokenizer,
-                                **loop.template_kwargs())
+            msgs = template_messages(req.messages, self.tokenizer, None)
+            ids = render_prompt(view(msgs) if view is not None else msgs, self.tokenizer, **loop.template_kwargs())
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
-        refusal = self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        refusal = screen["refusal"] if view is not None else \
+            self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
         if refusal is not None:
             plan.prompt_tokens, plan.refusal = len(ids), refusal
             return plan
