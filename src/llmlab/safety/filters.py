@@ -18,7 +18,8 @@ importing it. Before the model answers, the new user message is judged (the earl
 they came, so one refused turn does not refuse every later one). ``block``: the refusal goes into the
 conversation as the assistant's answer and the model is not run (finish reason ``content_filter``).
 ``flag``: the model answers with a safety note added to the system prompt for this turn, and the reply
-carries ``guard_note`` (the REPL prints it). Every reply carries ``verdict``.
+carries ``guard_note`` (the REPL prints it). A message the guard decoded (Base64, leetspeak, ...) reaches the
+model, and its history, as the decoded text (``guard.decoded_text``). Every reply carries ``verdict``.
 
 Tool runner. ``screen_tool_result`` is what the runner calls on each tool's output before
 ``result_block``: blocked (``block`` mode, an injection scored at the block threshold) -> a one-line notice

@@ -65,6 +65,11 @@ text is wrapped in a boundary with a random id (``"delimit"``) or Base64-encoded
 ``spotlight_messages(messages)`` applies it to every ``tool`` message and adds ``spotlight_instruction()``
 to the system prompt, which tells the model that marked text is data and never instructions. The chat
 template renders the result as usual (``tool`` messages become ``<|tool_result|>`` blocks).
+
+What the model reads behind the guard: ``model_view(messages, verdict)`` -- tool results datamarked (or screened
+one by one, an injection withheld), an encoded user message replaced by the text the guard decoded
+(``decoded_text``), the flag note when flagged. The red team, ``llmlab chat`` and ``llmlab serve`` show the model
+this view, and the safety SFT data's guarded half is rendered by it.
 """
 
 from __future__ import annotations
