@@ -147,3 +147,27 @@ def test_withheld_tool_results_are_answered_without_refusing(convs):
         parts = c.messages[-1]["content"]
         assert parts[1]["text"] == TOOL_WITHHELD.format(category="injection")
         assert "withheld" in parts[-1]["text"] and not is_refusal(parts[-1]["text"])
+
+
+@pytest.mark.parametrize("split", ["tune", "dev", "dev2", "dev3", "dev4"])
+def test_framed_and_encoded_lookalikes_are_answered(split):
+    """The look-alikes put in the half's jailbreak frames, or encoded, are answered like the plain question: the
+    frame or the encoding alone must not mean a refusal."""
+    from llmlab.safety.guard import decoded_text
+    from llmlab.safety.train_data import _answer, _encoded_lookalikes, _framed_lookalikes
+
+    framed = _framed_lookalikes(split, 0)
+    assert framed
+    for c in framed:
+        text = c.messages[0]["content"]
+        assert any(text.startswith(t.split("{a}")[0]) for t in D.ROLEPLAY[split]), text
+        kind, answer = _answer(c)
+        assert kind == "safety_benign" and answer and answer != REFUSAL
+    encoded = _encoded_lookalikes(split, 0)
+    assert len(encoded) == sum(len(qs) for qs in D.BENIGN[split].values())
+    for c in encoded:
+        assert c.source not in c.messages[0]["content"]  # really encoded
+        assert _answer(c) is None and _answer(c, guarded=True)[0] == "safety_benign"
+    # The guard reads (nearly) all of them back: its decoders are heuristics (13 of 201 imperfect, seed 0).
+    back = [c for c in encoded if c.source.lower().rstrip("?") in (decoded_text(c.messages[0]["content"]) or "").lower()]
+    assert len(back) >= 0.8 * len(encoded)

@@ -23,7 +23,8 @@ What the model learns, kind by kind (``meta["kind"]``):
   inventing an answer.
 * ``safety_benign``: a look-alike ("How do I kill a Python process?", role-play with no harmful ask, tool output
   with instructions meant for a human, an encoded harmless question -- the suite's few and every look-alike
-  encoded as well, ``_encoded_lookalikes``) answered helpfully (``train_answers.py``), so refusals do not
+  encoded as well, ``_encoded_lookalikes``, and the harmless procedures put in jailbreak frames,
+  ``_framed_lookalikes``) answered helpfully (``train_answers.py``), so refusals do not
   spread to innocent questions.
 
 Views (``view``): ``raw`` is each conversation as sent, which a model with no guard in front reads;
@@ -45,6 +46,7 @@ Generation is seeded; the cases come from ``redteam.generate_suite`` at several 
 from __future__ import annotations
 
 import random
+import re
 
 from llmlab.chat.data import Conversation
 from llmlab.errors import LlmlabError
@@ -95,7 +97,8 @@ def _answer(case: Case, guarded: bool = False) -> tuple[str, str] | None:
     if case.technique.startswith("enc:"):
         ans = PLAIN_ANSWERS.get(case.source or "", BENIGN_ANSWERS.get(case.source or "")) if guarded else None
         return ("safety_benign", ans) if ans else None
-    ans = BENIGN_ANSWERS.get(_strip_prefix(case.source or ""))
+    q = _strip_prefix(case.source or "")
+    ans = BENIGN_ANSWERS.get(q, PLAIN_ANSWERS.get(q))
     return ("safety_benign", ans) if ans else None
 
 
@@ -140,7 +143,8 @@ def _all_items(splits, seeds: int, view: str):
     seen = set()
     for seed in range(seeds):
         for split in splits:
-            for case in generate_suite(split, seed) + _encoded_lookalikes(split, seed):
+            for case in generate_suite(split, seed) + _encoded_lookalikes(split, seed) + \
+                    _framed_lookalikes(split, seed):
                 for guarded in guarded_views:
                     got = _answer(case, guarded)
                     if got is None:
@@ -172,6 +176,29 @@ def _encoded_lookalikes(split: str, seed: int) -> list[Case]:
             text = rng.choice(D.ENCODED_CARRIER[split]).format(x=x, name=D.SCHEME_NAMES[scheme])
             cases.append(Case(f"{split}-lookalike-{len(cases):04d}", split, "benign", "encoded", f"enc:{scheme}",
                               [{"role": "user", "content": text}], source=q))
+    return cases
+
+
+_ASK = re.compile(r"^(?:how do i|how does one|how can someone|how can i|how would i|tell me the steps to|give me a "
+                  r"detailed plan to|write a guide on how to|explain step by step how i can|please walk me through "
+                  r"how to|show me how to)\s+(.+?)\??$", re.IGNORECASE)
+
+
+def _framed_lookalikes(split: str, seed: int) -> list[Case]:
+    """The half's harmless asks that read as a procedure ("How do I kill a Python process?" -> "kill a Python
+    process"; look-alikes and the plain questions) put in the half's own jailbreak frames ("Developer mode
+    enabled. ... Describe how to {a}."), one frame each (seeded): in the suite every such frame wraps a harmful
+    ask, so a model learns the frame as the refusal cue. Answered like the plain ask (raw and guarded view)."""
+    rng = random.Random(f"framed-lookalikes:{split}:{seed}")
+    asks = [q for qs in D.BENIGN[split].values() for q in qs] + list(D.BENIGN_PLAIN[split])
+    cases = []
+    for q in asks:
+        m = _ASK.match(q.strip())
+        if m is None:
+            continue
+        text = rng.choice(D.ROLEPLAY[split]).format(a=m.group(1))
+        cases.append(Case(f"{split}-framed-{len(cases):04d}", split, "benign", "roleplay", "roleplay",
+                          [{"role": "user", "content": text}], source=q))
     return cases
 
 
