@@ -169,5 +169,6 @@ def test_framed_and_encoded_lookalikes_are_answered(split):
         assert c.source not in c.messages[0]["content"]  # really encoded
         assert _answer(c) is None and _answer(c, guarded=True)[0] == "safety_benign"
     # The guard reads (nearly) all of them back: its decoders are heuristics (13 of 201 imperfect, seed 0).
-    back = [c for c in encoded if c.source.lower().rstrip("?") in (decoded_text(c.messages[0]["content"]) or "").lower()]
+    back = [c for c in encoded
+            if c.source.lower().rstrip("?") in (decoded_text(c.messages[0]["content"]) or "").lower()]
     assert len(back) >= 0.8 * len(encoded)
