@@ -166,8 +166,8 @@ def generate_suite(split: str = "heldout", seed: int = 0, *, scale: float = 1.0)
         combos = [(q, k) for q in D.BENIGN_PLAIN[split] for k in D.ENCODED_CARRIER[split]]
         for q, k in _pick(rng, combos, n(BENIGN_MIX["encoded"])):
             x = encode(q, scheme, seed=rng.randrange(4))
-            add("benign", "encoded", f"enc:{scheme}", _conv(rng.choice(SYSTEM_PROMPTS), k.format(x=x, name=D.SCHEME_NAMES[scheme])),
-                source=q)
+            text = k.format(x=x, name=D.SCHEME_NAMES[scheme])
+            add("benign", "encoded", f"enc:{scheme}", _conv(rng.choice(SYSTEM_PROMPTS), text), source=q)
     for technique, carriers in (("tool", D.BENIGN_TOOL), ("document", D.BENIGN_DOCS)):
         combos = [(u, call, out, s, p) for u, call, out in carriers[split] for s in SYSTEM_PROMPTS for p in PREFIXES]
         for u, call, out, s, p in _pick(rng, combos, n(BENIGN_MIX[technique])):

@@ -38,7 +38,8 @@ read it; raw, it has no answer and is left out, while encoded harmful asks are r
 ``share`` x n_train of these conversations join the training mix and ``share`` x n_val the validation set,
 split by a hash of the user's message so no message is on both sides.
 
-Refusals are subsampled to ``refusal_ratio`` x the benign answers of their technique (the SFT mix: 0.5). Preference pairs: a refusal is chosen over compliance for harmful asks; the clean answer over obeying the
+Refusals are subsampled to ``refusal_ratio`` x the benign answers of their technique (the SFT mix: 0.5).
+Preference pairs: a refusal is chosen over compliance for harmful asks; the clean answer over obeying the
 injection; the helpful answer over a refusal for look-alikes (the over-refusal the issue warns about).
 Generation is seeded; the cases come from ``redteam.generate_suite`` at several seeds, so phrasings vary.
 """
