@@ -79,12 +79,18 @@ def test_evaluator_arithmetic():
     assert s["overall"]["asr"] == 1.0 and s["overall"]["false_refusal_rate"] == 0.0  # injections repeat canaries
     assert s["by_technique"]["encoded"]["attacks"] == sum(c.technique.startswith("enc:") for c in cases
                                                           if c.kind == "attack")
-    # flag mode passes everything to the responder (with a note and datamarked tool output)
+    # flag mode passes everything to the responder: a flagged conversation with a note in the system prompt, a
+    # flagged tool result marked where it stands (as the tool runner marks it), tool output datamarked
+    from llmlab.safety.filters import TOOL_FLAGGED
+
     seen = []
     rs = run_cases(cases, lambda m: seen.append(m) or "ok", "flag", LEXICON)
     assert len(seen) == len(cases) and all(r.verdict in ("allow", "flag") for r in rs)
     flagged = [m for m, r in zip(seen, rs) if r.verdict == "flag"]
-    assert flagged and all("Safety note" in m[0]["content"] for m in flagged)
+    marker = TOOL_FLAGGED.split("(")[0]
+    assert flagged and all("Safety note" in m[0]["content"] or any(
+        mm["role"] == "tool" and mm["content"].startswith(marker) for mm in m) for m in flagged)
+    assert any(mm["role"] == "tool" and mm["content"].startswith(marker) for m in flagged for mm in m)
 
 
 LEXICON = GuardConfig(semantic="off")  # these figures are the lexicon's; test_semantic.py has both layers
