@@ -29,8 +29,8 @@ What the model learns, kind by kind (``meta["kind"]``):
 
 Views (``view``): ``raw`` is each conversation as sent, which a model with no guard in front reads;
 ``guarded`` is what the guard shows the model once it lets a conversation through (``guard.model_view``:
-tool results datamarked with the instruction in the system prompt, an encoded user message followed by the
-plain text the guard decoded); ``both`` (the default) trains on the two, a conversation the guard shows
+tool results datamarked with the instruction in the system prompt, an encoded user message replaced by the
+text the guard decoded); ``both`` (the default) trains on the two, a conversation the guard shows
 unchanged once. An encoded harmless question is answered only in the guarded view, where the model can
 read it; raw, it has no answer and is left out, while encoded harmful asks are refused in both.
 
@@ -82,7 +82,7 @@ def _strip_prefix(q: str) -> str:
 
 def _answer(case: Case, guarded: bool = False) -> tuple[str, str] | None:
     """``(kind, answer)`` for a case, or None when we have no reference answer for it. An encoded harmless
-    question has one only in the guarded view, where the guard's decoded text sits beside it: without it a
+    question has one only in the guarded view, where the guard's decoded text replaces it: without that a
     small model cannot read the question (and should not guess at what an encoded message asks)."""
     if case.kind == "attack" and case.category != "injection":
         return "safety_refusal", _refusal()
