@@ -67,7 +67,7 @@ class StrategyConfig:
     answer_tokens: int = 64
     cot_tokens: int = 192
     propose_tokens: int = 64
-    value_tokens: int = 8
+    value_tokens: int = 96  # a worked value reply (tries line by line, then the verdict) is up to ~60 tokens
     judge_tokens: int = 64  # the judge works the answer out line by line before its verdict
 
     def validate(self) -> None:
