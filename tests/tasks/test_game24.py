@@ -199,8 +199,10 @@ def test_training_labels_are_right():
     convs = gt.training_conversations(_small_cfg(seed=3))
     for c in convs:
         kind, user, reply = c.meta["kind"], c.messages[0]["content"], c.messages[-1]["content"]
-        if kind in ("io", "answer"):
+        if kind == "io":
             assert g.check_answer(c.meta["puzzle"], reply).ok
+        elif kind == "answer":
+            _assert_worked_answer(c.meta["puzzle"], user, reply)
         elif kind == "cot":
             thought, answer = reply[0]["text"], reply[1]["text"]
             assert g.check_answer(c.meta["puzzle"], answer).ok
@@ -237,10 +239,13 @@ def test_judge_data_has_every_kind_of_near_miss():
 
 
 def test_the_judge_works_an_answer_out():
-    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
+    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == ("uses 2 4 4 6, puzzle 2 4 4 6: same numbers\n"
+                                                                   "4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure")
+    assert gt.judge_reply("2 4 4 6", "(4 + 4) * 6 / 2 = 24", compare=False) == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
     assert gt.judge_reply((8, 9, 9, 12), "9 + 9 + 12 - 8 = 24").endswith("30 - 8 = 22\nimpossible")
     wrong_numbers = gt.judge_reply((3, 4, 7, 11), "(10 - 4) * (7 - 3) = 24")
-    assert wrong_numbers.startswith("uses 3 4 7 10\n") and wrong_numbers.endswith("6 * 4 = 24\nimpossible")
+    assert wrong_numbers.startswith("uses 3 4 7 10, puzzle 3 4 7 11: different numbers\n")
+    assert wrong_numbers.endswith("6 * 4 = 24\nimpossible")
     assert gt.judge_reply((1, 3, 3, 8), "8 / (3 - 3) + 1 = 24").splitlines()[-2:] == ["8 / 0 = undefined", "impossible"]
     assert gt.judge_reply((1, 2, 3, 4), "1 2 3 4") == "cannot read it\nimpossible"
     assert gt.parse_value(gt.judge_reply((1, 2, 3, 4), "(1 + 2 + 3) * 4 = 24")) == "sure"
@@ -286,6 +291,37 @@ def _assert_worked_value(state, reply: str, tries: int = 3) -> None:
     assert (bool(results) and results[-1] == 24) == (verdict != "impossible")
     if len(state) == 3:
         assert len(lines) <= tries and (verdict != "impossible" or len(lines) == min(tries, len(g.next_steps(state))))
+
+
+def _assert_worked_answer(puzzle, user: str, reply: str) -> None:
+    """A worked answer: one line per step of the prompt, each an expression of the puzzle's numbers that has
+    the step's value, the last a right answer (what ``parse_answer`` reads)."""
+    steps = gt.parse_proposals(user.split("Steps:\n", 1)[1])
+    lines = reply.splitlines()
+    assert len(lines) == len(steps) == 3
+    for step, line in zip(steps, lines):
+        expr, _, value = line.rpartition(" = ")
+        assert g.parse_number(value) == step.result
+        assert g.worked_steps(expr)[1][-1].endswith(f" = {g.fmt(step.result)}")  # the expression has that value
+    assert gt.parse_answer(reply) == lines[-1] and g.check_answer(puzzle, lines[-1]).ok
+
+
+def test_worked_answers():
+    steps = [g.parse_step(x) for x in ("8 - 4 = 4 (left: 3 4 12)", "4 * 3 = 12 (left: 12 12)", "12 + 12 = 24 (left: 24)")]
+    assert gt.answer_reply((3, 4, 8, 12), steps) == "8 - 4 = 4\n(8 - 4) * 3 = 12\n12 + (8 - 4) * 3 = 24"
+    steps = [g.parse_step(x) for x in ("8 / 3 = 8/3 (left: 3 8/3 8)", "3 - 8/3 = 1/3 (left: 1/3 8)",
+                                       "8 / 1/3 = 24 (left: 24)")]
+    assert gt.answer_reply((3, 3, 8, 8), steps).splitlines()[-1] == "8 / (3 - 8 / 3) = 24"
+    for p in [(1, 2, 4, 7), (4, 4, 6, 8), (1, 5, 9, 13)]:
+        for seed in range(5):
+            steps = g.solve(p, random.Random(seed))
+            _assert_worked_answer(p, gt.answer_messages(p, steps)[0]["content"], gt.answer_reply(p, steps))
+    convs = gt.training_conversations(_small_cfg(worked_answers=False, judge_compares_numbers=False))
+    for c in convs:
+        if c.meta["kind"] == "answer":
+            assert "\n" not in c.messages[-1]["content"] and g.check_answer(c.meta["puzzle"], c.messages[-1]["content"]).ok
+        if c.meta["kind"] == "judge":
+            assert "puzzle" not in c.messages[-1]["content"].splitlines()[0]
 
 
 def test_worked_value_replies():

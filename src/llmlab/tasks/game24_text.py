@@ -15,8 +15,9 @@ from the wording and the parsers' tolerance):
     propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
     value    Can 4 6 12 make 24? sure, likely or impossible -> 6 - 4 = 2, 12 * 2 = 24 / sure
          (a few tries worked out, then the verdict: ``value_reply``; two numbers: each move until one makes 24)
-    answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
-    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8 / 6 - 4 = 2 / ... / sure
+    answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> 6 - 4 = 2 / 4 + 8 = 12 / (6 - 4) * (4 + 8) = 24
+         (each step with the earlier steps' expressions put in: ``answer_reply``; the last line is the answer)
+    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8, puzzle 4 4 6 8: same numbers / 6 - 4 = 2 / ... / sure
          (the numbers the answer uses, then its arithmetic line by line, then the verdict: ``judge_reply``)
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
@@ -36,8 +37,9 @@ from fractions import Fraction
 from typing import Iterable, Sequence
 
 from llmlab.errors import LlmlabError
-from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, fmt, format_numbers, is_test,
-                                 load_puzzles, next_steps, parse_step, reachable, solve, value_label, worked_steps)
+from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, expression_lines, fmt, format_numbers,
+                                 is_test, load_puzzles, next_steps, parse_step, reachable, solve, value_label,
+                                 worked_steps)
 
 VALUE_WORDS = ("sure", "likely", "impossible")
 KINDS = ("io", "cot", "propose", "value", "answer", "judge")
@@ -81,17 +83,30 @@ def judge_messages(numbers, answer: str) -> list[dict]:
     return _user(f"Is this right for {_nums(numbers)}? sure or impossible\n{answer}")
 
 
-def judge_reply(numbers, answer: str) -> str:
-    """The judge's worked reply: the numbers the answer uses (ascending, to compare with the puzzle's), its
+def judge_reply(numbers, answer: str, compare: bool = True) -> str:
+    """The judge's worked reply: the numbers the answer uses (ascending) and, with ``compare``, the puzzle's
+    beside them and whether they are the same (``uses 3 4 7 10, puzzle 3 4 7 11: different numbers``), its
     arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses exactly the puzzle's
     numbers and makes 24, else ``impossible``. A small model cannot see at a glance that ``9 + 9 + 12 - 8`` is
-    22; written out, each line is one operation it can do."""
+    22, nor that an answer uses a 10 the puzzle lacks; written out, each line is one thing it can do."""
     worked = worked_steps(answer)
     verdict = "sure" if check_answer(numbers, answer).ok else "impossible"
     if worked is None:
         return f"cannot read it\n{verdict}"
     used, lines = worked
-    return "\n".join([f"uses {format_numbers(used)}", *lines, verdict])
+    first = f"uses {format_numbers(used)}"
+    if compare:
+        puzzle = sorted(int(x) for x in (numbers.split() if isinstance(numbers, str) else numbers))
+        first += f", puzzle {format_numbers(puzzle)}: {'same' if used == puzzle else 'different'} numbers"
+    return "\n".join([first, *lines, verdict])
+
+
+def answer_reply(numbers, steps: Sequence[Step]) -> str:
+    """The answer step's worked reply: each step with the numbers earlier steps made replaced by their
+    expressions (``game24.expression_lines``), so the last line is the answer: ``7 - 2 = 5`` /
+    ``7 - 2 + 1 = 6`` / ``(7 - 2 + 1) * 4 = 24``. Written in one go, a small model's answer often drops or
+    repeats a number of a right path (docs/LOG.md, 2026-12-06); one substitution a line is a copy it can do."""
+    return "\n".join(expression_lines(numbers, steps))
 
 
 def _op_text(step: Step) -> str:
@@ -206,8 +221,11 @@ class Game24DataConfig:
     worked_values: bool = True
     value_tries: int = 3  # three numbers: tries of two moves in a worked value reply
     n_answer: int = 5000
+    # The answer reply builds the expression one step a line (``answer_reply``); False: the expression alone.
+    worked_answers: bool = True
     n_judge: int = 18000  # half right answers, half wrong ones of the kinds in JUDGE_WRONG (hard near misses)
     judge_positive_share: float = 0.5
+    judge_compares_numbers: bool = True  # the judge's first line says "same/different numbers" (``judge_reply``)
     # Puzzles kept out of training besides the test games (a validation set for tuning the search); by rank.
     holdout_ranks: tuple[int, ...] = tuple(range(1001, 1051))
     state_sources: int = 0  # propose/value states grow from this many random multisets (0 = all; tests use few)
@@ -291,7 +309,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
     for _ in range(cfg.n_answer):
         p = rng.choice(solvable)
         steps, expr = solution(p)
-        out.append(_conv(answer_messages(p, steps), expr, "answer", puzzle=format_numbers(p)))
+        reply = answer_reply(p, steps) if cfg.worked_answers else expr
+        out.append(_conv(answer_messages(p, steps), reply, "answer", puzzle=format_numbers(p)))
     solvable_set = set(solvable)
     for _ in range(cfg.n_judge):
         p = rng.choice(solvable)
@@ -301,7 +320,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
             how = rng.choice(JUDGE_WRONG)
             answer = _wrong_answer(p, rng, how, solvable_set)
         # The verdict is the checker's, whatever the kind meant to make.
-        out.append(_conv(judge_messages(p, answer), judge_reply(p, answer), "judge", puzzle=format_numbers(p), wrong=how))
+        reply = judge_reply(p, answer, cfg.judge_compares_numbers)
+        out.append(_conv(judge_messages(p, answer), reply, "judge", puzzle=format_numbers(p), wrong=how))
 
     states = _states(every, rng)
     for size, n in zip((4, 3, 2), cfg.n_propose):
