@@ -239,14 +239,12 @@ def test_judge_data_has_every_kind_of_near_miss():
 
 
 def test_the_judge_works_an_answer_out():
-    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == ("uses 2 4 4 6, puzzle 2 4 4 6\n"
-                                                                   "2 yes, 4 yes, 4 yes, 6 yes: same numbers\n"
+    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == ("uses 2 4 4 6, puzzle 2 4 4 6: same numbers\n"
                                                                    "4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure")
-    assert gt.judge_reply((2, 6, 8, 13), "8 * (13 - 2 - 8) = 24").splitlines()[1] == "2 yes, 8 yes, 8 no, 13 yes: different numbers"
     assert gt.judge_reply("2 4 4 6", "(4 + 4) * 6 / 2 = 24", compare=False) == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
     assert gt.judge_reply((8, 9, 9, 12), "9 + 9 + 12 - 8 = 24").endswith("30 - 8 = 22\nimpossible")
     wrong_numbers = gt.judge_reply((3, 4, 7, 11), "(10 - 4) * (7 - 3) = 24")
-    assert wrong_numbers.startswith("uses 3 4 7 10, puzzle 3 4 7 11\n3 yes, 4 yes, 7 yes, 10 no: different numbers\n")
+    assert wrong_numbers.startswith("uses 3 4 7 10, puzzle 3 4 7 11: different numbers\n")
     assert wrong_numbers.endswith("6 * 4 = 24\nimpossible")
     assert gt.judge_reply((1, 3, 3, 8), "8 / (3 - 3) + 1 = 24").splitlines()[-2:] == ["8 / 0 = undefined", "impossible"]
     assert gt.judge_reply((1, 2, 3, 4), "1 2 3 4") == "cannot read it\nimpossible"

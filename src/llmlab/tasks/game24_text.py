@@ -17,7 +17,7 @@ from the wording and the parsers' tolerance):
          (a few tries worked out, then the verdict: ``value_reply``; two numbers: each move until one makes 24)
     answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> 6 - 4 = 2 / 4 + 8 = 12 / (6 - 4) * (4 + 8) = 24
          (each step with the earlier steps' expressions put in: ``answer_reply``; the last line is the answer)
-    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8, puzzle 4 4 6 8 / 4 yes, 4 yes, 6 yes, 8 yes: same numbers / 6 - 4 = 2 / ... / sure
+    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8, puzzle 4 4 6 8: same numbers / 6 - 4 = 2 / ... / sure
          (the numbers the answer uses, then its arithmetic line by line, then the verdict: ``judge_reply``)
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
@@ -85,7 +85,7 @@ def judge_messages(numbers, answer: str) -> list[dict]:
 
 def judge_reply(numbers, answer: str, compare: bool = True) -> str:
     """The judge's worked reply: the numbers the answer uses (ascending) and, with ``compare``, the puzzle's
-    beside them, each used number crossed off the puzzle's (``3 yes, 4 yes, 7 yes, 10 no: different numbers``), its
+    beside them and whether they are the same (``uses 3 4 7 10, puzzle 3 4 7 11: different numbers``), its
     arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses exactly the puzzle's
     numbers and makes 24, else ``impossible``. A small model cannot see at a glance that ``9 + 9 + 12 - 8`` is
     22, nor that an answer uses a 10 the puzzle lacks; written out, each line is one thing it can do."""
@@ -94,18 +94,11 @@ def judge_reply(numbers, answer: str, compare: bool = True) -> str:
     if worked is None:
         return f"cannot read it\n{verdict}"
     used, lines = worked
-    first = [f"uses {format_numbers(used)}"]
+    first = f"uses {format_numbers(used)}"
     if compare:
-        from collections import Counter
-
         puzzle = sorted(int(x) for x in (numbers.split() if isinstance(numbers, str) else numbers))
-        left, marks = Counter(puzzle), []
-        for n in used:  # each number the answer uses, crossed off the puzzle's: one lookup a mark
-            marks.append(f"{n} {'yes' if left[n] > 0 else 'no'}")
-            left[n] -= 1
-        first[0] += f", puzzle {format_numbers(puzzle)}"
-        first.append(f"{', '.join(marks)}: {'same' if used == puzzle else 'different'} numbers")
-    return "\n".join([*first, *lines, verdict])
+        first += f", puzzle {format_numbers(puzzle)}: {'same' if used == puzzle else 'different'} numbers"
+    return "\n".join([first, *lines, verdict])
 
 
 def answer_reply(numbers, steps: Sequence[Step]) -> str:
@@ -232,10 +225,9 @@ class Game24DataConfig:
     worked_answers: bool = True
     n_judge: int = 18000  # half right answers, half wrong ones of the kinds in JUDGE_WRONG (hard near misses)
     judge_positive_share: float = 0.5
-    # The judge compares the numbers an answer uses with the puzzle's before the arithmetic (``judge_reply``),
-    # one number a mark (``3 yes, 5 yes, 10 no, 12 yes: different numbers``). One "same/different numbers" for
-    # the two lists failed: the model wrote both lists right and said "same" for 49 of 50 answers with a
-    # foreign number (docs/LOG.md, 2026-12-06).
+    # The judge's first line says "same/different numbers" (``judge_reply``). Measured: the model writes both
+    # lists right and still says "same numbers" for 49 of 50 answers with a foreign number (4 of 50 refused
+    # without the line; docs/LOG.md, 2026-12-06); kept because the measured default recipe has it.
     judge_compares_numbers: bool = True
     # Puzzles kept out of training besides the test games (a validation set for tuning the search); by rank.
     holdout_ranks: tuple[int, ...] = tuple(range(1001, 1051))
