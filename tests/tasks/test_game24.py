@@ -6,6 +6,7 @@ the puzzle loader and generator, and the training data's exclusion of the 100 te
 """
 
 import random
+import re
 from fractions import Fraction
 from itertools import combinations_with_replacement
 
@@ -198,8 +199,10 @@ def test_training_labels_are_right():
     convs = gt.training_conversations(_small_cfg(seed=3))
     for c in convs:
         kind, user, reply = c.meta["kind"], c.messages[0]["content"], c.messages[-1]["content"]
-        if kind in ("io", "answer"):
+        if kind == "io":
             assert g.check_answer(c.meta["puzzle"], reply).ok
+        elif kind == "answer":
+            _assert_worked_answer(c.meta["puzzle"], user, reply)
         elif kind == "cot":
             thought, answer = reply[0]["text"], reply[1]["text"]
             assert g.check_answer(c.meta["puzzle"], answer).ok
@@ -210,7 +213,8 @@ def test_training_labels_are_right():
             assert reply == gt.judge_reply(c.meta["puzzle"], answer)
         elif kind == "value":
             state = [g.parse_number(x) for x in user[4:].split(" make 24")[0].split()]
-            assert reply == g.value_label(state)
+            assert gt.parse_value(reply) == g.value_label(state)
+            _assert_worked_value(state, reply)
         elif kind == "propose":
             state = [g.parse_number(x) for x in user.split(" for ")[1].rstrip(":").split()]
             assert gt.parse_proposals(reply)[0] in g.next_steps(state) and "\n" not in reply
@@ -235,18 +239,112 @@ def test_judge_data_has_every_kind_of_near_miss():
 
 
 def test_the_judge_works_an_answer_out():
-    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
+    assert gt.judge_reply((2, 4, 4, 6), "(4 + 4) * 6 / 2 = 24") == ("uses 2 4 4 6, puzzle 2 4 4 6: same numbers\n"
+                                                                   "4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure")
+    assert gt.judge_reply("2 4 4 6", "(4 + 4) * 6 / 2 = 24", compare=False) == "uses 2 4 4 6\n4 + 4 = 8\n8 * 6 = 48\n48 / 2 = 24\nsure"
     assert gt.judge_reply((8, 9, 9, 12), "9 + 9 + 12 - 8 = 24").endswith("30 - 8 = 22\nimpossible")
     wrong_numbers = gt.judge_reply((3, 4, 7, 11), "(10 - 4) * (7 - 3) = 24")
-    assert wrong_numbers.startswith("uses 3 4 7 10\n") and wrong_numbers.endswith("6 * 4 = 24\nimpossible")
+    assert wrong_numbers.startswith("uses 3 4 7 10, puzzle 3 4 7 11: different numbers\n")
+    assert wrong_numbers.endswith("6 * 4 = 24\nimpossible")
     assert gt.judge_reply((1, 3, 3, 8), "8 / (3 - 3) + 1 = 24").splitlines()[-2:] == ["8 / 0 = undefined", "impossible"]
     assert gt.judge_reply((1, 2, 3, 4), "1 2 3 4") == "cannot read it\nimpossible"
     assert gt.parse_value(gt.judge_reply((1, 2, 3, 4), "(1 + 2 + 3) * 4 = 24")) == "sure"
 
 
+_OP_LINE = re.compile(r"^(-?\d+(?:/\d+)?) ([-+*/]) (-?\d+(?:/\d+)?) = (-?\d+(?:/\d+)?)$")
+
+
+def _op(line: str):
+    """``(a, op, b, c)`` of an ``a op b = c`` line, after checking that c is right."""
+    m = _OP_LINE.match(line)
+    assert m, line
+    a, b, c = (g.parse_number(m.group(i)) for i in (1, 3, 4))
+    assert {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else None}[m.group(2)] == c, line
+    return a, m.group(2), b, c
+
+
+def _assert_worked_value(state, reply: str, tries: int = 3) -> None:
+    """A worked value reply: right arithmetic on the state's own numbers, the solver's verdict last, and the
+    verdict says what the lines showed (sure/likely right after a line that made 24, else impossible)."""
+    from collections import Counter
+
+    *lines, verdict = reply.splitlines()
+    state = [Fraction(x) for x in state]
+    assert verdict == g.value_label(state)
+    if len(state) == 1:
+        assert lines == []
+        return
+    results = []
+    for line in lines:
+        if len(state) == 2:
+            a, _, b, c = _op(line)
+            assert Counter([a, b]) == Counter(state)
+        else:
+            first, second = line.split(", ")
+            a, _, b, r = _op(first)
+            rest = Counter(state) - Counter([a, b])
+            assert sum(rest.values()) == 1 and Counter([a, b]) + rest == Counter(state), line
+            x, _, y, c = _op(second)
+            assert Counter([x, y]) == rest + Counter([r]), line
+        results.append(c)
+    assert all(c != 24 for c in results[:-1])
+    assert (bool(results) and results[-1] == 24) == (verdict != "impossible")
+    if len(state) == 3:
+        assert len(lines) <= tries and (verdict != "impossible" or len(lines) == min(tries, len(g.next_steps(state))))
+
+
+def _assert_worked_answer(puzzle, user: str, reply: str) -> None:
+    """A worked answer: one line per step of the prompt, each an expression of the puzzle's numbers that has
+    the step's value, the last a right answer (what ``parse_answer`` reads)."""
+    steps = gt.parse_proposals(user.split("Steps:\n", 1)[1])
+    lines = reply.splitlines()
+    assert len(lines) == len(steps) == 3
+    for step, line in zip(steps, lines):
+        expr, _, value = line.rpartition(" = ")
+        assert g.parse_number(value) == step.result
+        assert g.worked_steps(expr)[1][-1].endswith(f" = {g.fmt(step.result)}")  # the expression has that value
+    assert gt.parse_answer(reply) == lines[-1] and g.check_answer(puzzle, lines[-1]).ok
+
+
+def test_worked_answers():
+    steps = [g.parse_step(x) for x in ("8 - 4 = 4 (left: 3 4 12)", "4 * 3 = 12 (left: 12 12)", "12 + 12 = 24 (left: 24)")]
+    assert gt.answer_reply((3, 4, 8, 12), steps) == "8 - 4 = 4\n(8 - 4) * 3 = 12\n12 + (8 - 4) * 3 = 24"
+    steps = [g.parse_step(x) for x in ("8 / 3 = 8/3 (left: 3 8/3 8)", "3 - 8/3 = 1/3 (left: 1/3 8)",
+                                       "8 / 1/3 = 24 (left: 24)")]
+    assert gt.answer_reply((3, 3, 8, 8), steps).splitlines()[-1] == "8 / (3 - 8 / 3) = 24"
+    for p in [(1, 2, 4, 7), (4, 4, 6, 8), (1, 5, 9, 13)]:
+        for seed in range(5):
+            steps = g.solve(p, random.Random(seed))
+            _assert_worked_answer(p, gt.answer_messages(p, steps)[0]["content"], gt.answer_reply(p, steps))
+    convs = gt.training_conversations(_small_cfg(worked_answers=False, judge_compares_numbers=False))
+    for c in convs:
+        if c.meta["kind"] == "answer":
+            assert "\n" not in c.messages[-1]["content"] and g.check_answer(c.meta["puzzle"], c.messages[-1]["content"]).ok
+        if c.meta["kind"] == "judge":
+            assert "puzzle" not in c.messages[-1]["content"].splitlines()[0]
+
+
+def test_worked_value_replies():
+    import random
+
+    assert gt.value_reply((2, 12)) == "12 + 2 = 14\n12 - 2 = 10\n12 * 2 = 24\nsure"
+    assert gt.value_reply((11, 12)).splitlines()[-3:] == ["12 / 11 = 12/11", "11 / 12 = 11/12", "impossible"]
+    assert gt.value_reply((4, 4, 10), random.Random(1)) == "10 - 4 = 6, 6 * 4 = 24\nsure"
+    assert gt.value_reply((Fraction(8, 3), 3, 8), random.Random(0)).endswith("8 / 1/3 = 24\nlikely")
+    assert gt.value_reply((24,)) == "sure" and gt.value_reply((4, 4, 10), tries=0) == "sure"
+    rng = random.Random(3)
+    states = [s.left for m in [(1, 1, 2, 3), (4, 4, 6, 8), (3, 3, 8, 8), (1, 5, 9, 13), (2, 7, 11, 13)]
+              for s in g.next_steps(m)]
+    for st in states + [s.left for t in states for s in g.next_steps(t)]:
+        _assert_worked_value(st, gt.value_reply(st, rng))
+    # One-word replies, the recipe before worked values, stay available.
+    convs = gt.training_conversations(_small_cfg(worked_values=False))
+    assert {c.messages[-1]["content"] for c in convs if c.meta["kind"] == "value"} <= set(gt.VALUE_WORDS)
+
+
 def test_value_share_per_size():
     cfg = _small_cfg(n_value=(400, 0, 0), value_positive_share=(0.25, 0.4, 0.4))
-    labels = [c.messages[-1]["content"] for c in gt.training_conversations(cfg) if c.meta["kind"] == "value"]
+    labels = [gt.parse_value(c.messages[-1]["content"]) for c in gt.training_conversations(cfg) if c.meta["kind"] == "value"]
     assert 0.15 < sum(lab != "impossible" for lab in labels) / len(labels) < 0.35
     assert gt.Game24DataConfig(value_positive_share=0.3).value_shares() == (0.3, 0.3, 0.3)
     with pytest.raises(LlmlabError):

@@ -64,11 +64,11 @@ class StrategyConfig:
     dfs_prune: float = 1.0  # dfs: children valued below this are not explored (1.0: at least one 'likely')
     dfs_accept: float = 20.0  # dfs: an answer judged at least this ends the search (one 'sure')
     dfs_max_expansions: int = 40  # dfs: propose calls per puzzle
-    answer_tokens: int = 64
+    answer_tokens: int = 96  # a worked answer builds the expression one step a line
     cot_tokens: int = 192
     propose_tokens: int = 64
-    value_tokens: int = 8
-    judge_tokens: int = 64  # the judge works the answer out line by line before its verdict
+    value_tokens: int = 96  # a worked value reply (tries line by line, then the verdict) is up to ~60 tokens
+    judge_tokens: int = 96  # the judge compares the numbers and works the answer out line by line before its verdict
 
     def validate(self) -> None:
         problems = []

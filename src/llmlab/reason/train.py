@@ -7,8 +7,9 @@ solver-made step-by-step solutions and value judgements, then GRPO with the exac
     from llmlab.reason.train import Game24TrainConfig, train_game24
     summary = train_game24(Game24TrainConfig(out="runs/game24", sft_steps=2000, grpo_steps=100))
 
-Time: the defaults (113k conversations, 2500 SFT steps, 60 GRPO steps) took 24 minutes on one thread of a
-shared 2-core CPU (SFT 19 min, GRPO 4.5 min, data and checks the rest; docs/LOG.md, issue 30).
+Time: the defaults (113k conversations with worked value, answer and judge replies, 2500 SFT steps, 60 GRPO
+steps) took 16 minutes on one thread of a shared 2-core CPU at load ~3 (SFT 12.5 min, GRPO 3 min, data and
+checks the rest; 19 min for a run at load 4-6, 24 min for the one-word-value recipe; docs/LOG.md, issue 30).
 
 The stages, each in its own folder under OUT (a finished stage is reused when the command runs again):
 

@@ -449,10 +449,13 @@ def _paren(expr: str, need: bool) -> str:
     return f"({expr})" if need else expr
 
 
-def expression_from_steps(numbers: Iterable[int], steps: Sequence[Step]) -> str:
-    """The answer a list of steps spells: ``(6 - 4) * (4 + 8) = 24``, with only the parentheses needed.
-    ``ValueError`` when a step uses a number that is not left."""
+def expression_lines(numbers: Iterable[int], steps: Sequence[Step]) -> list[str]:
+    """Each step as an expression of the puzzle's numbers: the step with every operand that an earlier step made
+    replaced by that step's expression (``4 + 8 = 12``, ``6 - 4 = 2``, ``(4 + 8) * (6 - 4) = 24``), with only
+    the parentheses needed. The last line of a full solution is its answer. ``ValueError`` when a step uses a
+    number that is not left."""
     pool: list[tuple[Fraction, str, int]] = [(Fraction(n), str(int(n)), 3) for n in numbers]  # value, text, precedence
+    lines = []
     for step in steps:
         sides = []
         for operand in (step.a, step.b):
@@ -465,9 +468,17 @@ def expression_from_steps(numbers: Iterable[int], steps: Sequence[Step]) -> str:
         left = _paren(ta, pa < p)
         right = _paren(tb, pb < p or (pb == p and step.op in "-/"))  # a - (b + c), a / (b * c)
         pool.append((step.result, f"{left} {step.op} {right}", p))
-    if len(pool) != 1:
+        lines.append(f"{pool[-1][1]} = {fmt(step.result)}")
+    return lines
+
+
+def expression_from_steps(numbers: Iterable[int], steps: Sequence[Step]) -> str:
+    """The answer a list of steps spells: ``(6 - 4) * (4 + 8) = 24``, with only the parentheses needed.
+    ``ValueError`` when a step uses a number that is not left, or the steps do not use every number."""
+    numbers = list(numbers)
+    if len(steps) != len(numbers) - 1:
         raise ValueError("the steps do not use every number")
-    return f"{pool[0][1]} = {fmt(pool[0][0])}"
+    return expression_lines(numbers, steps)[-1]
 
 
 # ----------------------------------------------------------------------------------------------------------

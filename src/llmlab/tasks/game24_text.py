@@ -13,9 +13,11 @@ from the wording and the parsers' tolerance):
     io       Make 24 with 4 4 6 8. Give only the answer.    -> (6 - 4) * (4 + 8) = 24
     cot      Make 24 with 4 4 6 8. Think step by step.      -> <|think|>three steps<|/think|>(6 - 4) * (4 + 8) = 24
     propose  Possible next steps for 4 4 6 8:               -> 4 + 8 = 12 (left: 4 6 12)   (one move; sampled)
-    value    Can 4 6 12 make 24? sure, likely or impossible -> sure
-    answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> (6 - 4) * (4 + 8) = 24
-    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8 / 6 - 4 = 2 / ... / sure
+    value    Can 4 6 12 make 24? sure, likely or impossible -> 6 - 4 = 2, 12 * 2 = 24 / sure
+         (a few tries worked out, then the verdict: ``value_reply``; two numbers: each move until one makes 24)
+    answer   Make 24 with 4 4 6 8. Steps: ... Answer:       -> 6 - 4 = 2 / 4 + 8 = 12 / (6 - 4) * (4 + 8) = 24
+         (each step with the earlier steps' expressions put in: ``answer_reply``; the last line is the answer)
+    judge    Is this right for 4 4 6 8? sure or impossible  -> uses 4 4 6 8, puzzle 4 4 6 8: same numbers / 6 - 4 = 2 / ... / sure
          (the numbers the answer uses, then its arithmetic line by line, then the verdict: ``judge_reply``)
 
 Training data (``training_conversations``) comes from the solver and the checker in ``game24.py``: random
@@ -35,8 +37,9 @@ from fractions import Fraction
 from typing import Iterable, Sequence
 
 from llmlab.errors import LlmlabError
-from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, format_numbers, is_test, load_puzzles,
-                                 next_steps, parse_step, reachable, solve, value_label, worked_steps)
+from llmlab.tasks.game24 import (Step, check_answer, expression_from_steps, expression_lines, fmt, format_numbers,
+                                 is_test, load_puzzles, next_steps, parse_step, reachable, solve, value_label,
+                                 worked_steps)
 
 VALUE_WORDS = ("sure", "likely", "impossible")
 KINDS = ("io", "cot", "propose", "value", "answer", "judge")
@@ -80,17 +83,81 @@ def judge_messages(numbers, answer: str) -> list[dict]:
     return _user(f"Is this right for {_nums(numbers)}? sure or impossible\n{answer}")
 
 
-def judge_reply(numbers, answer: str) -> str:
-    """The judge's worked reply: the numbers the answer uses (ascending, to compare with the puzzle's), its
+def judge_reply(numbers, answer: str, compare: bool = True) -> str:
+    """The judge's worked reply: the numbers the answer uses (ascending) and, with ``compare``, the puzzle's
+    beside them and whether they are the same (``uses 3 4 7 10, puzzle 3 4 7 11: different numbers``), its
     arithmetic one operation a line (``game24.worked_steps``), then ``sure`` when it uses exactly the puzzle's
     numbers and makes 24, else ``impossible``. A small model cannot see at a glance that ``9 + 9 + 12 - 8`` is
-    22; written out, each line is one operation it can do."""
+    22, nor that an answer uses a 10 the puzzle lacks; written out, each line is one thing it can do."""
     worked = worked_steps(answer)
     verdict = "sure" if check_answer(numbers, answer).ok else "impossible"
     if worked is None:
         return f"cannot read it\n{verdict}"
     used, lines = worked
-    return "\n".join([f"uses {format_numbers(used)}", *lines, verdict])
+    first = f"uses {format_numbers(used)}"
+    if compare:
+        puzzle = sorted(int(x) for x in (numbers.split() if isinstance(numbers, str) else numbers))
+        first += f", puzzle {format_numbers(puzzle)}: {'same' if used == puzzle else 'different'} numbers"
+    return "\n".join([first, *lines, verdict])
+
+
+def answer_reply(numbers, steps: Sequence[Step]) -> str:
+    """The answer step's worked reply: each step with the numbers earlier steps made replaced by their
+    expressions (``game24.expression_lines``), so the last line is the answer: ``7 - 2 = 5`` /
+    ``7 - 2 + 1 = 6`` / ``(7 - 2 + 1) * 4 = 24``. Written in one go, a small model's answer often drops or
+    repeats a number of a right path (docs/LOG.md, 2026-12-06); one substitution a line is a copy it can do."""
+    return "\n".join(expression_lines(numbers, steps))
+
+
+def _op_text(step: Step) -> str:
+    """``10 - 4 = 6``: a step without its ``(left: ...)``."""
+    return f"{fmt(step.a)} {step.op} {fmt(step.b)} = {fmt(step.result)}"
+
+
+def _try_text(first: Step, second: Step) -> str:
+    return f"{_op_text(first)}, {_op_text(second)}"
+
+
+def _nearest(state) -> Step:
+    """The move of a two-number state whose result is nearest 24 (ties: the first in ``next_steps`` order)."""
+    return min(next_steps(state), key=lambda s: abs(s.result - 24))
+
+
+def value_reply(state, rng: random.Random | None = None, tries: int = 3) -> str:
+    """The value step's worked reply: the state worked out, then ``value_label``'s verdict (the solver's).
+
+    Two numbers: every move of ``next_steps`` one a line, ending at the first that makes 24
+    (``12 + 2 = 14 / 12 - 2 = 10 / 12 * 2 = 24 / sure``). Three numbers: up to ``tries`` tries of two moves,
+    the second the one nearest 24 (``10 - 4 = 6, 6 * 4 = 24``); a state that can make 24 gets 0..tries-1
+    failing tries (first moves that cannot make 24), then a solution's try, preferring whole numbers (the
+    solver's); one that cannot gets ``tries`` failing tries. So the reply says "sure" right after a try made 24
+    and "impossible" after ``tries`` that did not: every line is one operation a small model can check, and
+    the verdict follows from them. One number (and ``tries=0``, the one-word recipe): the label alone."""
+    rng = rng or random.Random(0)
+    label = value_label(state)
+    nums = tuple(Fraction(x) for x in state)
+    if len(nums) == 2:
+        lines = []
+        for st in next_steps(nums):
+            lines.append(_op_text(st))
+            if st.result == 24:
+                break
+        return "\n".join(lines + [label])
+    if len(nums) != 3 or tries < 1:
+        return label
+    moves = next_steps(nums)
+    dead = [m for m in moves if not reachable(m.left)]
+    lines = []
+    if label == "impossible":
+        picks = rng.sample(dead, min(tries, len(dead)))
+    else:
+        picks = rng.sample(dead, min(rng.randrange(tries), len(dead)))
+    for m in picks:
+        lines.append(_try_text(m, _nearest(m.left)))
+    if label != "impossible":
+        first, second = solve(nums, rng)
+        lines.append(_try_text(first, second))
+    return "\n".join(lines + [label])
 
 
 def steps_text(steps: Sequence[Step]) -> str:
@@ -149,15 +216,27 @@ class Game24DataConfig:
     # one run each, with other changes; docs/LOG.md, issue 30), so 0.4 stays.
     value_positive_share: float | tuple[float, float, float] = (0.4, 0.4, 0.4)
     propose_positive_share: float = 0.75  # share of reachable states among propose questions (what a search expands)
+    # Value replies work the state out before the verdict (``value_reply``: two numbers' moves, three numbers'
+    # tries); False: the verdict alone, one word (the recipe before 2026-12-06).
+    worked_values: bool = True
+    value_tries: int = 3  # three numbers: tries of two moves in a worked value reply
     n_answer: int = 5000
+    # The answer reply builds the expression one step a line (``answer_reply``); False: the expression alone.
+    worked_answers: bool = True
     n_judge: int = 18000  # half right answers, half wrong ones of the kinds in JUDGE_WRONG (hard near misses)
     judge_positive_share: float = 0.5
+    # The judge's first line says "same/different numbers" (``judge_reply``). Measured: the model writes both
+    # lists right and still says "same numbers" for 49 of 50 answers with a foreign number (4 of 50 refused
+    # without the line; docs/LOG.md, 2026-12-06); kept because the measured default recipe has it. Crossing each
+    # number off one by one (commit d403278, reverted) made the judge alone right on 49 of 50 such answers, but
+    # ToT b=5 on the validation puzzles was not better (mean 77.2% vs 78.4%).
+    judge_compares_numbers: bool = True
     # Puzzles kept out of training besides the test games (a validation set for tuning the search); by rank.
     holdout_ranks: tuple[int, ...] = tuple(range(1001, 1051))
     state_sources: int = 0  # propose/value states grow from this many random multisets (0 = all; tests use few)
 
     def validate(self) -> None:
-        counts = [self.n_io, self.n_cot, *self.n_propose, *self.n_value, self.n_answer, self.n_judge]
+        counts = [self.n_io, self.n_cot, *self.n_propose, *self.n_value, self.n_answer, self.n_judge, self.value_tries]
         shares = (*self.value_shares(), self.propose_positive_share, self.judge_positive_share)
         if min(counts) < 0 or not all(0 <= x <= 1 for x in shares):
             raise LlmlabError("invalid game24 data config: counts must be >= 0 and the positive shares in [0, 1]")
@@ -235,7 +314,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
     for _ in range(cfg.n_answer):
         p = rng.choice(solvable)
         steps, expr = solution(p)
-        out.append(_conv(answer_messages(p, steps), expr, "answer", puzzle=format_numbers(p)))
+        reply = answer_reply(p, steps) if cfg.worked_answers else expr
+        out.append(_conv(answer_messages(p, steps), reply, "answer", puzzle=format_numbers(p)))
     solvable_set = set(solvable)
     for _ in range(cfg.n_judge):
         p = rng.choice(solvable)
@@ -245,7 +325,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
             how = rng.choice(JUDGE_WRONG)
             answer = _wrong_answer(p, rng, how, solvable_set)
         # The verdict is the checker's, whatever the kind meant to make.
-        out.append(_conv(judge_messages(p, answer), judge_reply(p, answer), "judge", puzzle=format_numbers(p), wrong=how))
+        reply = judge_reply(p, answer, cfg.judge_compares_numbers)
+        out.append(_conv(judge_messages(p, answer), reply, "judge", puzzle=format_numbers(p), wrong=how))
 
     states = _states(every, rng)
     for size, n in zip((4, 3, 2), cfg.n_propose):
@@ -255,7 +336,8 @@ def training_conversations(cfg: Game24DataConfig | None = None,
     for size, n, share in zip((3, 2, 1), cfg.n_value, cfg.value_shares()):
         for _ in range(n):
             s = _pick_state(states[size], rng, share)
-            out.append(_conv(value_messages(s), value_label(s), "value", size=size))
+            reply = value_reply(s, rng, cfg.value_tries) if cfg.worked_values else value_label(s)
+            out.append(_conv(value_messages(s), reply, "value", size=size))
     rng.shuffle(out)
     return out
 
