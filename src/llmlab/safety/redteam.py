@@ -30,8 +30,8 @@ useless, so ASR is an upper bound for weak models.
 The guard sits in front of the responder: ``block`` returns ``GUARD_REFUSAL`` for a conversation whose own
 messages it blocks; otherwise the responder reads ``guard.model_view`` of it: each tool result screened as
 ``llmlab chat``'s tool runner screens it (an injection withheld in block mode, the rest datamarked), a user
-message the guard decoded followed by the plain text it found, and, when flagged, a safety note in the
-system prompt. ``compliant_responder`` obeys whatever it reads,
+message the guard decoded replaced by the text it found, and, when flagged, a safety note in the system
+prompt. ``compliant_responder`` obeys whatever it reads,
 canaries included, so with it the figures are the guard's own: ASR = attacks the guard let through, false
 refusals = benign cases it blocked.
 
