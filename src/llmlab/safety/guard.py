@@ -497,7 +497,7 @@ def _add_system_note(msgs: list[dict], note: str) -> list[dict]:
 
 
 def model_view(messages: list[dict], verdict: Verdict | None = None, *, spotlight_mode: str = "datamark",
-               decode: bool = True, tool_screen: Callable[[str], str] | None = None) -> list[dict]:
+               tool_screen: Callable[[str], str] | None = None) -> list[dict]:
     """The conversation as the model reads it behind the guard (flag or block mode, once allowed):
 
     * every tool result and document datamarked (``spotlight``), or passed through ``tool_screen`` when given
@@ -513,12 +513,11 @@ def model_view(messages: list[dict], verdict: Verdict | None = None, *, spotligh
     msgs, tools = _mark_tools(messages, tool_screen or (lambda text: spotlight(text, spotlight_mode)))
     if tools:
         msgs = _add_system_note(msgs, spotlight_instruction(spotlight_mode))
-    if decode:
-        last = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=None)
-        if last is not None and isinstance(msgs[last].get("content"), str):
-            plain = decoded_text(msgs[last]["content"])
-            if plain:
-                msgs[last]["content"] = plain
+    last = max((i for i, m in enumerate(msgs) if m.get("role") == "user"), default=None)
+    if last is not None and isinstance(msgs[last].get("content"), str):
+        plain = decoded_text(msgs[last]["content"])
+        if plain:
+            msgs[last]["content"] = plain
     if verdict is not None and verdict.verdict == "flag":
         msgs = _add_system_note(msgs, FLAG_NOTE.format(category=verdict.category))
     return msgs

@@ -70,7 +70,7 @@ from typing import Callable
 
 from llmlab.errors import LlmlabError
 from llmlab.safety import redteam_data as D
-from llmlab.safety.guard import DATAMARK, GUARD_REFUSAL, MODES, VERDICTS, Guard, GuardConfig, model_view
+from llmlab.safety.guard import DATAMARK, GUARD_REFUSAL, MODES, Guard, GuardConfig
 from llmlab.safety.lexicon import CATEGORIES
 from llmlab.safety.normalize import encode
 
@@ -251,28 +251,19 @@ class CaseResult:
 def guarded_answer(case_messages: list[dict], responder: Responder, guard: Guard | None) -> tuple[str, str, str | None, float]:
     """``(answer, verdict, category, guard_seconds)`` for one conversation behind ``guard`` (None = no guard).
 
-    The guard judges the conversation's own messages; a block there refuses without running the responder.
-    Tool results and documents are screened one by one, as the tool runner screens them in ``llmlab chat``
-    (``filters.screen_tool_result``): an injection is withheld (the responder reads a notice instead and still
-    answers the user), a flagged result is marked. The verdict reported is the worst of all of them."""
-    from llmlab.safety.filters import screen_tool_result
+    ``filters.guarded_view``: the conversation's own messages judged (a block refuses without running the
+    responder), each tool result screened as the tool runner screens it in ``llmlab chat`` (an injection
+    withheld: the responder reads a notice instead and still answers the user), the worst verdict reported."""
+    from llmlab.safety.filters import guarded_view
 
     if guard is None or guard.config.mode == "off":
         return responder(case_messages), "allow", None, 0.0
     t0 = time.perf_counter()
-    v = guard.check_messages([m for m in case_messages if m["role"] != "tool"])
-    if v.verdict == "block":
-        return GUARD_REFUSAL, "block", v.category, time.perf_counter() - t0
-    worst = [v]
-
-    def screen(text: str) -> str:
-        shown, tv = screen_tool_result(text, guard)
-        worst.append(tv)
-        return shown
-    msgs = model_view(case_messages, v, tool_screen=screen)
-    w = max(worst, key=lambda x: (VERDICTS.index(x.verdict), x.score))
+    v, shown = guarded_view(case_messages, guard)
     dt = time.perf_counter() - t0
-    return responder(msgs), w.verdict, w.category, dt
+    if shown is None:
+        return GUARD_REFUSAL, "block", v.category, dt
+    return responder(shown), v.verdict, v.category, dt
 
 
 def run_cases(cases: list[Case], responder: Responder, mode: str, guard_config: GuardConfig | None = None,
