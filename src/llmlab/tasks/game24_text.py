@@ -147,13 +147,8 @@ def value_reply(state, rng: random.Random | None = None, tries: int = 3) -> str:
         return label
     moves = next_steps(nums)
     dead = [m for m in moves if not reachable(m.left)]
-    lines = []
-    if label == "impossible":
-        picks = rng.sample(dead, min(tries, len(dead)))
-    else:
-        picks = rng.sample(dead, min(rng.randrange(tries), len(dead)))
-    for m in picks:
-        lines.append(_try_text(m, _nearest(m.left)))
+    failing = tries if label == "impossible" else rng.randrange(tries)
+    lines = [_try_text(m, _nearest(m.left)) for m in rng.sample(dead, min(failing, len(dead)))]
     if label != "impossible":
         first, second = solve(nums, rng)
         lines.append(_try_text(first, second))
