@@ -102,4 +102,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from llmlab.errors import LlmlabError
+
+    try:
+        main()
+    except LlmlabError as e:  # a missing run folder, a bad puzzle file: one line, not a traceback
+        raise SystemExit(f"{__file__.rsplit('/', 1)[-1]}: {e}") from None
