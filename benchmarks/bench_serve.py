@@ -295,6 +295,8 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="our server with --compile (AOT-compiled decode step)")
     ap.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
                     help="our server with int8 linear layers (pair with --gguf-dtype q8_0 for the peer)")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="our server's weights and KV cache (pair bf16 with --gguf-dtype f16 for a 16-bit peer)")
     args = ap.parse_args()
 
     from llmlab.runs import load_model_config, load_tokenizer
@@ -315,7 +317,7 @@ def main() -> None:
                                    str(p := free_port()), "--threads", str(args.threads), "--max-batch",
                                    str(args.max_batch), "--max-queue", "4096", "--model-name", "bench"]
                   + (["--compile"] if args.compile else [])
-                  + (["--quantize", args.quantize] if args.quantize else []), p, env)
+                  + (["--quantize", args.quantize] if args.quantize else []) + ["--dtype", args.dtype], p, env)
     ours.model_id = "bench"
     servers.append(ours)
     if not args.no_peer:

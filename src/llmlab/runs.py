@@ -165,9 +165,10 @@ def load_tokenizer(run_dir: str | Path):
     return load_tokenizer_dir(tok_dir)
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu"):
-    """``(model, tokenizer)`` from a run folder; checks that they agree on the vocabulary size."""
-    model = load_model(run_dir, device=device)
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None):
+    """``(model, tokenizer)`` from a run folder (weights in ``dtype``, default as stored); checks that they agree
+    on the vocabulary size."""
+    model = load_model(run_dir, device=device, dtype=dtype)
     tokenizer = load_tokenizer(run_dir)
     if tokenizer.vocab_size != model.config.vocab_size:
         raise LlmlabError(

@@ -69,13 +69,31 @@ def test_onednn_blocked_matmuls_match_the_model(monkeypatch, kw):
         assert fw.packed(1)[1] is None
 
 
+@pytest.mark.skipif(not fused.onednn_usable(torch.zeros(1, dtype=torch.bfloat16)),
+                    reason="this CPU has no native bf16 matmuls (AMX, AVX512-BF16) or torch no oneDNN")
+def test_bf16_takes_onednn_from_one_row_and_matches_the_model(monkeypatch):
+    # bf16 weights (serve --dtype bf16): every call, a 1-row decode step included, multiplies the blocked
+    # copies, and the results are the bf16 model's up to bf16 rounding (logits of size ~1 here: 3e-2).
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ELEMENTS", 1)
+    m = random_model(torch.bfloat16, n_kv_head=1, tie_embeddings=False)
+    fw = FusedWeights(m)
+    one = torch.randint(0, 97, (1, 1))
+    with torch.inference_mode():
+        assert torch.allclose(fw.forward(one).float(), m(one).float(), atol=3e-2, rtol=0)
+    layers, head = fw.packed(1)
+    assert head is not None and all(p is not None for ws in layers for p in ws)
+    check_matches_the_model(fw, m, 3e-2)
+    assert not FusedWeights(random_model(torch.float32))._onednn_rows(1)  # fp32 keeps mm at one row
+
+
 def check_matches_the_model(fw: FusedWeights, m: GPT, tol: float) -> None:
     dtype = fw.embed.dtype
     idx = torch.randint(0, 97, (3, 20))
     with torch.inference_mode():
         # Whole sequences, and only the last 2 positions through the head.
-        assert torch.allclose(fw.forward(idx), m(idx), atol=tol, rtol=0)
-        assert torch.allclose(fw.forward(idx, logits_to_keep=2), m(idx, logits_to_keep=2), atol=tol, rtol=0)
+        assert torch.allclose(fw.forward(idx).float(), m(idx).float(), atol=tol, rtol=0)
+        assert torch.allclose(fw.forward(idx, logits_to_keep=2).float(), m(idx, logits_to_keep=2).float(), atol=tol,
+                              rtol=0)
         # Left-padded prefill with per-row positions and a mask, then cached decode steps: the engine's calls.
         pad = torch.tensor([[0], [5], [11]])
         pos = (torch.arange(20).unsqueeze(0) - pad).clamp(min=0)  # (3, 20)

@@ -403,3 +403,39 @@ def test_quantize_int8_serves_the_int8_model(serve_tok):
     p = SamplingParams(temperature=0, max_new_tokens=12, stop_token_ids=tuple(state.chat_stop_ids), ignore_eos=True)
     ref = Engine(q).generate([ids], p)[0].samples[0]
     assert r.choices[0].message.content == text_of(serve_tok, ref, state.chat_stop_ids)
+
+
+def test_dtype_bf16_serves_the_bf16_model(serve_tok):
+    """``dtype="bf16"`` (``llmlab serve --dtype bf16``): the engine process casts its model, a greedy answer is the
+    bf16 model's, and its logprobs are that model's own; a bad dtype, or bf16 with int8, is refused."""
+    import copy
+
+    from llmlab.errors import LlmlabError
+    from llmlab.serve.engine_proc import EngineSpec
+    from llmlab.serve.server import ServeConfig, ServerState
+
+    with pytest.raises(LlmlabError, match="dtype must be one of fp32, bf16"):
+        ServeConfig(dtype="fp16")
+    with pytest.raises(LlmlabError, match="quantize converts fp32 weights"):
+        ServeConfig(dtype="bf16", quantize="int8")
+    model = tiny_model(serve_tok.vocab_size, seed=3)
+    # the KV budget counts 2 bytes an element: 0.04 MB holds 81 fp32 slots of this model, 163 bf16 ones (context 128)
+    with pytest.raises(LlmlabError, match="holds 81 slots"):
+        ServerState(EngineSpec(model=model, tokenizer=serve_tok), ServeConfig(kv_cache_mb=0.04))
+    state = ServerState(EngineSpec(model=model, tokenizer=serve_tok, threads=1, dtype="bf16"),
+                        ServeConfig(model_name="tiny", dtype="bf16", kv_cache_mb=0.04))
+    ban = {t: -100.0 for t in state.chat_stop_ids}  # a random model: without this it may stop at once
+    with running_server(state) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        r = client.chat.completions.create(model="tiny", messages=MSG, temperature=0, max_tokens=12, logprobs=True,
+                                           logit_bias={str(t): b for t, b in ban.items()})
+    ids = render_prompt(MSG, serve_tok)
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    p = SamplingParams(temperature=0, max_new_tokens=12, logit_bias=ban, logprobs=0)
+    ref = Engine(half).generate([ids], p)[0].samples[0]
+    full = Engine(model).generate([ids], p)[0].samples[0]
+    assert r.choices[0].message.content == serve_tok.decode(ref.token_ids) != ""
+    # each token's logprob is the bf16 engine's, not the fp32 one's (they differ by more than the rounding here)
+    got = [e.logprob for e in r.choices[0].logprobs.content]
+    assert got == pytest.approx(ref.logprobs, abs=1e-5)
+    assert max(abs(a - b) for a, b in zip(got, full.logprobs)) > 1e-3

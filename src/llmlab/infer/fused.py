@@ -26,7 +26,9 @@ of large calls:
   matrices go through oneDNN (PyTorch's own CPU backend, ``torch.ops.mkldnn``) with the matrix reordered once
   into its blocked layout, the same prepacking inductor's CPU ``freezing`` does: on this AMD CPU that is
   1.3-3.5x faster than MKL's ``mm`` at 4-512 rows, and slower at 1-2 rows or for small matrices (call
-  overhead), so batch-1 decode keeps ``mm``. The blocked copies are made on first use, so they cost memory
+  overhead), so batch-1 decode keeps ``mm``. bf16 weights (``llmlab serve --dtype bf16``) take oneDNN at every
+  row count where the CPU multiplies bf16 natively (AMX, AVX512-BF16): there ``mm`` reads the transposed bf16
+  matrix at a third of oneDNN's speed. The blocked copies are made on first use, so they cost memory
   (as much again as those matrices) only where a batch is run;
 * with several threads, fewer rows than that over a large matrix are multiplied as column blocks in one ``bmm``
   (one block a thread; MKL would run such a product on one thread), reading the matrix in place; with one
@@ -52,6 +54,7 @@ import torch.nn.functional as F
 
 from llmlab.model.gpt import GPT, KVCache, attend, default_positions
 from llmlab.model.kernels.int8 import Int8Linear, Int8Matrix, is_quantized, quantize_rows
+from llmlab.utils.device import fast_bf16_matmul
 
 
 def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
@@ -75,10 +78,20 @@ ONEDNN_MIN_ELEMENTS = 2**18
 ONEDNN_PACK_ROWS = 16  # the row count oneDNN's layout is chosen for; good from 4 to 512 rows here
 
 
+# bf16 weights take oneDNN's prepacked matmul at every row count, where the CPU multiplies bf16 natively (AMX,
+# AVX512-BF16): ``mm`` reads the transposed (d_in, d_out) bf16 operand at a third of oneDNN's speed at one row.
+# Measured on this CPU (Xeon with AMX), (4096, 768), 1 thread: 1 row 386 vs 1,237 us (mm) vs 752 us (fp32 mm);
+# 32 rows 845 vs 891 us (fp32: 2,454) (docs/LOG.md).
+ONEDNN_MIN_ROWS_BF16 = 1
+
+
 def onednn_usable(w: torch.Tensor) -> bool:
-    """Whether ``w`` (a fp32 CPU matrix) can take oneDNN's prepacked matmul in this torch build."""
-    return (w.device.type == "cpu" and w.dtype == torch.float32 and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight"))
+    """Whether ``w`` (a CPU matrix) can take oneDNN's prepacked matmul in this torch build: fp32, or bf16 where
+    the CPU multiplies bf16 natively (elsewhere oneDNN would emulate it)."""
+    if not (w.device.type == "cpu" and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")):
+        return False
+    return w.dtype == torch.float32 or (w.dtype == torch.bfloat16 and fast_bf16_matmul(w.device))
 
 
 def available_memory() -> float:
@@ -272,7 +285,9 @@ class FusedWeights:
         """Whether a call of ``rows`` rows takes oneDNN: enough rows, a torch with oneDNN, and room for the
         blocked copies (at most half the memory available when first asked: a 1B-parameter fp32 model's
         copies are ~5 GB; without room the matmuls stay on ``mm``, slower but within memory)."""
-        if not ONEDNN_MIN_ROWS or rows < ONEDNN_MIN_ROWS or self.int8:
+        if not ONEDNN_MIN_ROWS or self.int8:
+            return False
+        if rows < (ONEDNN_MIN_ROWS_BF16 if self.head.dtype == torch.bfloat16 else ONEDNN_MIN_ROWS):
             return False
         if self._onednn_fits is None:
             big = [w for w in self.matrices() if w.numel() >= ONEDNN_MIN_ELEMENTS]
@@ -366,7 +381,8 @@ class FusedWeights:
     def forward(self, idx: torch.Tensor, **kw) -> torch.Tensor:
         """Same contract as ``GPT.forward``: idx (B, T) -> logits (B, T or logits_to_keep, vocab)."""
         # One-row calls (a decode step; a prefill's last row through the head) may go to OpenBLAS: hold its threads.
-        if self.packed(1) is not self._all_mm and self._split[0] is BLAS:
+        one_row = self.packed(1)
+        if self._split is not None and one_row is self._split[1] and self._split[0] is BLAS:
             with _blas_one_thread():
                 return self._forward(idx, **kw)
         return self._forward(idx, **kw)

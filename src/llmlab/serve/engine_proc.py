@@ -34,6 +34,12 @@ from llmlab.errors import LlmlabError
 from llmlab.serve.protocol import ApiError
 
 
+# The weight and KV-cache types the engine process serves in, with their bytes per element (the KV budget).
+# bf16 halves the memory and, where matmuls run natively in bf16 (AMX, AVX512-BF16, GPUs), makes many-row decode
+# steps and prefills several times faster than fp32 (docs/LOG.md); a row's numbers then depend on its batch.
+SERVE_DTYPES = {"fp32": 4, "bf16": 2}
+
+
 @dataclass
 class EngineSpec:
     """What the engine process loads: a run folder, or (tests) a model object and its tokenizer."""
@@ -45,6 +51,7 @@ class EngineSpec:
     threads: int = 0
     quantize: str | None = None  # a --quantize choice ("int8", "int8-dynamic"; model/kernels/int8.py)
     compile: bool = False
+    dtype: str = "fp32"  # a SERVE_DTYPES name
 
 
 @dataclass
@@ -93,9 +100,12 @@ def engine_main(spec: EngineSpec, limits: dict, conn) -> None:
             from llmlab.runs import load_run
             from llmlab.utils.device import resolve_device
 
-            model, tok = load_run(spec.run, device=resolve_device(spec.device))
+            dtype = torch.bfloat16 if spec.dtype == "bf16" else None
+            model, tok = load_run(spec.run, device=resolve_device(spec.device), dtype=dtype)
         else:
             model, tok = spec.model, spec.tokenizer
+            if spec.dtype == "bf16":
+                model.to(torch.bfloat16)
         model.eval()
         if spec.quantize:
             from llmlab.model.kernels.int8 import quantize

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmlab.errors import LlmlabError
+from llmlab.serve.engine_proc import SERVE_DTYPES
 from llmlab.serve.protocol import ApiError, new_id
 
 ContentFilter = Callable[[list[dict]], "str | None"]
@@ -54,6 +55,7 @@ class ServeConfig:
     threads: int = 0  # torch CPU threads (0 = torch's choice)
     compile: bool = False  # AOT-compiled decode steps (infer/compiled.py)
     quantize: str | None = None  # "int8" / "int8-dynamic": int8 linear layers (model/kernels/int8.py)
+    dtype: str = "fp32"  # the served weights and KV cache: fp32 (as stored) or bf16 (native on AMX CPUs and GPUs)
     assistants_home: str | None = None  # the home whose assistants/ it serves (None: $LLMLAB_HOME or ~/.llmlab)
 
     def __post_init__(self):
@@ -72,6 +74,10 @@ class ServeConfig:
             problems.append("api_key must not be empty")
         if self.quantize not in (None, "int8", "int8-dynamic"):
             problems.append(f"quantize must be int8 or int8-dynamic, got {self.quantize!r}")
+        if self.dtype not in SERVE_DTYPES:
+            problems.append(f"dtype must be one of {', '.join(SERVE_DTYPES)}, got {self.dtype!r}")
+        elif self.quantize and self.dtype != "fp32":
+            problems.append("quantize converts fp32 weights; use it with dtype fp32")
         if problems:
             raise LlmlabError("invalid serve config: " + "; ".join(problems))
 
@@ -123,10 +129,12 @@ class ServerState:
         if spec.run is not None:
             from llmlab.runs import load_model_config, load_tokenizer
 
-            tokenizer, model_config, elem = load_tokenizer(spec.run), load_model_config(spec.run), 4
+            tokenizer, model_config = load_tokenizer(spec.run), load_model_config(spec.run)
+            elem = SERVE_DTYPES[spec.dtype]
         else:
             tokenizer, model_config = spec.tokenizer, spec.model.config
-            elem = spec.model.embed_tokens.weight.element_size()
+            elem = (SERVE_DTYPES[spec.dtype] if spec.dtype != "fp32"
+                    else spec.model.embed_tokens.weight.element_size())
         self.spec, self.tokenizer, self.config = spec, tokenizer, config
         self.model_config = model_config
         self.content_filter = content_filter
@@ -577,7 +585,7 @@ def load_state(config: ServeConfig, content_filter: ContentFilter | None = None)
     if not config.model:
         raise LlmlabError("serve needs a run folder (--model RUN)")
     spec = EngineSpec(run=config.model, device=config.device, threads=config.threads, compile=config.compile,
-                      quantize=config.quantize)
+                      quantize=config.quantize, dtype=config.dtype)
     return ServerState(spec, config, content_filter)
 
 
