@@ -124,3 +124,21 @@ def test_metrics_text_format():
     assert 'llmlab_time_to_first_token_seconds_bucket{le="0.005"} 1' in text
     assert 'llmlab_time_to_first_token_seconds_bucket{le="+Inf"} 2' in text
     assert "llmlab_time_to_first_token_seconds_count 2" in text and "# TYPE llmlab_num_requests_running gauge" in text
+
+
+def test_merge_deltas_joins_each_choices_text_and_keeps_its_order():
+    from llmlab.serve.app import merge_deltas
+
+    t = [(7, -0.1, None), (8, -0.2, None), (9, -0.3, None), (10, -0.4, None)]
+    items = [("delta", 0, "a", [t[0]]), ("delta", 1, "x", [t[1]]), ("delta", 0, "b", [t[2]]),
+             ("finish", 0, "stop", "ab", None), ("delta", 1, "y", [t[3]]), ("finish", 1, "length", "xy", None),
+             ("usage", 5, 4)]
+    assert merge_deltas(items) == [("delta", 0, "ab", [t[0], t[2]]), ("delta", 1, "xy", [t[1], t[3]]),
+                                   ("finish", 0, "stop", "ab", None), ("finish", 1, "length", "xy", None),
+                                   ("usage", 5, 4)]
+    # a delta after its choice's finish (never sent, but order must hold) and after an error stay apart
+    after = [("delta", 0, "a", []), ("finish", 0, "stop", "a", None), ("delta", 0, "b", []),
+             ("error", None), ("delta", 1, "c", [])]
+    assert merge_deltas(after) == after
+    one = [("delta", 0, "a", [t[0]])]
+    assert merge_deltas(one) == one and merge_deltas([]) == []

@@ -104,6 +104,12 @@ def test_completions_text_echo_batch_and_stream(server, client, serve_tok):
     assert [c.index for c in b.choices] == [0, 1, 2, 3]
     s = client.completions.create(model="tiny", prompt=ids, temperature=0, max_tokens=12, stream=True)
     assert "".join(c.choices[0].text for c in s) == r.choices[0].text  # token-id prompts too
+    # logprobs' text_offset counts from the start of the text in a stream as in one answer
+    full = client.completions.create(model="tiny", prompt="To be, or not", temperature=0, max_tokens=8, logprobs=1)
+    s = client.completions.create(model="tiny", prompt="To be, or not", temperature=0, max_tokens=8, logprobs=1,
+                                  stream=True)
+    offsets = [o for c in s if c.choices and c.choices[0].logprobs for o in c.choices[0].logprobs.text_offset]
+    assert offsets == full.choices[0].logprobs.text_offset and len(set(offsets)) > 1
 
 
 def test_n_samples_and_seeds(client):

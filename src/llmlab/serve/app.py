@@ -114,6 +114,32 @@ class _Asgi:
         return None
 
 
+def merge_deltas(items: list) -> list:
+    """The scheduler's items for one stream, as drained together: each choice's consecutive ``("delta", c, text,
+    tokens)`` items become one (texts and tokens joined), so a client that reads slower than the engine writes
+    gets fewer, longer chunks instead of falling further behind (vLLM's ``--stream-interval`` does this with a
+    fixed count). A choice's order is kept: its finish comes after its merged delta; usage and errors end it."""
+    out: list = []
+    open_delta: dict[int, int] = {}  # choice -> index in out of its delta still open for more text
+    for item in items:
+        if item[0] == "delta":
+            c = item[1]
+            at = open_delta.get(c)
+            if at is None:
+                open_delta[c] = len(out)
+                out.append(item)
+            else:
+                _, _, text, tokens = out[at]
+                out[at] = ("delta", c, text + item[2], list(tokens) + list(item[3]))
+            continue
+        if item[0] == "finish":
+            open_delta.pop(item[1], None)
+        else:
+            open_delta.clear()
+        out.append(item)
+    return out
+
+
 def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"the request body is larger than this server accepts ({limit} bytes)",
                     code="request_too_large")
@@ -431,13 +457,14 @@ def create_app(state):
                 while not queue.empty():  # coalesce what is already there into one write
                     items += queue.get_nowait()
                 out = []
-                for item in items:
+                for item in merge_deltas(items):
                     if item[0] == "delta":
                         c, text, tokens = item[1], item[2], item[3]
                         if kind == "completions" and plan.echo and not shown[c]:
                             text = plan.echo[c] + text
+                        offset = len(shown[c]) + len(text) - len(item[2])  # the tokens' text starts after any echo
                         shown[c] += text
-                        lp = logprobs_block(tokens, kind) if want_lp else None
+                        lp = logprobs_block(tokens, kind, offset) if want_lp else None
                         if kind == "chat":
                             out.append(chunk(plan, kind, [{"index": c, "delta": {"content": text}, "logprobs": lp,
                                                            "finish_reason": None}], with_usage=include_usage))
