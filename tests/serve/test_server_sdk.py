@@ -370,8 +370,11 @@ def test_the_servers_guard_shows_the_model_what_it_decoded(serve_tok):
     state = make_state(serve_tok, model, content_filter=content_filter(GuardConfig(mode="block", semantic="off")))
     with running_server(state) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
-        assert client.chat.completions.create(model="tiny", messages=hidden).choices[0].message.content == \
-            "saw planet"
+        r = client.chat.completions.create(model="tiny", messages=hidden)
+        assert r.choices[0].message.content == "saw planet"
+        # /tokenize counts what the model reads: the decoded view, as the answer's usage does
+        t = httpx.post(url + "/tokenize", json={"model": "tiny", "messages": hidden}).json()
+        assert t["count"] == r.usage.prompt_tokens != len(render_prompt(hidden, serve_tok))
     with running_server(make_state(serve_tok, model)) as url:
         client = openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
         assert client.chat.completions.create(model="tiny", messages=hidden).choices[0].message.content == "clean"

@@ -261,7 +261,8 @@ class ServerState:
         try:
             if req.prompt is not None:
                 return encode_prompt(self.tokenizer, req.prompt, add_bos=req.add_special_tokens)
-            return prompt_ids(self.with_assistant(req, assistant).messages, self.tokenizer)
+            # what a chat request's prompt holds: with the guard, its view (datamarked tools, decoded messages)
+            return prompt_ids(self.with_assistant(req, assistant).messages, self.tokenizer, view=self._screen()[1])
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
 
