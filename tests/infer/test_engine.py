@@ -56,6 +56,29 @@ def test_greedy_equals_naive_loop_batched_different_lengths():
         assert eng.generate([p], SamplingParams(temperature=0, max_new_tokens=25))[0].samples[0].token_ids == o.samples[0].token_ids
 
 
+def test_prefill_in_length_groups_gives_what_one_padded_pass_gives(monkeypatch):
+    from llmlab.infer import engine as engine_mod
+    from llmlab.infer.engine import prefill_groups
+
+    # the split: sorted by length, each group padded to its longest; close lengths stay one group
+    assert prefill_groups([30, 5, 31, 6], call_tokens=0) == [[1], [3], [0], [2]]
+    assert prefill_groups([30, 5, 31, 6], call_tokens=10) == [[1, 3], [0, 2]]
+    assert prefill_groups([30, 5, 31, 6], call_tokens=100) == [[1, 3, 0, 2]]
+    m = tiny_model()
+    prompts = PROMPTS + [list(range(2, 40)), list(range(50, 90))]
+    params = SamplingParams(temperature=0, max_new_tokens=12, logprobs=2)
+    outs = {}
+    for call in (10**6, 8, 0):  # one pass; a few groups; one group per length
+        monkeypatch.setattr(engine_mod, "PREFILL_CALL_TOKENS", call)
+        outs[call] = Engine(m).generate(prompts, params)
+    for o, p in zip(outs[0], prompts):
+        assert o.samples[0].token_ids == naive_greedy(m, p, 12)
+    for call in (8, 0):
+        for a, b in zip(outs[call], outs[10**6]):
+            assert a.samples[0].token_ids == b.samples[0].token_ids
+            assert a.samples[0].logprobs == pytest.approx(b.samples[0].logprobs, abs=1e-12)
+
+
 def test_greedy_equals_naive_with_gqa_and_float32():
     torch.manual_seed(1)
     m = GPT(ModelConfig.preset("tiny", vocab_size=V)).eval()  # float32, n_kv_head=2 < n_head=4
