@@ -18,8 +18,9 @@
 
     gen = engine.open(keep_finished=False, max_rows=64, max_kv_slots=65536)   # a server's generation
 
-How it works. A prefill pass runs the prompts that join together (left-padded to one length; padding is
-masked out and each row gets its own RoPE positions, so a row's numbers match running it alone) and samples
+How it works. A prefill pass runs the prompts that join together (left-padded to one length, or on a CPU in
+groups of similar length, ``prefill_groups``; padding is masked out and each row gets its own RoPE positions, so a
+row's numbers match running it alone) and samples
 each row's first token. Then every ``step`` feeds each live row its last token and appends one slot to the
 shared KV cache. ``n`` samples per prompt share the prompt's prefill. A row stops at one of its stop ids
 (``finish_reason="stop"``, the stop id is kept in ``token_ids``), when its constraint is complete ("stop"),
@@ -132,6 +133,9 @@ class GenerationStats:
 # 1.1M-parameter model on one CPU thread: ~0.9 ms a call, ~0.055 ms a prompt token; docs/LOG.md). Larger models
 # pay relatively less per call, so this errs toward fewer, more padded passes there.
 PREFILL_CALL_TOKENS = 64
+# On a GPU a small prefill is bound by kernel launches, not by the padded tokens: one pass unless the padding is
+# large (a guess, not measured: no GPU was lent when this was written).
+PREFILL_CALL_TOKENS_GPU = 4096
 
 
 def prefill_groups(lens: Sequence[int], call_tokens: int = PREFILL_CALL_TOKENS) -> list[list[int]]:
@@ -680,7 +684,7 @@ class Generation:
         # Prompts of very different lengths are run in groups of similar length (``prefill_groups``), each
         # padded only to its own longest prompt; their keys/values land in ``tmp`` as one padded pass leaves
         # them (row i's tokens in slots [L - len_i, L)).
-        groups = prefill_groups(lens, PREFILL_CALL_TOKENS)
+        groups = prefill_groups(lens, PREFILL_CALL_TOKENS if dev.type == "cpu" else PREFILL_CALL_TOKENS_GPU)
         if len(groups) == 1:
             logits, tmp = self._prefill([ids for ids, _ in checked])
         else:
