@@ -54,6 +54,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -169,37 +171,78 @@ class Server:
             self.proc.kill()
 
 
-async def one_request(client, url, body, sem, results):
+class Client:
+    """Streaming POSTs, read line by line: aiohttp (what vLLM's benchmark uses) or httpx. aiohttp spends much less
+    CPU a line (docs/LOG.md), which counts where the client shares 2 cores with the server it measures."""
+
+    def __init__(self, kind: str, concurrency: int):
+        self.kind, self.concurrency = kind, concurrency
+
+    async def __aenter__(self):
+        if self.kind == "aiohttp":
+            import aiohttp
+
+            conn = aiohttp.TCPConnector(limit=self.concurrency + 4)
+            self.session = aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=1800))
+        else:
+            import httpx
+
+            limits = httpx.Limits(max_connections=self.concurrency + 4, max_keepalive_connections=self.concurrency + 4)
+            self.session = httpx.AsyncClient(timeout=httpx.Timeout(1800.0), limits=limits)
+        return self
+
+    async def __aexit__(self, *exc):
+        await (self.session.close() if self.kind == "aiohttp" else self.session.aclose())
+
+    @contextlib.asynccontextmanager
+    async def stream(self, url: str, body: dict):
+        """Yields (status, error text or None, async iterator of lines without their line ends)."""
+        if self.kind == "aiohttp":
+            async with self.session.post(url, json=body) as r:
+                if r.status != 200:
+                    yield r.status, f"HTTP {r.status}: {(await r.read())[:200]!r}", None
+                    return
+
+                async def lines():
+                    async for raw in r.content:  # one line at a time
+                        yield raw.decode("utf-8", "replace").rstrip("\r\n")
+                yield r.status, None, lines()
+        else:
+            async with self.session.stream("POST", url, json=body) as r:
+                if r.status_code != 200:
+                    yield r.status_code, f"HTTP {r.status_code}: {(await r.aread())[:200]!r}", None
+                    return
+                yield r.status_code, None, r.aiter_lines()
+
+
+async def one_request(client: Client, url, body, sem, results):
     async with sem:
         t0 = time.perf_counter()
         first = last = usage = finish = None
         n_chunks = 0
         err = None
         try:
-            async with client.stream("POST", url + "/v1/completions", json=body) as r:
-                if r.status_code != 200:
-                    err = f"HTTP {r.status_code}: {(await r.aread())[:200]!r}"
-                else:
-                    async for line in r.aiter_lines():
-                        if not line.startswith("data: ") or line == "data: [DONE]":
-                            continue
-                        obj = json.loads(line[6:])
-                        if "error" in obj:
-                            err = str(obj["error"])[:200]
-                            break
-                        if obj.get("usage"):
-                            usage = obj["usage"].get("completion_tokens")
-                        if obj.get("choices"):
-                            ch = obj["choices"][0]
-                            finish = ch.get("finish_reason") or finish
-                            if ch.get("text"):
-                                now = time.perf_counter()
-                                first = first or now
-                                last = now
-                            # A server without usage sends a chunk a token; a token whose text is empty (a
-                            # partial UTF-8 byte, a special token) still gets its chunk, so count those too.
-                            if ch.get("text") or ch.get("finish_reason") is None:
-                                n_chunks += 1
+            async with client.stream(url + "/v1/completions", body) as (_, err, lines):
+                async for line in lines if err is None else _nothing():
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    obj = json.loads(line[6:])
+                    if "error" in obj:
+                        err = str(obj["error"])[:200]
+                        break
+                    if obj.get("usage"):
+                        usage = obj["usage"].get("completion_tokens")
+                    if obj.get("choices"):
+                        ch = obj["choices"][0]
+                        finish = ch.get("finish_reason") or finish
+                        if ch.get("text"):
+                            now = time.perf_counter()
+                            first = first or now
+                            last = now
+                        # A server without usage sends a chunk a token; a token whose text is empty (a
+                        # partial UTF-8 byte, a special token) still gets its chunk, so count those too.
+                        if ch.get("text") or ch.get("finish_reason") is None:
+                            n_chunks += 1
         except Exception as e:  # connection errors, timeouts
             err = f"{type(e).__name__}: {e}"[:200]
         if err is None and first is None:
@@ -210,13 +253,16 @@ async def one_request(client, url, body, sem, results):
         results.append({"t0": t0, "first": first, "last": last, "chunks": n_chunks, "tokens": tokens, "err": err})
 
 
-async def run_level(server: Server, prompts, concurrency: int, n_requests: int, max_tokens: int, bias: dict):
-    import httpx
+async def _nothing():
+    return
+    yield
 
+
+async def run_level(server: Server, prompts, concurrency: int, n_requests: int, max_tokens: int, bias: dict,
+                    client_kind: str = "aiohttp"):
     sem = asyncio.Semaphore(concurrency)
     results: list[dict] = []
-    limits = httpx.Limits(max_connections=concurrency + 4, max_keepalive_connections=concurrency + 4)
-    async with httpx.AsyncClient(timeout=httpx.Timeout(1800.0), limits=limits) as client:
+    async with Client(client_kind, concurrency) as client:
         body = lambda i: {"model": server.model_id, "prompt": prompts[i % len(prompts)], "max_tokens": max_tokens,
                           "temperature": 0.0, "stream": True, "logit_bias": bias,
                           "stream_options": {"include_usage": True}}
@@ -303,14 +349,21 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="our server with --compile (AOT-compiled decode step)")
     ap.add_argument("--quantize", choices=["int8", "int8-dynamic"], default=None,
                     help="our server with int8 linear layers (pair with --gguf-dtype q8_0 for the peer)")
+    ap.add_argument("--client", choices=["aiohttp", "httpx"], default=None,
+                    help="the load generator's HTTP client (default: aiohttp where installed, else httpx)")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                     help="our server's weights and KV cache (pair bf16 with --gguf-dtype f16 for a 16-bit peer)")
     args = ap.parse_args()
+    if args.client is None:
+        args.client = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
 
     from llmlab.runs import load_model_config, load_tokenizer
 
-    work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     run = Path(args.model)
+    load_tokenizer(run)  # a missing or broken run folder stops here, before the temporary folder exists
+    if not args.random_layers:
+        load_model_config(run)
+    work = Path(tempfile.mkdtemp(prefix="bench_serve_"))
     if args.random_layers:
         make_random_run(run, work / "random", args.random_layers, args.random_width, args.context)
         run = work / "random"
@@ -344,16 +397,17 @@ def main() -> None:
             s.wait_ready()
         print(f"model {run} ({cfg.n_layer} x {cfg.d_model}, vocab {cfg.vocab_size}, context {cfg.max_seq_len}); "
               f"{args.max_tokens} output tokens per request, greedy, stop tokens banned; {args.threads} thread(s) "
-              f"per server; machine: {os.cpu_count()} CPUs, shared (load average {os.getloadavg()[0]:.1f})")
+              f"per server; client {args.client}; machine: {os.cpu_count()} CPUs, shared (load average "
+              f"{os.getloadavg()[0]:.1f})")
         for s in servers:  # warm-up: first calls build caches (oneDNN packing, llama.cpp graphs)
-            asyncio.run(run_level(s, prompts, 4, 4, 8, bias))
+            asyncio.run(run_level(s, prompts, 4, 4, 8, bias, args.client))
         table = []
         for c in [int(x) for x in args.concurrency.split(",")]:
             for s in servers:
                 n = args.peer_requests if (s is not ours and args.peer_requests) else args.requests
                 s.sample()
                 steps0 = engine_steps(s)
-                res = asyncio.run(run_level(s, prompts, c, n, args.max_tokens, bias))
+                res = asyncio.run(run_level(s, prompts, c, n, args.max_tokens, bias, args.client))
                 steps1 = engine_steps(s)
                 if steps0 and steps1 and steps1[0] > steps0[0]:
                     res["engine_ms_per_step"] = 1000 * (steps1[1] - steps0[1]) / (steps1[0] - steps0[0])
@@ -392,4 +446,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from llmlab.errors import LlmlabError
+
+    try:
+        main()
+    except LlmlabError as e:  # a missing run folder: one line, not a traceback
+        raise SystemExit(f"{__file__.rsplit('/', 1)[-1]}: {e}") from None
