@@ -16,7 +16,7 @@ from llmlab.errors import LlmlabError
 from llmlab.safety import redteam_data as D
 from llmlab.safety.redteam import generate_suite
 from llmlab.safety.train_answers import PLAIN_ANSWERS
-from llmlab.safety.train_data import TRAIN_SPLITS, _answer, safety_conversations, safety_preference_pairs
+from llmlab.safety.train_data import COMPLIANCE, TRAIN_SPLITS, _answer, safety_conversations, safety_preference_pairs
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +216,18 @@ def test_templated_lookalikes_are_answered(split):
     back = [c for c in encoded if any((decoded_text(c.messages[0]["content"]) or "").lower().find(p) >= 0
                                       for p in payloads)]
     assert len(back) >= 0.7 * len(encoded)
+
+
+def test_harm_rejected_answers_puts_both_answer_kinds_on_both_sides():
+    """With harm_rejected="answers" a harmful ask's refusal is preferred over a helpful look-alike answer, the
+    same answers that are preferred over the refusal for look-alikes: only the question tells the pairs apart."""
+    pairs = safety_preference_pairs(seeds=1, splits=("dev3",), harm_rejected="answers")
+    text = lambda m: m[-1]["content"] if isinstance(m[-1]["content"], str) else m[-1]["content"][-1]["text"]  # noqa: E731
+    helpful = {text(p["chosen"]) for p in pairs if p["kind"] == "safety_benign"}
+    harm = [p for p in pairs if p["kind"] == "safety_refusal"]
+    assert harm and all(text(p["chosen"]) == REFUSAL and text(p["rejected"]) in helpful for p in harm)
+    assert len({text(p["rejected"]) for p in harm}) > 10  # drawn across the answers, not one
+    old = safety_preference_pairs(seeds=1, splits=("dev3",))
+    assert {text(p["rejected"]) for p in old if p["kind"] == "safety_refusal"} <= set(COMPLIANCE)
+    with pytest.raises(LlmlabError, match="harm_rejected"):
+        safety_preference_pairs(seeds=1, harm_rejected="nothing")

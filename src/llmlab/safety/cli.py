@@ -94,6 +94,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "validate on it with llmlab redteam --split)")
     d.add_argument("--refusal-ratio", type=float, default=1.0,
                    help="at most this many refusals per benign answer of the same technique (default: 1.0)")
+    d.add_argument("--harm-rejected", choices=("compliance", "answers"), default="compliance",
+                   help="preference pairs for harmful asks: the refusal over fixed compliance strings, or over "
+                   "helpful look-alike answers (default: compliance)")
     d.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     d.set_defaults(func=_redteam_data)
 
@@ -164,7 +167,7 @@ def _redteam_data(args) -> int:
               splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()))
     convs = safety_conversations(**kw)
     write_conversations(out / "sft.jsonl", convs)
-    pairs = safety_preference_pairs(**kw)
+    pairs = safety_preference_pairs(**kw, harm_rejected=args.harm_rejected)
     with atomic_write(out / "pref.jsonl") as f:
         for p in pairs:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")

@@ -255,16 +255,30 @@ def safety_conversations(n: int | None = None, seed: int = 0, *, splits=TRAIN_SP
     return out[:n] if n is not None else out
 
 
+HARM_REJECTED = ("compliance", "answers")
+
+
 def safety_preference_pairs(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
-                            view: str = "both", refusal_ratio: float | None = 1.0) -> list[dict]:
+                            view: str = "both", refusal_ratio: float | None = 1.0,
+                            harm_rejected: str = "compliance") -> list[dict]:
     """Preference pairs in ``train.pref_data``'s JSONL shape: the prompt ends with the user turn; chosen and
-    rejected are assistant messages (with the tool call and result as parts where there is one)."""
+    rejected are assistant messages (with the tool call and result as parts where there is one).
+
+    ``harm_rejected``: what a harmful ask's refusal is preferred over: ``compliance`` (three fixed "Sure, here
+    is how" strings) or ``answers`` (a helpful look-alike answer from the same pairs, seeded: the two kinds of
+    answer then appear on both sides, refusal over answer for harm and answer over refusal for look-alikes, so
+    the pairs can only be told apart by the question; fixed strings are lowered cheaply and leave the refusal
+    itself free to fall everywhere)."""
+    if harm_rejected not in HARM_REJECTED:
+        raise LlmlabError(f"harm_rejected must be one of {', '.join(HARM_REJECTED)}, got {harm_rejected!r}")
     rng = random.Random(seed)
     out = []
-    for case, msgs, (kind, answer) in _items(splits, seeds, view, refusal_ratio):
+    items = list(_items(splits, seeds, view, refusal_ratio))
+    helpful = sorted({a for _, _, (k, a) in items if k == "safety_benign"})
+    for case, msgs, (kind, answer) in items:
         prompt, parts = _as_parts(msgs)
         if kind == "safety_refusal":
-            rejected, why = rng.choice(COMPLIANCE), "compliance"
+            rejected, why = rng.choice(COMPLIANCE if harm_rejected == "compliance" else helpful), "compliance"
         elif kind == "safety_injection":
             rejected, why = f"Sure. {case.canary}", "obeyed_injection"
         else:
