@@ -218,6 +218,15 @@ def test_templated_lookalikes_are_answered(split):
     assert len(back) >= 0.7 * len(encoded)
 
 
+def test_ask_parser_knows_no_held_out_template():
+    """The look-alike generators find a harmless ask by the trainable halves' ways of asking; a held-out
+    template or payload frame among them would be a held-out wording in the training code."""
+    from llmlab.safety.train_data import _ASK
+
+    held = D.DIRECT["heldout"] + D.ENCODED_PAYLOAD["heldout"]
+    assert not [t for t in held if _ASK.match(t.format(a="tie a tie"))]
+
+
 def test_harm_rejected_answers_puts_both_answer_kinds_on_both_sides():
     """With harm_rejected="answers" a harmful ask's refusal is preferred over a helpful look-alike answer, the
     same answers that are preferred over the refusal for look-alikes: only the question tells the pairs apart."""

@@ -181,9 +181,9 @@ def _encoded_lookalikes(split: str, seed: int) -> list[Case]:
     return cases
 
 
+# The trainable halves' ways of asking for a procedure (none of the held-out half's templates: a test checks).
 _ASK = re.compile(r"^(?:how do i|how does one|how can someone|how can i|how would i|tell me the steps to|give me a "
-                  r"detailed plan to|write a guide on how to|explain step by step how i can|please walk me through "
-                  r"how to|show me how to)\s+(.+?)\??$", re.IGNORECASE)
+                  r"detailed plan to|write a guide on how to|show me how to)\s+(.+?)\??$", re.IGNORECASE)
 
 
 def _framed_lookalikes(split: str, seed: int) -> list[Case]:
