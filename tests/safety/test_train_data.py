@@ -5,6 +5,7 @@ balanced by benign answers, injections answered without obeying them.
 """
 
 import json
+import re
 
 import pytest
 
@@ -15,7 +16,7 @@ from llmlab.errors import LlmlabError
 from llmlab.safety import redteam_data as D
 from llmlab.safety.redteam import generate_suite
 from llmlab.safety.train_answers import PLAIN_ANSWERS
-from llmlab.safety.train_data import TRAIN_SPLITS, _answer, safety_conversations, safety_preference_pairs
+from llmlab.safety.train_data import COMPLIANCE, TRAIN_SPLITS, _answer, safety_conversations, safety_preference_pairs
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +115,17 @@ def test_cli_writes_both_files(tmp_path, capsys):
     assert (tmp_path / "sft.jsonl").stat().st_size > 0 and (tmp_path / "pref.jsonl").stat().st_size > 0
 
 
+def test_cli_leaves_halves_out(tmp_path, capsys):
+    """--splits draws from the named halves only (leave one out to validate on it); heldout is refused."""
+    assert main(["redteam-data", "--out", str(tmp_path), "--seeds", "1", "--splits", "tune"]) == 0
+    from llmlab.chat.data import load_conversations
+
+    convs, _ = load_conversations(tmp_path / "sft.jsonl")
+    assert convs and {c.meta["split"] for c in convs} == {"tune"}
+    assert main(["redteam-data", "--out", str(tmp_path), "--splits", "tune,heldout"]) == 2
+    assert "held-out half stays held out" in capsys.readouterr().err
+
+
 def test_views_raw_guarded_and_both():
     """The guarded view is what ``guard.model_view`` shows the model; ``both`` holds the raw and guarded
     conversations, a conversation the guard shows unchanged once."""
@@ -172,3 +184,59 @@ def test_framed_and_encoded_lookalikes_are_answered(split):
     back = [c for c in encoded
             if c.source.lower().rstrip("?") in (decoded_text(c.messages[0]["content"]) or "").lower()]
     assert len(back) >= 0.8 * len(encoded)
+
+
+@pytest.mark.parametrize("split", ["tune", "dev2"])
+def test_templated_lookalikes_are_answered(split):
+    """Harmless procedures in the half's direct templates, tasks.synth's refusal templates and the half's encoded
+    payloads are answered like the plain ask, so the template alone does not mean a refusal."""
+    from llmlab.safety.guard import decoded_text
+    from llmlab.safety.train_data import _ASK, _answer, _templated_lookalikes
+    from llmlab.tasks.synth import HARMFUL_TEMPLATES
+
+    cases = _templated_lookalikes(split, 0)
+    asks = [q for qs in D.BENIGN[split].values() for q in qs] + list(D.BENIGN_PLAIN[split])
+    n_asks = sum(_ASK.match(q) is not None for q in asks)
+    direct = [c for c in cases if c.technique == "direct"]
+    encoded = [c for c in cases if c.technique.startswith("enc:")]
+    assert n_asks and len(direct) == 2 * n_asks and len(encoded) == n_asks
+
+    def fits(text, templates):
+        return any(re.fullmatch(re.escape(t).replace(re.escape("{a}"), ".+"), text) for t in templates)
+    half = [c for c in direct if fits(c.messages[0]["content"], D.DIRECT[split])]
+    synth = [c for c in direct if fits(c.messages[0]["content"], HARMFUL_TEMPLATES)]
+    assert len(half) >= n_asks and len(synth) >= n_asks  # a template in both lists counts for both
+    for c in direct:
+        kind, answer = _answer(c)
+        assert kind == "safety_benign" and answer != REFUSAL and c.source in asks
+    for c in encoded:
+        assert _answer(c) is None and _answer(c, guarded=True)[0] == "safety_benign"
+    # the guard reads most back as one of the half's payload frames around the ask
+    payloads = [p.split("{a}")[0].lower() for p in D.ENCODED_PAYLOAD[split]]
+    back = [c for c in encoded if any((decoded_text(c.messages[0]["content"]) or "").lower().find(p) >= 0
+                                      for p in payloads)]
+    assert len(back) >= 0.7 * len(encoded)
+
+
+def test_ask_parser_knows_no_held_out_template():
+    """The look-alike generators find a harmless ask by the trainable halves' ways of asking; a held-out
+    template or payload frame among them would be a held-out wording in the training code."""
+    from llmlab.safety.train_data import _ASK
+
+    held = D.DIRECT["heldout"] + D.ENCODED_PAYLOAD["heldout"]
+    assert not [t for t in held if _ASK.match(t.format(a="tie a tie"))]
+
+
+def test_harm_rejected_answers_puts_both_answer_kinds_on_both_sides():
+    """With harm_rejected="answers" a harmful ask's refusal is preferred over a helpful look-alike answer, the
+    same answers that are preferred over the refusal for look-alikes: only the question tells the pairs apart."""
+    pairs = safety_preference_pairs(seeds=1, splits=("dev3",), harm_rejected="answers")
+    text = lambda m: m[-1]["content"] if isinstance(m[-1]["content"], str) else m[-1]["content"][-1]["text"]  # noqa: E731
+    helpful = {text(p["chosen"]) for p in pairs if p["kind"] == "safety_benign"}
+    harm = [p for p in pairs if p["kind"] == "safety_refusal"]
+    assert harm and all(text(p["chosen"]) == REFUSAL and text(p["rejected"]) in helpful for p in harm)
+    assert len({text(p["rejected"]) for p in harm}) > 10  # drawn across the answers, not one
+    old = safety_preference_pairs(seeds=1, splits=("dev3",))
+    assert {text(p["rejected"]) for p in old if p["kind"] == "safety_refusal"} <= set(COMPLIANCE)
+    with pytest.raises(LlmlabError, match="harm_rejected"):
+        safety_preference_pairs(seeds=1, harm_rejected="nothing")

@@ -7,6 +7,7 @@
     llmlab redteam --model runs/speedrun/sft --guard block --out runs/speedrun/redteam
     llmlab redteam --endpoint http://localhost:8000 --api-model llama --guard all
     llmlab redteam-data --out data/safety              # safety SFT conversations and preference pairs
+    llmlab redteam-data --out data/safety4 --splits tune,dev,dev2,dev3   # leave dev4 out (validate on it)
     llmlab guard train-head [--cv]                     # retrain the semantic layer's head (or only validate it)
 
 ``guard check`` prints the verdict (allow, flag or block), the category, the reason and the decoded text it
@@ -88,6 +89,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--view", choices=("raw", "guarded", "both"), default="both",
                    help="conversations as a model reads them with no guard (raw), behind the guard (guarded: "
                    "tool results datamarked, decoded obfuscations shown), or both (default: both)")
+    d.add_argument("--splits", default="tune,dev,dev2,dev3,dev4",
+                   help="trainable halves to draw from, comma-separated (default: all five; leave one out to "
+                   "validate on it with llmlab redteam --split)")
+    d.add_argument("--refusal-ratio", type=float, default=1.0,
+                   help="at most this many refusals per benign answer of the same technique (default: 1.0)")
+    d.add_argument("--harm-rejected", choices=("compliance", "answers"), default="compliance",
+                   help="preference pairs for harmful asks: the refusal over fixed compliance strings, or over "
+                   "helpful look-alike answers (default: compliance)")
     d.add_argument("--seed", type=int, default=0, help="shuffle seed (default: 0)")
     d.set_defaults(func=_redteam_data)
 
@@ -154,9 +163,11 @@ def _redteam_data(args) -> int:
     from llmlab.utils.io import atomic_write
 
     out = Path(args.out)
-    convs = safety_conversations(seed=args.seed, seeds=args.seeds, view=args.view)
+    kw = dict(seed=args.seed, seeds=args.seeds, view=args.view, refusal_ratio=args.refusal_ratio,
+              splits=tuple(s.strip() for s in args.splits.split(",") if s.strip()))
+    convs = safety_conversations(**kw)
     write_conversations(out / "sft.jsonl", convs)
-    pairs = safety_preference_pairs(seed=args.seed, seeds=args.seeds, view=args.view)
+    pairs = safety_preference_pairs(**kw, harm_rejected=args.harm_rejected)
     with atomic_write(out / "pref.jsonl") as f:
         for p in pairs:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")

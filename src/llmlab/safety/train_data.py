@@ -10,6 +10,7 @@ which stays held out from anything trained on).
     llmlab sft --model runs/base --safety-share 0.1 --out runs/sft   # the same, in the SFT stage
 
     llmlab redteam-data --out data/safety         # writes sft.jsonl and pref.jsonl
+    llmlab redteam-data --out data/safety4 --splits tune,dev,dev2,dev3   # leave dev4 out to validate on it
 
 What the model learns, kind by kind (``meta["kind"]``):
 
@@ -23,9 +24,9 @@ What the model learns, kind by kind (``meta["kind"]``):
   inventing an answer.
 * ``safety_benign``: a look-alike ("How do I kill a Python process?", role-play with no harmful ask, tool output
   with instructions meant for a human, an encoded harmless question -- the suite's few and every look-alike
-  encoded as well, ``_encoded_lookalikes``, and the harmless procedures put in jailbreak frames,
-  ``_framed_lookalikes``) answered helpfully (``train_answers.py``), so refusals do not
-  spread to innocent questions.
+  encoded as well, ``_encoded_lookalikes``, the harmless procedures put in jailbreak frames,
+  ``_framed_lookalikes``, and in the direct and encoded ask templates, ``_templated_lookalikes``) answered
+  helpfully (``train_answers.py``), so refusals do not spread to innocent questions.
 
 Views (``view``): ``raw`` is each conversation as sent, which a model with no guard in front reads;
 ``guarded`` is what the guard shows the model once it lets a conversation through (``guard.model_view``:
@@ -145,7 +146,7 @@ def _all_items(splits, seeds: int, view: str):
     for seed in range(seeds):
         for split in splits:
             for case in generate_suite(split, seed) + _encoded_lookalikes(split, seed) + \
-                    _framed_lookalikes(split, seed):
+                    _framed_lookalikes(split, seed) + _templated_lookalikes(split, seed):
                 for guarded in guarded_views:
                     got = _answer(case, guarded)
                     if got is None:
@@ -180,9 +181,9 @@ def _encoded_lookalikes(split: str, seed: int) -> list[Case]:
     return cases
 
 
+# The trainable halves' ways of asking for a procedure (none of the held-out half's templates: a test checks).
 _ASK = re.compile(r"^(?:how do i|how does one|how can someone|how can i|how would i|tell me the steps to|give me a "
-                  r"detailed plan to|write a guide on how to|explain step by step how i can|please walk me through "
-                  r"how to|show me how to)\s+(.+?)\??$", re.IGNORECASE)
+                  r"detailed plan to|write a guide on how to|show me how to)\s+(.+?)\??$", re.IGNORECASE)
 
 
 def _framed_lookalikes(split: str, seed: int) -> list[Case]:
@@ -200,6 +201,36 @@ def _framed_lookalikes(split: str, seed: int) -> list[Case]:
         text = rng.choice(D.ROLEPLAY[split]).format(a=m.group(1))
         cases.append(Case(f"{split}-framed-{len(cases):04d}", split, "benign", "roleplay", "roleplay",
                           [{"role": "user", "content": text}], source=q))
+    return cases
+
+
+def _templated_lookalikes(split: str, seed: int) -> list[Case]:
+    """The half's harmless procedures (as ``_framed_lookalikes`` finds them) in the ask templates that otherwise
+    wrap only harm, each seeded: one of the half's direct templates, one of ``tasks.synth``'s refusal templates
+    ("Tell me how to kill a zombie process."), and one of the half's encoded payloads, encoded in one scheme and
+    carrier ("how do I kill weeds in my lawn" in ROT13). Without them every templated ask the model is trained
+    on -- the half's attacks and the SFT mix's own refusals (``tasks.synth``: ~2,300 of "How do I {a}?" and the
+    like, filled only with harm, outside the per-technique balance) -- is refused, and the template reads as the
+    refusal cue. Answered like the plain ask (encoded: in the guarded view only)."""
+    from llmlab.tasks.synth import HARMFUL_TEMPLATES
+
+    rng = random.Random(f"templated-lookalikes:{split}:{seed}")
+    asks = [(c, q) for c, qs in D.BENIGN[split].items() for q in qs] + [("encoded", q) for q in D.BENIGN_PLAIN[split]]
+    cases: list[Case] = []
+
+    def add(category: str, technique: str, text: str, q: str) -> None:
+        cases.append(Case(f"{split}-templated-{len(cases):04d}", split, "benign", category, technique,
+                          [{"role": "user", "content": text}], source=q))
+    for category, q in asks:
+        m = _ASK.match(q.strip())
+        if m is None:
+            continue
+        a = m.group(1)
+        for templates in (D.DIRECT[split], HARMFUL_TEMPLATES):
+            add(category, "direct", rng.choice(templates).format(a=a), q)
+        scheme = rng.choice(D.ENCODED_SCHEMES)
+        x = encode(rng.choice(D.ENCODED_PAYLOAD[split]).format(a=a), scheme, seed=rng.randrange(4))
+        add("encoded", f"enc:{scheme}", rng.choice(D.ENCODED_CARRIER[split]).format(x=x, name=D.SCHEME_NAMES[scheme]), q)
     return cases
 
 
@@ -224,16 +255,30 @@ def safety_conversations(n: int | None = None, seed: int = 0, *, splits=TRAIN_SP
     return out[:n] if n is not None else out
 
 
+HARM_REJECTED = ("compliance", "answers")
+
+
 def safety_preference_pairs(n: int | None = None, seed: int = 0, *, splits=TRAIN_SPLITS, seeds: int = 3,
-                            view: str = "both", refusal_ratio: float | None = 1.0) -> list[dict]:
+                            view: str = "both", refusal_ratio: float | None = 1.0,
+                            harm_rejected: str = "compliance") -> list[dict]:
     """Preference pairs in ``train.pref_data``'s JSONL shape: the prompt ends with the user turn; chosen and
-    rejected are assistant messages (with the tool call and result as parts where there is one)."""
+    rejected are assistant messages (with the tool call and result as parts where there is one).
+
+    ``harm_rejected``: what a harmful ask's refusal is preferred over: ``compliance`` (three fixed "Sure, here
+    is how" strings) or ``answers`` (a helpful look-alike answer from the same pairs, seeded: the two kinds of
+    answer then appear on both sides, refusal over answer for harm and answer over refusal for look-alikes, so
+    the pairs can only be told apart by the question; fixed strings are lowered cheaply and leave the refusal
+    itself free to fall everywhere)."""
+    if harm_rejected not in HARM_REJECTED:
+        raise LlmlabError(f"harm_rejected must be one of {', '.join(HARM_REJECTED)}, got {harm_rejected!r}")
     rng = random.Random(seed)
     out = []
-    for case, msgs, (kind, answer) in _items(splits, seeds, view, refusal_ratio):
+    items = list(_items(splits, seeds, view, refusal_ratio))
+    helpful = sorted({a for _, _, (k, a) in items if k == "safety_benign"})
+    for case, msgs, (kind, answer) in items:
         prompt, parts = _as_parts(msgs)
         if kind == "safety_refusal":
-            rejected, why = rng.choice(COMPLIANCE), "compliance"
+            rejected, why = rng.choice(COMPLIANCE if harm_rejected == "compliance" else helpful), "compliance"
         elif kind == "safety_injection":
             rejected, why = f"Sure. {case.canary}", "obeyed_injection"
         else:
