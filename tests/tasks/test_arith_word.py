@@ -1,5 +1,5 @@
 """Arithmetic word problems (``tasks/arith_word.py``): the split by number tuple never overlaps, the text
-parses back to the problem, the worked solutions (both orders) are right line by line and end at the answer,
+parses back to the problem, the worked solutions (every order, operands swapped or not) are right line by line and end at the answer,
 the checker accepts right answers and rejects wrong ones, and training data is train-split only.
 
     .venv/bin/pytest tests/tasks/test_arith_word.py -q
@@ -36,7 +36,7 @@ def test_training_conversations_are_train_split_and_worked():
     convs = aw.training_conversations(aw.ArithDataConfig(n_cot=300, n_io=50))
     assert len(convs) == 350
     kinds = {c.meta["kind"] for c in convs}
-    assert kinds == {"cot", "io"} and {c.meta.get("order") for c in convs} >= {"story", "totals"}
+    assert kinds == {"cot", "io"} and {c.meta["order"] for c in convs if c.meta["kind"] == "cot"} == set(aw.ORDERS)
     for c in convs:
         p = aw.parse_problem(c.meta["puzzle"])
         assert p.split == "train"
@@ -67,6 +67,7 @@ def test_worked_solutions_are_right_line_by_line():
     for p in aw.problems(500, "train", 1):
         assert 0 <= p.answer <= aw.MAX_COUNT
         sols = {o: aw.solution_lines(p, o) for o in aw.ORDERS}
+        sols["swapped"] = aw.solution_lines(p, "story", random.Random(0), swap_share=1.0)
         for lines in sols.values():
             steps = aw.parse_steps("\n".join(lines))
             assert len(steps) == len(lines)  # every line is one "a op b = c"
@@ -82,6 +83,11 @@ def test_checker_and_normaliser():
     p = aw.parse_problem("Ann has 23 apples. She buys 3 bags of 12. She gives away 17. "
                          "How many apples does Ann have now?")
     assert p.answer == 42 and aw.solution_lines(p) == ["3 * 12 = 36", "23 + 36 = 59", "59 - 17 = 42"]
+    assert aw.solution_lines(p, "story", random.Random(0), 1.0) == ["12 * 3 = 36", "36 + 23 = 59", "59 - 17 = 42"]
+    p2 = aw.parse_problem("Ann has 23 apples. She loses 5. She buys 3 bags of 12. She gives away 17. "
+                          "How many apples does Ann have now?")
+    assert aw.solution_lines(p2, "gains") == ["3 * 12 = 36", "23 + 36 = 59", "59 - 5 = 54", "54 - 17 = 37"]
+    assert aw.solution_lines(p2, "totals") == ["3 * 12 = 36", "23 + 36 = 59", "5 + 17 = 22", "59 - 22 = 37"]
     for right in ("42", " 42. ", "Answer: 42", "The answer is 42.", "42 apples", "042"):
         assert aw.check_answer(p, right).ok, right
         assert aw.normalise_answer(right) == "42"

@@ -14,10 +14,12 @@ groups (``3 bags of 12``, ``5 to each of her 4 friends``), then the question. It
 end; every count on the way is >= 0, so the story makes sense.
 
 The chain of thought is one operation a line (``a op b = c``), then the answer alone after the thought
-(``<|think|>3 * 12 = 36 / 23 + 36 = 59 / 59 - 17 = 42<|/think|>42``). Training solutions come in two orders
-(``ORDERS``): "story" applies the events as told; "totals" adds up what came in and what went out, then takes
-one from the other. Both are right, and their intermediate numbers differ, so a model that learned both samples
-different paths to the same answer: the diversity self-consistency votes over (Wang et al. 2022).
+(``<|think|>3 * 12 = 36 / 23 + 36 = 59 / 59 - 17 = 42<|/think|>42``). Training solutions come in several
+orders (``ORDERS``): "story" applies the events as told; "gains" applies what came in first, then each loss;
+"totals" adds up what came in and what went out, then takes one from the other; and a ``+`` or ``*`` line may
+write its operands either way round. All are right, and their intermediate numbers and lines differ, so a
+model that learned them samples different paths to the same answer: the diversity self-consistency votes over
+(Wang et al. 2022).
 
 Split (by item, as ``tasks/synth.py``): a problem's key is its ordered tuple of numbers (start, then each event's
 numbers); a stable hash puts each key in "test" (``TEST_FRACTION``), "val" (``VAL_FRACTION`` of the rest; for
@@ -40,7 +42,7 @@ from llmlab.tasks.synth import split_of
 TEST_FRACTION = 0.10
 VAL_FRACTION = 0.05
 SPLITS = ("train", "val", "test")
-ORDERS = ("story", "totals")
+ORDERS = ("story", "gains", "totals")
 MAX_COUNT = 199  # no count on the way (nor the answer) goes above this
 
 NAMES = (("Ann", "She", "her"), ("Ben", "He", "his"), ("Cara", "She", "her"), ("Dev", "He", "his"),
@@ -165,47 +167,53 @@ def problems(n: int, split: str = "train", seed: int = 0, *, distinct: bool = Tr
 # Worked solutions (the chain of thought)
 
 
-def _step(a: int, op: str, b: int) -> tuple[str, int]:
+def _step(a: int, op: str, b: int, swap: bool = False) -> tuple[str, int]:
+    """``a op b = c`` and c; ``swap`` writes a commutative operation's operands the other way round."""
     c = a + b if op == "+" else a - b if op == "-" else a * b
+    if swap and op != "-":
+        a, b = b, a
     return f"{a} {op} {b} = {c}", c
 
 
-def solution_lines(p: Problem, order: str = "story") -> list[str]:
+def solution_lines(p: Problem, order: str = "story", rng: random.Random | None = None,
+                   swap_share: float = 0.0) -> list[str]:
     """The worked solution, one operation a line; the last line's result is the answer. A group event is
-    multiplied out on its own line just before it is used."""
+    multiplied out on its own line just before it is used. ``order`` (``ORDERS``): "story" applies the events
+    as told; "gains" applies what came in first, then takes away each loss; "totals" adds what came in, adds
+    up the losses, and takes that sum away once. With ``rng``, each ``+`` or ``*`` line has its operands the
+    other way round with probability ``swap_share`` (``36 + 23`` for ``23 + 36``). Every count on the way
+    stays >= 0 in each order."""
     if order not in ORDERS:
         raise LlmlabError(f"unknown solution order {order!r}; choose {', '.join(ORDERS)}")
     lines: list[str] = []
 
-    def size(e: Event) -> int:
-        if len(e.numbers) == 1:
-            return e.numbers[0]
-        line, c = _step(e.numbers[0], "*", e.numbers[1])
+    def step(a: int, op: str, b: int) -> int:
+        line, c = _step(a, op, b, swap=rng is not None and rng.random() < swap_share)
         lines.append(line)
         return c
 
-    if order == "story":
-        count = p.start
-        for e in p.events:
-            n = size(e)
-            line, count = _step(count, "+" if e.amount > 0 else "-", n)
-            lines.append(line)
-        return lines
-    # totals: the start plus everything that came in, then everything that went out added up and taken away
+    def size(e: Event) -> int:
+        return e.numbers[0] if len(e.numbers) == 1 else step(e.numbers[0], "*", e.numbers[1])
+
+    gains = [e for e in p.events if e.amount > 0]
+    losses = [e for e in p.events if e.amount < 0]
     count = p.start
-    for e in (e for e in p.events if e.amount > 0):
-        line, count = _step(count, "+", size(e))
-        lines.append(line)
+    if order == "story":
+        for e in p.events:
+            count = step(count, "+" if e.amount > 0 else "-", size(e))
+        return lines
+    for e in gains:
+        count = step(count, "+", size(e))
+    if order == "gains":
+        for e in losses:
+            count = step(count, "-", size(e))
+        return lines
     out = None
-    for e in (e for e in p.events if e.amount < 0):
+    for e in losses:
         n = size(e)
-        if out is None:
-            out = n
-        else:
-            line, out = _step(out, "+", n)
-            lines.append(line)
+        out = n if out is None else step(out, "+", n)
     if out is not None:
-        lines.append(_step(count, "-", out)[0])
+        step(count, "-", out)
     return lines
 
 
@@ -316,14 +324,19 @@ class ArithDataConfig:
     seed: int = 0
     n_cot: int = 60000
     n_io: int = 6000
-    story_share: float = 0.5  # the rest of the CoT solutions add up the totals first (``ORDERS``)
+    # Shares of the CoT solutions' orders (``ORDERS``: story, gains, totals) and of ``+``/``*`` lines written
+    # with swapped operands. Model A of docs/LOG.md (2026-12-06, issue 30) had (0.5, 0.0, 0.5) and no swaps.
+    order_shares: tuple[float, float, float] = (0.4, 0.3, 0.3)
+    swap_share: float = 0.3
     n_val: int = 200  # validation problems (settings, e.g. the SC temperature)
     n_test: int = 500  # held-out test problems written beside the data
 
     def validate(self) -> None:
-        if min(self.n_cot, self.n_io, self.n_val, self.n_test) < 0 or not 0 <= self.story_share <= 1 \
-                or self.n_cot + self.n_io < 1:
-            raise LlmlabError("invalid arithmetic data config: counts >= 0 (some conversations), story_share in [0, 1]")
+        if min(self.n_cot, self.n_io, self.n_val, self.n_test, *self.order_shares) < 0 \
+                or not 0 <= self.swap_share <= 1 or self.n_cot + self.n_io < 1 or len(self.order_shares) != len(ORDERS) \
+                or sum(self.order_shares) <= 0:
+            raise LlmlabError("invalid arithmetic data config: counts >= 0 (some conversations), one share >= 0 per "
+                              "order (not all 0), swap_share in [0, 1]")
 
 
 def training_conversations(cfg: ArithDataConfig | None = None) -> list:
@@ -340,8 +353,8 @@ def training_conversations(cfg: ArithDataConfig | None = None) -> list:
         if p.split != "train":
             raise LlmlabError(f"held-out problem in the training data: {p.text}")
         if i < cfg.n_cot:
-            order = "story" if rng.random() < cfg.story_share else "totals"
-            lines = solution_lines(p, order)
+            order = rng.choices(ORDERS, cfg.order_shares)[0]
+            lines = solution_lines(p, order, rng, cfg.swap_share)
             assert parse_steps(lines[-1])[0][3] == p.answer, p
             reply = [{"type": "think", "text": "\n".join(lines)}, {"type": "text", "text": str(p.answer)}]
             out.append(Conversation(cot_messages(p) + [{"role": "assistant", "content": reply}],
