@@ -75,10 +75,15 @@ def test_arith_recipe_at_toy_size(tmp_path):
 
     cfg = Game24TrainConfig(out=str(tmp_path / "run"), task="arith", n_layer=1, d_model=32, n_head=2,
                             vocab_size=300, sft_steps=2, sft_batch=4, grpo_steps=1, grpo_group=2, grpo_prompts=2,
-                            grpo_max_new_tokens=16, eval_puzzles=2, threads=1,
+                            grpo_max_new_tokens=16, eval_puzzles=2, threads=1, split_digits=True,
                             arith=aw.ArithDataConfig(n_cot=60, n_io=10, n_val=5, n_test=7))
     summary = train_game24(cfg, progress=False)
     run = tmp_path / "run"
+    from llmlab.runs import load_run
+
+    _, tok = load_run(run)
+    pieces = [tok.decode([i]) for i in tok.encode("175 + 20 = 195")]
+    assert [p for p in pieces if any(ch.isdigit() for ch in p)] == list("17520195")  # every digit its own token
     assert summary["final_stage"] == "grpo" and 0.0 <= summary["val_cot_grpo"] <= 1.0
     assert summary["data"]["by_kind"] == {"cot": 60, "io": 10}
     test = (run / "data" / "test.txt").read_text().splitlines()

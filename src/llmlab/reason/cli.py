@@ -94,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--layers", type=int, default=t.n_layer, help="transformer blocks")
     tr.add_argument("--width", type=int, default=t.d_model, help="model width (d_model)")
     tr.add_argument("--vocab-size", type=int, default=t.vocab_size, help="tokenizer vocabulary")
+    tr.add_argument("--split-digits", action="store_true", help="tokenizer: every digit its own token")
     tr.add_argument("--seed", type=int, default=t.seed, help="random seed (data, weights)")
     tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads (0 = default)")
     tr.add_argument("--eval-puzzles", type=int, default=t.eval_puzzles,
@@ -163,7 +164,7 @@ def _train(args) -> int:
     cfg = Game24TrainConfig(out=args.out, task=args.task, sft_steps=args.sft_steps, sft_seconds=args.sft_seconds,
                             grpo_steps=args.grpo_steps, grpo_seconds=args.grpo_seconds,
                             sft_lr=args.sft_lr, grpo_lr=args.grpo_lr, n_layer=args.layers, d_model=args.width,
-                            vocab_size=args.vocab_size, seed=args.seed, threads=args.threads,
+                            vocab_size=args.vocab_size, split_digits=args.split_digits, seed=args.seed, threads=args.threads,
                             eval_puzzles=args.eval_puzzles)
     cfg = replace(cfg, data=replace(cfg.data, seed=args.seed))
     summary = train_game24(cfg, progress=False if args.no_progress else None)

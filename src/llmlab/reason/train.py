@@ -59,6 +59,7 @@ class Game24TrainConfig:
     n_head: int = 4
     d_model: int = 128
     max_seq_len: int = 256
+    split_digits: bool = False  # tokenizer: every digit its own token (the "digits" split pattern)
     # SFT: a number of steps (not seconds), so a run on a busy shared CPU learns as much as on an idle one
     sft_steps: int = 2500
     sft_seconds: float = 0.0  # an optional cap on SFT training time (0 = none)
@@ -251,7 +252,8 @@ def _base_stage(cfg: Game24TrainConfig, train_jsonl: Path, base_dir: Path) -> No
     if (base_dir / "model.safetensors").is_file():
         return
     convs, _ = load_conversations(train_jsonl)
-    tok = Tokenizer.train([render_text(c.messages) for c in convs[:20000]], cfg.vocab_size)
+    tok = Tokenizer.train([render_text(c.messages) for c in convs[:20000]], cfg.vocab_size,
+                          pattern="digits" if cfg.split_digits else "gpt4")
     torch.manual_seed(cfg.seed)
     mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg.n_layer, n_head=cfg.n_head, n_kv_head=cfg.n_head,
                        d_model=cfg.d_model, max_seq_len=cfg.max_seq_len, extra={"task": cfg.task})
