@@ -12,8 +12,7 @@ SC temperature is the best of ``--temperatures`` for CoT-SC k=``--val-k`` on ``-
 problems; the test problems never choose a setting. Accuracy +- its standard error (sqrt(p(1-p)/n)); the gain
 over greedy CoT +- the paired standard error (of the per-problem differences). ``--out FILE``: the table as JSON.
 
-Without ``--cot``:
-The questions are ``tasks/synth.py``'s arithmetic kind from the validation side (sums and differences below 100
+Without ``--cot``, the questions are ``tasks/synth.py``'s arithmetic kind from the validation side (sums and differences below 100
 in several phrasings, "Subtract 12 from 45.", "What is 23 plus 41?"; never a training pair of numbers), as the
 evaluation suite asks them: a chat turn, the reply's first line scored by exact match (``tasks.check``).
 Greedy is one answer at temperature 0; self-consistency draws k answers at ``--temperature`` and takes the
