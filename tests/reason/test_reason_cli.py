@@ -100,3 +100,23 @@ def test_tree_json_round_trip_and_drawing(tmp_path):
 
     with pytest.raises(LlmlabError, match="newer"):
         Tree.from_json(data)
+
+
+def test_arith_check_and_run(run_dir, tmp_path, capsys):
+    word = "Ann has 23 apples. She buys 3 bags of 12. She gives away 17. How many apples does Ann have now?"
+    assert main(["reason", "check", "--task", "arith", "--puzzle", word, "--answer", "42"]) == 0
+    assert capsys.readouterr().out.startswith("valid: 42 is the answer")
+    assert main(["reason", "check", "--task", "arith", "--puzzle", word, "--answer", "41"]) == 1
+    assert capsys.readouterr().out.strip() == "invalid: 41 is wrong"
+    assert main(["reason", "check", "--task", "arith", "--puzzle", "4 9 10 13", "--answer", "1"]) == 2
+    p = tmp_path / "p.txt"
+    p.write_text(f"{word}\nAnn has lots.\n")
+    rc = main(["reason", "--model", str(run_dir), "--task", "arith", "--method", "cot-sc", "--samples", "2",
+               "--puzzles", str(p), "--out", str(tmp_path / "o"), "--json", "--no-progress"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["task"] == "arith" and report["n"] == 1 and report["skipped"] == 1
+    assert report["results"][0]["puzzle"] == word and report["method"] == "cot-sc(k=2)"
+    assert main(["reason", "--model", str(run_dir), "--task", "arith", "--method", "tot", "--puzzles", str(p),
+                 "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
+    assert "supports io, cot, cot-sc only" in capsys.readouterr().err

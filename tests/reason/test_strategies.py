@@ -232,3 +232,44 @@ def test_config_validation():
         StrategyConfig(method="magic").validate()
     with pytest.raises(LlmlabError, match="breadth"):
         StrategyConfig(breadth=0).validate()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Arithmetic word problems: the same strategies, another task
+
+ARITH = get_task("arith")
+WORD = "Ann has 23 apples. She buys 3 bags of 12. She gives away 17. How many apples does Ann have now?"
+
+
+def test_arith_self_consistency_votes_over_normalised_numbers():
+    from llmlab.tasks.arith_word import parse_problem
+
+    p = parse_problem(WORD)
+    replies = ["<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 41<|/think|>41",
+               "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 42<|/think|>42",
+               "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 41<|/think|>41.",  # "41." and "41" are one answer
+               "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 42<|/think|>42 apples",
+               "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 42<|/think|>Answer: 42",
+               "<|think|>3 * 12 = 36\n23 + 3"]  # ran out of tokens: no vote
+    gen = Scripted(lambda text, j: replies[j])
+    (att,) = solve_batch(gen, ARITH, [p], StrategyConfig(method="cot-sc", samples=6))
+    assert gen.calls == [([WORD + " Think step by step."], 6)]
+    assert att.answer == "42"  # three votes for 42 (as first spelt) against two for 41, though 41 came first
+    assert [(c["answer"], c["votes"]) for c in att.candidates[:2]] == [("42", 3), ("41", 2)]
+    score(ARITH, [att])
+    assert att.ok and att.sample_ok == pytest.approx(3 / 6)
+    # Greedy CoT and a direct answer go through the same task methods.
+    gen = Scripted(lambda text, j: "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 42<|/think|>\n42\n"
+                   if "step by step" in text else "41")
+    cot, io = (solve_batch(gen, ARITH, [p], StrategyConfig(method=m))[0] for m in ("cot", "io"))
+    score(ARITH, [cot, io])
+    assert cot.ok and cot.answer == "42" and cot.thought.endswith("59 - 17 = 42")
+    assert not io.ok and io.reason == "41 is wrong"
+
+
+def test_arith_has_no_tree_of_thoughts():
+    from llmlab.errors import LlmlabError
+    from llmlab.tasks.arith_word import parse_problem
+
+    with pytest.raises(LlmlabError, match="supports io, cot, cot-sc only"):
+        solve_batch(Scripted(lambda t, j: ""), ARITH, [parse_problem(WORD)], StrategyConfig(method="tot"))

@@ -59,3 +59,37 @@ def test_train_recipe_at_toy_size(tmp_path, capsys):
     train_game24(cfg, progress=False)
     assert (run / "sft" / "model.safetensors").stat().st_mtime_ns == before
     assert "reusing" in capsys.readouterr().err
+
+
+def test_checker_reward_for_arith():
+    word = "Ann has 23 apples. She buys 3 bags of 12. She gives away 17. How many apples does Ann have now?"
+    p = RLPrompt([{"role": "user", "content": word + " Think step by step."}], None, {"puzzle": word, "task": "arith"})
+    assert checker_reward(p, "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 42<|/think|>42") == 1.0
+    assert checker_reward(p, "<|think|>3 * 12 = 36\n23 + 36 = 59\n59 - 17 = 41<|/think|>41") == 0.0
+    assert checker_reward(p, "<|think|>3 * 12 = 36") == 0.0
+
+
+@pytest.mark.slow
+def test_arith_recipe_at_toy_size(tmp_path):
+    from llmlab.tasks import arith_word as aw
+
+    cfg = Game24TrainConfig(out=str(tmp_path / "run"), task="arith", n_layer=1, d_model=32, n_head=2,
+                            vocab_size=300, sft_steps=2, sft_batch=4, grpo_steps=1, grpo_group=2, grpo_prompts=2,
+                            grpo_max_new_tokens=16, eval_puzzles=2, threads=1, split_digits=True,
+                            arith=aw.ArithDataConfig(n_cot=60, n_io=10, n_val=5, n_test=7))
+    summary = train_game24(cfg, progress=False)
+    run = tmp_path / "run"
+    from llmlab.runs import load_run
+
+    _, tok = load_run(run)
+    pieces = [tok.decode([i]) for i in tok.encode("175 + 20 = 195")]
+    assert [p for p in pieces if any(ch.isdigit() for ch in p)] == list("17520195")  # every digit its own token
+    assert summary["final_stage"] == "grpo" and 0.0 <= summary["val_cot_grpo"] <= 1.0
+    assert summary["data"]["by_kind"] == {"cot": 60, "io": 10}
+    test = (run / "data" / "test.txt").read_text().splitlines()
+    assert len(test) == 7 and all(aw.parse_problem(t).split == "test" for t in test)
+    # Nothing trained on is held out: SFT conversations and GRPO prompts are all train-split problems.
+    held = {aw.parse_problem(t).numbers for t in test + (run / "data" / "val.txt").read_text().splitlines()}
+    shown = [json.loads(line)["puzzle"] for line in (run / "data" / "train.jsonl").read_text().splitlines()]
+    shown += [json.loads(line)["puzzle"] for line in (run / "data" / "grpo_prompts.jsonl").read_text().splitlines()]
+    assert all(aw.parse_problem(t).split == "train" and aw.parse_problem(t).numbers not in held for t in shown)

@@ -6,6 +6,8 @@ of Thoughts -- with our model or any OpenAI-compatible endpoint.
     llmlab reason --endpoint http://127.0.0.1:8000/v1 --endpoint-model NAME --task game24 --method cot --puzzles p.txt
     llmlab reason check --task game24 --puzzle "4 9 10 13" --answer "(10-4)*(13-9)"     # exit 0 valid, 1 not
     llmlab reason train --task game24 --out runs/game24                                  # SFT + GRPO, CPU minutes
+    llmlab reason train --task arith --out runs/arith --grpo-steps 0                     # arithmetic word problems
+    llmlab reason --model runs/arith --task arith --method cot-sc --samples 10 --puzzles runs/arith/data/test.txt
 
 The run prints the success rate (progress bar on stderr), writes ``OUT/report.json`` and, for Tree of
 Thoughts, one JSON tree per puzzle under ``OUT/trees/`` plus a PNG of the first. ``--json`` prints the report
@@ -30,9 +32,10 @@ def _ranks(text: str) -> tuple[int, int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from llmlab.reason.strategies import METHODS, SEARCHES, StrategyConfig
+    from llmlab.reason.tasks import TASKS
 
     d = StrategyConfig()
-    p = sub.add_parser("reason", help="System 2: chain of thought, self-consistency, Tree of Thoughts (Game of 24)",
+    p = sub.add_parser("reason", help="System 2: chain of thought, self-consistency, Tree of Thoughts (Game of 24, arithmetic)",
                        description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     src = p.add_argument_group("generator (one of)")
@@ -43,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--retries", type=int, default=3, help="endpoint: retries of a failed request (with backoff)")
     src.add_argument("--device", default="cpu", help="--model: cpu, cuda, ...")
     src.add_argument("--seed", type=int, default=0, help="--model: sampling seed")
-    p.add_argument("--task", default="game24", choices=["game24"], help="the task")
+    p.add_argument("--task", default="game24", choices=list(TASKS), help="the task (arith: io, cot, cot-sc)")
     p.add_argument("--method", choices=METHODS, default=None, help="io, cot, cot-sc or tot (required to run)")
     p.add_argument("--search", choices=SEARCHES, default=d.search, help="tot: breadth-first or depth-first")
     p.add_argument("--breadth", type=int, default=d.breadth, help="tot bfs: states kept per level")
@@ -70,8 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     rsub = p.add_subparsers(dest="reason_command", metavar="{check,train}")
     c = rsub.add_parser("check", help="is an answer a valid solution? exit 0 if so, 1 with the reason if not")
-    c.add_argument("--task", default="game24", choices=["game24"], help="the task")
-    c.add_argument("--puzzle", required=True, help='the puzzle, e.g. "4 9 10 13"')
+    c.add_argument("--task", default="game24", choices=list(TASKS), help="the task (arith: io, cot, cot-sc)")
+    c.add_argument("--puzzle", required=True, help='the puzzle, e.g. "4 9 10 13" (arith: the problem text)')
     c.add_argument("--answer", required=True, help='the answer, e.g. "(10-4)*(13-9)"')
     c.set_defaults(func=_check)
 
@@ -80,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = Game24TrainConfig()
     tr = rsub.add_parser("train", help="teach a small model the task: SFT on solver-made solutions, then GRPO",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    tr.add_argument("--task", default="game24", choices=["game24"], help="the task")
+    tr.add_argument("--task", default="game24", choices=list(TASKS), help="the task (arith: io, cot, cot-sc)")
     tr.add_argument("--out", required=True, help="run folder for the trained model (stages in subfolders)")
     tr.add_argument("--sft-steps", type=int, default=t.sft_steps, help="SFT optimizer steps")
     tr.add_argument("--sft-seconds", type=float, default=t.sft_seconds, help="cap on SFT training seconds (0 = none)")
@@ -91,6 +94,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--layers", type=int, default=t.n_layer, help="transformer blocks")
     tr.add_argument("--width", type=int, default=t.d_model, help="model width (d_model)")
     tr.add_argument("--vocab-size", type=int, default=t.vocab_size, help="tokenizer vocabulary")
+    tr.add_argument("--split-digits", action="store_true", help="tokenizer: every digit its own token")
     tr.add_argument("--seed", type=int, default=t.seed, help="random seed (data, weights)")
     tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads (0 = default)")
     tr.add_argument("--eval-puzzles", type=int, default=t.eval_puzzles,
@@ -157,10 +161,10 @@ def _train(args) -> int:
 
     from llmlab.reason.train import Game24TrainConfig, train_game24
 
-    cfg = Game24TrainConfig(out=args.out, sft_steps=args.sft_steps, sft_seconds=args.sft_seconds,
+    cfg = Game24TrainConfig(out=args.out, task=args.task, sft_steps=args.sft_steps, sft_seconds=args.sft_seconds,
                             grpo_steps=args.grpo_steps, grpo_seconds=args.grpo_seconds,
                             sft_lr=args.sft_lr, grpo_lr=args.grpo_lr, n_layer=args.layers, d_model=args.width,
-                            vocab_size=args.vocab_size, seed=args.seed, threads=args.threads,
+                            vocab_size=args.vocab_size, split_digits=args.split_digits, seed=args.seed, threads=args.threads,
                             eval_puzzles=args.eval_puzzles)
     cfg = replace(cfg, data=replace(cfg.data, seed=args.seed))
     summary = train_game24(cfg, progress=False if args.no_progress else None)
@@ -174,7 +178,7 @@ def _check(args) -> int:
     task = get_task(args.task)
     verdict = task.check(task.parse_puzzle(args.puzzle), args.answer)
     if verdict.ok:
-        print(f"valid: {args.answer.strip()} makes 24 with {task.puzzle_text(task.parse_puzzle(args.puzzle))}")
+        print(f"valid: {task.describe(task.parse_puzzle(args.puzzle), args.answer)}")
         return 0
     print(f"invalid: {verdict.reason}")
     return 1

@@ -370,6 +370,8 @@ def tot_dfs(gen, task, puzzle, cfg: StrategyConfig, cache: dict | None = None) -
 def solve_batch(gen, task, puzzles: Sequence, cfg: StrategyConfig, cache: dict | None = None) -> list[Attempt]:
     """Run ``cfg.method`` on ``puzzles`` (as one batch where the method allows)."""
     cfg.validate()
+    if cfg.method not in getattr(task, "methods", METHODS):
+        raise LlmlabError(f"task {task.name!r} supports {', '.join(task.methods)} only, not {cfg.method!r}")
     if cfg.method == "io":
         return direct(gen, task, puzzles, cfg, cot=False)
     if cfg.method == "cot":

@@ -6,7 +6,10 @@ judge a final answer.
     task.cot_prompt(task.parse_puzzle("4 9 10 13"))
 
 A strategy (``strategies.py``) knows nothing of the Game of 24; it calls these methods. The task's checker is
-called on final answers only (and by the runner, after the search, to score them).
+called on final answers only (and by the runner, after the search, to score them). ``methods`` lists the
+strategies a task supports: arithmetic word problems (``arith``) have no propose/value steps, so no Tree of
+Thoughts; io, cot and cot-sc need only ``io_prompt``, ``cot_prompt``, ``extract_answer``, ``check`` and
+``normalise``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ VALUE_WEIGHTS = {"sure": 20.0, "likely": 1.0, "impossible": 0.001}
 
 class ReasoningTask(Protocol):
     name: str
+    methods: tuple[str, ...]  # the strategies it supports (``strategies.METHODS`` or a part of it)
 
     def parse_puzzle(self, text: str): ...
     def puzzle_text(self, puzzle) -> str: ...
@@ -38,6 +42,7 @@ class ReasoningTask(Protocol):
     def extract_answer(self, text: str) -> tuple[str, str]: ...  # (thought, answer) of a reply
     def check(self, puzzle, answer: str): ...  # -> an object with .ok and .reason
     def normalise(self, answer: str) -> str: ...
+    def describe(self, puzzle, answer: str) -> str: ...  # what ``reason check`` prints for a valid answer
 
 
 class Game24:
@@ -45,6 +50,7 @@ class Game24:
     ``a op b = c (left: ...)``, the state is what is left, the goal state is ``24``."""
 
     name = "game24"
+    methods = ("io", "cot", "cot-sc", "tot")
 
     def parse_puzzle(self, text: str) -> tuple[int, ...]:
         from llmlab.tasks.game24 import parse_puzzle
@@ -120,8 +126,61 @@ class Game24:
 
         return normalise_answer(answer)
 
+    def describe(self, puzzle, answer: str) -> str:
+        return f"{answer.strip()} makes 24 with {self.puzzle_text(puzzle)}"
 
-TASKS = {"game24": Game24}
+
+class ArithWord:
+    """Multi-step arithmetic word problems (``llmlab.tasks.arith_word``): a puzzle is the problem's text, the
+    chain of thought one operation a line, the answer one number."""
+
+    name = "arith"
+    methods = ("io", "cot", "cot-sc")
+
+    def parse_puzzle(self, text: str):
+        from llmlab.tasks.arith_word import parse_problem
+
+        return parse_problem(text)
+
+    def puzzle_text(self, puzzle) -> str:
+        return puzzle.text
+
+    def depth(self, puzzle) -> int:
+        return len(puzzle.events)
+
+    def io_prompt(self, puzzle):
+        from llmlab.tasks.arith_word import io_messages
+
+        return io_messages(puzzle)
+
+    def cot_prompt(self, puzzle):
+        from llmlab.tasks.arith_word import cot_messages
+
+        return cot_messages(puzzle)
+
+    def extract_answer(self, text: str) -> tuple[str, str]:
+        """The thought, and the last non-empty line after it (the answer is the number alone)."""
+        from llmlab.chat.template import split_think
+
+        thought, rest = split_think(text)
+        lines = [ln.strip() for ln in rest.splitlines() if ln.strip()]
+        return thought, (lines[-1] if lines else "")
+
+    def check(self, puzzle, answer: str):
+        from llmlab.tasks.arith_word import check_answer
+
+        return check_answer(puzzle, answer)
+
+    def normalise(self, answer: str) -> str:
+        from llmlab.tasks.arith_word import normalise_answer
+
+        return normalise_answer(answer)
+
+    def describe(self, puzzle, answer: str) -> str:
+        return f"{answer.strip()} is the answer to {puzzle.text!r}"
+
+
+TASKS = {"game24": Game24, "arith": ArithWord}
 
 
 def get_task(name: str) -> ReasoningTask:

@@ -1,7 +1,10 @@
 """``llmlab reason train --task game24``: teach a small model the Game of 24 on a CPU in minutes -- SFT on
 solver-made step-by-step solutions and value judgements, then GRPO with the exact checker as reward.
+``--task arith`` does the same for arithmetic word problems (``tasks.arith_word``: worked CoT solutions and
+direct answers of training-split problems; GRPO on CoT prompts).
 
     llmlab reason train --task game24 --out runs/game24 --threads 1   # ~25 CPU minutes by default
+    llmlab reason train --task arith --out runs/arith --threads 1 --grpo-steps 0
     llmlab reason --model runs/game24 --task game24 --method tot --breadth 5 --puzzles game24.csv --ranks 901-1000
 
     from llmlab.reason.train import Game24TrainConfig, train_game24
@@ -14,14 +17,17 @@ checks the rest; 19 min for a run at load 4-6, 24 min for the one-word-value rec
 The stages, each in its own folder under OUT (a finished stage is reused when the command runs again):
 
 1. ``data/``: the conversations of ``tasks.game24_text.training_conversations`` (io, cot, propose, value,
-   answer, judge; never a test game, never the validation puzzles) as JSONL, and GRPO's prompts.
+   answer, judge; never a test game, never the validation puzzles) as JSONL, and GRPO's prompts. For arith,
+   ``tasks.arith_word.training_conversations`` (train split only), plus ``val.txt`` and ``test.txt``: held-out
+   problems one a line, ready for ``llmlab reason --puzzles``.
 2. ``base/``: a byte-level BPE tokenizer trained on that text and a freshly initialised model (no
    pretraining: the task's own text is all it needs; the speedrun's Shakespeare would only cost minutes).
 3. ``sft/``: ``llmlab.train.sft`` on the conversations (loss on the replies; packed rows).
 4. ``grpo/``: ``llmlab.train.grpo`` on chain-of-thought and answer prompts of the training puzzles; the
-   reward is 1 when ``tasks.game24.check_answer`` accepts the reply's answer, else 0.
+   reward is 1 when the task's checker accepts the reply's answer, else 0.
 5. OUT itself: the final model (a normal run folder) and ``summary.json`` with each stage's numbers and
-   chain-of-thought success on the validation puzzles (ranks 1001-1050) before and after GRPO.
+   chain-of-thought success on the validation puzzles (game24: ranks 1001-1050; arith: the val split) before
+   and after GRPO.
 
 This module is the only glue to the training library: it calls ``llmlab.train.sft.run`` and
 ``llmlab.train.grpo.run`` with their typed stage configs (``llmlab.train.configs``) and a ``TrainConfig`` each,
@@ -32,10 +38,11 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from llmlab.errors import LlmlabError
+from llmlab.tasks.arith_word import ArithDataConfig
 from llmlab.tasks.game24_text import Game24DataConfig
 
 TRAIN_FORMAT = "llmlab-reason-train"
@@ -45,12 +52,14 @@ TRAIN_FORMAT = "llmlab-reason-train"
 class Game24TrainConfig:
     out: str = "runs/game24"
     seed: int = 0
+    task: str = "game24"  # game24 | arith (``reason.tasks.TASKS``); the data recipe and the reward's checker
     # model: the CPU speedrun's shape; every conversation fits in 256 tokens (the longest, cot and answer, ~100)
     vocab_size: int = 512
     n_layer: int = 4
     n_head: int = 4
     d_model: int = 128
     max_seq_len: int = 256
+    split_digits: bool = False  # tokenizer: every digit its own token (the "digits" split pattern)
     # SFT: a number of steps (not seconds), so a run on a busy shared CPU learns as much as on an idle one
     sft_steps: int = 2500
     sft_seconds: float = 0.0  # an optional cap on SFT training time (0 = none)
@@ -69,9 +78,12 @@ class Game24TrainConfig:
     threads: int = 0  # torch CPU threads (0 = torch's default)
     eval_puzzles: int = 50  # validation puzzles scored with greedy CoT before and after GRPO (0 = off)
     data: Game24DataConfig = field(default_factory=Game24DataConfig)
+    arith: ArithDataConfig = field(default_factory=ArithDataConfig)  # task arith's data
 
     def validate(self) -> None:
-        self.data.validate()
+        if self.task not in ("game24", "arith"):
+            raise LlmlabError(f"reason train: unknown task {self.task!r}; choose game24, arith")
+        self.data.validate() if self.task == "game24" else self.arith.validate()
         if self.sft_steps < 1 or min(self.grpo_steps, self.sft_seconds, self.grpo_seconds) < 0 \
                 or self.grpo_group < 2 or self.grpo_prompts < 1:
             raise LlmlabError("invalid game24 training config: sft_steps >= 1, grpo_steps >= 0, seconds >= 0, "
@@ -114,7 +126,7 @@ def train_game24(cfg: Game24TrainConfig, *, progress: bool | None = None) -> dic
                                                                   "final_loss"))
     final = sft_dir
     if cfg.eval_puzzles:
-        summary["val_cot_sft"] = validation_cot(sft_dir, cfg.eval_puzzles, cfg.data)
+        summary["val_cot_sft"] = validation_cot(sft_dir, cfg.eval_puzzles, cfg.data, cfg.task)
         _note(f"SFT model: greedy CoT solves {summary['val_cot_sft']:.0%} of {cfg.eval_puzzles} validation puzzles")
     if cfg.grpo_steps > 0:
         grpo_dir = out / "grpo"
@@ -127,7 +139,7 @@ def train_game24(cfg: Game24TrainConfig, *, progress: bool | None = None) -> dic
         summary["grpo"].update(_reward_trend(grpo_dir / "metrics.jsonl"))
         final = grpo_dir
         if cfg.eval_puzzles:
-            summary["val_cot_grpo"] = validation_cot(grpo_dir, cfg.eval_puzzles, cfg.data)
+            summary["val_cot_grpo"] = validation_cot(grpo_dir, cfg.eval_puzzles, cfg.data, cfg.task)
             _note(f"GRPO model: greedy CoT solves {summary['val_cot_grpo']:.0%} of the validation puzzles")
     model, tok = load_run(final)
     save_run_model(out, model, tok)
@@ -169,6 +181,8 @@ def _data_stage(cfg: Game24TrainConfig, data_dir: Path) -> dict:
     info_path = data_dir / "info.json"
     if info_path.is_file():
         return read_json(info_path)
+    if cfg.task == "arith":
+        return _arith_data_stage(cfg, data_dir)
     t = time.perf_counter()
     convs = training_conversations(cfg.data)
     write_conversations(data_dir / "train.jsonl", convs)
@@ -197,6 +211,35 @@ def _data_stage(cfg: Game24TrainConfig, data_dir: Path) -> dict:
     return info
 
 
+def _arith_data_stage(cfg: Game24TrainConfig, data_dir: Path) -> dict:
+    """Arithmetic word problems: SFT conversations and GRPO's CoT prompts from the train split only, and the
+    held-out problems (val, test) as puzzle files."""
+    from collections import Counter
+
+    from llmlab.chat.data import write_conversations
+    from llmlab.chat.pref_data import write_jsonl
+    from llmlab.tasks import arith_word as aw
+    from llmlab.utils.io import write_json, write_text
+
+    t = time.perf_counter()
+    data = replace(cfg.arith, seed=cfg.seed)
+    convs = aw.training_conversations(data)
+    write_conversations(data_dir / "train.jsonl", convs)
+    # GRPO: CoT prompts of other training problems (a fresh draw; the reward needs only the problem).
+    rows = [{"prompt": aw.cot_messages(p), "puzzle": p.text, "kind": "cot", "task": "arith"}
+            for p in aw.problems(4000, "train", cfg.seed + 1)]
+    write_jsonl(data_dir / "grpo_prompts.jsonl", rows)
+    for split, n in (("val", data.n_val), ("test", data.n_test)):
+        write_text(data_dir / f"{split}.txt", "".join(p.text + "\n" for p in aw.problems(n, split, 0)))
+    info = {"conversations": len(convs), "by_kind": dict(Counter(c.meta["kind"] for c in convs)),
+            "grpo_prompts": len(rows), "val": data.n_val, "test": data.n_test,
+            "seconds": round(time.perf_counter() - t, 1)}
+    write_json(data_dir / "info.json", info)
+    _note(f"data: {len(convs)} conversations, {len(rows)} GRPO prompts, {data.n_val} val and {data.n_test} test "
+          f"problems ({info['seconds']} s)")
+    return info
+
+
 def _base_stage(cfg: Game24TrainConfig, train_jsonl: Path, base_dir: Path) -> None:
     import torch
 
@@ -209,10 +252,11 @@ def _base_stage(cfg: Game24TrainConfig, train_jsonl: Path, base_dir: Path) -> No
     if (base_dir / "model.safetensors").is_file():
         return
     convs, _ = load_conversations(train_jsonl)
-    tok = Tokenizer.train([render_text(c.messages) for c in convs[:20000]], cfg.vocab_size)
+    tok = Tokenizer.train([render_text(c.messages) for c in convs[:20000]], cfg.vocab_size,
+                          pattern="digits" if cfg.split_digits else "gpt4")
     torch.manual_seed(cfg.seed)
     mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg.n_layer, n_head=cfg.n_head, n_kv_head=cfg.n_head,
-                       d_model=cfg.d_model, max_seq_len=cfg.max_seq_len, extra={"task": "game24"})
+                       d_model=cfg.d_model, max_seq_len=cfg.max_seq_len, extra={"task": cfg.task})
     save_run_model(base_dir, GPT(mcfg), tok)
     _note(f"base: tokenizer of {tok.vocab_size} tokens, {sum(p.numel() for p in GPT(mcfg).parameters()):,} "
           "parameters, freshly initialised")
@@ -233,12 +277,16 @@ def _sft_stage(cfg: Game24TrainConfig, base: Path, train_jsonl: Path, out: Path,
 
 
 def checker_reward(prompt, response: str) -> float:
-    """GRPO's reward: 1.0 when the reply's final answer solves the prompt's puzzle (``meta["puzzle"]``)."""
+    """GRPO's reward: 1.0 when the reply's final answer solves the prompt's puzzle (``meta["puzzle"]``, of the
+    task ``meta["task"]``, game24 when absent)."""
     from llmlab.reason.tasks import get_task
 
-    task = get_task("game24")
+    task = get_task(prompt.meta.get("task", "game24"))
     answer = task.extract_answer(response)[1]
-    return 1.0 if answer and task.check(prompt.meta["puzzle"], answer).ok else 0.0
+    if not answer:
+        return 0.0
+    puzzle = prompt.meta["puzzle"] if task.name == "game24" else task.parse_puzzle(prompt.meta["puzzle"])
+    return 1.0 if task.check(puzzle, answer).ok else 0.0
 
 
 def _grpo_stage(cfg: Game24TrainConfig, sft_dir: Path, prompts: Path, out: Path, progress) -> None:
@@ -256,18 +304,24 @@ def _grpo_stage(cfg: Game24TrainConfig, sft_dir: Path, prompts: Path, out: Path,
         raise LlmlabError("GRPO was interrupted; run the command again to redo it")
 
 
-def validation_cot(run_dir, n: int, data_cfg: Game24DataConfig) -> float:
+def validation_cot(run_dir, n: int, data_cfg: Game24DataConfig, task_name: str = "game24") -> float:
     """Greedy chain-of-thought success on the first ``n`` validation puzzles (held out of training)."""
     from llmlab.reason.generators import EngineGenerator
     from llmlab.reason.strategies import StrategyConfig, score, solve_batch
     from llmlab.reason.tasks import get_task
-    from llmlab.tasks.game24 import load_puzzles
 
-    ranks = set(data_cfg.holdout_ranks)
-    puzzles = [p.numbers for p in load_puzzles() if p.rank in ranks][:n]
+    if task_name == "arith":
+        from llmlab.tasks.arith_word import problems
+
+        puzzles = problems(n, "val", 0)
+    else:
+        from llmlab.tasks.game24 import load_puzzles
+
+        ranks = set(data_cfg.holdout_ranks)
+        puzzles = [p.numbers for p in load_puzzles() if p.rank in ranks][:n]
     if not puzzles:
         return 0.0
-    task = get_task("game24")
+    task = get_task(task_name)
     atts = solve_batch(EngineGenerator.from_run(run_dir), task, puzzles, StrategyConfig(method="cot"))
     score(task, atts)
     return sum(a.ok for a in atts) / len(atts)
