@@ -45,9 +45,10 @@ Measured 2026-12-06 on an Intel Xeon with AMX (2 cores, both servers and the cli
 two niced training jobs; docs/LOG.md), 64 tokens a request. 100M random model, 32 requests a level, 1 / 32
 concurrent: `--dtype bf16` ours 31.7 / 319.3 tok/s, peer f16 GGUF 25.1 / 24.8: **10.09x** our single client,
 **12.88x** the peer; fp32 ours 25.2 / 149.2, peer f32 21.4 / 21.5: 5.91x, 6.94x. Speedrun-shape model (4 x 128),
-128 requests a level, 1 / 32 / 64: ours 903.5 / 4,373 / 4,635, peer f32 786.3 / 799.9 / 782.9: 4.84x our single
-client (the 32-row step is bound by per-row work: attention over ~190 cache slots is 1.7 of its ~4 ms), 5.47x the
-peer. 1,000 requests at 64 concurrent: 0 errors, peak RSS 806 MB.
+128 requests a level, 1 / 32 / 64, aiohttp client: ours 819.3 / 4,199 / 4,887, peer f32 751.1 / 778.0 / 793.6:
+5.12x our single client (the 32-row step is bound by per-row work: attention over ~190 cache slots is 1.7 of its
+~4 ms), 5.40x the peer; `--compile`: ours 1,580 / 5,324 at 1 / 32, 3.37x, 6.79x the peer. 1,000 requests at 64
+concurrent: 0 errors, peak RSS 806 MB.
 """
 
 from __future__ import annotations
