@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from llmlab.reason.tasks import TASKS
 
     d = StrategyConfig()
-    p = sub.add_parser("reason", help="System 2: chain of thought, self-consistency, Tree of Thoughts (Game of 24, arithmetic)",
+    p = sub.add_parser("reason", help="System 2: chain of thought, self-consistency, Tree of Thoughts "
+                       "(Game of 24, arithmetic)",
                        description=__doc__.split("\n\n")[0].split(": ", 1)[1],
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     src = p.add_argument_group("generator (one of)")
@@ -164,7 +165,8 @@ def _train(args) -> int:
     cfg = Game24TrainConfig(out=args.out, task=args.task, sft_steps=args.sft_steps, sft_seconds=args.sft_seconds,
                             grpo_steps=args.grpo_steps, grpo_seconds=args.grpo_seconds,
                             sft_lr=args.sft_lr, grpo_lr=args.grpo_lr, n_layer=args.layers, d_model=args.width,
-                            vocab_size=args.vocab_size, split_digits=args.split_digits, seed=args.seed, threads=args.threads,
+                            vocab_size=args.vocab_size, split_digits=args.split_digits, seed=args.seed,
+                            threads=args.threads,
                             eval_puzzles=args.eval_puzzles)
     cfg = replace(cfg, data=replace(cfg.data, seed=args.seed))
     summary = train_game24(cfg, progress=False if args.no_progress else None)

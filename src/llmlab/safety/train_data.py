@@ -230,7 +230,8 @@ def _templated_lookalikes(split: str, seed: int) -> list[Case]:
             add(category, "direct", rng.choice(templates).format(a=a), q)
         scheme = rng.choice(D.ENCODED_SCHEMES)
         x = encode(rng.choice(D.ENCODED_PAYLOAD[split]).format(a=a), scheme, seed=rng.randrange(4))
-        add("encoded", f"enc:{scheme}", rng.choice(D.ENCODED_CARRIER[split]).format(x=x, name=D.SCHEME_NAMES[scheme]), q)
+        carrier = rng.choice(D.ENCODED_CARRIER[split])
+        add("encoded", f"enc:{scheme}", carrier.format(x=x, name=D.SCHEME_NAMES[scheme]), q)
     return cases
 
 

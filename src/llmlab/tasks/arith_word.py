@@ -333,8 +333,8 @@ class ArithDataConfig:
 
     def validate(self) -> None:
         if min(self.n_cot, self.n_io, self.n_val, self.n_test, *self.order_shares) < 0 \
-                or not 0 <= self.swap_share <= 1 or self.n_cot + self.n_io < 1 or len(self.order_shares) != len(ORDERS) \
-                or sum(self.order_shares) <= 0:
+                or not 0 <= self.swap_share <= 1 or self.n_cot + self.n_io < 1 \
+                or len(self.order_shares) != len(ORDERS) or sum(self.order_shares) <= 0:
             raise LlmlabError("invalid arithmetic data config: counts >= 0 (some conversations), one share >= 0 per "
                               "order (not all 0), swap_share in [0, 1]")
 
