@@ -1,6 +1,7 @@
 """Arithmetic word problems (``tasks/arith_word.py``): the split by number tuple never overlaps, the text
-parses back to the problem, the worked solutions (every order, operands swapped or not) are right line by line and end at the answer,
-the checker accepts right answers and rejects wrong ones, and training data is train-split only.
+parses back to the problem, the worked solutions (every order, operands swapped or not) are right line by line
+and end at the answer, the checker accepts right answers and rejects wrong ones, and training data is
+train-split only.
 
     .venv/bin/pytest tests/tasks/test_arith_word.py -q
 """
