@@ -117,7 +117,7 @@ class _Asgi:
 def merge_deltas(items: list) -> list:
     """The scheduler's items for one stream, as drained together: each choice's consecutive ``("delta", c, text,
     tokens)`` items become one (texts and tokens joined), so a client that reads slower than the engine writes
-    gets fewer, longer chunks instead of falling further behind (vLLM's ``--stream-interval`` does this with a
+    gets fewer, longer chunks instead of falling further behind (SGLang's ``--stream-interval`` does this with a
     fixed count). A choice's order is kept: its finish comes after its merged delta; usage and errors end it."""
     out: list = []
     open_delta: dict[int, int] = {}  # choice -> index in out of its delta still open for more text
