@@ -142,8 +142,6 @@ def content_filter(guard: str | Guard | GuardConfig = "block"):
     filt.screen_tool = None if g.config.mode == "off" else (lambda text: screen_tool_result(text, g)[0])
     filt.last_verdict = None
     filt.guard = g
-    # The server's own tool rounds (assistants whose tools it runs) pass each tool result through this.
-    filt.screen_tool = None if g.config.mode == "off" else (lambda text: screen_tool_result(text, g)[0])
     return filt
 
 
