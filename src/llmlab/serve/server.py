@@ -340,6 +340,13 @@ class ServerState:
             return shown
         return result, view
 
+    def _refusal(self, screen: dict, view, req) -> str | None:
+        """A chat request's refusal (or None): the one ``prepare`` left in ``screen`` while the prompt was
+        rendered through ``view``, or, for a filter without ``prepare``, its verdict on the messages."""
+        if view is not None:
+            return screen["refusal"]
+        return self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+
     # ------------------------------------------------------------------------------------------------------
     def build_chat(self, req, assistant=None) -> Plan:
         """A ``/v1/chat/completions`` request -> a Plan with its job (runs in a worker thread); ``assistant``:
@@ -370,8 +377,7 @@ class ServerState:
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
         plan.prompt_tokens = len(ids)
-        refusal = screen["refusal"] if view is not None else \
-            self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        refusal = self._refusal(screen, view, req)
         if refusal is not None:
             plan.refusal = refusal
             return plan
@@ -473,8 +479,7 @@ class ServerState:
             ids = render_prompt(view(msgs) if view is not None else msgs, self.tokenizer, **loop.template_kwargs())
         except LlmlabError as e:
             raise ApiError(400, str(e), param="messages") from None
-        refusal = screen["refusal"] if view is not None else \
-            self._filter([{"role": m.role, "content": m.text()} for m in req.messages])
+        refusal = self._refusal(screen, view, req)
         if refusal is not None:
             plan.prompt_tokens, plan.refusal = len(ids), refusal
             return plan
