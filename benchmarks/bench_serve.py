@@ -197,23 +197,28 @@ class Client:
 
     @contextlib.asynccontextmanager
     async def stream(self, url: str, body: dict):
-        """Yields (status, error text or None, async iterator of lines without their line ends)."""
+        """Yields (error text or None, async iterator of the lines without their line ends; none on an error)."""
         if self.kind == "aiohttp":
             async with self.session.post(url, json=body) as r:
                 if r.status != 200:
-                    yield r.status, f"HTTP {r.status}: {(await r.read())[:200]!r}", None
+                    yield f"HTTP {r.status}: {(await r.read())[:200]!r}", _no_lines()
                     return
 
                 async def lines():
                     async for raw in r.content:  # one line at a time
                         yield raw.decode("utf-8", "replace").rstrip("\r\n")
-                yield r.status, None, lines()
+                yield None, lines()
         else:
             async with self.session.stream("POST", url, json=body) as r:
                 if r.status_code != 200:
-                    yield r.status_code, f"HTTP {r.status_code}: {(await r.aread())[:200]!r}", None
+                    yield f"HTTP {r.status_code}: {(await r.aread())[:200]!r}", _no_lines()
                     return
-                yield r.status_code, None, r.aiter_lines()
+                yield None, r.aiter_lines()
+
+
+async def _no_lines():
+    return
+    yield  # (an async generator with nothing in it)
 
 
 async def one_request(client: Client, url, body, sem, results):
@@ -223,8 +228,8 @@ async def one_request(client: Client, url, body, sem, results):
         n_chunks = 0
         err = None
         try:
-            async with client.stream(url + "/v1/completions", body) as (_, err, lines):
-                async for line in lines if err is None else _nothing():
+            async with client.stream(url + "/v1/completions", body) as (err, lines):
+                async for line in lines:
                     if not line.startswith("data: ") or line == "data: [DONE]":
                         continue
                     obj = json.loads(line[6:])
@@ -252,11 +257,6 @@ async def one_request(client: Client, url, body, sem, results):
         if err is None and tokens < body["max_tokens"]:
             err = f"short: {tokens} of {body['max_tokens']} tokens, finish {finish}"  # cut off: not served
         results.append({"t0": t0, "first": first, "last": last, "chunks": n_chunks, "tokens": tokens, "err": err})
-
-
-async def _nothing():
-    return
-    yield
 
 
 async def run_level(server: Server, prompts, concurrency: int, n_requests: int, max_tokens: int, bias: dict,
