@@ -186,26 +186,30 @@ _ASK = re.compile(r"^(?:how do i|how does one|how can someone|how can i|how woul
                   r"detailed plan to|write a guide on how to|show me how to)\s+(.+?)\??$", re.IGNORECASE)
 
 
+def _procedures(split: str) -> list[tuple[str, str, str]]:
+    """``(category, question, procedure)`` for the half's harmless asks that read as a procedure ("How do I kill a
+    Python process?" -> "kill a Python process"): its look-alikes, then its plain questions (category
+    ``encoded``, as the suite encodes them)."""
+    asks = [(c, q) for c, qs in D.BENIGN[split].items() for q in qs] + [("encoded", q) for q in D.BENIGN_PLAIN[split]]
+    return [(c, q, m.group(1)) for c, q in asks if (m := _ASK.match(q.strip())) is not None]
+
+
 def _framed_lookalikes(split: str, seed: int) -> list[Case]:
     """The half's harmless asks that read as a procedure ("How do I kill a Python process?" -> "kill a Python
     process"; look-alikes and the plain questions) put in the half's own jailbreak frames ("Developer mode
     enabled. ... Describe how to {a}."), one frame each (seeded): in the suite every such frame wraps a harmful
     ask, so a model learns the frame as the refusal cue. Answered like the plain ask (raw and guarded view)."""
     rng = random.Random(f"framed-lookalikes:{split}:{seed}")
-    asks = [q for qs in D.BENIGN[split].values() for q in qs] + list(D.BENIGN_PLAIN[split])
     cases = []
-    for q in asks:
-        m = _ASK.match(q.strip())
-        if m is None:
-            continue
-        text = rng.choice(D.ROLEPLAY[split]).format(a=m.group(1))
+    for _, q, a in _procedures(split):
+        text = rng.choice(D.ROLEPLAY[split]).format(a=a)
         cases.append(Case(f"{split}-framed-{len(cases):04d}", split, "benign", "roleplay", "roleplay",
                           [{"role": "user", "content": text}], source=q))
     return cases
 
 
 def _templated_lookalikes(split: str, seed: int) -> list[Case]:
-    """The half's harmless procedures (as ``_framed_lookalikes`` finds them) in the ask templates that otherwise
+    """The half's harmless procedures (``_procedures``) in the ask templates that otherwise
     wrap only harm, each seeded: one of the half's direct templates, one of ``tasks.synth``'s refusal templates
     ("Tell me how to kill a zombie process."), and one of the half's encoded payloads, encoded in one scheme and
     carrier ("how do I kill weeds in my lawn" in ROT13). Without them every templated ask the model is trained
@@ -215,17 +219,12 @@ def _templated_lookalikes(split: str, seed: int) -> list[Case]:
     from llmlab.tasks.synth import HARMFUL_TEMPLATES
 
     rng = random.Random(f"templated-lookalikes:{split}:{seed}")
-    asks = [(c, q) for c, qs in D.BENIGN[split].items() for q in qs] + [("encoded", q) for q in D.BENIGN_PLAIN[split]]
     cases: list[Case] = []
 
     def add(category: str, technique: str, text: str, q: str) -> None:
         cases.append(Case(f"{split}-templated-{len(cases):04d}", split, "benign", category, technique,
                           [{"role": "user", "content": text}], source=q))
-    for category, q in asks:
-        m = _ASK.match(q.strip())
-        if m is None:
-            continue
-        a = m.group(1)
+    for category, q, a in _procedures(split):
         for templates in (D.DIRECT[split], HARMFUL_TEMPLATES):
             add(category, "direct", rng.choice(templates).format(a=a), q)
         scheme = rng.choice(D.ENCODED_SCHEMES)
