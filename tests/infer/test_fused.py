@@ -46,6 +46,22 @@ def test_fused_forward_matches_the_model(dtype, tol, kw, fold_rotation):
     assert head is None and all(p is None for ws in layers for p in ws)
 
 
+def test_many_rows_skip_the_folded_heads_and_still_match(monkeypatch):
+    # From FOLD_ROTATION_MAX_ROWS rows a model with folded rotate-half heads multiplies only the plain q/k/v
+    # columns and rotates them itself; 4 here, so the checks' prefills (3 x 20 rows) take that path, their
+    # 3-row decode steps do not.
+    monkeypatch.setattr(fused, "FOLD_ROTATION_MAX_ROWS", 4)
+    m = random_model(torch.float64)
+    fw = FusedWeights(m, fold_rotation=True)
+    calls = []
+    real = fused._mm
+    monkeypatch.setattr(fused, "_mm", lambda x, w, how: calls.append(w.shape[1]) or real(x, w, how))
+    check_matches_the_model(fw, m, 1e-12)
+    c = m.config
+    plain, folded = (c.n_head + 2 * c.n_kv_head) * c.head_dim, (2 * c.n_head + 3 * c.n_kv_head) * c.head_dim
+    assert plain in calls and folded in calls  # prefills without the folded heads, decode steps with them
+
+
 @pytest.mark.skipif(not fused.onednn_usable(torch.zeros(1)), reason="this torch build has no oneDNN")
 @pytest.mark.parametrize("kw", [{}, {"n_kv_head": 1, "tie_embeddings": False}])
 def test_onednn_blocked_matmuls_match_the_model(monkeypatch, kw):
@@ -74,7 +90,7 @@ def test_onednn_blocked_matmuls_match_the_model(monkeypatch, kw):
 def test_bf16_takes_onednn_from_one_row_and_matches_the_model(monkeypatch):
     # bf16 weights (serve --dtype bf16): every call, a 1-row decode step included, multiplies the blocked
     # copies, and the results are the bf16 model's up to bf16 rounding (logits of size ~1 here: 3e-2).
-    monkeypatch.setattr(fused, "ONEDNN_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(fused, "ONEDNN_MIN_ELEMENTS_BF16", 1)
     m = random_model(torch.bfloat16, n_kv_head=1, tie_embeddings=False)
     fw = FusedWeights(m)
     one = torch.randint(0, 97, (1, 1))

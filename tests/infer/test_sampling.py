@@ -168,3 +168,19 @@ def test_params_validation():
     p = SamplingParams(stop="END", logit_bias={"3": 1})
     assert p.stop == ("END",) and p.logit_bias == {3: 1.0}
     assert p.replace(n=3).n == 3 and p.replace(n=3).stop == ("END",)
+
+
+def test_argmax_is_torchs_first_maximum_through_numpy():
+    from llmlab.infer.sampling import argmax
+
+    x = torch.tensor([[1.0, 3.0, 3.0, 2.0], [0.0, -1.0, float("nan"), 5.0], [-2.0, -2.0, -2.0, -2.0]])
+    assert argmax(x).tolist() == x.argmax(-1).tolist() == [1, 2, 0]  # ties: the first; NaN is the maximum
+    assert argmax(x).dtype == torch.int64
+    assert argmax(x[0]).item() == 1 and argmax(x[0]).shape == ()  # one row: a 0-d tensor, as torch's
+    flipped = (x > 0).flip(-1).to(torch.uint8)  # a strided view, as sample_from_logits passes
+    assert argmax(flipped).tolist() == flipped.argmax(-1).tolist()
+    with torch.inference_mode():
+        y = torch.randn(6, 1000)
+        assert torch.equal(argmax(y), y.argmax(-1))
+    z = torch.randn(3, 5, dtype=torch.bfloat16)  # not numpy's: torch's own
+    assert torch.equal(argmax(z), z.argmax(-1))

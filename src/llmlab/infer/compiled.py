@@ -49,6 +49,7 @@ import torch.nn.functional as F
 
 from llmlab.errors import LlmlabError
 from llmlab.model.gpt import KVCache
+from llmlab.utils.io import cache_root
 
 FORMAT_VERSION = 1  # bump when the graph's inputs change (its source is hashed into the key as well)
 
@@ -58,8 +59,7 @@ def to_stderr(message: str) -> None:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("LLMLAB_CACHE_DIR") or Path.home() / ".cache" / "llmlab"
-    return Path(root) / "compiled"
+    return cache_root() / "compiled"
 
 
 def package_key(fw) -> str:

@@ -413,6 +413,7 @@ class _Batch:
         self.seen = self._seen[:B] if self._seen is not None else None
         self.counts = self._counts[:B] if self._counts is not None else None
         self.cache = _CacheView(self.k[:, :B], self.v[:, :B], self.S)
+        self.cache.pad = self.pad  # (the masks below are exactly these prefixes)
         self.sampler = SamplingBatch([r.params for r in self.rows], vocab_size, self.device,
                                      [r.generator for r in self.rows]) if B else None
         self.rebuild_mask()
@@ -682,23 +683,28 @@ class Generation:
         t0 = time.perf_counter()
         # Prefill: L prompt slots, left-padded, in a cache of their own (copied into the batch's block after).
         # Prompts of very different lengths are run in groups of similar length (``prefill_groups``), each
-        # padded only to its own longest prompt; their keys/values land in ``tmp`` as one padded pass leaves
-        # them (row i's tokens in slots [L - len_i, L)).
+        # padded only to its own longest prompt and writing straight into its rows of ``tmp``: tmp row r holds
+        # prompt order[r], its tokens in slots [L - len, L), as one padded pass would leave them.
         groups = prefill_groups(lens, PREFILL_CALL_TOKENS if dev.type == "cpu" else PREFILL_CALL_TOKENS_GPU)
-        if len(groups) == 1:
-            logits, tmp = self._prefill([ids for ids, _ in checked])
-        else:
-            tmp, logits = KVCache(cfg, P, L, dev, engine.dtype), None
-            for g in groups:
-                part, sub = self._prefill([checked[i][0] for i in g])  # (len(g), V), (len(g) rows, Lg slots)
-                gi, Lg = torch.tensor(g, device=dev), sub.max_len
-                tmp.k[:, gi, :, L - Lg:] = sub.k
-                tmp.v[:, gi, :, L - Lg:] = sub.v
-                logits = part.new_empty(P, part.shape[1]) if logits is None else logits
-                logits[gi] = part
-        rep = torch.tensor(src, device=dev)  # (R,): prefill row of each new row
-        if len(rows) != P:
-            logits = logits.index_select(0, rep)
+        order = [i for g in groups for i in g]
+        tmp = KVCache(cfg, P, L, dev, engine.dtype, zeros=False)
+        logits, r0 = None, 0
+        for g in groups:
+            n, Lg = len(g), max(lens[i] for i in g)
+            for t in (tmp.k, tmp.v):  # the slots in front of the group's own window: zeros, as masked slots are
+                t[:, r0:r0 + n, :, :L - Lg].zero_()
+            part = self._prefill([checked[i][0] for i in g],
+                                 _CacheView(tmp.k[:, r0:r0 + n, :, L - Lg:], tmp.v[:, r0:r0 + n, :, L - Lg:], 0))
+            logits = part.new_empty(P, part.shape[1]) if logits is None else logits
+            logits[r0:r0 + n] = part  # (n, V)
+            r0 += n
+        row_of = [0] * P
+        for r, i in enumerate(order):
+            row_of[i] = r
+        src = [row_of[i] for i in src]  # tmp row of each new row
+        rep = torch.tensor(src, device=dev)
+        if src != list(range(P)):
+            logits = logits.index_select(0, rep)  # (R, V): each new row's
         sampler = SamplingBatch([r.params for r in rows], cfg.vocab_size, dev, [r.generator for r in rows])
         seen = counts = None
         if sampler.needs_history:
@@ -707,7 +713,8 @@ class Generation:
         for out in outs:  # held from here on (a failure above leaves the generation as it was)
             self._requests[out.prompt_index] = out
         events = [self._record(r, t, lp, top) for r, t, lp, top in zip(rows, tokens, lps, tops)]
-        keep = [i for i, r in enumerate(rows) if r.alive]
+        # In tmp's row order, so that the usual case (every prompt one live row) joins tmp as it is.
+        keep = sorted((i for i, r in enumerate(rows) if r.alive), key=lambda i: src[i])
         if keep:
             idx = torch.tensor(keep, device=dev)
             self._join([rows[i] for i in keep], tmp, rep.index_select(0, idx), L,
@@ -718,14 +725,13 @@ class Generation:
         self.stats.prefill_seconds += time.perf_counter() - t0
         return events
 
-    def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, KVCache]:
-        """One padded prefill pass: the next-token logits (n, V) of ``prompts`` and their keys/values, left-padded
-        to the longest (a cache of that many slots)."""
-        cfg, dev, dtype = self.engine.config, self.engine.device, self.engine.dtype
+    def _prefill(self, prompts: list[list[int]], tmp: KVCache) -> torch.Tensor:
+        """One padded prefill pass: the next-token logits (n, V) of ``prompts``; their keys/values go to ``tmp``
+        (n rows of as many slots as the longest prompt, empty), left-padded."""
+        dev, dtype = self.engine.device, self.engine.dtype
         lens = [len(x) for x in prompts]
         P, L = len(prompts), max(lens)
         pads = [L - n for n in lens]
-        tmp = KVCache(cfg, P, L, dev, dtype)
         ids = torch.tensor([[0] * pad + list(x) for pad, x in zip(pads, prompts)], dtype=torch.long, device=dev)
         positions = attn_mask = None
         if any(pads):
@@ -742,7 +748,7 @@ class Generation:
             # inside every layer's call; building it once saves that work (measured on B=16 decode).
             attn_mask = torch.zeros(allowed.shape, dtype=dtype, device=dev).masked_fill_(~allowed, float("-inf"))
         logits = self.forward(ids, positions=positions, kv_cache=tmp, attn_mask=attn_mask, logits_to_keep=1)
-        return logits[:, -1], tmp
+        return logits[:, -1]
 
     def _history(self, rows: list[_Row]):
         """Token history tensors (seen: prompt + output, counts: sampled output), (n, V) each, for ``rows``."""
@@ -809,8 +815,14 @@ class Generation:
         dest = free[:n]
         S = bt.S
         d = torch.tensor(dest, device=dev)
-        bt.k[:, d, :, S - L:S] = tmp.k.index_select(1, src)
-        bt.v[:, d, :, S - L:S] = tmp.v.index_select(1, src)
+        same = src.numel() == tmp.k.shape[1] and bool((src == torch.arange(n, device=dev)).all())
+        ks, vs = (tmp.k, tmp.v) if same else (tmp.k.index_select(1, src), tmp.v.index_select(1, src))
+        if dest == list(range(dest[0], dest[0] + n)):  # a run of rows: a plain copy, not an indexed write
+            bt.k[:, dest[0]:dest[0] + n, :, S - L:S] = ks
+            bt.v[:, dest[0]:dest[0] + n, :, S - L:S] = vs
+        else:
+            bt.k[:, d, :, S - L:S] = ks
+            bt.v[:, d, :, S - L:S] = vs
         for b, r in zip(dest, rows):
             if b < bt.B:
                 bt.rows[b] = r

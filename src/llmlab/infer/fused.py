@@ -20,6 +20,9 @@ of large calls:
   ``rsqrt(mean(x^2) + eps)``;
 * o_proj and down_proj add into the residual stream in the same call (``addmm``);
 * everything works on (B*T, d) matrices: 2-D matmuls dispatch faster than 3-D ones;
+* a decode step's attention (one new token per row) on a CPU runs in a small C kernel that reads each row's
+  own cache slots and skips its masked prefix (``model/kernels/decode_attention.py``; the rows' prefixes come
+  from ``kv_cache.pad``), where it is built and torch runs on one thread; otherwise SDPA with the mask;
 * every matrix is stored contiguous as (d_in, d_out), so ``x @ w`` is a plain row-major GEMM: at batch 1 on
   this CPU's MKL that is ~20% faster per decode step than handing it ``weight.t()`` views (docs/LOG.md);
 * on a CPU, matmuls of at least ``ONEDNN_MIN_ROWS`` rows (a batched decode step, a prefill) over the large
@@ -53,6 +56,8 @@ import torch
 import torch.nn.functional as F
 
 from llmlab.model.gpt import GPT, KVCache, attend, default_positions
+from llmlab.model.kernels import decode_attention as decode_kernel
+from llmlab.model.kernels.onednn import mkl_is_slow_here
 from llmlab.model.kernels.int8 import Int8Linear, Int8Matrix, is_quantized, quantize_rows
 from llmlab.utils.device import fast_bf16_matmul
 
@@ -68,13 +73,21 @@ def _rotate_rows(w: torch.Tensor, n_heads: int, head_dim: int) -> torch.Tensor:
 # Fold RoPE's rotation into the weights only for models this small: their weights stay in a CPU's caches and
 # a decode step is bound by operator calls; bigger models (and GPUs) are bound by weight traffic.
 FOLD_ROTATION_MAX_BYTES = 16 * 2**20
+# ... and only for calls of fewer rows: at 500 rows of the CPU speedrun's shape (d 128, 4 heads) the q/k/v
+# matmul with the folded heads plus RoPE took 783 us, the plain one plus rotate_half 635 us; at 64 rows both
+# 106-109 us (docs/LOG.md, 2026-12-06).
+FOLD_ROTATION_MAX_ROWS = 128
 
 # oneDNN's blocked matmul (see the module docstring): used for matrices of at least ONEDNN_MIN_ELEMENTS
-# entries when a call has at least ONEDNN_MIN_ROWS rows. Measured on this CPU, fp32, 1 thread (docs/LOG.md):
-# at 16 rows (256, 1280) 1.6x, (768, 4096) 2.5x, (768, 50257) 2.3x faster than mm; (128, 640) 0.9x; at 2 rows
-# 0.7-1.0x. Set ONEDNN_MIN_ROWS to 0 to turn it off.
+# entries when a call has at least ONEDNN_MIN_ROWS rows. Measured on an AMD CPU with AVX-512 (where MKL runs
+# AVX2 code), fp32, 1 thread (docs/LOG.md): at 16 rows (256, 1280) 1.6x, (768, 4096) 2.5x, (768, 50257) 2.3x
+# faster than mm; (128, 640) 0.9x; at 2 rows 0.7-1.0x. On an Intel Xeon (MKL's AVX-512 code), 1 thread,
+# 32 rows: (128, 2048) 0.78x, (768, 3072) 0.97x, (768, 50304) 1.31x (docs/LOG.md, 2026-12-06): there only
+# matrices of millions of entries gain. bf16 weights use ONEDNN_MIN_ELEMENTS_BF16 (``mm`` is slow at bf16).
+# Set ONEDNN_MIN_ROWS to 0 to turn it off.
 ONEDNN_MIN_ROWS = 4
-ONEDNN_MIN_ELEMENTS = 2**18
+ONEDNN_MIN_ELEMENTS = 2**18 if mkl_is_slow_here() else 2**21
+ONEDNN_MIN_ELEMENTS_BF16 = 2**18
 ONEDNN_PACK_ROWS = 16  # the row count oneDNN's layout is chosen for; good from 4 to 512 rows here
 
 
@@ -127,9 +140,7 @@ BLAS = "blas"
 @functools.cache
 def _openblas():
     """numpy's OpenBLAS (a threadpoolctl controller) where one-row products should take it, else None."""
-    from llmlab.model.kernels.onednn import _mkl_is_slow_here
-
-    if not _mkl_is_slow_here():
+    if not mkl_is_slow_here():
         return None
     import numpy  # noqa: F401  (loads the BLAS numpy links)
     from threadpoolctl import ThreadpoolController
@@ -290,7 +301,7 @@ class FusedWeights:
         if rows < (ONEDNN_MIN_ROWS_BF16 if self.head.dtype == torch.bfloat16 else ONEDNN_MIN_ROWS):
             return False
         if self._onednn_fits is None:
-            big = [w for w in self.matrices() if w.numel() >= ONEDNN_MIN_ELEMENTS]
+            big = [w for w in self.matrices() if w.numel() >= self._min_elements]
             need = sum(w.numel() * w.element_size() for w in big)
             self._onednn_fits = onednn_usable(self.head) and need <= available_memory() / 2
         return self._onednn_fits
@@ -325,7 +336,12 @@ class FusedWeights:
         if self.int8:
             return 0.0
         sizes = [w.numel() for w in self.matrices()]
-        return sum(n for n in sizes if n >= ONEDNN_MIN_ELEMENTS) / sum(sizes)
+        return sum(n for n in sizes if n >= self._min_elements) / sum(sizes)
+
+    @property
+    def _min_elements(self) -> int:
+        """The size from which a matrix takes oneDNN (read when asked: tests change the constants)."""
+        return ONEDNN_MIN_ELEMENTS_BF16 if self.head.dtype == torch.bfloat16 else ONEDNN_MIN_ELEMENTS
 
     @functools.cached_property
     def _all_mm(self) -> tuple[list[tuple], None]:
@@ -358,7 +374,7 @@ class FusedWeights:
             return self._split[1]
         if self._packed is None:
             def pack(w: torch.Tensor) -> torch.Tensor | None:  # w (d_in, d_out) -> oneDNN's layout of w.T
-                if w.numel() < ONEDNN_MIN_ELEMENTS:
+                if w.numel() < self._min_elements:
                     return None
                 return torch.ops.mkldnn._reorder_linear_weight(w.t().contiguous(), ONEDNN_PACK_ROWS)
 
@@ -406,12 +422,22 @@ class FusedWeights:
         x = self.embed.index_select(0, idx.reshape(N))  # (N, d): the residual stream, one row per token
         n_qk, gqa, half = H + Hkv, Hkv != H, hd // 2  # n_qk: heads that get RoPE (q and k)
         packed_layers, packed_head = self.packed(N)
+        # From FOLD_ROTATION_MAX_ROWS rows (a prefill) the folded rotate-half heads cost more matmul than the
+        # rotation they save: there q/k/v come from the plain columns and rotate_half is computed.
+        unfold = self.fold_rotation and N >= FOLD_ROTATION_MAX_ROWS
+        # One new token per row over a cache whose masked slots are known as per-row prefixes: the C kernel
+        # (decided at the first layer; every layer's cache has the same layout).
+        pad = kv_cache.pad if kv_cache is not None else None
+        kernel = T == 1 and kv_cache is not None and (attn_mask is None or pad is not None)
         for layer, ((w_qkv, w_o, w_gu, w_down), (p_qkv, p_o, p_gu, p_down)) in enumerate(
                 zip(self.layers, packed_layers)):
             # Heads of the one projection: [q (H) | k (Hkv) | v (Hkv) (| rot q (H) | rot k (Hkv))], hd wide each.
             norm_in, norm_post = self.norms[layer] if self.int8 else (None, None)
-            qkv = _mm(self._normed(x, norm_in), w_qkv, p_qkv).view(N, -1, hd)
-            if self.fold_rotation:
+            if unfold and p_qkv is None and isinstance(w_qkv, torch.Tensor):  # many rows: skip the folded heads
+                qkv = _mm(self._normed(x, norm_in), w_qkv[:, :(n_qk + Hkv) * hd], None).view(N, -1, hd)
+            else:
+                qkv = _mm(self._normed(x, norm_in), w_qkv, p_qkv).view(N, -1, hd)
+            if self.fold_rotation and not unfold:
                 rotated = qkv[:, n_qk + Hkv:]  # the projection's own rotate-half heads
             else:
                 rotated = torch.cat([-qkv[:, :n_qk, half:], qkv[:, :n_qk, :half]], dim=-1)  # rotate_half
@@ -421,7 +447,11 @@ class FusedWeights:
             v = qkv[:, n_qk:n_qk + Hkv].unflatten(0, (B, T)).transpose(1, 2)  # (B, Hkv, T, hd)
             if kv_cache is not None:
                 k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
-            y = attend(q, k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
+            if kernel and (layer > 0 or decode_kernel.applies(q, k, v)):
+                y = decode_kernel.decode_attention(q, k, v, pad)  # (B, H, 1, hd)
+            else:
+                kernel = False
+                y = attend(q, k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
             x = _addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o, p_o)  # x + o_proj(y)
             gu = _mm(self._normed(x, norm_post), w_gu, p_gu)  # (N, 2*ffn)
             f = gu.shape[1] // 2

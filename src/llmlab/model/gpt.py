@@ -178,10 +178,17 @@ class KVCache:
     which masks the padding). ``keep_rows`` drops finished rows so they stop costing work.
     """
 
-    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, device, dtype=torch.float32):
+    # (B,) int64: each row's masked slots are the prefix [0, pad[b]), when the owner keeps that (the engine's
+    # batch does); None otherwise. It lets a decode step skip those slots instead of reading them under a mask.
+    pad: torch.Tensor | None = None
+
+    def __init__(self, config: ModelConfig, batch_size: int, max_len: int, device, dtype=torch.float32,
+                 zeros: bool = True):
+        # zeros=False: the caller fills every slot (or zeroes what it leaves) before anything reads it.
         shape = (config.n_layer, batch_size, config.n_kv_head, max_len, config.head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        new = torch.zeros if zeros else torch.empty
+        self.k = new(shape, device=device, dtype=dtype)
+        self.v = new(shape, device=device, dtype=dtype)
         self.max_len = max_len
         self.length = 0  # slots filled so far (advanced by GPT.forward after the last layer)
         self._layer_views()

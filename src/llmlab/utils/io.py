@@ -80,6 +80,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def cache_root() -> Path:
+    """Where llmlab keeps what it builds for this machine (compiled decode steps, C kernels):
+    ``$LLMLAB_CACHE_DIR``, default ``~/.cache/llmlab``."""
+    return Path(os.environ.get("LLMLAB_CACHE_DIR") or Path.home() / ".cache" / "llmlab")
+
+
 def write_json(path: str | os.PathLike, obj: Any, indent: int = 2) -> None:
     """Atomically write ``obj`` as pretty JSON (with a trailing newline)."""
     with atomic_write(path, "w") as f:

@@ -30,7 +30,7 @@ AVAILABLE = (platform.machine().lower() in ("x86_64", "amd64") and torch.backend
              and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
 
 
-def _mkl_is_slow_here() -> bool:
+def mkl_is_slow_here() -> bool:
     """AMD CPUs with AVX-512: where MKL's sgemm runs its AVX2 kernels and oneDNN its AVX-512 ones (2-2.5x on
     Zen 5). On Intel CPUs MKL already runs AVX-512, and on AVX2-only CPUs both libraries have the same
     instructions, so there the default stays MKL (not measured to gain; the engine's batched decode, which
@@ -42,7 +42,7 @@ def _mkl_is_slow_here() -> bool:
 
 
 # On by default where it is measured to win; tests and A/B measurements set it to switch the path on or off.
-enabled = AVAILABLE and _mkl_is_slow_here()
+enabled = AVAILABLE and mkl_is_slow_here()
 
 
 def applies(x: torch.Tensor, w: torch.Tensor) -> bool:
