@@ -332,6 +332,13 @@ def corpus_prompts(tok, n: int, seed: int = 0) -> list[str]:
     return out
 
 
+def decode_kernel_status() -> str:
+    """Whether our server's decode steps get the C attention kernel (built here, so the server finds it built)."""
+    from llmlab.model.kernels import decode_attention
+
+    return decode_attention.status()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="run folder")
@@ -354,6 +361,8 @@ def main() -> None:
                     help="the load generator's HTTP client (default: aiohttp where installed, else httpx)")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                     help="our server's weights and KV cache (pair bf16 with --gguf-dtype f16 for a 16-bit peer)")
+    ap.add_argument("--kv-dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                    help="our server's KV cache alone (llama-cpp-python's server keeps an f16 cache by default)")
     args = ap.parse_args()
     if args.client is None:
         args.client = "aiohttp" if importlib.util.find_spec("aiohttp") else "httpx"
@@ -379,7 +388,7 @@ def main() -> None:
                                    str(p := free_port()), "--threads", str(args.threads), "--max-batch",
                                    str(args.max_batch), "--max-queue", "4096", "--model-name", "bench"]
                   + (["--compile"] if args.compile else [])
-                  + (["--quantize", args.quantize] if args.quantize else []) + ["--dtype", args.dtype], p, env)
+                  + (["--quantize", args.quantize] if args.quantize else []) + ["--dtype", args.dtype, "--kv-dtype", args.kv_dtype], p, env)
     ours.model_id = "bench"
     servers.append(ours)
     if not args.no_peer:
@@ -399,7 +408,8 @@ def main() -> None:
         print(f"model {run} ({cfg.n_layer} x {cfg.d_model}, vocab {cfg.vocab_size}, context {cfg.max_seq_len}); "
               f"{args.max_tokens} output tokens per request, greedy, stop tokens banned; {args.threads} thread(s) "
               f"per server; client {args.client}; machine: {os.cpu_count()} CPUs, shared (load average "
-              f"{os.getloadavg()[0]:.1f})")
+              f"{os.getloadavg()[0]:.1f}); ours: --dtype {args.dtype} --kv-dtype {args.kv_dtype}, decode-attention "
+              f"kernel {decode_kernel_status()}{'' if args.threads == 1 else ', unused above one thread'}")
         for s in servers:  # warm-up: first calls build caches (oneDNN packing, llama.cpp graphs)
             asyncio.run(run_level(s, prompts, 4, 4, 8, bias, args.client))
         table = []

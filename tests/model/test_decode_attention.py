@@ -76,6 +76,13 @@ def test_bfloat16_matches_sdpa_on_the_same_values():
     want = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, enable_gqa=True)
     assert torch.allclose(got.float(), want, atol=1e-2, rtol=1e-2)  # the answer rounded to bf16
     assert (got.float() - want).abs().max() > 0  # (it is rounded: the output is bf16)
+    # float32 queries over the bf16 cache (a bf16 cache under float32 weights): float32 out, nothing rounded
+    q32 = cache_case()[0]
+    assert da.applies(q32, k, v)
+    got = da.decode_attention(q32, k, v, pad)
+    assert got.dtype == torch.float32
+    want = F.scaled_dot_product_attention(q32, k.float(), v.float(), attn_mask=mask, enable_gqa=True)
+    assert torch.allclose(got, want, atol=2e-6, rtol=0)
 
 
 def test_falls_back_where_it_does_not_apply(monkeypatch):
@@ -146,3 +153,37 @@ def test_engine_generates_the_same_with_and_without_the_kernel(monkeypatch):
     for (ta, la), (tb, lb) in zip(with_kernel, without):
         assert ta == tb
         assert la == pytest.approx(lb, abs=1e-5)
+
+
+def test_a_bf16_cache_under_float32_weights(monkeypatch):
+    """Engine(kv_dtype=bf16) (serve --kv-dtype bf16): the cache holds bf16 (half the bytes a slot), the queries
+    meet it in bf16 and the result goes back to float32; kernel and SDPA agree; other engines refuse it."""
+    from llmlab.errors import LlmlabError
+
+    torch.manual_seed(5)
+    m = GPT(ModelConfig.preset("tiny", vocab_size=97)).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.1)
+    full, half = Engine(m), Engine(m, kv_dtype=torch.bfloat16)
+    assert half.kv_bytes_per_slot() * 2 == full.kv_bytes_per_slot()
+    params = SamplingParams(temperature=0, max_new_tokens=8, logprobs=0)
+    prompts = [[1, 2, 3], list(range(5, 30))]
+    gen = half.start(prompts, params)
+    assert gen.cache.k.dtype == torch.bfloat16
+    while not gen.done:
+        gen.step()
+    got = [o.samples[0] for o in gen.outputs()]
+    want = [o.samples[0] for o in full.generate(prompts, params)]
+    diffs = [abs(a - b) for g, w in zip(got, want) for a, b in zip(g.logprobs, w.logprobs)]
+    assert max(diffs) < 0.05 and max(diffs) > 1e-5  # close to the float32 cache's, but rounded through bf16
+    monkeypatch.setenv(da.ENV_SWITCH, "0")  # SDPA on the same bf16 cache
+    sdpa = [o.samples[0] for o in half.generate(prompts, params)]
+    for g, s in zip(got, sdpa):
+        assert g.token_ids == s.token_ids
+        assert g.logprobs == pytest.approx(s.logprobs, abs=1e-2)  # (SDPA rounds q and its output to bf16)
+    with pytest.raises(LlmlabError, match="needs the fused forward"):
+        Engine(m, fused=False, kv_dtype=torch.bfloat16)
+    with pytest.raises(LlmlabError, match="drop --compile"):
+        Engine(m, compile=True, kv_dtype=torch.bfloat16)

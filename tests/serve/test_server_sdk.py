@@ -448,3 +448,34 @@ def test_dtype_bf16_serves_the_bf16_model(serve_tok):
     got = [e.logprob for e in r.choices[0].logprobs.content]
     assert got == pytest.approx(ref.logprobs, abs=1e-5)
     assert max(abs(a - b) for a, b in zip(got, full.logprobs)) > 1e-3
+
+
+def test_kv_dtype_bf16_serves_float32_weights_over_a_bf16_cache(serve_tok):
+    """``kv_dtype="bf16"`` (``llmlab serve --kv-dtype bf16``): fp32 weights, a bf16 KV cache; the budget counts 2
+    bytes an element, and the answers are the bf16-cache engine's; a bad value, or one with compile, is refused."""
+    from llmlab.errors import LlmlabError
+    from llmlab.serve.engine_proc import EngineSpec
+    from llmlab.serve.server import ServeConfig, ServerState
+
+    with pytest.raises(LlmlabError, match="kv_dtype must be auto or one of fp32, bf16"):
+        ServeConfig(kv_dtype="fp16")
+    with pytest.raises(LlmlabError, match="drop compile or kv_dtype"):
+        ServeConfig(compile=True, kv_dtype="bf16")
+    ServeConfig(compile=True, kv_dtype="fp32")  # the weights' own dtype: fine
+    model = tiny_model(serve_tok.vocab_size, seed=3)
+    # 0.04 MB holds 81 fp32 slots of this model (too few for its context of 128), 163 bf16 ones
+    state = ServerState(EngineSpec(model=model, tokenizer=serve_tok, threads=1, kv_dtype="bf16"),
+                        ServeConfig(model_name="tiny", kv_dtype="bf16", kv_cache_mb=0.04))
+    ban = {t: -100.0 for t in state.chat_stop_ids}
+    with running_server(state) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        r = client.chat.completions.create(model="tiny", messages=MSG, temperature=0, max_tokens=12, logprobs=True,
+                                           logit_bias={str(t): b for t, b in ban.items()})
+    ids = render_prompt(MSG, serve_tok)
+    p = SamplingParams(temperature=0, max_new_tokens=12, logit_bias=ban, logprobs=0)
+    ref = Engine(model, kv_dtype=torch.bfloat16).generate([ids], p)[0].samples[0]
+    full = Engine(model).generate([ids], p)[0].samples[0]
+    assert r.choices[0].message.content == serve_tok.decode(ref.token_ids) != ""
+    got = [e.logprob for e in r.choices[0].logprobs.content]
+    assert got == pytest.approx(ref.logprobs, abs=1e-5)
+    assert max(abs(a - b) for a, b in zip(got, full.logprobs)) > 1e-5  # not the float32 cache's (5e-5 here)

@@ -176,7 +176,7 @@ class Engine:
     row: ``compiled_step_pays``). It needs the fused path."""
 
     def __init__(self, model: torch.nn.Module, eos_token_ids: Sequence[int] = (), *, fused: bool = True,
-                 compile: bool = False, compile_dir=None, log=None):
+                 compile: bool = False, compile_dir=None, log=None, kv_dtype: torch.dtype | None = None):
         from llmlab.runs import unwrap
 
         self.model = unwrap(model)
@@ -195,6 +195,19 @@ class Engine:
             if is_quantized(self.model):
                 raise LlmlabError("the compiled decode step runs float weights; an int8 model decodes eagerly "
                                   "(drop --compile or --quantize)")
+        # The KV cache's dtype (default: the weights'). A bf16 cache under fp32 weights (``serve --kv-dtype bf16``,
+        # llama.cpp's f16 cache by default) halves the bytes a decode step's attention reads and the cache's memory;
+        # the fused forward casts the queries to it and the attention's output back.
+        self.kv_dtype = self.dtype if kv_dtype is None else kv_dtype
+        if self.kv_dtype != self.dtype:
+            if self.kv_dtype not in (torch.float32, torch.bfloat16, torch.float16):
+                raise LlmlabError(f"kv_dtype must be float32, bfloat16 or float16, got {self.kv_dtype}")
+            if not self.fused:
+                raise LlmlabError("a KV cache in another dtype than the weights needs the fused forward "
+                                  "(a plain GPT and fused=True)")
+            if compile:
+                raise LlmlabError("the compiled decode step reads a cache of the weights' dtype; drop --compile "
+                                  "or the other KV dtype")
         self.compile, self.compile_dir = compile, compile_dir
         self.log = log  # progress notes of a first compile (default: to stderr)
         self._fused_weights = None
@@ -264,7 +277,7 @@ class Engine:
     def kv_bytes_per_slot(self) -> int:
         """Bytes of keys + values that one row's one cache slot takes, over all layers."""
         c = self.config
-        return 2 * c.n_layer * c.n_kv_head * c.head_dim * self.model.embed_tokens.weight.element_size()
+        return 2 * c.n_layer * c.n_kv_head * c.head_dim * torch.empty(0, dtype=self.kv_dtype).element_size()
 
     def generate(
         self,
@@ -687,7 +700,7 @@ class Generation:
         # prompt order[r], its tokens in slots [L - len, L), as one padded pass would leave them.
         groups = prefill_groups(lens, PREFILL_CALL_TOKENS if dev.type == "cpu" else PREFILL_CALL_TOKENS_GPU)
         order = [i for g in groups for i in g]
-        tmp = KVCache(cfg, P, L, dev, engine.dtype, zeros=False)
+        tmp = KVCache(cfg, P, L, dev, engine.kv_dtype, zeros=False)
         logits, r0 = None, 0
         for g in groups:
             n, Lg = len(g), max(lens[i] for i in g)
@@ -728,7 +741,7 @@ class Generation:
     def _prefill(self, prompts: list[list[int]], tmp: KVCache) -> torch.Tensor:
         """One padded prefill pass: the next-token logits (n, V) of ``prompts``; their keys/values go to ``tmp``
         (n rows of as many slots as the longest prompt, empty), left-padded."""
-        dev, dtype = self.engine.device, self.engine.dtype
+        dev, dtype = self.engine.device, self.engine.kv_dtype  # (the mask meets the queries in the cache's dtype)
         lens = [len(x) for x in prompts]
         P, L = len(prompts), max(lens)
         pads = [L - n for n in lens]
@@ -796,7 +809,7 @@ class Generation:
         if bt is None or bt.rows_cap < n and not live:
             rows_cap = self._grow_rows(n, max(contents) + 1)
             slots = self._plan_slots(rows_cap, [L - r.prompt_len + r.max_content + 1 for r in rows], contents)
-            bt = self.batch = _Batch(self.engine.config, dev, self.engine.dtype, rows_cap, slots)
+            bt = self.batch = _Batch(self.engine.config, dev, self.engine.kv_dtype, rows_cap, slots)
         if not live:
             bt.S = L
         elif L > bt.S:  # the new prompt is longer than the window: masked slots in front of every live row
@@ -1036,7 +1049,7 @@ class Generation:
             return events
         # One pass over [last, *ids] on a copy of the row's slots, then the row goes back into the batch.
         k = len(ids)
-        tmp = KVCache(cfg, 1, c + k + 1, dev, self.engine.dtype)
+        tmp = KVCache(cfg, 1, c + k + 1, dev, self.engine.kv_dtype)
         tmp.k[:, 0, :, :c] = bt.k[:, b, :, bt.S - c:bt.S]
         tmp.v[:, 0, :, :c] = bt.v[:, b, :, bt.S - c:bt.S]
         tmp.length = c

@@ -446,13 +446,14 @@ class FusedWeights:
             q, k = qk[:, :H], qk[:, H:]  # (B, H, T, hd), (B, Hkv, T, hd)
             v = qkv[:, n_qk:n_qk + Hkv].unflatten(0, (B, T)).transpose(1, 2)  # (B, Hkv, T, hd)
             if kv_cache is not None:
-                k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd)
+                k, v = kv_cache.update(layer, k, v)  # (B, Hkv, S, hd), in the cache's dtype
             if kernel and (layer > 0 or decode_kernel.applies(q, k, v)):
                 y = decode_kernel.decode_attention(q, k, v, pad)  # (B, H, 1, hd)
             else:
                 kernel = False
-                y = attend(q, k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
-            x = _addmm(x, y.transpose(1, 2).reshape(N, H * hd), w_o, p_o)  # x + o_proj(y)
+                # (q.to: a no-op unless the cache has its own dtype, the engine's kv_dtype; y goes back below)
+                y = attend(q.to(k.dtype), k, v, past, attn_mask, gqa=gqa)  # (B, H, T, hd)
+            x = _addmm(x, y.transpose(1, 2).reshape(N, H * hd).to(x.dtype), w_o, p_o)  # x + o_proj(y)
             gu = _mm(self._normed(x, norm_post), w_gu, p_gu)  # (N, 2*ffn)
             f = gu.shape[1] // 2
             x = _addmm(x, F.silu(gu[:, :f]).mul_(gu[:, f:]), w_down, p_down)  # x + down(silu(gate) * up)

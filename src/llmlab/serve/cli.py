@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                    help="weights and KV cache: fp32 (as stored, the default) or bf16 (half the memory; several times "
                    "the batched throughput where the CPU has AMX or AVX512-BF16, and on GPUs)")
+    p.add_argument("--kv-dtype", choices=["auto", "fp32", "bf16"], default="auto",
+                   help="the KV cache alone (default auto: as --dtype): bf16 under fp32 weights halves the bytes a "
+                   "batched decode step's attention reads and the cache's memory (llama.cpp keeps an f16 cache by "
+                   "default); not with --compile")
     p.add_argument("--assistants-home", default=None, metavar="DIR",
                    help="serve the assistants saved under DIR/assistants (llmlab assistant create) as models "
                    "'assistant:NAME' (default: $LLMLAB_HOME, else ~/.llmlab); those made for another run are left out")
@@ -59,7 +63,7 @@ def _serve(args) -> int:
                       max_batch=args.max_batch, max_queue=args.max_queue, kv_cache_mb=args.kv_cache_mb,
                       max_body_mb=args.max_body_mb, model_name=args.model_name, device=args.device,
                       threads=args.threads, compile=args.compile, quantize=args.quantize,
-                      dtype=args.dtype, assistants_home=args.assistants_home)
+                      dtype=args.dtype, kv_dtype=args.kv_dtype, assistants_home=args.assistants_home)
     filt = None
     if args.guard != "off":
         from llmlab.safety.filters import content_filter

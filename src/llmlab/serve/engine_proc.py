@@ -52,6 +52,7 @@ class EngineSpec:
     quantize: str | None = None  # a --quantize choice ("int8", "int8-dynamic"; model/kernels/int8.py)
     compile: bool = False
     dtype: str = "fp32"  # a SERVE_DTYPES name
+    kv_dtype: str | None = None  # a SERVE_DTYPES name for the KV cache (None: the weights')
 
 
 @dataclass
@@ -111,7 +112,8 @@ def engine_main(spec: EngineSpec, limits: dict, conn) -> None:
             from llmlab.model.kernels.int8 import quantize
 
             quantize(model, spec.quantize)
-        engine = Engine(model, compile=spec.compile)
+        kv = {"fp32": torch.float32, "bf16": torch.bfloat16}[spec.kv_dtype] if spec.kv_dtype else None
+        engine = Engine(model, compile=spec.compile, kv_dtype=kv)
         metrics = Metrics()
         sched = Scheduler(engine, max_rows=limits["max_rows"], max_queue=10**9, max_kv_slots=limits["max_kv_slots"],
                           max_prefill_tokens=limits["max_prefill_tokens"], metrics=metrics)

@@ -56,6 +56,7 @@ class ServeConfig:
     compile: bool = False  # AOT-compiled decode steps (infer/compiled.py)
     quantize: str | None = None  # "int8" / "int8-dynamic": int8 linear layers (model/kernels/int8.py)
     dtype: str = "fp32"  # the served weights and KV cache: fp32 (as stored) or bf16 (native on AMX CPUs and GPUs)
+    kv_dtype: str = "auto"  # the KV cache alone: auto (= dtype), fp32 or bf16 (half the cache's bytes and memory)
     assistants_home: str | None = None  # the home whose assistants/ it serves (None: $LLMLAB_HOME or ~/.llmlab)
 
     def __post_init__(self):
@@ -78,6 +79,11 @@ class ServeConfig:
             problems.append(f"dtype must be one of {', '.join(SERVE_DTYPES)}, got {self.dtype!r}")
         elif self.quantize and self.dtype != "fp32":
             problems.append("quantize converts fp32 weights; use it with dtype fp32")
+        if self.kv_dtype != "auto" and self.kv_dtype not in SERVE_DTYPES:
+            problems.append(f"kv_dtype must be auto or one of {', '.join(SERVE_DTYPES)}, got {self.kv_dtype!r}")
+        elif self.compile and self.kv_dtype not in ("auto", self.dtype):
+            problems.append("the compiled decode step reads a KV cache of the weights' dtype; drop compile or "
+                            "kv_dtype")
         if problems:
             raise LlmlabError("invalid serve config: " + "; ".join(problems))
 
@@ -130,10 +136,10 @@ class ServerState:
             from llmlab.runs import load_model_config, load_tokenizer
 
             tokenizer, model_config = load_tokenizer(spec.run), load_model_config(spec.run)
-            elem = SERVE_DTYPES[spec.dtype]
+            elem = SERVE_DTYPES[spec.kv_dtype or spec.dtype]
         else:
             tokenizer, model_config = spec.tokenizer, spec.model.config
-            elem = (SERVE_DTYPES[spec.dtype] if spec.dtype != "fp32"
+            elem = (SERVE_DTYPES[spec.kv_dtype or spec.dtype] if (spec.kv_dtype or spec.dtype) != "fp32"
                     else spec.model.embed_tokens.weight.element_size())
         self.spec, self.tokenizer, self.config = spec, tokenizer, config
         self.model_config = model_config
@@ -591,7 +597,8 @@ def load_state(config: ServeConfig, content_filter: ContentFilter | None = None)
     if not config.model:
         raise LlmlabError("serve needs a run folder (--model RUN)")
     spec = EngineSpec(run=config.model, device=config.device, threads=config.threads, compile=config.compile,
-                      quantize=config.quantize, dtype=config.dtype)
+                      quantize=config.quantize, dtype=config.dtype,
+                      kv_dtype=None if config.kv_dtype == "auto" else config.kv_dtype)
     return ServerState(spec, config, content_filter)
 
 

@@ -90,22 +90,24 @@ void llmlab_decode_attn_f32(const float* q, int64_t q_sb, int64_t q_sh, const fl
     }
 }
 
-/* The same with q, k, v and out in bf16 (computed in float32). acc holds 2 * hd floats. */
-void llmlab_decode_attn_bf16(const uint16_t* q, int64_t q_sb, int64_t q_sh, const uint16_t* k, const uint16_t* v,
+/* The same over a bf16 cache, computed in float32. q and out are bf16 (q_f32 / out_f32 = 0: bf16 weights) or
+   float32 (1: a bf16 cache under float32 weights, whose queries and output need no rounding). acc holds
+   2 * hd floats. */
+void llmlab_decode_attn_bf16(const void* q, int64_t q_sb, int64_t q_sh, const uint16_t* k, const uint16_t* v,
                              int64_t kv_sb, int64_t kv_sh, const int64_t* pad, int64_t b0, int64_t b1, int64_t H,
-                             int64_t Hkv, int64_t S, int64_t hd, float scale, uint16_t* out, float* sc, float* acc) {
+                             int64_t Hkv, int64_t S, int64_t hd, float scale, void* out, float* sc, float* acc,
+                             int64_t q_f32, int64_t out_f32) {
     int64_t G = H / Hkv;
     float* qf = acc + hd;
     for (int64_t b = b0; b < b1; b++) {
         int64_t s0 = pad[b] < 0 ? 0 : pad[b];
         for (int64_t h = 0; h < H; h++) {
-            const uint16_t* qq = q + b * q_sb + h * q_sh;
+            int64_t qo = b * q_sb + h * q_sh;
             const uint16_t* kk = k + b * kv_sb + (h / G) * kv_sh;
             const uint16_t* vv = v + b * kv_sb + (h / G) * kv_sh;
-            uint16_t* o = out + (b * H + h) * hd;
             for (int64_t i = 0; i < hd; i++) {
                 acc[i] = 0.f;
-                qf[i] = bf16_to_f32(qq[i]);
+                qf[i] = q_f32 ? ((const float*)q)[qo + i] : bf16_to_f32(((const uint16_t*)q)[qo + i]);
             }
             if (s0 < S) {
                 float m = -INFINITY;
@@ -127,7 +129,11 @@ void llmlab_decode_attn_bf16(const uint16_t* q, int64_t q_sb, int64_t q_sh, cons
                 }
                 for (int64_t i = 0; i < hd; i++) acc[i] *= inv;
             }
-            for (int64_t i = 0; i < hd; i++) o[i] = f32_to_bf16(acc[i]);
+            int64_t oo = (b * H + h) * hd;
+            if (out_f32)
+                for (int64_t i = 0; i < hd; i++) ((float*)out)[oo + i] = acc[i];
+            else
+                for (int64_t i = 0; i < hd; i++) ((uint16_t*)out)[oo + i] = f32_to_bf16(acc[i]);
         }
     }
 }

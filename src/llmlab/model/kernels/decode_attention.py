@@ -57,7 +57,7 @@ class _Lib:
         p, i, f = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
         common = [p, i, i, p, p, i, i, p, i, i, i, i, i, i, f, p, p]
         lib.llmlab_decode_attn_f32.argtypes = common
-        lib.llmlab_decode_attn_bf16.argtypes = common + [p]
+        lib.llmlab_decode_attn_bf16.argtypes = common + [p, i, i]
         lib.llmlab_decode_attn_f32.restype = lib.llmlab_decode_attn_bf16.restype = None
 
 
@@ -104,11 +104,12 @@ def status() -> str:
 
 
 def applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
-    """Whether ``decode_attention`` can run this call: CPU tensors of one dtype (float32 or bfloat16), one query
-    per row, every head's slots contiguous (k and v laid out alike), one torch thread, and the kernel built."""
+    """Whether ``decode_attention`` can run this call: CPU tensors, a float32 or bfloat16 cache with queries of
+    its dtype or float32 (a bf16 cache under float32 weights), one query per row, every head's slots contiguous
+    (k and v laid out alike), one torch thread, and the kernel built."""
     if q.device.type != "cpu" or q.shape[2] != 1 or os.environ.get(ENV_SWITCH) == "0":
         return False
-    if not (q.dtype == k.dtype == v.dtype) or q.dtype not in (torch.float32, torch.bfloat16):
+    if k.dtype != v.dtype or k.dtype not in (torch.float32, torch.bfloat16) or q.dtype not in (k.dtype, torch.float32):
         return False
     hd = q.shape[3]
     if q.stride(3) != 1 or k.stride(3) != 1 or k.stride(2) != hd or k.stride() != v.stride():
@@ -121,7 +122,7 @@ def applies(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> bool:
 def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pad: torch.Tensor | None,
                      scale: float | None = None) -> torch.Tensor:
     """softmax(q k^T * scale) v for q (B, H, 1, hd) over the slots ``[pad[b], S)`` of k, v (B, Hkv, S, hd), in
-    q's dtype: (B, H, 1, hd). ``pad`` (B,) int64: each row's masked prefix (None: no row has one). A row whose
+    q's dtype: (B, H, 1, hd), computed in float32 (a bf16 cache's values are widened as they are read). ``pad`` (B,) int64: each row's masked prefix (None: no row has one). A row whose
     prefix covers every slot gets zeros. Call only where ``applies(q, k, v)``."""
     B, H, _, hd = q.shape
     Hkv, S = k.shape[1], k.shape[2]
@@ -135,8 +136,9 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pad: tor
     args = [q.data_ptr(), q.stride(0), q.stride(1), k.data_ptr(), v.data_ptr(), k.stride(0), k.stride(1),
             pad.data_ptr(), 0, B, H, Hkv, S, hd, scale, out.data_ptr(), scratch.data_ptr()]
     lib = _library().lib
-    if q.dtype == torch.float32:
+    if k.dtype == torch.float32:
         lib.llmlab_decode_attn_f32(*args)
     else:
-        lib.llmlab_decode_attn_bf16(*args, scratch.data_ptr() + 4 * S)
+        f32 = int(q.dtype == torch.float32)
+        lib.llmlab_decode_attn_bf16(*args, scratch.data_ptr() + 4 * S, f32, f32)
     return out
