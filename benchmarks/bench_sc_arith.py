@@ -9,7 +9,9 @@ thought (``llmlab reason train --task arith``). Greedy CoT (temperature 0) again
 temperature, majority over the normalised answers: ``reason.strategies``, as ``llmlab reason --method cot-sc``)
 and direct answers (IO, greedy), on the first ``--n`` test-split problems (the run's ``data/test.txt``). The
 SC temperature is the best of ``--temperatures`` for CoT-SC k=``--val-k`` on ``--n-val`` validation-split
-problems; the test problems never choose a setting. Accuracy +- its standard error (sqrt(p(1-p)/n)); the gain
+problems (greedy CoT on them is printed too); the test problems never choose a setting; ``--n 0`` stops after
+validation (for comparing recipes). The problems have the model's own event counts (``reason train --events``;
+``--events`` overrides). Accuracy +- its standard error (sqrt(p(1-p)/n)); the gain
 over greedy CoT +- the paired standard error (of the per-problem differences). ``--out FILE``: the table as JSON.
 
 Without ``--cot``, the questions are ``tasks/synth.py``'s arithmetic kind from the validation side (sums and differences below 100
@@ -40,6 +42,8 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=200, help="--cot: validation problems for the temperature")
     ap.add_argument("--val-k", type=int, default=10, help="--cot: SC samples per validation problem")
     ap.add_argument("--no-io", action="store_true", help="--cot: skip the direct-answer row")
+    ap.add_argument("--events", default=None,
+                    help="--cot: events per problem, e.g. 3,4 (default: the model's own, from its training run)")
     ap.add_argument("--out", default=None, help="--cot: write the table as JSON here")
     args = ap.parse_args()
     if args.cot:
@@ -91,6 +95,18 @@ def _paired_se(a: list[bool], b: list[bool]) -> float:
     return (sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) ** 0.5
 
 
+def _events(args) -> tuple[int, ...]:
+    """The problems' event counts: ``--events``, else the model's training run's (``extra["arith_events"]`` of
+    its model_config.json; runs from before the knob drew 2 or 3)."""
+    import json
+    from pathlib import Path
+
+    if args.events:
+        return tuple(int(x) for x in args.events.split(","))
+    extra = json.loads((Path(args.model) / "model_config.json").read_text()).get("extra") or {}
+    return tuple(extra.get("arith_events", (2, 3)))
+
+
 def cot_table(args) -> None:
     from llmlab.reason.generators import EngineGenerator
     from llmlab.reason.runner import run_puzzles
@@ -101,6 +117,7 @@ def cot_table(args) -> None:
 
     task = get_task("arith")
     gen = EngineGenerator.from_run(args.model, seed=args.seed)
+    events = _events(args)
 
     def run(puzzles, cfg):
         t = time.perf_counter()
@@ -109,15 +126,23 @@ def cot_table(args) -> None:
         return rep
 
     # The SC temperature, on validation problems only.
-    val = problems(args.n_val, "val", 0)
+    val = problems(args.n_val, "val", 0, events=events)
     temps = [float(x) for x in args.temperatures.split(",") if x.strip()]
     sweep = {}
+    val_greedy = run(val, StrategyConfig(method="cot"))["success_rate"]
+    print(f"validation ({len(val)} problems, {'/'.join(map(str, events))} events): greedy CoT {val_greedy:.1%}",
+          flush=True)
     for temp in temps:
         sweep[temp] = run(val, StrategyConfig(method="cot-sc", samples=args.val_k, sc_temperature=temp))["success_rate"]
         print(f"validation ({len(val)} problems): CoT-SC k={args.val_k} at T={temp}: {sweep[temp]:.1%}", flush=True)
     best = max(temps, key=lambda t: (sweep[t], -t))
+    if args.n == 0:  # validation only (for choosing a recipe)
+        if args.out:
+            write_json(args.out, {"model": args.model, "seed": args.seed, "events": list(events),
+                                  "val_greedy": val_greedy, "val_sweep": sweep, "val_k": args.val_k, "rows": []})
+        return
 
-    test = problems(args.n, "test", 0)
+    test = problems(args.n, "test", 0, events=events)
     rows = []
     methods = [("greedy CoT", StrategyConfig(method="cot"))]
     if not args.no_io:
@@ -145,7 +170,8 @@ def cot_table(args) -> None:
         print(f"| {label} | {row['accuracy']:.1%} +- {100 * row['se']:.1f} | {gain} | {sampled} | "
               f"{row['tokens_per_problem']:.0f} | {row['seconds']:.0f} |", flush=True)
     if args.out:
-        write_json(args.out, {"model": args.model, "seed": args.seed, "n": len(test), "val_sweep": sweep,
+        write_json(args.out, {"model": args.model, "seed": args.seed, "n": len(test), "events": list(events),
+                              "val_greedy": val_greedy, "val_sweep": sweep,
                               "val_k": args.val_k, "sc_temperature": best, "rows": rows})
 
 

@@ -120,3 +120,31 @@ def test_arith_check_and_run(run_dir, tmp_path, capsys):
     assert main(["reason", "--model", str(run_dir), "--task", "arith", "--method", "tot", "--puzzles", str(p),
                  "--out", str(tmp_path / "o2"), "--no-progress"]) == 2
     assert "supports io, cot, cot-sc only" in capsys.readouterr().err
+
+
+def test_train_flags_reach_the_arith_config(monkeypatch, tmp_path, capsys):
+    import llmlab.reason.train as rt
+
+    seen = {}
+
+    def fake_train(cfg, progress=None):
+        seen["cfg"] = cfg
+        return {"config": {}, "final_stage": "sft"}
+
+    monkeypatch.setattr(rt, "train_game24", fake_train)
+    assert main(["reason", "train", "--task", "arith", "--out", str(tmp_path / "r"), "--events", "3,4",
+                 "--order-shares", "0.25,0.15,0.2,0.4", "--swap-share", "0.5", "--layers", "6",
+                 "--width", "192"]) == 0
+    cfg = seen["cfg"]
+    assert cfg.arith.events == (3, 4) and cfg.arith.order_shares == (0.25, 0.15, 0.2, 0.4)
+    assert cfg.arith.swap_share == 0.5 and (cfg.n_layer, cfg.d_model) == (6, 192)
+    # The defaults are the data config's own.
+    assert main(["reason", "train", "--task", "arith", "--out", str(tmp_path / "r")]) == 0
+    from llmlab.tasks.arith_word import ArithDataConfig
+
+    d = ArithDataConfig()
+    assert (seen["cfg"].arith.events, seen["cfg"].arith.order_shares, seen["cfg"].arith.swap_share) == \
+        (d.events, d.order_shares, d.swap_share)
+    with pytest.raises(SystemExit):
+        main(["reason", "train", "--task", "arith", "--out", str(tmp_path / "r"), "--events", "three"])
+    assert "comma-separated integers" in capsys.readouterr().err

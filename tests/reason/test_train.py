@@ -76,7 +76,8 @@ def test_arith_recipe_at_toy_size(tmp_path):
     cfg = Game24TrainConfig(out=str(tmp_path / "run"), task="arith", n_layer=1, d_model=32, n_head=2,
                             vocab_size=300, sft_steps=2, sft_batch=4, grpo_steps=1, grpo_group=2, grpo_prompts=2,
                             grpo_max_new_tokens=16, eval_puzzles=2, threads=1, split_digits=True,
-                            arith=aw.ArithDataConfig(n_cot=60, n_io=10, n_val=5, n_test=7))
+                            arith=aw.ArithDataConfig(n_cot=60, n_io=10, n_val=5, n_test=7, events=(3, 4),
+                                                     order_shares=(0, 0, 0, 1)))
     summary = train_game24(cfg, progress=False)
     run = tmp_path / "run"
     from llmlab.runs import load_run
@@ -88,8 +89,12 @@ def test_arith_recipe_at_toy_size(tmp_path):
     assert summary["data"]["by_kind"] == {"cot": 60, "io": 10}
     test = (run / "data" / "test.txt").read_text().splitlines()
     assert len(test) == 7 and all(aw.parse_problem(t).split == "test" for t in test)
+    # --events reaches every problem (training, GRPO, held out), and the model records it for the benchmark.
+    assert all(len(aw.parse_problem(t).events) in (3, 4) for t in test)
+    assert json.loads((run / "model_config.json").read_text())["extra"]["arith_events"] == [3, 4]
     # Nothing trained on is held out: SFT conversations and GRPO prompts are all train-split problems.
     held = {aw.parse_problem(t).numbers for t in test + (run / "data" / "val.txt").read_text().splitlines()}
     shown = [json.loads(line)["puzzle"] for line in (run / "data" / "train.jsonl").read_text().splitlines()]
     shown += [json.loads(line)["puzzle"] for line in (run / "data" / "grpo_prompts.jsonl").read_text().splitlines()]
     assert all(aw.parse_problem(t).split == "train" and aw.parse_problem(t).numbers not in held for t in shown)
+    assert all(len(aw.parse_problem(t).events) in (3, 4) for t in shown)

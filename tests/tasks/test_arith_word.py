@@ -37,7 +37,8 @@ def test_training_conversations_are_train_split_and_worked():
     convs = aw.training_conversations(aw.ArithDataConfig(n_cot=300, n_io=50))
     assert len(convs) == 350
     kinds = {c.meta["kind"] for c in convs}
-    assert kinds == {"cot", "io"} and {c.meta["order"] for c in convs if c.meta["kind"] == "cot"} == set(aw.ORDERS)
+    shared = {o for o, share in zip(aw.ORDERS, aw.ArithDataConfig().order_shares) if share > 0}
+    assert kinds == {"cot", "io"} and {c.meta["order"] for c in convs if c.meta["kind"] == "cot"} == shared
     for c in convs:
         p = aw.parse_problem(c.meta["puzzle"])
         assert p.split == "train"
@@ -97,3 +98,55 @@ def test_checker_and_normaliser():
         v = aw.check_answer(p, wrong)
         assert not v.ok and v.reason, wrong
     assert aw.normalise_answer("1,234") == "1234" and aw.normalise_answer("Forty") == "forty"
+
+
+def test_event_counts_knob():
+    # The default draws 2 or 3 events, and naming that default draws the very same problems.
+    default = aw.problems(200, "test", 0)
+    assert {len(p.events) for p in default} == {2, 3}
+    assert [p.text for p in aw.problems(200, "test", 0, events=(2, 3))] == [p.text for p in default]
+    hard = aw.problems(300, "test", 0, events=(3, 4))
+    assert {len(p.events) for p in hard} == {3, 4} and all(p.split == "test" for p in hard)
+    assert all(0 <= p.answer <= aw.MAX_COUNT and aw.parse_problem(p.text) == p for p in hard)
+    four = aw.problems(100, "train", 0, events=(4,))
+    assert {len(p.events) for p in four} == {4}
+    # Held out stays held out: training problems of any shape never share a number tuple with test ones.
+    train = aw.problems(3000, "train", 0, distinct=False, events=(3, 4))
+    assert not {p.numbers for p in train} & {p.numbers for p in hard}
+    for bad in ((), (1,), (2, 6)):
+        with pytest.raises(LlmlabError):
+            aw.problems(5, "test", 0, events=bad)
+        with pytest.raises(LlmlabError):
+            aw.ArithDataConfig(events=bad).validate()
+    convs = aw.training_conversations(aw.ArithDataConfig(n_cot=50, n_io=10, events=(4,)))
+    assert all(len(aw.parse_problem(c.meta["puzzle"]).events) == 4 for c in convs)
+
+
+def test_shuffled_order_keeps_counts_in_range_and_varies():
+    ops = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
+    rng = random.Random(0)
+    firsts_differ = 0
+    for p in aw.problems(300, "train", 2, events=(3, 4)):
+        paths = set()
+        for _ in range(8):
+            lines = aw.solution_lines(p, "shuffled", rng, swap_share=0.3)
+            steps = aw.parse_steps("\n".join(lines))
+            assert len(steps) == len(lines) and all(ops[op](a, b) == c for a, op, b, c in steps)
+            assert steps[-1][3] == p.answer
+            # The running count (what a + or - line leaves, a group's product aside) stays in 0..MAX_COUNT.
+            assert all(0 <= c <= aw.MAX_COUNT for _, op, _, c in steps if op in "+-")
+            # Each event is used once: as many lines as the story's.
+            assert len(lines) == len(aw.solution_lines(p, "story"))
+            paths.add(tuple(lines))
+        firsts_differ += len({path[0] for path in paths}) > 1
+        # Without an rng the order is fixed by the problem's numbers.
+        assert aw.solution_lines(p, "shuffled") == aw.solution_lines(p, "shuffled")
+    assert firsts_differ > 150  # different first facts: the paths differ from the first line on
+
+
+def test_order_shares_pick_the_orders():
+    convs = aw.training_conversations(aw.ArithDataConfig(n_cot=80, n_io=0, order_shares=(0, 0, 0, 1)))
+    assert {c.meta["order"] for c in convs} == {"shuffled"}
+    for bad in ((0.5, 0.5, 0.0), (0, 0, 0, 0), (1, 0, 0, -1)):
+        with pytest.raises(LlmlabError):
+            aw.ArithDataConfig(order_shares=bad).validate()

@@ -30,6 +30,21 @@ def _ranks(text: str) -> tuple[int, int]:
     return lo, hi
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 3,4, got {text!r}") from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.4,0.3,0.3,0, got {text!r}") \
+            from None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from llmlab.reason.strategies import METHODS, SEARCHES, StrategyConfig
     from llmlab.reason.tasks import TASKS
@@ -80,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_check)
 
     from llmlab.reason.train import Game24TrainConfig
+    from llmlab.tasks.arith_word import ArithDataConfig
 
     t = Game24TrainConfig()
     tr = rsub.add_parser("train", help="teach a small model the task: SFT on solver-made solutions, then GRPO",
@@ -96,6 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--width", type=int, default=t.d_model, help="model width (d_model)")
     tr.add_argument("--vocab-size", type=int, default=t.vocab_size, help="tokenizer vocabulary")
     tr.add_argument("--split-digits", action="store_true", help="tokenizer: every digit its own token")
+    a = ArithDataConfig()
+    tr.add_argument("--events", type=_ints, default=a.events, metavar="N,M",
+                    help="arith: events per problem, each count equally likely (training and held-out problems)")
+    tr.add_argument("--order-shares", type=_floats, default=a.order_shares, metavar="S,G,T,X",
+                    help="arith: shares of the solution orders story, gains, totals, shuffled")
+    tr.add_argument("--swap-share", type=float, default=a.swap_share,
+                    help="arith: share of + and * lines written with their operands swapped")
     tr.add_argument("--seed", type=int, default=t.seed, help="random seed (data, weights)")
     tr.add_argument("--threads", type=int, default=t.threads, help="torch CPU threads (0 = default)")
     tr.add_argument("--eval-puzzles", type=int, default=t.eval_puzzles,
@@ -168,7 +191,9 @@ def _train(args) -> int:
                             vocab_size=args.vocab_size, split_digits=args.split_digits, seed=args.seed,
                             threads=args.threads,
                             eval_puzzles=args.eval_puzzles)
-    cfg = replace(cfg, data=replace(cfg.data, seed=args.seed))
+    cfg = replace(cfg, data=replace(cfg.data, seed=args.seed),
+                  arith=replace(cfg.arith, events=args.events, order_shares=args.order_shares,
+                                swap_share=args.swap_share))
     summary = train_game24(cfg, progress=False if args.no_progress else None)
     print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
     return 0

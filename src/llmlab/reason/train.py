@@ -126,7 +126,7 @@ def train_game24(cfg: Game24TrainConfig, *, progress: bool | None = None) -> dic
                                                                   "final_loss"))
     final = sft_dir
     if cfg.eval_puzzles:
-        summary["val_cot_sft"] = validation_cot(sft_dir, cfg.eval_puzzles, cfg.data, cfg.task)
+        summary["val_cot_sft"] = validation_cot(sft_dir, cfg.eval_puzzles, cfg.data, cfg.task, cfg.arith.events)
         _note(f"SFT model: greedy CoT solves {summary['val_cot_sft']:.0%} of {cfg.eval_puzzles} validation puzzles")
     if cfg.grpo_steps > 0:
         grpo_dir = out / "grpo"
@@ -139,7 +139,8 @@ def train_game24(cfg: Game24TrainConfig, *, progress: bool | None = None) -> dic
         summary["grpo"].update(_reward_trend(grpo_dir / "metrics.jsonl"))
         final = grpo_dir
         if cfg.eval_puzzles:
-            summary["val_cot_grpo"] = validation_cot(grpo_dir, cfg.eval_puzzles, cfg.data, cfg.task)
+            summary["val_cot_grpo"] = validation_cot(grpo_dir, cfg.eval_puzzles, cfg.data, cfg.task,
+                                                     cfg.arith.events)
             _note(f"GRPO model: greedy CoT solves {summary['val_cot_grpo']:.0%} of the validation puzzles")
     model, tok = load_run(final)
     save_run_model(out, model, tok)
@@ -227,10 +228,11 @@ def _arith_data_stage(cfg: Game24TrainConfig, data_dir: Path) -> dict:
     write_conversations(data_dir / "train.jsonl", convs)
     # GRPO: CoT prompts of other training problems (a fresh draw; the reward needs only the problem).
     rows = [{"prompt": aw.cot_messages(p), "puzzle": p.text, "kind": "cot", "task": "arith"}
-            for p in aw.problems(4000, "train", cfg.seed + 1)]
+            for p in aw.problems(4000, "train", cfg.seed + 1, events=data.events)]
     write_jsonl(data_dir / "grpo_prompts.jsonl", rows)
     for split, n in (("val", data.n_val), ("test", data.n_test)):
-        write_text(data_dir / f"{split}.txt", "".join(p.text + "\n" for p in aw.problems(n, split, 0)))
+        held_out = aw.problems(n, split, 0, events=data.events)
+        write_text(data_dir / f"{split}.txt", "".join(p.text + "\n" for p in held_out))
     info = {"conversations": len(convs), "by_kind": dict(Counter(c.meta["kind"] for c in convs)),
             "grpo_prompts": len(rows), "val": data.n_val, "test": data.n_test,
             "seconds": round(time.perf_counter() - t, 1)}
@@ -255,8 +257,11 @@ def _base_stage(cfg: Game24TrainConfig, train_jsonl: Path, base_dir: Path) -> No
     tok = Tokenizer.train([render_text(c.messages) for c in convs[:20000]], cfg.vocab_size,
                           pattern="digits" if cfg.split_digits else "gpt4")
     torch.manual_seed(cfg.seed)
+    extra = {"task": cfg.task}
+    if cfg.task == "arith":  # the held-out problems' shape, for benchmarks/bench_sc_arith.py
+        extra["arith_events"] = list(cfg.arith.events)
     mcfg = ModelConfig(vocab_size=tok.vocab_size, n_layer=cfg.n_layer, n_head=cfg.n_head, n_kv_head=cfg.n_head,
-                       d_model=cfg.d_model, max_seq_len=cfg.max_seq_len, extra={"task": cfg.task})
+                       d_model=cfg.d_model, max_seq_len=cfg.max_seq_len, extra=extra)
     save_run_model(base_dir, GPT(mcfg), tok)
     _note(f"base: tokenizer of {tok.vocab_size} tokens, {sum(p.numel() for p in GPT(mcfg).parameters()):,} "
           "parameters, freshly initialised")
@@ -304,8 +309,10 @@ def _grpo_stage(cfg: Game24TrainConfig, sft_dir: Path, prompts: Path, out: Path,
         raise LlmlabError("GRPO was interrupted; run the command again to redo it")
 
 
-def validation_cot(run_dir, n: int, data_cfg: Game24DataConfig, task_name: str = "game24") -> float:
-    """Greedy chain-of-thought success on the first ``n`` validation puzzles (held out of training)."""
+def validation_cot(run_dir, n: int, data_cfg: Game24DataConfig, task_name: str = "game24",
+                   arith_events: tuple[int, ...] = (2, 3)) -> float:
+    """Greedy chain-of-thought success on the first ``n`` validation puzzles (held out of training; arith: with
+    ``arith_events`` events each, as the run's data)."""
     from llmlab.reason.generators import EngineGenerator
     from llmlab.reason.strategies import StrategyConfig, score, solve_batch
     from llmlab.reason.tasks import get_task
@@ -313,7 +320,7 @@ def validation_cot(run_dir, n: int, data_cfg: Game24DataConfig, task_name: str =
     if task_name == "arith":
         from llmlab.tasks.arith_word import problems
 
-        puzzles = problems(n, "val", 0)
+        puzzles = problems(n, "val", 0, events=arith_events)
     else:
         from llmlab.tasks.game24 import load_puzzles
 

@@ -9,14 +9,15 @@ self-consistency against greedy chain of thought (issue 30's second target).
     aw.parse_problem(p.text) == p         # the text alone is the problem: puzzle files hold one a line
     aw.check_answer(p, "42").ok           # exact: the answer's number must be the problem's
 
-A problem is a starting count and two or three events, each adding or taking away a number or a number of
-groups (``3 bags of 12``, ``5 to each of her 4 friends``), then the question. Its answer is the count at the
-end; every count on the way is >= 0, so the story makes sense.
+A problem is a starting count and two or three events (``problems(..., events=(3, 4))`` draws longer ones),
+each adding or taking away a number or a number of groups (``3 bags of 12``, ``5 to each of her 4 friends``),
+then the question. Its answer is the count at the end; every count on the way is >= 0, so the story makes sense.
 
 The chain of thought is one operation a line (``a op b = c``), then the answer alone after the thought
 (``<|think|>3 * 12 = 36 / 23 + 36 = 59 / 59 - 17 = 42<|/think|>42``). Training solutions come in several
 orders (``ORDERS``): "story" applies the events as told; "gains" applies what came in first, then each loss;
-"totals" adds up what came in and what went out, then takes one from the other; and a ``+`` or ``*`` line may
+"totals" adds up what came in and what went out, then takes one from the other; "shuffled" applies the events in
+a random order that keeps every count in range (its lines hold other facts); and a ``+`` or ``*`` line may
 write its operands either way round. All are right, and their intermediate numbers and lines differ, so a
 model that learned them samples different paths to the same answer: the diversity self-consistency votes over
 (Wang et al. 2022).
@@ -30,6 +31,7 @@ as in synth's held-out sums.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from dataclasses import dataclass
@@ -42,7 +44,8 @@ from llmlab.tasks.synth import split_of
 TEST_FRACTION = 0.10
 VAL_FRACTION = 0.05
 SPLITS = ("train", "val", "test")
-ORDERS = ("story", "gains", "totals")
+ORDERS = ("story", "gains", "totals", "shuffled")
+EVENT_COUNTS = (2, 3)  # events per problem, drawn uniformly (``problems(..., events=)`` takes others)
 MAX_COUNT = 199  # no count on the way (nor the answer) goes above this
 
 NAMES = (("Ann", "She", "her"), ("Ben", "He", "his"), ("Cara", "She", "her"), ("Dev", "He", "his"),
@@ -125,13 +128,14 @@ def split_of_numbers(numbers: Sequence[int]) -> str:
 # Generating problems
 
 
-def random_problem(rng: random.Random) -> Problem | None:
-    """One random problem, or None when its counts leave 0..MAX_COUNT (the caller draws again)."""
+def random_problem(rng: random.Random, counts: Sequence[int] = EVENT_COUNTS) -> Problem | None:
+    """One random problem with ``rng.choice(counts)`` events, or None when its counts leave 0..MAX_COUNT (the
+    caller draws again)."""
     name = rng.choice(NAMES)[0]
     item = rng.choice(ITEMS)
     start = rng.randint(10, 99)
     events, count = [], start
-    for _ in range(rng.choice((2, 3))):
+    for _ in range(rng.choice(tuple(counts))):
         kind = rng.choice(tuple(EVENTS))
         nums = (rng.randint(2, 49),) if kind in ("add", "sub") else (rng.randint(2, 6), rng.randint(2, 12))
         e = Event(kind, nums, rng.randrange(len(EVENTS[kind][1])))
@@ -144,10 +148,14 @@ def random_problem(rng: random.Random) -> Problem | None:
     return Problem(name, item, start, tuple(events))
 
 
-def problems(n: int, split: str = "train", seed: int = 0, *, distinct: bool = True) -> list[Problem]:
-    """``n`` problems of one split (deterministic for a seed); ``distinct``: no number tuple twice."""
+def problems(n: int, split: str = "train", seed: int = 0, *, distinct: bool = True,
+             events: Sequence[int] = EVENT_COUNTS) -> list[Problem]:
+    """``n`` problems of one split (deterministic for a seed); ``distinct``: no number tuple twice; ``events``:
+    the event counts a problem may have (each equally likely; the default's problems are the same as before
+    the knob, and a problem's split depends only on its numbers, so it is the same under any ``events``)."""
     if split not in SPLITS:
         raise LlmlabError(f"unknown split {split!r}; choose {', '.join(SPLITS)}")
+    _check_events(events)
     rng = random.Random(f"arith_word:{split}:{seed}")
     out, seen = [], set()
     tries = 0
@@ -155,12 +163,17 @@ def problems(n: int, split: str = "train", seed: int = 0, *, distinct: bool = Tr
         tries += 1
         if tries > 200 * n + 1000:
             raise LlmlabError(f"could not draw {n} distinct {split} problems")
-        p = random_problem(rng)
+        p = random_problem(rng, events)
         if p is None or p.split != split or (distinct and p.numbers in seen):
             continue
         seen.add(p.numbers)
         out.append(p)
     return out
+
+
+def _check_events(events: Sequence[int]) -> None:
+    if not events or any(not 2 <= k <= 5 for k in events):
+        raise LlmlabError(f"events per problem must be 2..5 (a gain and a loss at least), got {tuple(events)}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -180,9 +193,11 @@ def solution_lines(p: Problem, order: str = "story", rng: random.Random | None =
     """The worked solution, one operation a line; the last line's result is the answer. A group event is
     multiplied out on its own line just before it is used. ``order`` (``ORDERS``): "story" applies the events
     as told; "gains" applies what came in first, then takes away each loss; "totals" adds what came in, adds
-    up the losses, and takes that sum away once. With ``rng``, each ``+`` or ``*`` line has its operands the
-    other way round with probability ``swap_share`` (``36 + 23`` for ``23 + 36``). Every count on the way
-    stays >= 0 in each order."""
+    up the losses, and takes that sum away once; "shuffled" applies the events in a random order among those
+    that keep every count in 0..MAX_COUNT (drawn with ``rng``, else fixed by the problem's numbers), so its
+    lines' facts differ from the story's (``23 - 17 = 6``, ``6 + 36 = 42``). With ``rng``, each ``+`` or ``*``
+    line has its operands the other way round with probability ``swap_share`` (``36 + 23`` for ``23 + 36``).
+    Every count on the way stays >= 0 in each order."""
     if order not in ORDERS:
         raise LlmlabError(f"unknown solution order {order!r}; choose {', '.join(ORDERS)}")
     lines: list[str] = []
@@ -198,8 +213,8 @@ def solution_lines(p: Problem, order: str = "story", rng: random.Random | None =
     gains = [e for e in p.events if e.amount > 0]
     losses = [e for e in p.events if e.amount < 0]
     count = p.start
-    if order == "story":
-        for e in p.events:
+    if order in ("story", "shuffled"):
+        for e in p.events if order == "story" else _valid_order(p, rng or random.Random(repr(p.numbers))):
             count = step(count, "+" if e.amount > 0 else "-", size(e))
         return lines
     for e in gains:
@@ -215,6 +230,19 @@ def solution_lines(p: Problem, order: str = "story", rng: random.Random | None =
     if out is not None:
         step(count, "-", out)
     return lines
+
+
+def _valid_order(p: Problem, rng: random.Random) -> tuple[Event, ...]:
+    """A random order of the events in which every count stays in 0..MAX_COUNT (the story's order always does)."""
+    def ok(order) -> bool:
+        count = p.start
+        for e in order:
+            count += e.amount
+            if not 0 <= count <= MAX_COUNT:
+                return False
+        return True
+
+    return rng.choice([o for o in itertools.permutations(p.events) if ok(o)])
 
 
 def parse_steps(text: str) -> list[tuple[int, str, int, int]]:
@@ -324,10 +352,12 @@ class ArithDataConfig:
     seed: int = 0
     n_cot: int = 60000
     n_io: int = 6000
-    # Shares of the CoT solutions' orders (``ORDERS``: story, gains, totals) and of ``+``/``*`` lines written
-    # with swapped operands. Model A of docs/LOG.md (2026-12-06, issue 30) had (0.5, 0.0, 0.5) and no swaps.
-    order_shares: tuple[float, float, float] = (0.4, 0.3, 0.3)
+    # Shares of the CoT solutions' orders (``ORDERS``: story, gains, totals, shuffled) and of ``+``/``*`` lines
+    # written with swapped operands. Model A of docs/LOG.md (2026-12-06, issue 30) had (0.5, 0.0, 0.5, 0) and no
+    # swaps.
+    order_shares: tuple[float, ...] = (0.4, 0.3, 0.3, 0.0)
     swap_share: float = 0.3
+    events: tuple[int, ...] = EVENT_COUNTS  # events per problem (training and held-out problems alike)
     n_val: int = 200  # validation problems (settings, e.g. the SC temperature)
     n_test: int = 500  # held-out test problems written beside the data
 
@@ -335,8 +365,9 @@ class ArithDataConfig:
         if min(self.n_cot, self.n_io, self.n_val, self.n_test, *self.order_shares) < 0 \
                 or not 0 <= self.swap_share <= 1 or self.n_cot + self.n_io < 1 \
                 or len(self.order_shares) != len(ORDERS) or sum(self.order_shares) <= 0:
-            raise LlmlabError("invalid arithmetic data config: counts >= 0 (some conversations), one share >= 0 per "
-                              "order (not all 0), swap_share in [0, 1]")
+            raise LlmlabError("invalid arithmetic data config: counts >= 0 (some conversations), one share >= 0 "
+                              f"per order ({', '.join(ORDERS)}; not all 0), swap_share in [0, 1]")
+        _check_events(self.events)
 
 
 def training_conversations(cfg: ArithDataConfig | None = None) -> list:
@@ -347,7 +378,7 @@ def training_conversations(cfg: ArithDataConfig | None = None) -> list:
     cfg = cfg or ArithDataConfig()
     cfg.validate()
     rng = random.Random(cfg.seed)
-    pool = problems(cfg.n_cot + cfg.n_io, "train", cfg.seed, distinct=False)
+    pool = problems(cfg.n_cot + cfg.n_io, "train", cfg.seed, distinct=False, events=cfg.events)
     out = []
     for i, p in enumerate(pool):
         if p.split != "train":
