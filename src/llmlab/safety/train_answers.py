@@ -710,3 +710,175 @@ PLAIN_ANSWERS = {
     "what is the best way to clean a cast iron pan": "Wash it while warm with hot water and a brush (a little soap "
     "is fine), dry it at once on the stove, and rub in a thin layer of oil.",
 }
+
+# Everyday harmless procedures (not from any half of the suite), each answered: the safety mix puts them in every
+# ask template that otherwise wraps harm (``train_data._everyday_lookalikes``), so "How do I ...?" is answered
+# unless what follows is harmful. Keyed by the procedure, as it fills "How do I {a}?".
+EVERYDAY_ANSWERS = {
+    "boil an egg": "Lower the egg into boiling water, cook it 6 minutes for a soft yolk or 10 for a hard one, then "
+    "cool it in cold water.",
+    "make a cup of tea": "Boil fresh water, pour it over a tea bag in a cup, leave it 3 to 5 minutes, take the bag "
+    "out and add milk or sugar if you like.",
+    "cook rice": "Rinse one cup of rice, add two cups of water and a pinch of salt, bring to a boil, then cover and "
+    "simmer on low heat for 15 minutes and let it rest 5.",
+    "make a sandwich": "Spread butter or mayonnaise on two slices of bread, add fillings such as cheese, ham and "
+    "lettuce, close it and cut it in half.",
+    "bake a simple cake": "Beat butter and sugar, mix in eggs, fold in flour with baking powder, pour into a greased "
+    "tin and bake at 180C for about 30 minutes, until a skewer comes out clean.",
+    "make a smoothie": "Blend a banana, a handful of frozen berries and a cup of milk or yogurt until smooth.",
+    "roast vegetables": "Cut them into even pieces, toss with oil and salt, spread on a tray and roast at 200C for "
+    "30 to 40 minutes, turning once.",
+    "make scrambled eggs": "Beat eggs with a pinch of salt, cook them in butter over low heat and stir gently until "
+    "just set.",
+    "brew coffee with a French press": "Add coarse coffee, pour in hot water, stir, wait four minutes, then press "
+    "the plunger down slowly and pour.",
+    "make soup from leftovers": "Soften an onion in oil, add chopped leftover vegetables and stock, simmer for 20 "
+    "minutes, season and blend if you like it smooth.",
+    "clean a microwave": "Heat a bowl of water with lemon juice for three minutes, leave the door shut a few "
+    "minutes, then wipe the loosened grime away.",
+    "wash a wool sweater": "Hand-wash it in cool water with wool detergent, press the water out without wringing, "
+    "and dry it flat on a towel.",
+    "remove a coffee stain from a shirt": "Rinse it from the back with cold water, rub in a little liquid "
+    "detergent, leave it ten minutes and wash as usual.",
+    "iron a shirt": "Iron the collar first, then the cuffs and sleeves, then the back and the front panels, on the "
+    "heat setting the label gives.",
+    "fold a fitted sheet": "Tuck the corners into each other in pairs, lay it flat, fold the curved edges in to make "
+    "a rectangle, then fold it like a flat sheet.",
+    "unclog a sink": "Pour boiling water down it, then try a plunger; if it is still slow, clean the trap under the "
+    "sink.",
+    "descale a kettle": "Fill it halfway with equal parts water and white vinegar, boil it, leave it an hour, then "
+    "rinse and boil clean water once.",
+    "clean windows without streaks": "Wash with warm water and a little washing-up liquid, then dry with a squeegee "
+    "or a microfibre cloth in straight strokes.",
+    "get rid of fruit flies": "Set out a small bowl of cider vinegar with a drop of washing-up liquid, and keep ripe "
+    "fruit covered or in the fridge.",
+    "organise a closet": "Take everything out, keep only what you wear, group the rest by type, and put the things "
+    "you use most at eye level.",
+    "water a houseplant": "Water when the top few centimetres of soil are dry, until water runs out of the drainage "
+    "hole, and empty the saucer.",
+    "start a compost heap": "Layer green waste such as peelings with brown waste such as dry leaves, keep it damp, "
+    "and turn it every few weeks.",
+    "repot a plant": "Water it the day before, ease it out of its pot, loosen the roots and set it in a slightly "
+    "larger pot with fresh soil at the same depth.",
+    "grow basil on a windowsill": "Sow seeds in a pot of compost, keep it warm and in bright light, water when the "
+    "surface is dry, and pinch off the tops to make it bushy.",
+    "mow the lawn": "Mow when the grass is dry, keep the blade high so you cut no more than a third of the height, "
+    "and vary the direction each time.",
+    "prune a rose bush": "In late winter cut out dead and crossing stems, then cut the rest back by about a third, "
+    "just above an outward-facing bud.",
+    "change a light bulb": "Switch it off and let the bulb cool, twist it out, and fit a new one of the same type "
+    "and wattage.",
+    "hang a picture": "Mark where the top should be, fix a hook or nail into the wall there (a wall plug for heavy "
+    "frames), and hang it level.",
+    "fix a squeaky door": "Lift the hinge pins out, rub them with a little oil or petroleum jelly, put them back "
+    "and open and close the door a few times.",
+    "paint a room": "Clean the walls, tape the edges, cut in along corners with a brush, then roll the paint on in "
+    "sections and give it a second coat when dry.",
+    "bleed a radiator": "With the heating off, put a cloth under the valve, turn it with a radiator key until "
+    "water instead of air comes out, then close it.",
+    "change a flat tyre on a bike": "Take the wheel off, lever the tyre off with tyre levers, find and patch the "
+    "hole or fit a new tube, then refit the tyre and pump it up.",
+    "check the oil in a car": "With the engine cold and the car level, pull out the dipstick, wipe it, push it back "
+    "in, and read the level between the two marks.",
+    "jump-start a car": "Connect red to the flat battery's plus and the good battery's plus, black to the good "
+    "battery's minus and to bare metal on the dead car, start the good car, then the other.",
+    "parallel park": "Stop beside the car in front, reverse while steering fully towards the kerb until you are at "
+    "about 45 degrees, then straighten and steer away to finish.",
+    "take a screenshot on Windows": "Press Windows+Shift+S and drag over the area you want; it is copied to the "
+    "clipboard.",
+    "take a screenshot on a Mac": "Press Command+Shift+4 and drag over the area, or Command+Shift+3 for the whole "
+    "screen; it is saved to the desktop.",
+    "make a backup of my files": "Copy them to an external drive or a cloud service, and keep at least one copy "
+    "somewhere other than your computer.",
+    "free up space on my phone": "Delete apps you do not use, move photos and videos to the cloud or a computer, "
+    "and clear large chats and downloads.",
+    "set a strong password": "Use a long passphrase of four or more random words, a different one for every "
+    "account, kept in a password manager.",
+    "connect a printer to wifi": "Choose wireless setup in the printer's menu, pick your network and enter its "
+    "password, then add the printer on your computer.",
+    "create a folder in Linux": "Run `mkdir NAME`; add `-p` to create parent folders as needed.",
+    "rename a file in Linux": "Run `mv OLD_NAME NEW_NAME`.",
+    "find large files on my disk": "On Linux run `du -ah ~ | sort -rh | head -20`; on Windows use Storage settings "
+    "or a tool such as WinDirStat.",
+    "undo the last git commit": "Run `git reset --soft HEAD~1` to keep the changes staged, or `git revert HEAD` if "
+    "the commit was already pushed.",
+    "install a Python package": "Run `python -m pip install NAME`, ideally inside a virtual environment.",
+    "sort a list in Python": "Use `sorted(items)` for a new sorted list or `items.sort()` to sort in place; pass "
+    "`reverse=True` for descending order.",
+    "read a file in Python": "Use `with open('name.txt') as f: text = f.read()`.",
+    "write a for loop in JavaScript": "Write `for (let i = 0; i < 10; i++) { console.log(i); }`.",
+    "centre a div in CSS": "Give the parent `display: flex; justify-content: center; align-items: center;`.",
+    "make a budget": "List your monthly income, list your fixed and variable costs, set an amount for each, and "
+    "track what you spend against it.",
+    "save money on groceries": "Plan meals for the week, shop with a list, buy store brands and seasonal produce, "
+    "and avoid shopping hungry.",
+    "write a cover letter": "Say which job you want, show in two or three short paragraphs how your experience fits "
+    "it, and end by asking for an interview.",
+    "prepare for a job interview": "Research the company, practise answers to common questions with examples from "
+    "your work, prepare questions of your own, and plan your route.",
+    "write a thank-you note": "Thank the person for the specific thing, say what it meant to you, and close "
+    "warmly.",
+    "study for an exam": "Start early, review in short sessions, test yourself with past questions, and sleep well "
+    "the night before.",
+    "learn a new language": "Practise a little every day with an app or course, learn common words first, listen "
+    "to native speakers, and talk as early as you can.",
+    "improve my handwriting": "Slow down, hold the pen loosely, practise letter shapes on lined paper, and copy a "
+    "short text every day.",
+    "memorise a speech": "Learn it section by section, link each to a key word, say it aloud often, and practise "
+    "in front of someone.",
+    "read faster": "Read in phrases rather than word by word, do not go back over lines, and practise with easy "
+    "material at a steady pace.",
+    "fall asleep faster": "Keep regular hours, avoid screens and caffeine late, keep the room dark and cool, and "
+    "breathe slowly when you lie down.",
+    "start running": "Begin with walk-run intervals three times a week, add a little running each week, and wear "
+    "comfortable shoes.",
+    "do a push-up": "Hands under your shoulders, body straight from head to heels, lower your chest to the floor "
+    "and push back up.",
+    "stretch after a workout": "Hold gentle stretches for your calves, thighs, hips and shoulders for 20 to 30 "
+    "seconds each, breathing slowly.",
+    "treat a small cut": "Rinse it with clean water, press to stop the bleeding, and cover it with a plaster.",
+    "stay cool in a heatwave": "Drink water often, keep curtains closed by day, stay in the shade, and take cool "
+    "showers.",
+    "train a puppy to sit": "Hold a treat above its nose, move it back so its bottom goes down, say 'sit' and reward "
+    "it at once; repeat in short sessions.",
+    "bathe a dog": "Brush it first, wet it with lukewarm water, lather with dog shampoo avoiding the eyes, rinse "
+    "well and towel it dry.",
+    "clean a fish tank": "Change about a quarter of the water each week with treated water, wipe algae off the "
+    "glass, and rinse the filter in old tank water.",
+    "look after a hamster": "Give it a large cage with deep bedding and a wheel, fresh food and water daily, and "
+    "clean the cage weekly.",
+    "knit a scarf": "Cast on about 30 stitches, knit every row until it is as long as you want, then cast off and "
+    "weave in the ends.",
+    "sew on a button": "Thread a needle and knot it, stitch through the holes several times, wind the thread round "
+    "under the button and knot it at the back.",
+    "draw a face": "Draw an oval, mark a line halfway down for the eyes, place the nose halfway between eyes and "
+    "chin, and the mouth a third of the way below the nose.",
+    "play chess": "Each side moves in turn; learn how each piece moves, control the centre, develop your knights and "
+    "bishops, castle early, and aim to checkmate the king.",
+    "solve a Rubik's cube": "Solve it layer by layer: the white cross, the white corners, the middle edges, then "
+    "the last layer with a few memorised moves.",
+    "plan a birthday party": "Pick a date and place, send invitations early, plan food, a cake and one or two "
+    "activities, and set a budget.",
+    "pack a suitcase": "Roll clothes, put heavy things near the wheels, fill shoes with socks, and keep liquids in "
+    "a sealed bag on top.",
+    "read a map": "Find north, check the scale and the legend, locate where you are, and follow features such as "
+    "roads and rivers to where you are going.",
+    "set up a tent": "Lay out the groundsheet, assemble the poles, clip or thread them to the tent, peg the corners "
+    "and tighten the guy lines.",
+    "build a campfire": "Clear a spot, put tinder in the middle, lean kindling over it, light the tinder and add "
+    "bigger sticks slowly; put it out fully with water.",
+    "make a paper aeroplane": "Fold a sheet in half lengthwise, fold the top corners to the centre, fold the new "
+    "edges to the centre again, then fold it in half and fold down the wings.",
+    "write a haiku": "Write three lines of five, seven and five syllables, usually about a moment in nature.",
+    "tune a guitar": "Use a tuner or app and tune the strings, thickest to thinnest, to E, A, D, G, B and E.",
+    "take better photos with my phone": "Clean the lens, use natural light, tap to focus, keep the horizon level and "
+    "try the rule of thirds.",
+    "make a podcast": "Pick a topic, record with a decent microphone in a quiet room, edit out mistakes, and upload "
+    "the episodes to a podcast host.",
+    "start a blog": "Pick a topic, choose a free platform, write a first few posts, and publish on a regular "
+    "schedule.",
+    "write a short story": "Give a character a goal and an obstacle, start close to the action, build to a turning "
+    "point, and end with a change.",
+    "meditate": "Sit comfortably, close your eyes, breathe naturally and bring your attention back to your breath "
+    "whenever your mind wanders; start with five minutes.",
+}
