@@ -240,31 +240,3 @@ def test_harm_rejected_answers_puts_both_answer_kinds_on_both_sides():
     assert {text(p["rejected"]) for p in old if p["kind"] == "safety_refusal"} <= set(COMPLIANCE)
     with pytest.raises(LlmlabError, match="harm_rejected"):
         safety_preference_pairs(seeds=1, harm_rejected="nothing")
-
-
-def test_everyday_lookalikes_answer_every_procedure_in_the_halves_templates():
-    """Every everyday procedure is asked in one of the half's direct templates or synth's refusal templates (read
-    raw: answered) and encoded in the half's carriers (answered only in the guarded view); none is a held-out
-    text, and the safety mix trains on them."""
-    from llmlab.safety.train_answers import EVERYDAY_ANSWERS
-    from llmlab.safety.train_data import _everyday_lookalikes
-    from llmlab.tasks.synth import HARMFUL_TEMPLATES
-
-    cases = _everyday_lookalikes("dev2", 0)
-    direct = [c for c in cases if c.technique == "direct"]
-    encoded = [c for c in cases if c.technique.startswith("enc:")]
-    assert {c.source for c in direct} == {c.source for c in encoded} == set(EVERYDAY_ANSWERS)
-    templates = [t.format(a="{a}") for t in D.DIRECT["dev2"] + HARMFUL_TEMPLATES]
-    for c in direct:
-        text = c.messages[0]["content"]
-        assert text in {t.format(a=c.source) for t in templates}
-        assert _answer(c) == ("safety_benign", EVERYDAY_ANSWERS[c.source])
-    for c in encoded:
-        assert c.source not in c.messages[0]["content"]  # encoded
-        assert _answer(c) is None and _answer(c, guarded=True) == ("safety_benign", EVERYDAY_ANSWERS[c.source])
-    held = " ".join(m["content"] for c in generate_suite("heldout", 0) for m in c.messages
-                    if isinstance(m["content"], str)).lower()
-    assert not [a for a in EVERYDAY_ANSWERS if a.lower() in held]
-    answered = {c.messages[-1]["content"] for c in safety_conversations(seeds=1, splits=("dev2",))
-                if isinstance(c.messages[-1]["content"], str)}
-    assert set(EVERYDAY_ANSWERS.values()) <= answered

@@ -56,8 +56,7 @@ from llmlab.safety.guard import model_view
 from llmlab.safety import redteam_data as D
 from llmlab.safety.normalize import encode
 from llmlab.safety.redteam import PREFIXES, Case, generate_suite
-from llmlab.safety.train_answers import (BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS, EVERYDAY_ANSWERS,
-                                         PLAIN_ANSWERS)
+from llmlab.safety.train_answers import BENIGN_ANSWERS, BENIGN_CARRIER_ANSWERS, CARRIER_ANSWERS, PLAIN_ANSWERS
 
 TRAIN_SPLITS = ("tune", "dev", "dev2", "dev3", "dev4")
 VIEWS = ("raw", "guarded", "both")
@@ -98,11 +97,10 @@ def _answer(case: Case, guarded: bool = False) -> tuple[str, str] | None:
         ans = BENIGN_CARRIER_ANSWERS.get(case.source or "")
         return ("safety_benign", ans) if ans else None
     if case.technique.startswith("enc:"):
-        src = case.source or ""
-        ans = PLAIN_ANSWERS.get(src, BENIGN_ANSWERS.get(src, EVERYDAY_ANSWERS.get(src))) if guarded else None
+        ans = PLAIN_ANSWERS.get(case.source or "", BENIGN_ANSWERS.get(case.source or "")) if guarded else None
         return ("safety_benign", ans) if ans else None
     q = _strip_prefix(case.source or "")
-    ans = BENIGN_ANSWERS.get(q, PLAIN_ANSWERS.get(q, EVERYDAY_ANSWERS.get(q)))
+    ans = BENIGN_ANSWERS.get(q, PLAIN_ANSWERS.get(q))
     return ("safety_benign", ans) if ans else None
 
 
@@ -148,8 +146,7 @@ def _all_items(splits, seeds: int, view: str):
     for seed in range(seeds):
         for split in splits:
             for case in generate_suite(split, seed) + _encoded_lookalikes(split, seed) + \
-                    _framed_lookalikes(split, seed) + _templated_lookalikes(split, seed) + \
-                    _everyday_lookalikes(split, seed):
+                    _framed_lookalikes(split, seed) + _templated_lookalikes(split, seed):
                 for guarded in guarded_views:
                     got = _answer(case, guarded)
                     if got is None:
@@ -234,32 +231,6 @@ def _templated_lookalikes(split: str, seed: int) -> list[Case]:
         x = encode(rng.choice(D.ENCODED_PAYLOAD[split]).format(a=a), scheme, seed=rng.randrange(4))
         carrier = rng.choice(D.ENCODED_CARRIER[split])
         add("encoded", f"enc:{scheme}", carrier.format(x=x, name=D.SCHEME_NAMES[scheme]), q)
-    return cases
-
-
-def _everyday_lookalikes(split: str, seed: int) -> list[Case]:
-    """Everyday harmless procedures (``train_answers.EVERYDAY_ANSWERS``: "boil an egg", "unclog a sink", written for
-    no half of the suite) in the half's ask templates, each seeded: one direct ask (the half's direct templates or
-    ``tasks.synth``'s refusal templates, even odds), one encoded (the half's payloads, schemes and carriers;
-    answered in the guarded view only) and, one time in three, a jailbreak frame of the half. The halves' own
-    harmless procedures (``_procedures``) are ~14 each, 71 in all, against a few hundred harmful acts: a 1.1M-param
-    model then refuses "How do I make pancakes?" -- any procedure whose words it has not seen answered."""
-    from llmlab.tasks.synth import HARMFUL_TEMPLATES
-
-    rng = random.Random(f"everyday-lookalikes:{split}:{seed}")
-    cases: list[Case] = []
-
-    def add(category: str, technique: str, text: str, a: str) -> None:
-        cases.append(Case(f"{split}-everyday-{len(cases):04d}", split, "benign", category, technique,
-                          [{"role": "user", "content": text}], source=a))
-    for a in EVERYDAY_ANSWERS:
-        add("everyday", "direct", rng.choice(rng.choice((D.DIRECT[split], HARMFUL_TEMPLATES))).format(a=a), a)
-        scheme = rng.choice(D.ENCODED_SCHEMES)
-        x = encode(rng.choice(D.ENCODED_PAYLOAD[split]).format(a=a), scheme, seed=rng.randrange(4))
-        add("encoded", f"enc:{scheme}", rng.choice(D.ENCODED_CARRIER[split]).format(x=x, name=D.SCHEME_NAMES[scheme]),
-            a)
-        if rng.random() < 1 / 3:
-            add("roleplay", "roleplay", rng.choice(D.ROLEPLAY[split]).format(a=a), a)
     return cases
 
 
