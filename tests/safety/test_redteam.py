@@ -14,7 +14,8 @@ from llmlab.safety import redteam_data as D
 from llmlab.safety.guard import GUARD_REFUSAL, GuardConfig
 from llmlab.safety.redteam import (SPLITS, RedTeamConfig, compliant_responder, endpoint_responder, evaluate,
                                    external_cases, generate_suite, is_refusal, openai_messages, plot_report,
-                                   prompt_responder, report_markdown, run_cases, run_redteam, summarize)
+                                   prompt_responder, report_markdown, run_cases, run_redteam, self_refusal,
+                                   summarize)
 
 
 def _strings(obj) -> set[str]:
@@ -91,6 +92,28 @@ def test_evaluator_arithmetic():
     assert flagged and all("Safety note" in m[0]["content"] or any(
         mm["role"] == "tool" and mm["content"].startswith(marker) for mm in m) for m in flagged)
     assert any(mm["role"] == "tool" and mm["content"].startswith(marker) for m in flagged for mm in m)
+
+
+def test_self_refusal_reads_each_harmful_ask_as_sent_and_as_the_guard_shows_it():
+    """A responder that refuses only what it cannot read refuses every encoded ask as sent and none of the
+    decoded ones; direct and role-play asks read the same both ways; injections are not counted."""
+    from llmlab.safety.guard import DECODED_NOTE
+
+    cases = generate_suite("tune", seed=0, scale=0.2)
+    note = DECODED_NOTE.split("{")[0]
+
+    def reads_plain_only(messages):
+        text = messages[-1]["content"]
+        return "ok" if note in text or not any(c.technique.startswith("enc:") and c.prompt == text for c in cases) \
+            else "I'm sorry, I can't help with that."
+    sr = self_refusal(cases, reads_plain_only)
+    harmful = [c for c in cases if c.kind == "attack" and c.category != "injection"]
+    encoded = sum(c.technique.startswith("enc:") for c in harmful)
+    assert sr["all/raw"]["asks"] == sr["all/guarded"]["asks"] == len(harmful)
+    assert sr["encoded/raw"] == {"refused": encoded, "asks": encoded, "rate": 1.0}
+    assert sr["encoded/guarded"]["refused"] <= 1  # the guard decodes all but the odd one
+    assert sr["direct/raw"]["refused"] == sr["direct/guarded"]["refused"] == 0
+    assert "injection/raw" not in sr and "tool/raw" not in sr
 
 
 LEXICON = GuardConfig(semantic="off")  # these figures are the lexicon's; test_semantic.py has both layers
@@ -189,6 +212,10 @@ def test_run_redteam_against_a_tiny_run(tmp_path):
     assert off["attacks"] == block["attacks"] > 0 and block["asr"] <= off["asr"]
     assert block["false_refusal_rate"] >= off["false_refusal_rate"]
     assert report["modes"]["block"]["verdicts"].get("block", 0) > 0
+    sr = report["self_refusal"]  # the model's own refusals agree with the guard-off figures
+    assert sr["all/raw"]["asks"] == sum(n["attacks"] for t, n in report["modes"]["off"]["by_technique"].items()
+                                        if t in ("direct", "roleplay", "encoded"))
+    assert "as the guard would show them" in report_markdown(report)
     for name in ("report.json", "report.md", "chart.png"):
         assert (tmp_path / "rt" / name).exists()
 
