@@ -49,6 +49,13 @@ concurrent: `--dtype bf16` ours 31.7 / 319.3 tok/s, peer f16 GGUF 25.1 / 24.8: *
 5.12x our single client (the 32-row step is bound by per-row work: attention over ~190 cache slots is 1.7 of its
 ~4 ms), 5.40x the peer; `--compile`: ours 1,580 / 5,324 at 1 / 32, 3.37x, 6.79x the peer. 1,000 requests at 64
 concurrent: 0 errors, peak RSS 806 MB.
+
+Measured 2026-12-06 07:05-07:12 (same host, quiet: load 0.0-1.4), after the decode-attention kernel, numpy's
+argmax and the prefill copies: speedrun-shape model, 256 requests a level, 1 / 32 / 64: ours 759.5 / 5,166 /
+5,809, peer f32 780.3 / 785.4 / 774.3: **6.80x** our single client (6.05x per server CPU-second), 6.58x the peer;
+`--kv-dtype bf16`: 759.7 / 5,437 / 6,174, peer 793.4 / 776.4 / 757.5: **7.16x**, 7.00x. 1,000 requests at 64
+concurrent: 0 errors, 5,576 tok/s, peak RSS 761 MB. 100M fp32 (05:55, load 5.5, 32 requests): 24.8 / 137.0,
+peer 21.6 / 22.1: 5.52x, 6.20x.
 """
 
 from __future__ import annotations
