@@ -197,7 +197,7 @@ class Engine:
                                   "(drop --compile or --quantize)")
         # The KV cache's dtype (default: the weights'). A bf16 cache under fp32 weights (``serve --kv-dtype bf16``,
         # llama.cpp's f16 cache by default) halves the bytes a decode step's attention reads and the cache's memory;
-        # the fused forward casts the queries to it and the attention's output back.
+        # the decode kernel reads it with float32 queries; SDPA gets the queries cast to it and the output back.
         self.kv_dtype = self.dtype if kv_dtype is None else kv_dtype
         if self.kv_dtype != self.dtype:
             if self.kv_dtype not in (torch.float32, torch.bfloat16, torch.float16):
