@@ -55,7 +55,7 @@ argmax and the prefill copies: speedrun-shape model, 256 requests a level, 1 / 3
 5,809, peer f32 780.3 / 785.4 / 774.3: **6.80x** our single client (6.05x per server CPU-second), 6.58x the peer;
 `--kv-dtype bf16`: 759.7 / 5,437 / 6,174, peer 793.4 / 776.4 / 757.5: **7.16x**, 7.00x. 1,000 requests at 64
 concurrent: 0 errors, 5,576 tok/s, peak RSS 761 MB. 100M fp32 (05:55, load 5.5, 32 requests): 24.8 / 137.0,
-peer 21.6 / 22.1: 5.52x, 6.20x.
+peer 21.6 / 22.1: 5.52x, 6.20x; `--dtype bf16` (07:27, quiet): 28.5 / 284.1, peer f16 24.6 / 24.5: 9.97x, 11.60x.
 """
 
 from __future__ import annotations
