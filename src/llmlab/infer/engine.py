@@ -277,7 +277,7 @@ class Engine:
     def kv_bytes_per_slot(self) -> int:
         """Bytes of keys + values that one row's one cache slot takes, over all layers."""
         c = self.config
-        return 2 * c.n_layer * c.n_kv_head * c.head_dim * torch.empty(0, dtype=self.kv_dtype).element_size()
+        return 2 * c.n_layer * c.n_kv_head * c.head_dim * self.kv_dtype.itemsize
 
     def generate(
         self,

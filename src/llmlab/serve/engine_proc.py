@@ -107,13 +107,13 @@ def engine_main(spec: EngineSpec, limits: dict, conn) -> None:
             model, tok = spec.model, spec.tokenizer
             if spec.dtype == "bf16":
                 model.to(torch.bfloat16)
+        torch_dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}  # SERVE_DTYPES' names
         model.eval()
         if spec.quantize:
             from llmlab.model.kernels.int8 import quantize
 
             quantize(model, spec.quantize)
-        kv = {"fp32": torch.float32, "bf16": torch.bfloat16}[spec.kv_dtype] if spec.kv_dtype else None
-        engine = Engine(model, compile=spec.compile, kv_dtype=kv)
+        engine = Engine(model, compile=spec.compile, kv_dtype=torch_dtypes[spec.kv_dtype] if spec.kv_dtype else None)
         metrics = Metrics()
         sched = Scheduler(engine, max_rows=limits["max_rows"], max_queue=10**9, max_kv_slots=limits["max_kv_slots"],
                           max_prefill_tokens=limits["max_prefill_tokens"], metrics=metrics)

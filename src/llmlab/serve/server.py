@@ -136,11 +136,11 @@ class ServerState:
             from llmlab.runs import load_model_config, load_tokenizer
 
             tokenizer, model_config = load_tokenizer(spec.run), load_model_config(spec.run)
-            elem = SERVE_DTYPES[spec.kv_dtype or spec.dtype]
         else:
             tokenizer, model_config = spec.tokenizer, spec.model.config
-            elem = (SERVE_DTYPES[spec.kv_dtype or spec.dtype] if (spec.kv_dtype or spec.dtype) != "fp32"
-                    else spec.model.embed_tokens.weight.element_size())
+        kv_dtype = spec.kv_dtype or spec.dtype  # the KV budget counts the cache's bytes an element
+        elem = (spec.model.embed_tokens.weight.element_size() if spec.run is None and kv_dtype == "fp32"
+                else SERVE_DTYPES[kv_dtype])  # (a test's model object may be float64)
         self.spec, self.tokenizer, self.config = spec, tokenizer, config
         self.model_config = model_config
         self.content_filter = content_filter
